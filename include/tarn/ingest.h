@@ -1,0 +1,75 @@
+/* tarn/ingest.h - move events from a source into the lake.
+ *
+ * Sources: a JSON-lines stream (one event per line, RFC 8259 JSON, "\n" or
+ * "\r\n" line ends) or a Kafka consumer (tarn/kafka.h). For each input:
+ * tarn_event_extract, then tarn_lake_add or tarn_lake_quarantine; batches
+ * are committed with tarn_lake_commit, and only then are the Kafka offsets
+ * of the batch stored and committed.
+ */
+#ifndef TARN_INGEST_H
+#define TARN_INGEST_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tarn/event.h"
+#include "tarn/kafka.h"
+#include "tarn/lake.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tarn_ingest_counts {
+	uint64_t read;        /* inputs read (lines or messages) */
+	uint64_t stored;      /* new events stored */
+	uint64_t duplicates;  /* re-deliveries absorbed */
+	uint64_t conflicts;   /* conflicting duplicates quarantined */
+	uint64_t quarantined; /* inputs quarantined for any reason, conflicts included */
+	uint64_t batches;     /* lake commits */
+	uint64_t bytes;       /* payload bytes read */
+} tarn_ingest_counts;
+
+/* Progress report after each committed batch; counts are running totals. */
+typedef void (*tarn_ingest_progress_cb)(void *ctx, const tarn_ingest_counts *c);
+
+typedef struct tarn_ingest_options {
+	tarn_extract_options extract;
+	size_t batch_events;  /* commit after this many inputs; default 20000 */
+	int batch_ms;         /* Kafka: commit at least this often, ms; default 100 */
+	tarn_ingest_progress_cb progress; /* may be NULL */
+	void *progress_ctx;
+	volatile sig_atomic_t *stop; /* when it becomes non-zero, commit and return; may be NULL */
+} tarn_ingest_options;
+
+#define TARN_INGEST_OPTIONS_INIT \
+	{ TARN_EXTRACT_OPTIONS_INIT, 20000, 100, NULL, NULL, NULL }
+
+/* Ingest a JSON-lines stream until end of file.
+ *
+ * in: an open stream, read with getline (lines of any length).
+ * source: name recorded as the events' topic and in the quarantine
+ *   (e.g. the file name, or "-" for stdin); offset = 1-based line number.
+ * A final line without "\n" is an input; empty lines are skipped.
+ * counts: receives running totals (may be NULL).
+ * Returns TARN_OK, TARN_EIO (read error), or the lake's error (the batch in
+ * progress is rolled back; earlier batches stay). */
+int tarn_ingest_stream(tarn_lake *lake, FILE *in, const char *source,
+		       const tarn_ingest_options *opts,
+		       tarn_ingest_counts *counts);
+
+/* Ingest from a subscribed consumer until it reports the end (exit_at_end)
+ * or *opts->stop becomes non-zero; each batch is committed to the lake and
+ * then its offsets are stored and committed to the group.
+ * Returns TARN_OK, TARN_EKAFKA, or the lake's error (no offset beyond what
+ * is stored is committed). */
+int tarn_ingest_kafka(tarn_lake *lake, tarn_consumer *consumer,
+		      const tarn_ingest_options *opts,
+		      tarn_ingest_counts *counts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

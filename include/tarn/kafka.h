@@ -1,0 +1,160 @@
+/* tarn/kafka.h - the Kafka adapter: embedded broker, consumer, producer.
+ *
+ * Built on librdkafka (Kafka protocol). This module knows nothing of SQLite:
+ * it hands messages out as tarn_event raw parts and takes them back for
+ * sending. Configuration is given as "key=value" strings passed verbatim to
+ * rd_kafka_conf_set, as kcat's -X does; values are never copied into error
+ * messages (secrets such as sasl.password stay out of logs).
+ */
+#ifndef TARN_KAFKA_H
+#define TARN_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tarn/event.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- embedded broker (librdkafka mock cluster, rdkafka_mock.h) ---- */
+
+typedef struct tarn_broker tarn_broker;
+
+/* Start an in-process Kafka-protocol broker listening on 127.0.0.1 on an
+ * ephemeral port.
+ *
+ * out: receives the broker; stop it with tarn_broker_stop.
+ * n_brokers: brokers in the cluster, >= 1 (usually 1).
+ * default_partitions: partitions of topics created by tarn_broker_topic with
+ *   partitions 0, and of topics auto-created on first use when possible
+ *   (the mock cluster auto-creates with 4 partitions otherwise; see
+ *   DESIGN.md: about 5 MB / 100,000 messages kept per partition).
+ * Returns TARN_OK, TARN_EINVAL (n_brokers < 1), or TARN_EKAFKA. */
+int tarn_broker_start(tarn_broker **out, int n_brokers, int default_partitions);
+
+/* The bootstrap address list, "127.0.0.1:PORT[,...]"; borrowed from the
+ * broker, valid until tarn_broker_stop. */
+const char *tarn_broker_bootstrap(const tarn_broker *b);
+
+/* Create topic `name` with `partitions` partitions (0: the broker's
+ * default_partitions), replication factor 1.
+ * Returns TARN_OK, TARN_EINVAL (empty name), or TARN_EKAFKA (e.g. exists). */
+int tarn_broker_topic(tarn_broker *b, const char *name, int partitions);
+
+/* Make broker `broker_id` (1-based) unreachable (up = 0) or reachable again
+ * (up = 1), for fault-injection tests (rd_kafka_mock_broker_set_down/up).
+ * Returns TARN_OK or TARN_EKAFKA. */
+int tarn_broker_set_up(tarn_broker *b, int broker_id, int up);
+
+/* Stop the broker and free it; NULL is allowed. Connected clients see the
+ * connection close. */
+void tarn_broker_stop(tarn_broker *b);
+
+/* ---- consumer (a member of a consumer group) ---- */
+
+typedef struct tarn_consumer tarn_consumer;
+
+typedef struct tarn_consumer_options {
+	const char *brokers;   /* bootstrap.servers, required */
+	const char *topic;     /* required */
+	const char *group;     /* group.id; default "tarn" */
+	int exit_at_end;       /* 1: poll returns TARN_ENOTFOUND once every assigned
+				  partition has been read to its end (kcat -e) */
+	const char *const *conf; /* n_conf "key=value" strings for rd_kafka_conf_set, may be NULL */
+	size_t n_conf;
+} tarn_consumer_options;
+
+#define TARN_CONSUMER_OPTIONS_INIT { NULL, NULL, "tarn", 0, NULL, 0 }
+
+/* Open a consumer and subscribe to the topic.
+ *
+ * Sets enable.auto.offset.store=false and enable.auto.commit=false and
+ * auto.offset.reset=earliest (the caller's conf may override the last one):
+ * offsets are stored and committed only by tarn_consumer_commit, after the
+ * caller has made the events durable.
+ * out: receives the consumer; close with tarn_consumer_close.
+ * Returns TARN_OK, TARN_EINVAL (missing brokers/topic, a bad "key=value"
+ * string: the message names the key, never the value), or TARN_EKAFKA. */
+int tarn_consumer_open(tarn_consumer **out, const tarn_consumer_options *opts);
+
+/* Wait up to timeout_ms milliseconds for the next message.
+ *
+ * ev: receives the raw part of the event (tarn_event_init is applied
+ *   first): payload, key, headers (as a header block), topic, partition,
+ *   offset, kafka_ts_us/kafka_ts_is_create, ingest_us. The pointers stay
+ *   valid until the next tarn_consumer_poll or tarn_consumer_close.
+ * Returns TARN_OK with *ev filled; TARN_EINVAL with no message when the
+ *   timeout passed (check tarn_consumer_at_end); TARN_ENOTFOUND when
+ *   exit_at_end is set and every assigned partition is at its end; or
+ *   TARN_EKAFKA for a fatal consumer error (message has the reason).
+ *   Transient errors (broker down, rebalancing) are retried inside and are
+ *   not returned. Not thread-safe for one consumer. */
+int tarn_consumer_poll(tarn_consumer *c, int timeout_ms, tarn_event *ev);
+
+/* Record that every message up to and including `offset` of
+ * (topic, partition) is durable; the offset stored is offset + 1 (Kafka's
+ * "next offset to read"). Nothing is sent to the broker until
+ * tarn_consumer_commit. Returns TARN_OK or TARN_EKAFKA. */
+int tarn_consumer_store(tarn_consumer *c, const char *topic, int32_t partition,
+			int64_t offset);
+
+/* Commit the stored offsets to the group coordinator, synchronously.
+ * Returns TARN_OK (also when there was nothing to commit) or TARN_EKAFKA. */
+int tarn_consumer_commit(tarn_consumer *c);
+
+/* Leave the group and free the consumer; NULL is allowed. Does not commit:
+ * call tarn_consumer_commit first. */
+void tarn_consumer_close(tarn_consumer *c);
+
+/* ---- producer ---- */
+
+typedef struct tarn_producer tarn_producer;
+
+typedef struct tarn_producer_options {
+	const char *brokers;   /* bootstrap.servers, required */
+	const char *topic;     /* required */
+	int idempotent;        /* 1: enable.idempotence=true (Kafka protocol's
+				  idempotent producer: no duplicates on retry) */
+	int unkeyed_spread;    /* 1: sticky.partitioning.linger.ms=0 so unkeyed
+				  messages spread evenly (see DESIGN.md) */
+	const char *const *conf; /* n_conf "key=value" strings, may be NULL */
+	size_t n_conf;
+} tarn_producer_options;
+
+#define TARN_PRODUCER_OPTIONS_INIT { NULL, NULL, 1, 1, NULL, 0 }
+
+/* Open a producer for one topic.
+ * Returns TARN_OK, TARN_EINVAL (as for the consumer), or TARN_EKAFKA. */
+int tarn_producer_open(tarn_producer **out, const tarn_producer_options *opts);
+
+/* Queue one message with rd_kafka_producev: value, key, headers (a header
+ * block) and timestamp (ts_us / 1000 milliseconds; ts_us < 0 lets the
+ * producer stamp the current time). Data is copied. Blocks, serving
+ * delivery reports, while the local queue is full.
+ * Returns TARN_OK or TARN_EKAFKA (message too large, unknown topic, ...). */
+int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len,
+		       const void *key, size_t key_len, const void *headers,
+		       size_t headers_len, int64_t ts_us);
+
+/* Serve delivery reports without blocking; call now and then. */
+void tarn_producer_poll(tarn_producer *p);
+
+/* Wait up to timeout_ms for every queued message's delivery report.
+ *
+ * acked, failed: receive the totals since open (each may be NULL): messages
+ * the broker acknowledged, and messages that failed or were still
+ * unacknowledged at the timeout.
+ * Returns TARN_OK when every message sent was acknowledged; TARN_EDELIVERY
+ * otherwise, with the count and the first error's text in the message. */
+int tarn_producer_flush(tarn_producer *p, int timeout_ms, uint64_t *acked,
+			uint64_t *failed);
+
+/* Free the producer; NULL is allowed. Does not wait: flush first. */
+void tarn_producer_close(tarn_producer *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,162 @@
+/* tarn/lake.h - a lake: a folder of date shards, gold, quarantine, catalog.
+ *
+ *     LAKE/lake.db              catalog: format version, settings
+ *     LAKE/shards/YYYY-MM-DD.db one SQLite file (WAL mode) per UTC event date
+ *     LAKE/gold.db              gold tables and their per-day watermarks
+ *     LAKE/quarantine.db        rejected inputs, exact bytes, source, reason
+ *     LAKE/lake.lock            flock(2)ed by the one writer
+ *
+ * The file formats are described in docs/FORMAT.md. Writes happen in
+ * batches: tarn_lake_add/tarn_lake_quarantine collect, tarn_lake_commit
+ * makes the batch durable (quarantine, then each shard, then gold, each an
+ * SQLite transaction with synchronous=FULL). Gold rows of a day carry the
+ * shard's commit sequence number they reflect (the watermark); a writer that
+ * finds a watermark behind its shard (a crash between the two commits)
+ * recomputes that day from the raw events when it opens the lake.
+ * A lake handle is not thread-safe; use one per thread.
+ */
+#ifndef TARN_LAKE_H
+#define TARN_LAKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tarn/event.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tarn_lake tarn_lake;
+
+#define TARN_LAKE_READONLY 0x1u /* open existing files read-only; no lock, no recovery */
+#define TARN_LAKE_FORMAT_VERSION 1
+
+/* Open (and, unless read-only, create) the lake in folder `dir`.
+ *
+ * dir: NUL-terminated path; created with mode 0700 when missing (writer).
+ * flags: 0 for a writer, TARN_LAKE_READONLY for a reader.
+ * A writer takes an exclusive flock on LAKE/lake.lock (one writer per lake)
+ * and repairs gold days whose watermark lags their shard.
+ * New files are created with mode 0600.
+ * out: receives the handle; the caller closes it with tarn_lake_close.
+ * Returns TARN_OK; TARN_ENOTFOUND (read-only and no lake there);
+ * TARN_EBUSY (another writer holds the lock); TARN_ECORRUPT (lake.db is
+ * not a tarn catalog or has a newer format version); TARN_EIO;
+ * TARN_ESQLITE; TARN_ENOSPC; TARN_ENOMEM. */
+int tarn_lake_open(tarn_lake **out, const char *dir, unsigned flags);
+
+/* Roll back any uncommitted batch, close every file, release the lock,
+ * free the handle. NULL is allowed. */
+void tarn_lake_close(tarn_lake *lake);
+
+/* The folder the lake was opened on; borrowed from the lake. */
+const char *tarn_lake_dir(const tarn_lake *lake);
+
+/* What happened to one event. */
+typedef enum tarn_add_result {
+	TARN_ADD_STORED = 0,   /* new: stored, counted in gold */
+	TARN_ADD_DUPLICATE,    /* same (time, id) and same payload already stored */
+	TARN_ADD_CONFLICT      /* same (time, id), different payload: quarantined
+				  as conflicting_duplicate; the first stays */
+} tarn_add_result;
+
+/* Add one extracted event to the current batch (opening one if needed).
+ *
+ * ev: an event for which tarn_event_extract succeeded; payload, key and
+ *   headers are copied (compressed into the shard's next block), so they
+ *   need not outlive the call.
+ * result: receives what happened (may be NULL).
+ * Deduplication key: (event time, event id). First write wins.
+ * Returns TARN_OK; TARN_EINVAL (read-only lake, or ev has no id);
+ * TARN_ESQLITE/TARN_ENOSPC/TARN_EIO/TARN_ECORRUPT (the shard file; the
+ * batch must then be rolled back); TARN_EZSTD; TARN_ENOMEM. */
+int tarn_lake_add(tarn_lake *lake, const tarn_event *ev,
+		  tarn_add_result *result);
+
+/* Add one input that cannot be stored to the quarantine in this batch.
+ *
+ * ev: its raw part (payload = exact input bytes, key, headers, topic,
+ *   partition, offset); id/time fields are ignored.
+ * reason: why; detail: one line for humans, may be NULL.
+ * A re-delivery of the same input (same topic, partition, offset and
+ * bytes) is stored once.
+ * Returns TARN_OK, TARN_EINVAL (read-only), TARN_ESQLITE, TARN_ENOSPC,
+ * TARN_ENOMEM. */
+int tarn_lake_quarantine(tarn_lake *lake, const tarn_event *ev,
+			 tarn_reject reason, const char *detail);
+
+/* Make the current batch durable: quarantine, every touched shard, gold.
+ * On return TARN_OK every event added since the last commit is on disk and
+ * the caller may commit its source positions (Kafka offsets).
+ * Returns TARN_OK (also for an empty batch), or the error of the file that
+ * failed (TARN_ENOSPC when the disk is full); the uncommitted rest of the
+ * batch is then rolled back and the lake stays consistent. */
+int tarn_lake_commit(tarn_lake *lake);
+
+/* Drop the current batch. Returns TARN_OK. */
+int tarn_lake_rollback(tarn_lake *lake);
+
+/* Events and quarantined inputs added to the current, uncommitted batch. */
+size_t tarn_lake_pending(const tarn_lake *lake);
+
+/* ---- statistics ---- */
+
+typedef struct tarn_shard_stats {
+	char date[11];        /* "YYYY-MM-DD", or "total" */
+	uint64_t events;      /* events stored */
+	uint64_t duplicates;  /* re-deliveries absorbed (identical payload) */
+	uint64_t blocks;      /* compressed payload blocks */
+	uint64_t raw_bytes;   /* sum of payload sizes, bytes */
+	uint64_t zstd_bytes;  /* compressed payload bytes */
+	uint64_t disk_bytes;  /* the shard file and its -wal, bytes */
+} tarn_shard_stats;
+
+typedef struct tarn_lake_stats {
+	tarn_shard_stats total;   /* sums over every shard (date "total") */
+	uint64_t quarantined;     /* rows in the quarantine */
+	uint64_t conflicts;       /* of which conflicting_duplicate */
+	uint64_t lake_disk_bytes; /* every file in the lake folder, bytes */
+	uint64_t n_shards;
+} tarn_lake_stats;
+
+/* Called once per shard, in date order; return non-zero to stop. */
+typedef int (*tarn_shard_stats_cb)(void *ctx, const tarn_shard_stats *s);
+
+/* Gather statistics. cb may be NULL; out receives totals (may be NULL).
+ * Returns TARN_OK, the callback's non-zero value, or a file's error. */
+int tarn_lake_stats_get(tarn_lake *lake, tarn_shard_stats_cb cb, void *ctx,
+			tarn_lake_stats *out);
+
+/* ---- verification ---- */
+
+/* Called once per problem found: file is a path inside the lake, problem
+ * a one-line description. */
+typedef void (*tarn_problem_cb)(void *ctx, const char *file,
+				const char *problem);
+
+/* Check the whole lake: PRAGMA integrity_check on every file; every shard
+ * is a tarn shard of a known format version whose name matches its
+ * event_date; every stored payload decompresses to its recorded length;
+ * every gold table equals its recomputation from the raw events.
+ * n_problems: receives the count (may be NULL).
+ * Returns TARN_OK when clean, TARN_ECORRUPT when problems were reported,
+ * or another code when verification itself could not run. */
+int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
+		     uint64_t *n_problems);
+
+/* ---- gold ---- */
+
+/* Names of the gold tables (DESIGN.md "Gold tables"), NULL-terminated,
+ * static. */
+const char *const *tarn_gold_tables(void);
+
+/* Recompute every gold table from the raw events of every shard and
+ * replace the stored rows, in one gold.db transaction.
+ * Returns TARN_OK, TARN_EINVAL (read-only lake), or a file's error. */
+int tarn_gold_rebuild(tarn_lake *lake);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

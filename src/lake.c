@@ -1,0 +1,853 @@
+/* A lake folder: catalog, shards, gold, quarantine; batches and recovery. */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "tarn/time.h"
+#include "error_internal.h"
+#include "lake_internal.h"
+
+#define MAX_OPEN_SHARDS 64
+
+struct tarn_lake {
+	char *dir;
+	int readonly;
+	int lock_fd;
+	sqlite3 *catalog;
+	sqlite3 *gold_db;
+	tarn__gold *gold;
+	sqlite3 *quar_db;
+	sqlite3_stmt *quar_ins;
+	int gold_txn, quar_txn;
+	size_t pending;
+	tarn__shard **shards; /* open shards, most recently used last */
+	size_t n_shards;
+};
+
+static const char quarantine_schema[] =
+	"CREATE TABLE IF NOT EXISTS quarantine(id INTEGER PRIMARY KEY,"
+	" reason TEXT NOT NULL, detail TEXT, payload BLOB NOT NULL,"
+	" payload_hash INTEGER NOT NULL, key BLOB, headers BLOB, topic TEXT,"
+	" partition INTEGER, kafka_offset INTEGER, ingest_time INTEGER NOT NULL);"
+	"CREATE UNIQUE INDEX IF NOT EXISTS quarantine_source ON quarantine("
+	" ifnull(topic, ''), ifnull(partition, -1), ifnull(kafka_offset, -1),"
+	" reason, payload_hash);";
+
+const char *tarn_lake_dir(const tarn_lake *lake)
+{
+	return lake->dir;
+}
+
+size_t tarn_lake_pending(const tarn_lake *lake)
+{
+	return lake->pending;
+}
+
+static int make_dir(const char *path)
+{
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return TARN_OK;
+	return tarn__error_set(errno == ENOSPC ? TARN_ENOSPC : TARN_EIO,
+			       "create folder %s: %s", path, strerror(errno));
+}
+
+static int take_lock(tarn_lake *lake)
+{
+	char *path = tarn__path_join(lake->dir, "lake.lock");
+
+	if (!path)
+		return tarn__error_set(TARN_ENOMEM, "lock");
+	lake->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lake->lock_fd < 0) {
+		int rc = tarn__error_set(TARN_EIO, "%s: %s", path, strerror(errno));
+		free(path);
+		return rc;
+	}
+	free(path);
+	if (flock(lake->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			return tarn__error_set(TARN_EBUSY,
+					       "%s: another tarn process is writing to this lake"
+					       " (lake.lock is held); one writer at a time",
+					       lake->dir);
+		return tarn__error_set(TARN_EIO, "lock %s: %s", lake->dir, strerror(errno));
+	}
+	return TARN_OK;
+}
+
+/* Open one of the lake's own files, creating its schema for a writer. */
+static int open_file(tarn_lake *lake, const char *name, const char *schema,
+		     sqlite3 **out)
+{
+	char *path = tarn__path_join(lake->dir, name);
+	int rc;
+
+	if (!path)
+		return tarn__error_set(TARN_ENOMEM, "%s", name);
+	rc = tarn__sql_open(out, path, lake->readonly, !lake->readonly);
+	if (!rc && !lake->readonly) {
+		rc = tarn__sql_exec(*out, "BEGIN IMMEDIATE", path);
+		if (!rc)
+			rc = tarn__sql_exec(*out, schema, path);
+		if (!rc)
+			rc = tarn__sql_stamp(*out, path);
+		if (!rc)
+			rc = tarn__sql_exec(*out, "COMMIT", path);
+		else
+			sqlite3_exec(*out, "ROLLBACK", NULL, NULL, NULL);
+	}
+	free(path);
+	return rc;
+}
+
+static int open_shard(tarn_lake *lake, const char *date, tarn__shard **out);
+static int repair_gold(tarn_lake *lake);
+
+int tarn_lake_open(tarn_lake **out, const char *dir, unsigned flags)
+{
+	tarn_lake *lake;
+	char catalog_schema[256];
+	int rc;
+
+	*out = NULL;
+	if (!dir || !*dir)
+		return tarn__error_set(TARN_EINVAL, "no lake folder given");
+	lake = calloc(1, sizeof(*lake));
+	if (!lake)
+		return tarn__error_set(TARN_ENOMEM, "lake");
+	lake->lock_fd = -1;
+	lake->readonly = (flags & TARN_LAKE_READONLY) != 0;
+	lake->dir = strdup(dir);
+	if (!lake->dir) {
+		free(lake);
+		return tarn__error_set(TARN_ENOMEM, "lake");
+	}
+	if (lake->readonly) {
+		char *p = tarn__path_join(dir, "lake.db");
+		int exists = p && access(p, F_OK) == 0;
+		free(p);
+		if (!exists) {
+			rc = tarn__error_set(TARN_ENOTFOUND, "%s: no lake here (no lake.db)",
+					     dir);
+			goto fail;
+		}
+	} else {
+		char *shards = tarn__path_join(dir, "shards");
+		rc = make_dir(dir);
+		if (!rc)
+			rc = shards ? make_dir(shards) : TARN_ENOMEM;
+		free(shards);
+		if (!rc)
+			rc = take_lock(lake);
+		if (rc)
+			goto fail;
+	}
+	snprintf(catalog_schema, sizeof(catalog_schema),
+		 "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value)"
+		 " WITHOUT ROWID;"
+		 "INSERT OR IGNORE INTO settings VALUES('format_version', %d),"
+		 " ('created_at', strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', 'now'));",
+		 TARN_LAKE_FORMAT_VERSION);
+	rc = open_file(lake, "lake.db", catalog_schema, &lake->catalog);
+	if (!rc)
+		rc = open_file(lake, "gold.db", tarn__gold_schema, &lake->gold_db);
+	if (!rc)
+		rc = open_file(lake, "quarantine.db", quarantine_schema, &lake->quar_db);
+	if (rc)
+		goto fail;
+	rc = tarn__gold_attach(&lake->gold, lake->gold_db, 0);
+	if (!rc && !lake->readonly)
+		rc = tarn__sql_prepare(lake->quar_db,
+				       "INSERT OR IGNORE INTO quarantine(reason, detail,"
+				       " payload, payload_hash, key, headers, topic, partition,"
+				       " kafka_offset, ingest_time) VALUES(?,?,?,?,?,?,?,?,?,?)",
+				       &lake->quar_ins, "quarantine.db");
+	if (!rc && !lake->readonly)
+		rc = repair_gold(lake);
+	if (rc)
+		goto fail;
+	*out = lake;
+	return TARN_OK;
+fail:
+	tarn_lake_close(lake);
+	return rc;
+}
+
+void tarn_lake_close(tarn_lake *lake)
+{
+	size_t i;
+
+	if (!lake)
+		return;
+	tarn_lake_rollback(lake);
+	for (i = 0; i < lake->n_shards; i++)
+		tarn__shard_close(lake->shards[i]);
+	free(lake->shards);
+	tarn__gold_detach(lake->gold);
+	sqlite3_finalize(lake->quar_ins);
+	sqlite3_close(lake->gold_db);
+	sqlite3_close(lake->quar_db);
+	sqlite3_close(lake->catalog);
+	if (lake->lock_fd >= 0)
+		close(lake->lock_fd); /* releases the flock */
+	free(lake->dir);
+	free(lake);
+}
+
+/* Find or open a shard, keeping at most MAX_OPEN_SHARDS open; shards in a
+ * batch are never closed. */
+static int open_shard(tarn_lake *lake, const char *date, tarn__shard **out)
+{
+	tarn__shard *s;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < lake->n_shards; i++) {
+		if (strcmp(tarn__shard_date(lake->shards[i]), date) == 0) {
+			*out = lake->shards[i];
+			return TARN_OK;
+		}
+	}
+	if (lake->n_shards >= MAX_OPEN_SHARDS) {
+		for (i = 0; i < lake->n_shards; i++)
+			if (!tarn__shard_dirty(lake->shards[i]))
+				break;
+		if (i < lake->n_shards) {
+			tarn__shard_close(lake->shards[i]);
+			memmove(lake->shards + i, lake->shards + i + 1,
+				(lake->n_shards - i - 1) * sizeof(*lake->shards));
+			lake->n_shards--;
+		}
+	}
+	rc = tarn__shard_open(&s, lake->dir, date, lake->readonly);
+	if (rc)
+		return rc;
+	if (lake->n_shards % 16 == 0) {
+		tarn__shard **n = realloc(lake->shards,
+					  (lake->n_shards + 16) * sizeof(*n));
+		if (!n) {
+			tarn__shard_close(s);
+			return tarn__error_set(TARN_ENOMEM, "shards");
+		}
+		lake->shards = n;
+	}
+	lake->shards[lake->n_shards++] = s;
+	*out = s;
+	return TARN_OK;
+}
+
+static int gold_begin(tarn_lake *lake)
+{
+	int rc;
+
+	if (lake->gold_txn)
+		return TARN_OK;
+	rc = tarn__sql_exec(lake->gold_db, "BEGIN IMMEDIATE", "gold.db");
+	if (!rc)
+		lake->gold_txn = 1;
+	return rc;
+}
+
+/* Bring every day's gold rows up to its shard: a day whose watermark is not
+ * the shard's commit_seq (a crash between shard and gold commits) is
+ * recomputed from the raw events. */
+static int repair_gold(tarn_lake *lake)
+{
+	char (*dates)[11] = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	rc = tarn__shard_list(lake->dir, &dates, &n, NULL, NULL);
+	for (i = 0; rc == TARN_OK && i < n; i++) {
+		tarn__shard *s;
+		int64_t seq, mark;
+
+		rc = open_shard(lake, dates[i], &s);
+		if (rc == TARN_ECORRUPT) {
+			/* a damaged shard does not stop other days; verify names it */
+			rc = TARN_OK;
+			continue;
+		}
+		if (!rc)
+			rc = tarn__shard_seq(s, &seq);
+		if (rc)
+			break;
+		rc = tarn__gold_watermark_get(lake->gold, dates[i], &mark);
+		if (rc == TARN_ENOTFOUND)
+			rc = TARN_OK;
+		if (rc || mark == seq)
+			continue;
+		rc = gold_begin(lake);
+		if (!rc)
+			rc = tarn__gold_recompute_day(lake->gold, s);
+	}
+	free(dates);
+	if (rc) {
+		tarn_lake_rollback(lake);
+		return rc;
+	}
+	if (lake->gold_txn) {
+		rc = tarn__sql_exec(lake->gold_db, "COMMIT", "gold.db");
+		lake->gold_txn = 0;
+	}
+	return rc;
+}
+
+int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result)
+{
+	tarn_add_result res = TARN_ADD_STORED;
+	char date[11];
+	tarn__shard *s;
+	int rc;
+
+	if (lake->readonly)
+		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
+	if (ev->id_len == 0 || (ev->id_is_uuid && ev->id_len != 16))
+		return tarn__error_set(TARN_EINVAL, "event has no id");
+	rc = tarn_time_date(ev->time_us, date);
+	if (rc)
+		return rc;
+	rc = open_shard(lake, date, &s);
+	if (!rc)
+		rc = gold_begin(lake);
+	if (!rc)
+		rc = tarn__shard_insert(s, ev, &res);
+	if (rc)
+		return rc;
+	lake->pending++;
+	if (res == TARN_ADD_STORED)
+		rc = tarn__gold_add(lake->gold, date, ev);
+	else if (res == TARN_ADD_CONFLICT)
+		rc = tarn_lake_quarantine(lake, ev, TARN_REJECT_CONFLICTING_DUPLICATE,
+					  "event id already stored with a different payload");
+	if (result)
+		*result = res;
+	return rc;
+}
+
+/* FNV-1a, 64 bits: only to make the quarantine's re-delivery index small. */
+static int64_t payload_hash(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 14695981039346656037ull;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 1099511628211ull;
+	}
+	return (int64_t)h;
+}
+
+int tarn_lake_quarantine(tarn_lake *lake, const tarn_event *ev,
+			 tarn_reject reason, const char *detail)
+{
+	sqlite3_stmt *st = lake->quar_ins;
+	int rc;
+
+	if (lake->readonly)
+		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
+	if (ev->payload_len > INT32_MAX)
+		return tarn__error_set(TARN_EINVAL, "input over 2 GiB cannot be kept");
+	if (!lake->quar_txn) {
+		rc = tarn__sql_exec(lake->quar_db, "BEGIN IMMEDIATE", "quarantine.db");
+		if (rc)
+			return rc;
+		lake->quar_txn = 1;
+	}
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, tarn_reject_name(reason), -1, SQLITE_STATIC);
+	if (detail)
+		sqlite3_bind_text(st, 2, detail, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_blob(st, 3, ev->payload_len ? ev->payload : "",
+			  (int)ev->payload_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, payload_hash(ev->payload, ev->payload_len));
+	if (ev->key)
+		sqlite3_bind_blob(st, 5, ev->key_len ? ev->key : "", (int)ev->key_len,
+				  SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 5);
+	if (ev->headers && ev->headers_len)
+		sqlite3_bind_blob(st, 6, ev->headers, (int)ev->headers_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 6);
+	if (ev->topic)
+		sqlite3_bind_text(st, 7, ev->topic, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 7);
+	if (ev->partition >= 0)
+		sqlite3_bind_int(st, 8, ev->partition);
+	else
+		sqlite3_bind_null(st, 8);
+	if (ev->offset >= 0)
+		sqlite3_bind_int64(st, 9, ev->offset);
+	else
+		sqlite3_bind_null(st, 9);
+	sqlite3_bind_int64(st, 10, ev->ingest_us ? ev->ingest_us : tarn_time_now_us());
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return tarn__error_sqlite(lake->quar_db, "quarantine.db: insert");
+	lake->pending++;
+	return TARN_OK;
+}
+
+int tarn_lake_rollback(tarn_lake *lake)
+{
+	size_t i;
+
+	for (i = 0; i < lake->n_shards; i++)
+		tarn__shard_rollback(lake->shards[i]);
+	if (lake->gold_txn)
+		sqlite3_exec(lake->gold_db, "ROLLBACK", NULL, NULL, NULL);
+	if (lake->quar_txn)
+		sqlite3_exec(lake->quar_db, "ROLLBACK", NULL, NULL, NULL);
+	lake->gold_txn = lake->quar_txn = 0;
+	lake->pending = 0;
+	return TARN_OK;
+}
+
+int tarn_lake_commit(tarn_lake *lake)
+{
+	size_t i;
+	int rc = TARN_OK, shards_committed = 0;
+
+	if (lake->readonly)
+		return TARN_OK;
+	/* Quarantine first: a re-delivered reject is absorbed by its unique
+	 * index, so committing it early can never double it. */
+	if (lake->quar_txn) {
+		rc = tarn__sql_exec(lake->quar_db, "COMMIT", "quarantine.db");
+		if (rc)
+			goto fail;
+		lake->quar_txn = 0;
+	}
+	for (i = 0; i < lake->n_shards; i++) {
+		tarn__shard *s = lake->shards[i];
+		int64_t seq;
+
+		if (!tarn__shard_dirty(s))
+			continue;
+		rc = tarn__shard_commit(s, &seq);
+		if (rc)
+			goto fail;
+		shards_committed = 1;
+		rc = tarn__gold_watermark_set(lake->gold, tarn__shard_date(s), seq);
+		if (rc)
+			goto fail;
+	}
+	if (lake->gold_txn) {
+		rc = tarn__sql_exec(lake->gold_db, "COMMIT", "gold.db");
+		if (rc)
+			goto fail;
+		lake->gold_txn = 0;
+	}
+	lake->pending = 0;
+	return TARN_OK;
+fail:
+	{
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "%s", tarn_error_last());
+		tarn_lake_rollback(lake);
+		/* Shards that did commit are ahead of gold now; catch gold up so
+		 * the lake stays consistent. If that fails too (disk still
+		 * full), the next writer to open the lake does it. */
+		if (shards_committed)
+			repair_gold(lake);
+		tarn__error_set(rc, "%s", msg);
+	}
+	return rc;
+}
+
+/* ---- statistics ---- */
+
+static uint64_t file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+static uint64_t file_and_wal_size(const char *path)
+{
+	size_t n = strlen(path);
+	char *wal = malloc(n + 5);
+	uint64_t total = file_size(path);
+
+	if (wal) {
+		memcpy(wal, path, n);
+		memcpy(wal + n, "-wal", 5);
+		total += file_size(wal);
+		free(wal);
+	}
+	return total;
+}
+
+static uint64_t dir_bytes(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	uint64_t total = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		char *p;
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		p = tarn__path_join(dir, de->d_name);
+		if (p && lstat(p, &st) == 0) {
+			if (S_ISDIR(st.st_mode))
+				total += dir_bytes(p);
+			else if (S_ISREG(st.st_mode))
+				total += (uint64_t)st.st_size;
+		}
+		free(p);
+	}
+	closedir(d);
+	return total;
+}
+
+static int query_u64(sqlite3 *db, const char *sql, uint64_t *out, const char *what)
+{
+	sqlite3_stmt *st;
+	int rc = tarn__sql_prepare(db, sql, &st, what);
+
+	if (rc)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = TARN_OK;
+	} else {
+		rc = tarn__error_sqlite(db, "%s", what);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int shard_stats(tarn__shard *s, tarn_shard_stats *st)
+{
+	sqlite3 *db = tarn__shard_db(s);
+	const char *path = tarn__shard_path(s);
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	memcpy(st->date, tarn__shard_date(s), 11);
+	rc = query_u64(db, "SELECT count(*) FROM events", &st->events, path);
+	if (!rc)
+		rc = query_u64(db, "SELECT value FROM meta WHERE key='duplicates'",
+			       &st->duplicates, path);
+	if (!rc)
+		rc = query_u64(db, "SELECT count(*) FROM blocks", &st->blocks, path);
+	if (!rc)
+		rc = query_u64(db, "SELECT ifnull(sum(raw_bytes), 0) FROM blocks",
+			       &st->raw_bytes, path);
+	if (!rc)
+		rc = query_u64(db, "SELECT ifnull(sum(length(data)), 0) FROM blocks",
+			       &st->zstd_bytes, path);
+	st->disk_bytes = file_and_wal_size(path);
+	return rc;
+}
+
+int tarn_lake_stats_get(tarn_lake *lake, tarn_shard_stats_cb cb, void *ctx,
+			tarn_lake_stats *out)
+{
+	tarn_lake_stats total;
+	char (*dates)[11] = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	memset(&total, 0, sizeof(total));
+	memcpy(total.total.date, "total", 6);
+	rc = tarn__shard_list(lake->dir, &dates, &n, NULL, NULL);
+	for (i = 0; rc == TARN_OK && i < n; i++) {
+		tarn_shard_stats st;
+		tarn__shard *s;
+
+		rc = open_shard(lake, dates[i], &s);
+		if (!rc)
+			rc = shard_stats(s, &st);
+		if (rc)
+			break;
+		total.n_shards++;
+		total.total.events += st.events;
+		total.total.duplicates += st.duplicates;
+		total.total.blocks += st.blocks;
+		total.total.raw_bytes += st.raw_bytes;
+		total.total.zstd_bytes += st.zstd_bytes;
+		total.total.disk_bytes += st.disk_bytes;
+		if (cb)
+			rc = cb(ctx, &st);
+	}
+	free(dates);
+	if (!rc)
+		rc = query_u64(lake->quar_db, "SELECT count(*) FROM quarantine",
+			       &total.quarantined, "quarantine.db");
+	if (!rc)
+		rc = query_u64(lake->quar_db,
+			       "SELECT count(*) FROM quarantine WHERE reason='conflicting_duplicate'",
+			       &total.conflicts, "quarantine.db");
+	total.lake_disk_bytes = dir_bytes(lake->dir);
+	if (out)
+		*out = total;
+	return rc;
+}
+
+/* ---- verification ---- */
+
+struct verify {
+	tarn_lake *lake;
+	tarn_problem_cb cb;
+	void *ctx;
+	uint64_t problems;
+};
+
+static void problem(struct verify *v, const char *file, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void problem(struct verify *v, const char *file, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	v->problems++;
+	if (v->cb)
+		v->cb(v->ctx, file, msg);
+}
+
+static void check_integrity(struct verify *v, sqlite3 *db, const char *file)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK) {
+		problem(v, file, "integrity_check failed: %s", sqlite3_errmsg(db));
+		return;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+		if (t && strcmp(t, "ok") != 0)
+			problem(v, file, "integrity_check: %s", t);
+	}
+	if (rc != SQLITE_DONE)
+		problem(v, file, "integrity_check failed: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+}
+
+/* Every block decompresses (its zstd checksum holds) and every event's
+ * payload lies inside its block; every event belongs to the shard's date. */
+static void check_shard_content(struct verify *v, tarn__shard *s, const char *file)
+{
+	sqlite3 *db = tarn__shard_db(s);
+	sqlite3_stmt *st;
+	int64_t day0;
+	uint64_t bad = 0;
+	int rc;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT b.block_id, b.raw_bytes, (SELECT max(block_off + payload_len)"
+			       " FROM events e WHERE e.block_id = b.block_id) FROM blocks b",
+			       -1, &st, NULL) != SQLITE_OK) {
+		problem(v, file, "cannot read blocks: %s", sqlite3_errmsg(db));
+		return;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *p;
+		int64_t id = sqlite3_column_int64(st, 0);
+		int64_t raw = sqlite3_column_int64(st, 1);
+		int64_t end = sqlite3_column_int64(st, 2);
+
+		if (tarn__shard_payload(s, id, 0, raw, &p) != TARN_OK)
+			problem(v, file, "%s", tarn_error_last());
+		else if (end > raw)
+			problem(v, file, "block %lld: events point past its end", (long long)id);
+	}
+	if (rc != SQLITE_DONE)
+		problem(v, file, "cannot read blocks: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	tarn_time_parse_date(tarn__shard_date(s), &day0);
+	if (sqlite3_prepare_v2(db,
+			       "SELECT count(*) FROM events WHERE event_time < ?1 OR event_time >= ?2"
+			       " OR block_id NOT IN (SELECT block_id FROM blocks)",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, day0);
+		sqlite3_bind_int64(st, 2, day0 + TARN_US_PER_DAY);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			bad = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	if (bad)
+		problem(v, file, "%llu events outside the shard's date or without a block",
+			(unsigned long long)bad);
+}
+
+static void odd_name(void *ctx, const char *name)
+{
+	struct verify *v = ctx;
+	char file[512];
+
+	snprintf(file, sizeof(file), "shards/%s", name);
+	problem(v, file, "not a shard name (YYYY-MM-DD.db); ignored");
+}
+
+/* Compare stored gold with a recomputation held in an in-memory database. */
+static void compare_gold(struct verify *v, sqlite3 *mem)
+{
+	const char *const *t;
+
+	for (t = tarn_gold_tables(); *t; t++) {
+		char sql[512];
+		uint64_t missing = 0, extra = 0;
+
+		snprintf(sql, sizeof(sql),
+			 "SELECT count(*) FROM (SELECT * FROM main.%s EXCEPT SELECT * FROM g.%s)",
+			 *t, *t);
+		if (query_u64(mem, sql, &missing, "verify gold")) {
+			problem(v, "gold.db", "%s: %s", *t, tarn_error_last());
+			continue;
+		}
+		snprintf(sql, sizeof(sql),
+			 "SELECT count(*) FROM (SELECT * FROM g.%s EXCEPT SELECT * FROM main.%s)",
+			 *t, *t);
+		if (query_u64(mem, sql, &extra, "verify gold")) {
+			problem(v, "gold.db", "%s: %s", *t, tarn_error_last());
+			continue;
+		}
+		if (missing || extra)
+			problem(v, "gold.db",
+				"%s differs from its recomputation: %llu rows missing or wrong,"
+				" %llu rows extra or wrong", *t, (unsigned long long)missing,
+				(unsigned long long)extra);
+	}
+}
+
+static int open_memory_gold(tarn_lake *lake, sqlite3 **mem, tarn__gold **g)
+{
+	char *path = tarn__path_join(lake->dir, "gold.db");
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*mem = NULL;
+	*g = NULL;
+	if (!path)
+		return tarn__error_set(TARN_ENOMEM, "verify");
+	if (sqlite3_open(":memory:", mem) != SQLITE_OK) {
+		free(path);
+		return tarn__error_sqlite(*mem, "verify: memory database");
+	}
+	rc = tarn__gold_attach(g, *mem, 1);
+	if (!rc)
+		rc = tarn__sql_prepare(*mem, "ATTACH ? AS g", &st, "verify: attach gold.db");
+	if (!rc) {
+		sqlite3_db_config(*mem, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
+		sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = tarn__error_sqlite(*mem, "verify: attach gold.db");
+	}
+	sqlite3_finalize(st);
+	free(path);
+	return rc;
+}
+
+int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
+		     uint64_t *n_problems)
+{
+	struct verify v = { lake, cb, ctx, 0 };
+	char (*dates)[11] = NULL;
+	size_t n = 0, i;
+	sqlite3 *mem = NULL;
+	tarn__gold *g = NULL;
+	int rc;
+
+	check_integrity(&v, lake->catalog, "lake.db");
+	check_integrity(&v, lake->gold_db, "gold.db");
+	check_integrity(&v, lake->quar_db, "quarantine.db");
+	rc = open_memory_gold(lake, &mem, &g);
+	if (!rc)
+		rc = tarn__sql_exec(mem, "BEGIN", "verify");
+	if (!rc)
+		rc = tarn__shard_list(lake->dir, &dates, &n, odd_name, &v);
+	for (i = 0; rc == TARN_OK && i < n; i++) {
+		char file[32];
+		tarn__shard *s;
+		int64_t seq, mark;
+		int src;
+
+		snprintf(file, sizeof(file), "shards/%s.db", dates[i]);
+		src = open_shard(lake, dates[i], &s);
+		if (src) {
+			problem(&v, file, "%s", tarn_error_last());
+			continue;
+		}
+		check_integrity(&v, tarn__shard_db(s), file);
+		check_shard_content(&v, s, file);
+		if (tarn__gold_recompute_day(g, s) != TARN_OK) {
+			problem(&v, file, "cannot recompute gold: %s", tarn_error_last());
+			continue;
+		}
+		if (tarn__shard_seq(s, &seq) == TARN_OK &&
+		    tarn__gold_watermark_get(lake->gold, dates[i], &mark) == TARN_OK &&
+		    mark != seq)
+			problem(&v, "gold.db", "watermark of %s is %lld, shard is at %lld",
+				dates[i], (long long)mark, (long long)seq);
+	}
+	free(dates);
+	if (!rc)
+		compare_gold(&v, mem);
+	tarn__gold_detach(g);
+	sqlite3_close(mem);
+	if (n_problems)
+		*n_problems = v.problems;
+	if (rc)
+		return rc;
+	if (v.problems)
+		return tarn__error_set(TARN_ECORRUPT, "%llu problems found",
+				       (unsigned long long)v.problems);
+	return TARN_OK;
+}
+
+int tarn_gold_rebuild(tarn_lake *lake)
+{
+	char (*dates)[11] = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if (lake->readonly)
+		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
+	rc = tarn__shard_list(lake->dir, &dates, &n, NULL, NULL);
+	if (!rc)
+		rc = gold_begin(lake);
+	/* Days whose shard is gone (retention) keep their gold rows: gold
+	 * outlives raw data. */
+	for (i = 0; rc == TARN_OK && i < n; i++) {
+		tarn__shard *s;
+
+		rc = open_shard(lake, dates[i], &s);
+		if (!rc)
+			rc = tarn__gold_recompute_day(lake->gold, s);
+	}
+	free(dates);
+	if (!rc) {
+		rc = tarn__sql_exec(lake->gold_db, "COMMIT", "gold.db");
+		lake->gold_txn = 0;
+	}
+	if (rc)
+		tarn_lake_rollback(lake);
+	return rc;
+}

@@ -1,0 +1,96 @@
+/* Library-internal pieces of the lake: shard store and gold. */
+#ifndef TARN_LAKE_INTERNAL_H
+#define TARN_LAKE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+#include <zstd.h>
+
+#include "tarn/event.h"
+#include "tarn/lake.h"
+
+#define TARN__APPLICATION_ID 1952543342 /* 0x7461726e, "tarn" */
+#define TARN__BLOCK_EVENTS 1024          /* events per compressed block */
+#define TARN__BLOCK_BYTES (256 * 1024)   /* raw bytes per compressed block */
+#define TARN__ZSTD_LEVEL 3
+
+/* ---- SQLite helpers (sqlutil.c) ---- */
+
+/* Run SQL without results; on failure set the error naming `what`. */
+int tarn__sql_exec(sqlite3 *db, const char *sql, const char *what);
+/* Prepare one statement; on failure set the error naming `what`. */
+int tarn__sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out,
+		      const char *what);
+/* Open (optionally create, mode 0600) a tarn SQLite file and apply the
+ * connection settings: busy timeout, WAL and synchronous=FULL for writers.
+ * Checks application_id / user_version when the file has a schema. */
+int tarn__sql_open(sqlite3 **out, const char *path, int readonly, int create);
+/* Mark a freshly created file as tarn's (application_id, user_version). */
+int tarn__sql_stamp(sqlite3 *db, const char *path);
+/* Join dir and name into a malloc'd path. */
+char *tarn__path_join(const char *dir, const char *name);
+
+/* ---- shard store (shard.c) ---- */
+
+typedef struct tarn__shard tarn__shard;
+
+/* Open the shard of `date` ("YYYY-MM-DD") under lake_dir/shards. A writer
+ * creates it when missing. Returns TARN_ENOTFOUND when read-only and
+ * absent, TARN_ECORRUPT when foreign/newer/misnamed. */
+int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
+		     int readonly);
+void tarn__shard_close(tarn__shard *s);
+const char *tarn__shard_date(const tarn__shard *s);
+const char *tarn__shard_path(const tarn__shard *s);
+sqlite3 *tarn__shard_db(tarn__shard *s);
+/* Insert one event into the open batch (BEGIN on first use). */
+int tarn__shard_insert(tarn__shard *s, const tarn_event *ev,
+		       tarn_add_result *res);
+/* 1 when the shard has an uncommitted batch. */
+int tarn__shard_dirty(const tarn__shard *s);
+/* Flush the pending block, bump commit_seq, COMMIT. *seq gets the new seq. */
+int tarn__shard_commit(tarn__shard *s, int64_t *seq);
+void tarn__shard_rollback(tarn__shard *s);
+/* The committed commit_seq. */
+int tarn__shard_seq(tarn__shard *s, int64_t *seq);
+/* Payload bytes of a stored event: borrowed from the shard's block cache,
+ * valid until the next call on this shard. */
+int tarn__shard_payload(tarn__shard *s, int64_t block_id, int64_t off,
+			int64_t len, const unsigned char **out);
+
+/* Iterate a shard's events with event_time in [since_us, until_us), in
+ * (event_time, event_id) order; ev has payload (borrowed), key, headers,
+ * provenance, id, time and name filled. */
+typedef int (*tarn__shard_event_cb)(void *ctx, const tarn_event *ev);
+int tarn__shard_scan(tarn__shard *s, int64_t since_us, int64_t until_us,
+		     tarn__shard_event_cb cb, void *ctx, uint64_t *n);
+
+/* List the shard dates of a lake, sorted; *dates is malloc'd, each entry
+ * 11 bytes. Names in shards/ that are not YYYY-MM-DD.db are reported to
+ * `odd` (may be NULL). */
+int tarn__shard_list(const char *lake_dir, char (**dates)[11], size_t *n,
+		     void (*odd)(void *ctx, const char *name), void *odd_ctx);
+
+/* ---- gold (gold.c) ---- */
+
+typedef struct tarn__gold tarn__gold;
+
+/* Open gold tables on an existing connection (creating the schema when
+ * create is set). The connection stays owned by the caller. */
+int tarn__gold_attach(tarn__gold **out, sqlite3 *db, int create);
+void tarn__gold_detach(tarn__gold *g);
+/* Count one stored event of day `date` into the gold tables. */
+int tarn__gold_add(tarn__gold *g, const char *date, const tarn_event *ev);
+/* Delete every gold row of `date`. */
+int tarn__gold_clear_day(tarn__gold *g, const char *date);
+/* Recompute day `date` from the shard's raw events (within the caller's
+ * transaction on the gold connection). */
+int tarn__gold_recompute_day(tarn__gold *g, tarn__shard *s);
+int tarn__gold_watermark_get(tarn__gold *g, const char *date, int64_t *seq);
+int tarn__gold_watermark_set(tarn__gold *g, const char *date, int64_t seq);
+/* Schema text of the gold tables. */
+extern const char tarn__gold_schema[];
+
+#endif

@@ -1,0 +1,127 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error_internal.h"
+#include "lake_internal.h"
+
+int tarn__sql_exec(sqlite3 *db, const char *sql, const char *what)
+{
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return tarn__error_sqlite(db, "%s", what);
+	return TARN_OK;
+}
+
+int tarn__sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out,
+		      const char *what)
+{
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out,
+			       NULL) != SQLITE_OK)
+		return tarn__error_sqlite(db, "%s: prepare", what);
+	return TARN_OK;
+}
+
+char *tarn__path_join(const char *dir, const char *name)
+{
+	size_t a = strlen(dir), b = strlen(name);
+	char *p = malloc(a + b + 2);
+
+	if (!p)
+		return NULL;
+	memcpy(p, dir, a);
+	p[a] = '/';
+	memcpy(p + a + 1, name, b + 1);
+	return p;
+}
+
+static int pragma_int(sqlite3 *db, const char *sql, int *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return SQLITE_ERROR;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* A file that already has tables must carry tarn's application_id and a
+ * format version we know; an empty file is fine (it is about to get one). */
+static int check_identity(sqlite3 *db, const char *path)
+{
+	int app = 0, ver = 0, n_tables = 0;
+
+	if (pragma_int(db, "SELECT count(*) FROM sqlite_schema", &n_tables) ||
+	    pragma_int(db, "PRAGMA application_id", &app) ||
+	    pragma_int(db, "PRAGMA user_version", &ver))
+		return tarn__error_sqlite(db, "%s: read header", path);
+	if (n_tables == 0 && app == 0)
+		return TARN_OK;
+	if (app != TARN__APPLICATION_ID)
+		return tarn__error_set(TARN_ECORRUPT,
+				       "%s: not a tarn file (application_id %d)",
+				       path, app);
+	if (ver > TARN_LAKE_FORMAT_VERSION)
+		return tarn__error_set(TARN_ECORRUPT,
+				       "%s: format version %d is newer than this tarn (%d)",
+				       path, ver, TARN_LAKE_FORMAT_VERSION);
+	return TARN_OK;
+}
+
+int tarn__sql_stamp(sqlite3 *db, const char *path)
+{
+	char sql[96];
+
+	snprintf(sql, sizeof(sql),
+		 "PRAGMA application_id=%d; PRAGMA user_version=%d",
+		 TARN__APPLICATION_ID, TARN_LAKE_FORMAT_VERSION);
+	return tarn__sql_exec(db, sql, path);
+}
+
+int tarn__sql_open(sqlite3 **out, const char *path, int readonly, int create)
+{
+	sqlite3 *db = NULL;
+	int flags, rc;
+
+	*out = NULL;
+	if (!readonly && create) {
+		/* SQLite would create the file 0644 minus umask; lake files
+		 * hold raw events, so create it 0600 first. The -wal and -shm
+		 * files inherit the database file's mode. */
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return tarn__error_set(errno == ENOSPC ? TARN_ENOSPC : TARN_EIO,
+					       "%s: %s", path, strerror(errno));
+		close(fd);
+	} else if (access(path, F_OK) != 0) {
+		return tarn__error_set(TARN_ENOTFOUND, "%s: no such file", path);
+	}
+	flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+	flags |= SQLITE_OPEN_NOMUTEX;
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+		rc = tarn__error_sqlite(db, "%s: open", path);
+		sqlite3_close(db);
+		return rc;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, 5000);
+	rc = check_identity(db, path);
+	if (rc == TARN_OK && !readonly)
+		rc = tarn__sql_exec(db,
+				    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+				    " PRAGMA cache_size=-8192",
+				    path);
+	if (rc != TARN_OK) {
+		sqlite3_close(db);
+		return rc;
+	}
+	*out = db;
+	return TARN_OK;
+}
