@@ -1,0 +1,410 @@
+/* Extraction: id, time, name and gold dimensions of an event, from Kafka
+ * headers first and the JSON payload (jansson) second. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <uuid/uuid.h>
+
+#include "tarn/event.h"
+#include "tarn/headers.h"
+#include "tarn/time.h"
+#include "error_internal.h"
+
+void tarn_event_init(tarn_event *ev)
+{
+	memset(ev, 0, offsetof(tarn_event, payload));
+	ev->payload = NULL;
+	ev->payload_len = 0;
+	ev->key = NULL;
+	ev->key_len = 0;
+	ev->headers = NULL;
+	ev->headers_len = 0;
+	ev->topic = NULL;
+	ev->partition = -1;
+	ev->offset = -1;
+	ev->kafka_ts_us = -1;
+	ev->kafka_ts_is_create = 0;
+	ev->ingest_us = 0;
+}
+
+const char *tarn_reject_name(tarn_reject reason)
+{
+	switch (reason) {
+	case TARN_REJECT_NONE: return "none";
+	case TARN_REJECT_NOT_JSON: return "not_json";
+	case TARN_REJECT_NOT_OBJECT: return "not_object";
+	case TARN_REJECT_NO_ID: return "no_id";
+	case TARN_REJECT_BAD_ID: return "bad_id";
+	case TARN_REJECT_NO_TIME: return "no_time";
+	case TARN_REJECT_BAD_TIME: return "bad_time";
+	case TARN_REJECT_BAD_NAME: return "bad_name";
+	case TARN_REJECT_OVERSIZED: return "oversized";
+	case TARN_REJECT_CONFLICTING_DUPLICATE: return "conflicting_duplicate";
+	}
+	return "unknown";
+}
+
+/* Quote at most 40 bytes of untrusted text for a message, escaping
+ * everything that is not printable ASCII. */
+static void quote(char *out, size_t out_len, const char *s, size_t len)
+{
+	size_t o = 0, i;
+
+	for (i = 0; i < len && i < 40 && o + 5 < out_len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\')
+			out[o++] = (char)c;
+		else
+			o += (size_t)snprintf(out + o, out_len - o, "\\x%02x", c);
+	}
+	if (i < len && o + 4 < out_len) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o < out_len ? o : out_len - 1] = '\0';
+}
+
+static int reject(tarn_reject *out, tarn_reject why, char *detail, size_t detail_len,
+		  const char *fmt, const char *arg, size_t arg_len)
+{
+	char q[200] = "";
+	const char *mark, *post;
+	int pre;
+
+	*out = why;
+	if (arg)
+		quote(q, sizeof(q), arg, arg_len);
+	/* fmt holds one "%s" where the quoted argument goes */
+	mark = strstr(fmt, "%s");
+	pre = mark ? (int)(mark - fmt) : (int)strlen(fmt);
+	post = mark ? mark + 2 : "";
+	if (detail && detail_len)
+		snprintf(detail, detail_len, "%.*s%s%s", pre, fmt, q, post);
+	tarn__error_set(TARN_EINVAL, "%.*s%s%s", pre, fmt, q, post);
+	return TARN_EINVAL;
+}
+
+/* Walk a dotted path ("a.b.c") through nested objects. */
+static json_t *lookup(json_t *root, const char *path)
+{
+	char key[256];
+	const char *p = path;
+
+	while (root && json_is_object(root)) {
+		const char *dot = strchr(p, '.');
+		size_t n = dot ? (size_t)(dot - p) : strlen(p);
+		if (n >= sizeof(key))
+			return NULL;
+		memcpy(key, p, n);
+		key[n] = '\0';
+		root = json_object_get(root, key);
+		if (!dot)
+			return root;
+		p = dot + 1;
+	}
+	return NULL;
+}
+
+/* The first of a path or a list of default paths that exists. */
+static json_t *first_of(json_t *root, const char *path, const char *const *defaults)
+{
+	json_t *v;
+
+	if (path)
+		return lookup(root, path);
+	for (; *defaults; defaults++) {
+		v = lookup(root, *defaults);
+		if (v)
+			return v;
+	}
+	return NULL;
+}
+
+/* The RFC 4122 text form: 8-4-4-4-12 hex digits. */
+static int is_uuid_text(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len != 36)
+		return 0;
+	for (i = 0; i < 36; i++) {
+		int dash = i == 8 || i == 13 || i == 18 || i == 23;
+		char c = s[i];
+		if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+					(c >= 'A' && c <= 'F')))
+			return 0;
+	}
+	return 1;
+}
+
+static int set_id(tarn_event *ev, const char *s, size_t len)
+{
+	if (is_uuid_text(s, len)) {
+		char text[37];
+		uuid_t u;
+
+		memcpy(text, s, 36);
+		text[36] = '\0';
+		if (uuid_parse(text, u) == 0) {
+			memcpy(ev->id, u, 16);
+			ev->id_len = 16;
+			ev->id_is_uuid = 1;
+			return 0;
+		}
+	}
+	if (len == 0 || len > TARN_ID_MAX)
+		return -1;
+	memcpy(ev->id, s, len);
+	ev->id_len = len;
+	ev->id_is_uuid = 0;
+	return 0;
+}
+
+/* Copy a dimension: strings, and integers as decimal text. */
+static void set_dim(json_t *v, char *dst, int *has)
+{
+	const char *s = NULL;
+	char num[32];
+	size_t len = 0;
+
+	*has = 0;
+	dst[0] = '\0';
+	if (json_is_string(v)) {
+		s = json_string_value(v);
+		len = json_string_length(v);
+	} else if (json_is_integer(v)) {
+		len = (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+				       json_integer_value(v));
+		s = num;
+	}
+	if (!s || len > TARN_DIM_MAX || memchr(s, '\0', len))
+		return;
+	memcpy(dst, s, len);
+	dst[len] = '\0';
+	*has = 1;
+}
+
+static void fill_dimensions(tarn_event *ev, json_t *root, const tarn_extract_options *o)
+{
+	set_dim(lookup(root, o->user_field ? o->user_field : "user_id"), ev->user_id,
+		&ev->has_user_id);
+	set_dim(lookup(root, o->type_field ? o->type_field : "event_type"), ev->event_type,
+		&ev->has_event_type);
+	set_dim(lookup(root, o->page_field ? o->page_field : "page"), ev->page, &ev->has_page);
+	set_dim(lookup(root, o->source_field ? o->source_field : "source"), ev->source,
+		&ev->has_source);
+}
+
+static json_t *parse(const tarn_event *ev, json_error_t *err)
+{
+	/* JSON_ALLOW_NUL: "\u0000" inside strings is valid JSON (RFC 8259);
+	 * jansson caps nesting depth, so hostile depth fails cleanly. */
+	return json_loadb(ev->payload ? ev->payload : "", ev->payload_len,
+			  JSON_DECODE_ANY | JSON_ALLOW_NUL, err);
+}
+
+int tarn_event_dimensions(tarn_event *ev, const tarn_extract_options *opts)
+{
+	tarn_extract_options defaults = TARN_EXTRACT_OPTIONS_INIT;
+	json_error_t err;
+	json_t *root;
+
+	ev->has_user_id = ev->has_event_type = ev->has_page = ev->has_source = 0;
+	root = parse(ev, &err);
+	if (!root)
+		return TARN_OK;
+	if (json_is_object(root))
+		fill_dimensions(ev, root, opts ? opts : &defaults);
+	json_decref(root);
+	return TARN_OK;
+}
+
+static int take_id(tarn_event *ev, json_t *root, const tarn_extract_options *o,
+		   tarn_reject *why, char *detail, size_t dl)
+{
+	static const char *const def[] = { "event_id", NULL };
+	tarn_header h;
+	json_t *v;
+
+	if (tarn_headers_get(ev->headers, ev->headers_len, "event_id", &h) == TARN_OK) {
+		if (!h.value || set_id(ev, h.value, h.value_len))
+			return reject(why, TARN_REJECT_BAD_ID, detail, dl,
+				      "header event_id '%s' is empty or longer than 255 bytes",
+				      h.value, h.value_len);
+		return TARN_OK;
+	}
+	v = first_of(root, o->id_field, def);
+	if (!v)
+		return reject(why, TARN_REJECT_NO_ID, detail, dl,
+			      "no event id (header event_id or payload field)%s", NULL, 0);
+	if (json_is_integer(v)) {
+		char num[32];
+		int n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		set_id(ev, num, (size_t)n);
+		return TARN_OK;
+	}
+	if (!json_is_string(v))
+		return reject(why, TARN_REJECT_BAD_ID, detail, dl,
+			      "event id is not a string or integer%s", NULL, 0);
+	if (set_id(ev, json_string_value(v), json_string_length(v)))
+		return reject(why, TARN_REJECT_BAD_ID, detail, dl,
+			      "event id '%s' is empty or longer than 255 bytes",
+			      json_string_value(v), json_string_length(v));
+	return TARN_OK;
+}
+
+static int take_time(tarn_event *ev, json_t *root, const tarn_extract_options *o,
+		     tarn_reject *why, char *detail, size_t dl)
+{
+	static const char *const def[] = { "timestamp", "published_at", NULL };
+	tarn_header h;
+	json_t *v;
+
+	if (tarn_headers_get(ev->headers, ev->headers_len, "published_at", &h) == TARN_OK) {
+		if (!h.value || tarn_time_parse(h.value, h.value_len, &ev->time_us))
+			return reject(why, TARN_REJECT_BAD_TIME, detail, dl,
+				      "header published_at '%s' is not RFC 3339 or epoch ms",
+				      h.value, h.value_len);
+		return TARN_OK;
+	}
+	v = first_of(root, o->time_field, def);
+	if (json_is_string(v)) {
+		if (tarn_time_parse(json_string_value(v), json_string_length(v), &ev->time_us))
+			return reject(why, TARN_REJECT_BAD_TIME, detail, dl,
+				      "time '%s' is not RFC 3339 or epoch ms in range",
+				      json_string_value(v), json_string_length(v));
+		return TARN_OK;
+	}
+	if (json_is_integer(v)) {
+		json_int_t ms = json_integer_value(v);
+		if (ms < TARN_TIME_MIN_US / 1000 || ms > TARN_TIME_MAX_US / 1000)
+			return reject(why, TARN_REJECT_BAD_TIME, detail, dl,
+				      "epoch ms time is out of range%s", NULL, 0);
+		ev->time_us = (int64_t)ms * 1000;
+		return TARN_OK;
+	}
+	if (v)
+		return reject(why, TARN_REJECT_BAD_TIME, detail, dl,
+			      "time field is not a string or integer%s", NULL, 0);
+	if (ev->kafka_ts_is_create && ev->kafka_ts_us >= TARN_TIME_MIN_US &&
+	    ev->kafka_ts_us <= TARN_TIME_MAX_US) {
+		ev->time_us = ev->kafka_ts_us;
+		return TARN_OK;
+	}
+	return reject(why, TARN_REJECT_NO_TIME, detail, dl,
+		      "no event time (header published_at, payload field, or Kafka CreateTime)%s",
+		      NULL, 0);
+}
+
+static int set_name(tarn_event *ev, const char *s, size_t len)
+{
+	if (len > TARN_NAME_MAX || memchr(s, '\0', len))
+		return -1;
+	memcpy(ev->name, s, len);
+	ev->name[len] = '\0';
+	ev->has_name = 1;
+	return 0;
+}
+
+static int take_name(tarn_event *ev, json_t *root, const tarn_extract_options *o,
+		     tarn_reject *why, char *detail, size_t dl)
+{
+	static const char *const def[] = { "event_name", "event_type", NULL };
+	tarn_header h;
+	json_t *v;
+
+	if (tarn_headers_get(ev->headers, ev->headers_len, "event_name", &h) == TARN_OK) {
+		if (h.value && set_name(ev, h.value, h.value_len))
+			return reject(why, TARN_REJECT_BAD_NAME, detail, dl,
+				      "header event_name '%s' is longer than 255 bytes or has NUL",
+				      h.value, h.value_len);
+		return TARN_OK;
+	}
+	v = first_of(root, o->name_field, def);
+	if (!v || json_is_null(v))
+		return TARN_OK;
+	if (!json_is_string(v) || set_name(ev, json_string_value(v), json_string_length(v)))
+		return reject(why, TARN_REJECT_BAD_NAME, detail, dl,
+			      "event name is not a string of at most 255 bytes without NUL%s",
+			      NULL, 0);
+	return TARN_OK;
+}
+
+int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts,
+		       tarn_reject *why, char *detail, size_t detail_len)
+{
+	tarn_extract_options defaults = TARN_EXTRACT_OPTIONS_INIT;
+	size_t max = opts && opts->max_payload_bytes ? opts->max_payload_bytes
+						     : TARN_PAYLOAD_MAX_DEFAULT;
+	json_error_t err;
+	json_t *root;
+	int rc;
+
+	if (!opts)
+		opts = &defaults;
+	ev->id_len = 0;
+	ev->id_is_uuid = 0;
+	ev->has_name = 0;
+	ev->name[0] = '\0';
+	ev->has_user_id = ev->has_event_type = ev->has_page = ev->has_source = 0;
+	*why = TARN_REJECT_NONE;
+	if (detail && detail_len)
+		detail[0] = '\0';
+	if (ev->payload_len > max) {
+		char msg[64];
+		snprintf(msg, sizeof(msg), "%zu", ev->payload_len);
+		return reject(why, TARN_REJECT_OVERSIZED, detail, detail_len,
+			      "payload of %s bytes is over the limit", msg, strlen(msg));
+	}
+	root = parse(ev, &err);
+	if (!root)
+		return reject(why, TARN_REJECT_NOT_JSON, detail, detail_len,
+			      "not JSON: %s", err.text, strlen(err.text));
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return reject(why, TARN_REJECT_NOT_OBJECT, detail, detail_len,
+			      "JSON but not an object%s", NULL, 0);
+	}
+	rc = take_id(ev, root, opts, why, detail, detail_len);
+	if (!rc)
+		rc = take_time(ev, root, opts, why, detail, detail_len);
+	if (!rc)
+		rc = take_name(ev, root, opts, why, detail, detail_len);
+	if (!rc)
+		fill_dimensions(ev, root, opts);
+	json_decref(root);
+	return rc;
+}
+
+int tarn_event_id_format(const unsigned char *id, size_t id_len, int is_uuid,
+			 char *buf, size_t buf_len)
+{
+	size_t o = 0, i;
+
+	if (buf_len == 0)
+		return tarn__error_set(TARN_EINVAL, "no room for the id");
+	if (is_uuid && id_len == 16) {
+		if (buf_len < 37) {
+			buf[0] = '\0';
+			return tarn__error_set(TARN_EINVAL, "no room for the id");
+		}
+		uuid_unparse_lower(id, buf);
+		return TARN_OK;
+	}
+	for (i = 0; i < id_len; i++) {
+		unsigned char c = id[i];
+		size_t need = (c >= 0x20 && c < 0x7f && c != '\\') ? 1 : 4;
+		if (o + need + 1 > buf_len) {
+			buf[o] = '\0';
+			return tarn__error_set(TARN_EINVAL, "no room for the id");
+		}
+		if (need == 1)
+			buf[o++] = (char)c;
+		else
+			o += (size_t)snprintf(buf + o, buf_len - o, "\\x%02x", c);
+	}
+	buf[o] = '\0';
+	return TARN_OK;
+}
