@@ -1,0 +1,583 @@
+/* The Kafka adapter: librdkafka's mock cluster as an embedded broker, a
+ * consumer-group member, and a producer with delivery reports. Nothing
+ * here knows about SQLite; events travel as tarn_event raw parts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "tarn/kafka.h"
+#include "tarn/headers.h"
+#include "tarn/time.h"
+#include "error_internal.h"
+
+/* librdkafka logs connection trouble to stderr by itself; tarn reports
+ * errors through its own messages, so logs are dropped unless asked for. */
+static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	if (getenv("TARN_KAFKA_DEBUG"))
+		fprintf(stderr, "librdkafka %d %s: %s\n", level, fac, buf);
+}
+
+/* Set one property; the value is never copied into a message (it may be
+ * a secret such as sasl.password). */
+static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value)
+{
+	char errstr[512];
+	rd_kafka_conf_res_t r = rd_kafka_conf_set(conf, key, value, errstr, sizeof(errstr));
+
+	if (r == RD_KAFKA_CONF_OK)
+		return TARN_OK;
+	if (r == RD_KAFKA_CONF_UNKNOWN)
+		return tarn__error_set(TARN_EINVAL, "unknown librdkafka property '%s'", key);
+	return tarn__error_set(TARN_EINVAL,
+			       "librdkafka property '%s': invalid value (value not shown)", key);
+}
+
+/* Apply "key=value" strings, as kcat's -X does. */
+static int conf_apply(rd_kafka_conf_t *conf, const char *const *kv, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *eq = strchr(kv[i], '=');
+		char key[256];
+		size_t klen;
+		int rc;
+
+		if (!eq || eq == kv[i])
+			return tarn__error_set(TARN_EINVAL,
+					       "-X '%.*s': expected key=value", 
+					       (int)(eq ? 0 : strcspn(kv[i], "=")), kv[i]);
+		klen = (size_t)(eq - kv[i]);
+		if (klen >= sizeof(key))
+			return tarn__error_set(TARN_EINVAL, "-X key too long");
+		memcpy(key, kv[i], klen);
+		key[klen] = '\0';
+		rc = conf_set(conf, key, eq + 1);
+		if (rc)
+			return rc;
+	}
+	return TARN_OK;
+}
+
+static rd_kafka_conf_t *base_conf(const char *brokers)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+	rd_kafka_conf_set_log_cb(conf, quiet_log);
+	if (brokers && conf_set(conf, "bootstrap.servers", brokers) != TARN_OK) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	return conf;
+}
+
+/* ---- embedded broker ---- */
+
+struct tarn_broker {
+	rd_kafka_t *rk;
+	rd_kafka_mock_cluster_t *mc;
+	int default_partitions;
+};
+
+int tarn_broker_start(tarn_broker **out, int n_brokers, int default_partitions)
+{
+	char errstr[512];
+	rd_kafka_conf_t *conf;
+	tarn_broker *b;
+
+	*out = NULL;
+	if (n_brokers < 1)
+		return tarn__error_set(TARN_EINVAL, "a broker needs at least 1 node");
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return tarn__error_set(TARN_ENOMEM, "broker");
+	b->default_partitions = default_partitions > 0 ? default_partitions : 4;
+	conf = base_conf(NULL);
+	b->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (!b->rk) {
+		rd_kafka_conf_destroy(conf);
+		free(b);
+		return tarn__error_set(TARN_EKAFKA, "embedded broker: %s", errstr);
+	}
+	b->mc = rd_kafka_mock_cluster_new(b->rk, n_brokers);
+	if (!b->mc) {
+		rd_kafka_destroy(b->rk);
+		free(b);
+		return tarn__error_set(TARN_EKAFKA, "embedded broker: mock cluster failed to start");
+	}
+	*out = b;
+	return TARN_OK;
+}
+
+const char *tarn_broker_bootstrap(const tarn_broker *b)
+{
+	return rd_kafka_mock_cluster_bootstraps(b->mc);
+}
+
+int tarn_broker_topic(tarn_broker *b, const char *name, int partitions)
+{
+	rd_kafka_resp_err_t err;
+
+	if (!name || !*name)
+		return tarn__error_set(TARN_EINVAL, "topic name is empty");
+	err = rd_kafka_mock_topic_create(b->mc, name,
+					 partitions > 0 ? partitions : b->default_partitions, 1);
+	if (err)
+		return tarn__error_set(TARN_EKAFKA, "create topic %s: %s", name,
+				       rd_kafka_err2str(err));
+	return TARN_OK;
+}
+
+int tarn_broker_set_up(tarn_broker *b, int broker_id, int up)
+{
+	rd_kafka_resp_err_t err = up ? rd_kafka_mock_broker_set_up(b->mc, broker_id)
+				     : rd_kafka_mock_broker_set_down(b->mc, broker_id);
+
+	if (err)
+		return tarn__error_set(TARN_EKAFKA, "broker %d: %s", broker_id,
+				       rd_kafka_err2str(err));
+	return TARN_OK;
+}
+
+void tarn_broker_stop(tarn_broker *b)
+{
+	if (!b)
+		return;
+	rd_kafka_mock_cluster_destroy(b->mc);
+	rd_kafka_destroy(b->rk);
+	free(b);
+}
+
+/* ---- consumer ---- */
+
+struct tarn_consumer {
+	rd_kafka_t *rk;
+	rd_kafka_message_t *msg;   /* the message handed out last, kept alive */
+	unsigned char *hdr;        /* its header block */
+	size_t hdr_len, hdr_cap;
+	int exit_at_end;
+	int assigned_once;
+	unsigned char *eof;        /* per partition: read to the end */
+	size_t n_eof;
+	char last_error[512];
+};
+
+static void consumer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	tarn_consumer *c = opaque;
+
+	(void)rk;
+	snprintf(c->last_error, sizeof(c->last_error), "%s: %s",
+		 rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+		      rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	tarn_consumer *c = opaque;
+	int i;
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		for (i = 0; i < parts->cnt; i++) {
+			int32_t p = parts->elems[i].partition;
+			if (p >= 0 && (size_t)p < c->n_eof)
+				c->eof[p] = 0;
+		}
+		rd_kafka_assign(rk, parts);
+		c->assigned_once = 1;
+	} else {
+		rd_kafka_assign(rk, NULL);
+	}
+}
+
+int tarn_consumer_open(tarn_consumer **out, const tarn_consumer_options *opts)
+{
+	char errstr[512];
+	rd_kafka_conf_t *conf;
+	tarn_consumer *c;
+	rd_kafka_topic_partition_list_t *topics;
+	rd_kafka_resp_err_t err;
+	int rc;
+
+	*out = NULL;
+	if (!opts || !opts->brokers || !*opts->brokers || !opts->topic || !*opts->topic)
+		return tarn__error_set(TARN_EINVAL, "consumer needs brokers and a topic");
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return tarn__error_set(TARN_ENOMEM, "consumer");
+	c->exit_at_end = opts->exit_at_end;
+	conf = base_conf(opts->brokers);
+	if (!conf) {
+		free(c);
+		return TARN_EINVAL;
+	}
+	rc = conf_set(conf, "group.id", opts->group ? opts->group : "tarn");
+	if (!rc)
+		rc = conf_set(conf, "enable.auto.commit", "false");
+	if (!rc)
+		rc = conf_set(conf, "enable.auto.offset.store", "false");
+	if (!rc)
+		rc = conf_set(conf, "auto.offset.reset", "earliest");
+	if (!rc)
+		rc = conf_set(conf, "enable.partition.eof", opts->exit_at_end ? "true" : "false");
+	if (!rc)
+		rc = conf_apply(conf, opts->conf, opts->n_conf);
+	if (!rc) {
+		/* the rules that make "no event lost" true cannot be overridden */
+		rc = conf_set(conf, "enable.auto.commit", "false");
+		if (!rc)
+			rc = conf_set(conf, "enable.auto.offset.store", "false");
+	}
+	if (rc) {
+		rd_kafka_conf_destroy(conf);
+		free(c);
+		return rc;
+	}
+	rd_kafka_conf_set_opaque(conf, c);
+	rd_kafka_conf_set_error_cb(conf, consumer_error);
+	rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (!c->rk) {
+		rd_kafka_conf_destroy(conf);
+		free(c);
+		return tarn__error_set(TARN_EKAFKA, "consumer: %s", errstr);
+	}
+	rd_kafka_poll_set_consumer(c->rk);
+	topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(topics, opts->topic, RD_KAFKA_PARTITION_UA);
+	err = rd_kafka_subscribe(c->rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (err) {
+		tarn_consumer_close(c);
+		return tarn__error_set(TARN_EKAFKA, "subscribe %s: %s", opts->topic,
+				       rd_kafka_err2str(err));
+	}
+	*out = c;
+	return TARN_OK;
+}
+
+static int mark_eof(tarn_consumer *c, int32_t p, int at_end)
+{
+	if (p < 0)
+		return TARN_OK;
+	if ((size_t)p >= c->n_eof) {
+		size_t n = (size_t)p + 1;
+		unsigned char *e = realloc(c->eof, n);
+		if (!e)
+			return tarn__error_set(TARN_ENOMEM, "consumer");
+		memset(e + c->n_eof, 0, n - c->n_eof);
+		c->eof = e;
+		c->n_eof = n;
+	}
+	c->eof[p] = (unsigned char)at_end;
+	return TARN_OK;
+}
+
+/* Every assigned partition has reported its end (kcat -e). */
+static int all_at_end(tarn_consumer *c)
+{
+	rd_kafka_topic_partition_list_t *a = NULL;
+	int i, done;
+
+	if (!c->assigned_once || rd_kafka_assignment(c->rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return 0;
+	done = a->cnt > 0;
+	for (i = 0; done && i < a->cnt; i++) {
+		int32_t p = a->elems[i].partition;
+		if (p < 0 || (size_t)p >= c->n_eof || !c->eof[p])
+			done = 0;
+	}
+	rd_kafka_topic_partition_list_destroy(a);
+	return done;
+}
+
+static int fill_event(tarn_consumer *c, rd_kafka_message_t *m, tarn_event *ev)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	rd_kafka_timestamp_type_t tstype;
+	int64_t ts;
+
+	ev->payload = m->payload ? m->payload : "";
+	ev->payload_len = m->len;
+	ev->key = m->key;
+	ev->key_len = m->key_len;
+	ev->topic = rd_kafka_topic_name(m->rkt);
+	ev->partition = m->partition;
+	ev->offset = m->offset;
+	ts = rd_kafka_message_timestamp(m, &tstype);
+	if (tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts >= 0) {
+		ev->kafka_ts_us = ts * 1000;
+		ev->kafka_ts_is_create = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME;
+	}
+	ev->ingest_us = tarn_time_now_us();
+	c->hdr_len = 0;
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		const char *name;
+		const void *value;
+		size_t size, i;
+		int rc;
+
+		for (i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
+			    RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+			rc = tarn_headers_append(&c->hdr, &c->hdr_len, &c->hdr_cap, name,
+						 strlen(name), value, value ? size : 0);
+			if (rc)
+				return rc;
+		}
+		ev->headers = c->hdr;
+		ev->headers_len = c->hdr_len;
+	}
+	return TARN_OK;
+}
+
+int tarn_consumer_poll(tarn_consumer *c, int timeout_ms, tarn_event *ev)
+{
+	rd_kafka_message_t *m;
+	int rc;
+
+	if (c->msg) {
+		rd_kafka_message_destroy(c->msg);
+		c->msg = NULL;
+	}
+	tarn_event_init(ev);
+	m = rd_kafka_consumer_poll(c->rk, timeout_ms);
+	if (!m) {
+		if (c->exit_at_end && all_at_end(c))
+			return TARN_ENOTFOUND;
+		return TARN_EINVAL;
+	}
+	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+		rc = mark_eof(c, m->partition, 1);
+		rd_kafka_message_destroy(m);
+		if (rc)
+			return rc;
+		if (c->exit_at_end && all_at_end(c))
+			return TARN_ENOTFOUND;
+		return TARN_EINVAL;
+	}
+	if (m->err) {
+		char msg[512];
+		int fatal = m->err == RD_KAFKA_RESP_ERR__FATAL ||
+			    m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+			    m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
+		snprintf(msg, sizeof(msg), "%s", rd_kafka_message_errstr(m));
+		rd_kafka_message_destroy(m);
+		if (fatal)
+			return tarn__error_set(TARN_EKAFKA, "consumer: %s", msg);
+		snprintf(c->last_error, sizeof(c->last_error), "%s", msg);
+		return TARN_EINVAL; /* transient: the caller polls again */
+	}
+	rc = mark_eof(c, m->partition, 0);
+	if (!rc)
+		rc = fill_event(c, m, ev);
+	c->msg = m;
+	return rc;
+}
+
+int tarn_consumer_store(tarn_consumer *c, const char *topic, int32_t partition,
+			int64_t offset)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_resp_err_t err;
+
+	rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset + 1;
+	err = rd_kafka_offsets_store(c->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	if (err)
+		return tarn__error_set(TARN_EKAFKA, "store offset %s [%d] %lld: %s", topic,
+				       partition, (long long)offset, rd_kafka_err2str(err));
+	return TARN_OK;
+}
+
+int tarn_consumer_commit(tarn_consumer *c)
+{
+	rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
+
+	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		return tarn__error_set(TARN_EKAFKA, "commit offsets: %s", rd_kafka_err2str(err));
+	return TARN_OK;
+}
+
+void tarn_consumer_close(tarn_consumer *c)
+{
+	if (!c)
+		return;
+	if (c->msg)
+		rd_kafka_message_destroy(c->msg);
+	if (c->rk) {
+		rd_kafka_consumer_close(c->rk);
+		rd_kafka_destroy(c->rk);
+	}
+	free(c->hdr);
+	free(c->eof);
+	free(c);
+}
+
+/* ---- producer ---- */
+
+struct tarn_producer {
+	rd_kafka_t *rk;
+	rd_kafka_topic_t *rkt;
+	uint64_t sent, acked, failed;
+	char first_error[256];
+};
+
+static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	tarn_producer *p = opaque;
+
+	(void)rk;
+	if (m->err) {
+		if (p->failed++ == 0)
+			snprintf(p->first_error, sizeof(p->first_error), "%s",
+				 rd_kafka_err2str(m->err));
+	} else {
+		p->acked++;
+	}
+}
+
+int tarn_producer_open(tarn_producer **out, const tarn_producer_options *opts)
+{
+	char errstr[512];
+	rd_kafka_conf_t *conf;
+	tarn_producer *p;
+	int rc;
+
+	*out = NULL;
+	if (!opts || !opts->brokers || !*opts->brokers || !opts->topic || !*opts->topic)
+		return tarn__error_set(TARN_EINVAL, "producer needs brokers and a topic");
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return tarn__error_set(TARN_ENOMEM, "producer");
+	conf = base_conf(opts->brokers);
+	if (!conf) {
+		free(p);
+		return TARN_EINVAL;
+	}
+	rc = conf_set(conf, "linger.ms", "5");
+	if (!rc)
+		rc = conf_set(conf, "message.timeout.ms", "30000");
+	if (!rc)
+		rc = conf_set(conf, "queue.buffering.max.messages", "500000");
+	if (!rc && opts->idempotent)
+		rc = conf_set(conf, "enable.idempotence", "true");
+	if (!rc && opts->unkeyed_spread)
+		rc = conf_set(conf, "sticky.partitioning.linger.ms", "0");
+	if (!rc)
+		rc = conf_apply(conf, opts->conf, opts->n_conf);
+	if (rc) {
+		rd_kafka_conf_destroy(conf);
+		free(p);
+		return rc;
+	}
+	rd_kafka_conf_set_opaque(conf, p);
+	rd_kafka_conf_set_dr_msg_cb(conf, delivered);
+	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (!p->rk) {
+		rd_kafka_conf_destroy(conf);
+		free(p);
+		return tarn__error_set(TARN_EKAFKA, "producer: %s", errstr);
+	}
+	p->rkt = rd_kafka_topic_new(p->rk, opts->topic, NULL);
+	if (!p->rkt) {
+		tarn_producer_close(p);
+		return tarn__error_set(TARN_EKAFKA, "topic %s: %s", opts->topic,
+				       rd_kafka_err2str(rd_kafka_last_error()));
+	}
+	*out = p;
+	return TARN_OK;
+}
+
+static rd_kafka_headers_t *to_kafka_headers(const void *block, size_t len)
+{
+	rd_kafka_headers_t *h = rd_kafka_headers_new(8);
+	tarn_header one;
+	size_t pos = 0;
+
+	while (tarn_headers_next(block, len, &pos, &one) == TARN_OK)
+		rd_kafka_header_add(h, one.name, (ssize_t)one.name_len, one.value,
+				    one.value ? (ssize_t)one.value_len : 0);
+	return h;
+}
+
+int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len,
+		       const void *key, size_t key_len, const void *headers,
+		       size_t headers_len, int64_t ts_us)
+{
+	rd_kafka_resp_err_t err;
+
+	for (;;) {
+		rd_kafka_headers_t *h = headers_len ? to_kafka_headers(headers, headers_len)
+						    : NULL;
+		if (h)
+			err = rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(p->rkt),
+						RD_KAFKA_V_VALUE((void *)value, value_len),
+						RD_KAFKA_V_KEY(key, key ? key_len : 0),
+						RD_KAFKA_V_HEADERS(h),
+						RD_KAFKA_V_TIMESTAMP(ts_us >= 0 ? ts_us / 1000 : 0),
+						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+						RD_KAFKA_V_END);
+		else
+			err = rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(p->rkt),
+						RD_KAFKA_V_VALUE((void *)value, value_len),
+						RD_KAFKA_V_KEY(key, key ? key_len : 0),
+						RD_KAFKA_V_TIMESTAMP(ts_us >= 0 ? ts_us / 1000 : 0),
+						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+						RD_KAFKA_V_END);
+		if (err && h)
+			rd_kafka_headers_destroy(h); /* ownership passes only on success */
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			break;
+		rd_kafka_poll(p->rk, 100);
+	}
+	if (err)
+		return tarn__error_set(TARN_EKAFKA, "produce to %s: %s", rd_kafka_topic_name(p->rkt),
+				       rd_kafka_err2str(err));
+	p->sent++;
+	return TARN_OK;
+}
+
+void tarn_producer_poll(tarn_producer *p)
+{
+	rd_kafka_poll(p->rk, 0);
+}
+
+int tarn_producer_flush(tarn_producer *p, int timeout_ms, uint64_t *acked,
+			uint64_t *failed)
+{
+	uint64_t missing;
+
+	rd_kafka_flush(p->rk, timeout_ms);
+	missing = p->sent - p->acked - p->failed;
+	if (acked)
+		*acked = p->acked;
+	if (failed)
+		*failed = p->failed + missing;
+	if (p->failed + missing == 0)
+		return TARN_OK;
+	return tarn__error_set(TARN_EDELIVERY,
+			       "%llu of %llu messages to %s not acknowledged: %s",
+			       (unsigned long long)(p->failed + missing),
+			       (unsigned long long)p->sent, rd_kafka_topic_name(p->rkt),
+			       p->failed ? p->first_error : "timed out waiting for delivery");
+}
+
+void tarn_producer_close(tarn_producer *p)
+{
+	if (!p)
+		return;
+	if (p->rkt)
+		rd_kafka_topic_destroy(p->rkt);
+	if (p->rk) {
+		/* whatever was not delivered by now is given up, not waited for */
+		rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_poll(p->rk, 0);
+		rd_kafka_destroy(p->rk);
+	}
+	free(p);
+}
