@@ -17,7 +17,7 @@ struct pending {
 	char payload[PAYLOAD_MAX];
 	size_t len;
 	char event_id[37];
-	char user_id[16];
+	char user_id[24];
 	char event_type[10];
 	int64_t time_us;
 };
@@ -100,11 +100,11 @@ static const char *pick_type(tarn_gen *g)
 {
 	double u = uniform(g);
 
-	if (u < 0.55)
+	if (u < 0.50)
 		return "click";
-	if (u < 0.75)
+	if (u < 0.70)
 		return "login";
-	if (u < 0.92)
+	if (u < 0.85)
 		return "logout";
 	return "purchase";
 }
@@ -125,6 +125,7 @@ static void make_event(tarn_gen *g, struct pending *e)
 	double progress = (double)g->made / (double)g->o.count;
 	/* evenly spread and non-decreasing: the k-th of count events */
 	int64_t t = g->o.start_us + (int64_t)((double)g->span_us * progress);
+	int user = pick_user(g, progress);
 	const char *type = pick_type(g);
 	const char *source = uniform(g) < 0.65 ? "web" : "mobile";
 	char ts[28];
@@ -140,7 +141,10 @@ static void make_event(tarn_gen *g, struct pending *e)
 	u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* version 4, RFC 4122 4.4 */
 	u[8] = (unsigned char)((u[8] & 0x3f) | 0x80); /* variant 10 */
 	uuid_unparse_lower(u, e->event_id);
-	snprintf(e->user_id, sizeof(e->user_id), "user_%04d", pick_user(g, progress));
+	/* about a third of the users ever buy; the others browse instead */
+	if (strcmp(type, "purchase") == 0 && user % 3 != 0)
+		type = "click";
+	snprintf(e->user_id, sizeof(e->user_id), "user_%04d", user);
 	snprintf(e->event_type, sizeof(e->event_type), "%s", type);
 	tarn_time_format(t, ts);
 	memcpy(ts + 23, "Z", 2); /* keep milliseconds: YYYY-MM-DDTHH:MM:SS.mmmZ */

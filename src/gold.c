@@ -311,7 +311,7 @@ int tarn__gold_recompute_day(tarn__gold *g, tarn__shard *s)
 	if (!rc)
 		rc = tarn__shard_seq(s, &seq);
 	if (!rc)
-		rc = tarn__shard_scan(s, INT64_MIN, INT64_MAX, recompute_one, &ctx, NULL);
+		rc = tarn__shard_scan(s, INT64_MIN, INT64_MAX, 0, recompute_one, &ctx, NULL);
 	if (!rc)
 		rc = tarn__gold_watermark_set(g, ctx.date, seq);
 	return rc;

@@ -61,11 +61,12 @@ int tarn__shard_payload(tarn__shard *s, int64_t block_id, int64_t off,
 			int64_t len, const unsigned char **out);
 
 /* Iterate a shard's events with event_time in [since_us, until_us), in
- * (event_time, event_id) order; ev has payload (borrowed), key, headers,
- * provenance, id, time and name filled. */
+ * (event_time, event_id) order when time_order is set, else in arrival
+ * order (cheapest: blocks are read one after the other); ev has payload
+ * (borrowed), key, headers, provenance, id, time and name filled. */
 typedef int (*tarn__shard_event_cb)(void *ctx, const tarn_event *ev);
 int tarn__shard_scan(tarn__shard *s, int64_t since_us, int64_t until_us,
-		     tarn__shard_event_cb cb, void *ctx, uint64_t *n);
+		     int time_order, tarn__shard_event_cb cb, void *ctx, uint64_t *n);
 
 /* List the shard dates of a lake, sorted; *dates is malloc'd, each entry
  * 11 bytes. Names in shards/ that are not YYYY-MM-DD.db are reported to

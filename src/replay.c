@@ -56,8 +56,8 @@ int tarn_replay_scan(tarn_lake *lake, const tarn_replay_options *opts,
 		rc = tarn__shard_open(&s, tarn_lake_dir(lake), dates[i], 1);
 		if (rc)
 			break;
-		rc = tarn__shard_scan(s, f.opts->since_us, f.opts->until_us, keep, &f,
-				      NULL);
+		rc = tarn__shard_scan(s, f.opts->since_us, f.opts->until_us, 1, keep,
+				      &f, NULL);
 		tarn__shard_close(s);
 	}
 	free(dates);

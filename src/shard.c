@@ -23,7 +23,9 @@ static const char shard_schema[] =
 	" ingest_time INTEGER NOT NULL);"
 	"CREATE UNIQUE INDEX IF NOT EXISTS events_time_id ON events(event_time, event_id);";
 
-#define CACHE_SLOTS 4
+/* Replay reads in time order while blocks hold arrival order; Kafka
+ * partitions interleave, so a window of recent blocks is kept. */
+#define CACHE_SLOTS 64
 
 struct block_cache {
 	int64_t id;            /* -1 when empty */
@@ -624,19 +626,24 @@ int tarn__shard_payload(tarn__shard *s, int64_t block_id, int64_t off,
 }
 
 int tarn__shard_scan(tarn__shard *s, int64_t since_us, int64_t until_us,
-		     tarn__shard_event_cb cb, void *ctx, uint64_t *n)
+		     int time_order, tarn__shard_event_cb cb, void *ctx, uint64_t *n)
 {
 	sqlite3_stmt *st;
 	tarn_event ev;
 	int rc;
 	uint64_t count = 0;
 
-	rc = tarn__sql_prepare(s->db,
+	rc = tarn__sql_prepare(s->db, time_order ?
 			       "SELECT event_time, event_id, event_name, block_id,"
 			       " block_off, payload_len, key, headers, topic,"
 			       " partition, kafka_offset, kafka_ts, ingest_time"
 			       " FROM events WHERE event_time >= ? AND event_time < ?"
-			       " ORDER BY event_time, event_id",
+			       " ORDER BY event_time, event_id" :
+			       "SELECT event_time, event_id, event_name, block_id,"
+			       " block_off, payload_len, key, headers, topic,"
+			       " partition, kafka_offset, kafka_ts, ingest_time"
+			       " FROM events WHERE event_time >= ? AND event_time < ?"
+			       " ORDER BY seq",
 			       &st, s->path);
 	if (rc)
 		return rc;

@@ -1,0 +1,65 @@
+/* Private helpers of the tarn command. The command uses only the public
+ * API in include/tarn/. */
+#ifndef TARN_CLI_H
+#define TARN_CLI_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tarn/tarn.h"
+
+#define EXIT_USAGE 2
+
+typedef int (*cli_cmd_fn)(int argc, char **argv);
+
+int cmd_broker(int argc, char **argv);
+int cmd_produce(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_gold(int argc, char **argv);
+int cmd_query(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+
+/* Print "tarn CMD: <what>: <last error>" and return 1 (runtime failure). */
+int cli_fail(const char *cmd, const char *what, int rc);
+/* Print "tarn CMD: <message>" and a hint, return 2 (usage error). */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Strict number parsing: the whole string, in range. Return 0 or -1. */
+int cli_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+int cli_double(const char *s, double min, double max, double *out);
+
+/* -X key=value strings collected from the command line. */
+struct cli_conf {
+	const char *kv[64];
+	size_t n;
+};
+int cli_conf_add(struct cli_conf *c, const char *cmd, const char *kv);
+
+/* SIGINT/SIGTERM set cli_stop; installed by cli_catch_signals. */
+extern volatile sig_atomic_t cli_stop;
+void cli_catch_signals(void);
+
+/* Sleep so that event number `i` is sent no earlier than t0 + i / rate. */
+void cli_pace(int64_t t0_us, uint64_t i, double rate);
+
+/* ---- result output: table | csv | json ---- */
+
+enum { OUT_TABLE, OUT_CSV, OUT_JSON };
+int cli_format(const char *s, int allow_csv, int *out);
+
+struct cli_out;
+struct cli_out *cli_out_new(FILE *f, int format);
+/* Start a named result set (several may follow each other). */
+void cli_out_begin(struct cli_out *o, const char *title);
+/* A tarn_row_cb: add one row. */
+int cli_out_row(void *o, int n, const char *const *names, const tarn_value *v);
+/* End the current result set (prints it in table format). */
+void cli_out_end(struct cli_out *o);
+/* Finish the document and free. */
+void cli_out_free(struct cli_out *o);
+
+#endif

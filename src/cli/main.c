@@ -1,0 +1,56 @@
+/* tarn: an event lake in a folder. One binary, kcat-style subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+	const char *name;
+	cli_cmd_fn fn;
+	const char *summary;
+} commands[] = {
+	{ "broker", cmd_broker, "run an embedded Kafka-protocol broker on 127.0.0.1" },
+	{ "produce", cmd_produce, "generate synthetic user events to Kafka or JSON lines" },
+	{ "ingest", cmd_ingest, "store events from Kafka or JSON lines in a lake" },
+	{ "replay", cmd_replay, "re-emit stored events to Kafka or JSON lines" },
+	{ "gold", cmd_gold, "show (or --rebuild) the daily gold tables" },
+	{ "query", cmd_query, "run read-only SQL over gold tables and the events view" },
+	{ "stats", cmd_stats, "events, duplicates, quarantine and bytes per shard" },
+	{ "verify", cmd_verify, "check every file and that gold equals its recomputation" },
+	{ "demo", cmd_demo, "the whole flow on an embedded broker, with numbers" },
+};
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: tarn <command> [options]   (tarn <command> --help)\n\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nExit status: 0 success, 1 runtime failure, 2 usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("tarn %s\n", TARN_VERSION);
+		return 0;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "tarn: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

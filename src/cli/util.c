@@ -1,0 +1,114 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+volatile sig_atomic_t cli_stop;
+
+int cli_fail(const char *cmd, const char *what, int rc)
+{
+	const char *detail = tarn_error_last();
+
+	fprintf(stderr, "tarn %s: %s: %s\n", cmd, what, *detail ? detail : tarn_strerror(rc));
+	return 1;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "tarn %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(see 'tarn %s --help')\n", cmd);
+	return EXIT_USAGE;
+}
+
+int cli_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cli_double(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !(v >= min && v <= max))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cli_conf_add(struct cli_conf *c, const char *cmd, const char *kv)
+{
+	if (c->n == sizeof(c->kv) / sizeof(c->kv[0]))
+		return cli_usage(cmd, "too many -X settings");
+	if (!strchr(kv, '=') || kv[0] == '=')
+		return cli_usage(cmd, "-X wants key=value");
+	c->kv[c->n++] = kv;
+	return 0;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	cli_stop = 1;
+}
+
+void cli_catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+void cli_pace(int64_t t0_us, uint64_t i, double rate)
+{
+	int64_t due, now;
+
+	if (rate <= 0)
+		return;
+	due = t0_us + (int64_t)((double)i * 1e6 / rate);
+	now = tarn_time_now_us();
+	if (due > now) {
+		struct timespec ts = { (time_t)((due - now) / 1000000),
+				       (long)((due - now) % 1000000) * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+int cli_format(const char *s, int allow_csv, int *out)
+{
+	if (strcmp(s, "table") == 0)
+		*out = OUT_TABLE;
+	else if (strcmp(s, "json") == 0)
+		*out = OUT_JSON;
+	else if (allow_csv && strcmp(s, "csv") == 0)
+		*out = OUT_CSV;
+	else
+		return -1;
+	return 0;
+}
