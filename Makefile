@@ -21,8 +21,45 @@ CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean test unit cli-test deps demo bench install uninstall format
+.PHONY: all clean test deps demo bench install uninstall format unit-bins
 all: bin/tarn
+
+deps:
+	@bash scripts/deps.sh
+
+# Tests run against a separate build under AddressSanitizer and
+# UndefinedBehaviorSanitizer; the last line is "N passed, N failed".
+test: deps
+	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/tarn unit-bins
+	bash tests/run_all.sh build-san
+
+unit-bins: $(UNIT_BIN)
+
+demo: deps all
+	bin/tarn demo
+
+bench: deps all $(BUILD)/bench
+	$(BUILD)/bench $(BENCH_ARGS)
+
+$(BUILD)/bench: bench/bench.c $(BUILD)/libtarn.a
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libtarn.a $(LIBS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/include/tarn $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 bin/tarn $(DESTDIR)$(PREFIX)/bin/tarn
+	install -m 644 $(BUILD)/libtarn.a $(DESTDIR)$(PREFIX)/lib/libtarn.a
+	install -m 644 include/tarn/*.h $(DESTDIR)$(PREFIX)/include/tarn/
+	install -m 644 docs/tarn.1 $(DESTDIR)$(PREFIX)/share/man/man1/tarn.1
+	sed -e 's|@PREFIX@|$(PREFIX)|g' tarn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tarn.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/tarn $(DESTDIR)$(PREFIX)/lib/libtarn.a \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig/tarn.pc $(DESTDIR)$(PREFIX)/share/man/man1/tarn.1
+	rm -rf $(DESTDIR)$(PREFIX)/include/tarn
+
+format:
+	clang-format -i include/tarn/*.h src/*.c src/*.h src/cli/*.c src/cli/*.h tests/unit/*.c bench/*.c
 
 bin/tarn: $(BUILD)/tarn
 	@mkdir -p bin

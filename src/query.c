@@ -460,6 +460,13 @@ int tarn_query_open(tarn_query **out, const char *dir)
 		tarn_query_close(q);
 		return rc;
 	}
+	/* connect the eponymous table now: its constructor's declaration
+	 * would not pass the authorizer installed next */
+	if (sqlite3_exec(q->db, "SELECT 1 FROM events WHERE 0", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = tarn__error_sqlite(q->db, "%s: set up events view", dir);
+		tarn_query_close(q);
+		return rc;
+	}
 	sqlite3_set_authorizer(q->db, authorize, NULL);
 	*out = q;
 	return TARN_OK;

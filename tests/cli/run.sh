@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# End-to-end tests of the tarn command: real lake files, the embedded
+# broker over TCP on 127.0.0.1, and independent clients (kcat, the sqlite3
+# shell, python3's json) to check what tarn wrote. Ends with
+# "cli: N passed, N failed".
+set -u
+TARN=${TARN:-bin/tarn}
+TARN=$(cd "$(dirname "$TARN")" && pwd)/$(basename "$TARN")
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+FIX=$ROOT/fixtures
+WORK=$(mktemp -d /tmp/tarn-cli-XXXXXX)
+BROKER_PID=
+passed=0
+failed=0
+
+kill_leftover_broker() {
+	if [ -f "$WORK/broker.pid" ]; then
+		kill "$(cat "$WORK/broker.pid")" 2>/dev/null
+		rm -f "$WORK/broker.pid"
+	fi
+}
+
+cleanup() {
+	kill_leftover_broker
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# each test runs in its own subshell: the first failure ends it
+fail() {
+	echo "    $*"
+	exit 1
+}
+
+# count rows of SQL over every shard file, with the sqlite3 shell
+shard_sum() {
+	local total=0 n f
+	for f in "$1"/shards/*.db; do
+		n=$(sqlite3 "file:$f?mode=ro" "$2")
+		total=$((total + n))
+	done
+	echo "$total"
+}
+
+start_broker() {
+	"$TARN" broker --partitions 4 "$@" >"$WORK/broker.out" 2>"$WORK/broker.err" &
+	BROKER_PID=$!
+	echo "$BROKER_PID" >"$WORK/broker.pid"
+	for _ in $(seq 50); do
+		BS=$(head -1 "$WORK/broker.out" 2>/dev/null)
+		[ -n "$BS" ] && return 0
+		sleep 0.1
+	done
+	fail "broker did not print its address"
+}
+
+stop_broker() {
+	local rc=0
+	kill "$BROKER_PID" 2>/dev/null
+	wait "$BROKER_PID" 2>/dev/null || rc=$?
+	rm -f "$WORK/broker.pid"
+	BROKER_PID=
+	return $rc
+}
+
+t_file_ingest_dedup() {
+	local L=$WORK/l1
+	"$TARN" produce -o "$WORK/p.jsonl" --count 3000 --dup-rate 0.05 --seed 3 --days 2 \
+		2>"$WORK/produce.err" || fail "produce failed"
+	local lines; lines=$(wc -l <"$WORK/p.jsonl")
+	[ "$lines" -gt 3050 ] || fail "expected re-sends, got $lines lines"
+	"$TARN" ingest --lake "$L" "$WORK/p.jsonl" 2>"$WORK/err" || fail "ingest: $(cat "$WORK/err")"
+	[ "$(shard_sum "$L" 'SELECT count(*) FROM events')" = 3000 ] || fail "stored != 3000"
+	[ "$(shard_sum "$L" "SELECT value FROM meta WHERE key='duplicates'")" = $((lines - 3000)) ] ||
+		fail "duplicates not counted"
+	# the whole file again: at-least-once delivery, exactly-once effect
+	"$TARN" ingest --lake "$L" - <"$WORK/p.jsonl" 2>"$WORK/err" || fail "second ingest"
+	grep -q " 0 stored, $lines duplicates" "$WORK/err" || fail "second ingest: $(cat "$WORK/err")"
+	[ "$(shard_sum "$L" 'SELECT count(*) FROM events')" = 3000 ] || fail "stored twice"
+	ls "$L"/shards/*.db | wc -l | grep -q '^[23]$' || fail "expected 2-3 date shards"
+}
+
+t_malformed_quarantined() {
+	local L=$WORK/l2
+	"$TARN" ingest --lake "$L" "$FIX/events.jsonl" 2>"$WORK/err" || fail "ingest"
+	grep -q "12 read, 5 stored, 1 duplicates absorbed, 6 quarantined (1 conflicting" "$WORK/err" ||
+		fail "summary: $(cat "$WORK/err")"
+	local q="file:$L/quarantine.db?mode=ro"
+	[ "$(sqlite3 "$q" "SELECT group_concat(reason || '=' || n, ' ') FROM (SELECT reason, count(*) n
+		FROM quarantine GROUP BY reason ORDER BY reason)")" = \
+		"bad_time=1 conflicting_duplicate=1 no_id=1 not_json=2 not_object=1" ] || fail "reasons"
+	# exact bytes and source line kept
+	[ "$(sqlite3 "$q" "SELECT kafka_offset || ':' || CAST(payload AS TEXT) FROM quarantine
+		WHERE reason='not_object'")" = '5:["an","array"]' ] || fail "quarantined bytes"
+	[ "$(sqlite3 "file:$L/shards/2026-11-21.db?mode=ro" 'SELECT count(*) FROM events')" = 2 ] ||
+		fail "+02:00 and epoch-ms events belong to 2026-11-21 UTC"
+	# first write wins: the conflicting copy did not replace the stored one
+	[ "$("$TARN" query --lake "$L" --format csv "SELECT json_extract(payload, '\$.source')
+		FROM events WHERE event_id='6f1c0e3a-8a8e-4c1e-9a51-0a6d6b0c0002'" | tail -1 | tr -d '\r')" = web ] ||
+		fail "first write did not win"
+}
+
+t_gold_equals_sql() {
+	local L=$WORK/l1 sql
+	for sql in \
+		"SELECT event_date, count(DISTINCT json_extract(payload,'\$.user_id')) FROM events GROUP BY 1 ORDER BY 1|SELECT event_date, dau_count FROM daily_active_users ORDER BY 1" \
+		"SELECT event_date, count(DISTINCT CASE WHEN json_extract(payload,'\$.event_type')='purchase' THEN json_extract(payload,'\$.user_id') END), sum(json_extract(payload,'\$.event_type')='purchase') FROM events GROUP BY 1 ORDER BY 1|SELECT event_date, purchasers, total_purchases FROM conversion_rate_daily ORDER BY 1" \
+		"SELECT event_date, json_extract(payload,'\$.source'), count(*) FROM events GROUP BY 1, 2 ORDER BY 1, 2|SELECT * FROM events_per_source_daily ORDER BY 1, 2" \
+		"SELECT event_date, json_extract(payload,'\$.page'), count(*) FROM events WHERE json_extract(payload,'\$.event_type')='purchase' GROUP BY 1, 2 ORDER BY 1, 2|SELECT * FROM purchases_per_page_daily ORDER BY 1, 2" \
+		"SELECT event_date, event_name, count(*), sum(length(CAST(payload AS BLOB))) FROM events GROUP BY 1, 2 ORDER BY 1, 2|SELECT * FROM events_per_name_daily ORDER BY 1, 2"; do
+		local a b
+		a=$("$TARN" query --lake "$L" --format csv "${sql%%|*}" | tail -n +2) || fail "query"
+		b=$("$TARN" query --lake "$L" --format csv "${sql##*|}" | tail -n +2) || fail "gold"
+		[ -n "$a" ] && [ "$a" = "$b" ] || fail "gold differs from SQL recomputation: ${sql##*|}"
+	done
+	# conversion_rate = purchasers / dau_count
+	[ "$("$TARN" query --lake "$L" --format csv "SELECT count(*) FROM conversion_rate_daily
+		WHERE abs(conversion_rate - CAST(purchasers AS REAL) / dau_count) > 1e-12" | tail -1 | tr -d '\r')" = 0 ] ||
+		fail "conversion_rate"
+}
+
+t_verify_and_rebuild() {
+	local L=$WORK/l1
+	"$TARN" verify --lake "$L" >"$WORK/out" || fail "verify of a clean lake: $(cat "$WORK/out")"
+	sqlite3 "$L/gold.db" "UPDATE events_per_source_daily SET event_count = event_count + 1
+		WHERE rowid = 1" || fail "tamper"
+	"$TARN" verify --lake "$L" >"$WORK/out"
+	[ $? = 1 ] || fail "verify missed a wrong gold row"
+	grep -q "events_per_source_daily differs" "$WORK/out" || fail "verify did not name the table"
+	"$TARN" gold --lake "$L" --rebuild events_per_source_daily >/dev/null 2>&1 || fail "rebuild"
+	"$TARN" verify --lake "$L" >/dev/null || fail "verify after rebuild"
+}
+
+t_files_private() {
+	local f bad=0
+	for f in "$WORK"/l1/*.db "$WORK"/l1/shards/*.db; do
+		[ "$(stat -c %a "$f")" = 600 ] || bad=1
+	done
+	[ $bad = 0 ] || fail "lake files are not 0600"
+}
+
+t_query_read_only() {
+	local L=$WORK/l2 before sql
+	before=$(md5sum "$L"/gold.db "$L"/shards/*.db)
+	for sql in "DELETE FROM daily_active_users" "DROP TABLE daily_active_users" \
+		"INSERT INTO events_per_name_daily VALUES('2000-01-01','x',1,1)" \
+		"ATTACH '$WORK/x.db' AS x" "SELECT load_extension('/tmp/x.so')" \
+		"PRAGMA journal_mode=DELETE" "CREATE TABLE t(x)"; do
+		"$TARN" query --lake "$L" "$sql" >/dev/null 2>"$WORK/err"
+		[ $? = 1 ] || fail "not refused: $sql"
+	done
+	[ ! -e "$WORK/x.db" ] || fail "ATTACH created a file"
+	[ "$before" = "$(md5sum "$L"/gold.db "$L"/shards/*.db)" ] || fail "lake changed"
+	"$TARN" query --lake "$L" --format json "SELECT event_date, count(*) AS n FROM events
+		WHERE event_date = '2026-11-21' GROUP BY 1" >"$WORK/q.json" || fail "read query"
+	python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r==[{'event_date':'2026-11-21','n':2}], r" \
+		"$WORK/q.json" || fail "json output"
+}
+
+t_usage_errors() {
+	local args
+	for args in "" "nope" "ingest" "ingest --lake" "ingest --lake $WORK/u -b x" \
+		"replay --lake $WORK/u" "produce --count 0 -o -" "produce -o - --dup-rate 2" \
+		"query --lake $WORK/l2 --format xml 'SELECT 1'" "gold --lake $WORK/l2 nosuchtable" \
+		"replay --lake $WORK/l2 -o - --since yesterday" "broker --partitions 0"; do
+		# shellcheck disable=SC2086
+		eval "\"$TARN\" $args" >/dev/null 2>&1
+		[ $? = 2 ] || fail "expected exit 2 for: tarn $args"
+	done
+	"$TARN" stats --lake "$WORK/nolake" >/dev/null 2>&1
+	[ $? = 1 ] || fail "stats of a missing lake must exit 1"
+	[ ! -e "$WORK/nolake" ] || fail "a reader created a lake"
+}
+
+t_stats_json() {
+	"$TARN" stats --lake "$WORK/l2" --format json >"$WORK/s.json" || fail "stats"
+	python3 - "$WORK/s.json" <<'PY' || fail "stats numbers"
+import json, sys
+s = json.load(open(sys.argv[1]))
+shards = s["shards"]
+assert [r["shard"] for r in shards] == ["2026-11-20", "2026-11-21", "total"], shards
+assert shards[-1]["events"] == 5 and shards[-1]["duplicates"] == 1, shards[-1]
+assert s["lake"][0]["quarantined"] == 6 and s["lake"][0]["conflicting_duplicates"] == 1, s["lake"]
+PY
+}
+
+t_replay_file_byte_exact() {
+	local L=$WORK/l1
+	"$TARN" replay --lake "$L" -o "$WORK/back.jsonl" 2>/dev/null || fail "replay"
+	[ "$(sort -u "$WORK/p.jsonl" | md5sum)" = "$(sort "$WORK/back.jsonl" | md5sum)" ] ||
+		fail "replayed payloads differ from the unique input lines"
+	"$TARN" replay --lake "$L" -o - --name purchase --since 2026-01-01 >"$WORK/buy.jsonl" 2>/dev/null
+	[ "$(wc -l <"$WORK/buy.jsonl")" = "$(grep -c '"purchase"' <(sort -u "$WORK/p.jsonl"))" ] ||
+		fail "--name filter"
+	python3 - "$WORK/back.jsonl" <<'PY' || fail "not in event-time order"
+import sys
+ts = [l.split('"timestamp":"')[1][:24] for l in open(sys.argv[1])]
+assert ts == sorted(ts)
+PY
+}
+
+t_kafka_kcat_roundtrip() {
+	local L=$WORK/k1 i
+	start_broker --topic in --topic out
+	for i in 1 2 3 4 5; do
+		echo "user_$i:{\"user_id\":\"user_$i\",\"n\":$i,\"timestamp\":\"2026-11-2${i}T10:00:00Z\"}" |
+			kcat -P -b "$BS" -t in -K: -H "event_id=ev-$i" -H "event_name=signup" \
+				-H "trace=t$i" || fail "kcat produce"
+	done
+	# a re-delivery of ev-3
+	echo 'user_3:{"user_id":"user_3","n":3,"timestamp":"2026-11-23T10:00:00Z"}' |
+		kcat -P -b "$BS" -t in -K: -H "event_id=ev-3" -H "event_name=signup" -H "trace=t3"
+	timeout 60 "$TARN" ingest --lake "$L" -b "$BS" -t in -G g1 -e 2>"$WORK/err" ||
+		fail "ingest -e did not finish: $(cat "$WORK/err")"
+	grep -q "6 read, 5 stored, 1 duplicates" "$WORK/err" || fail "ingest: $(cat "$WORK/err")"
+	# offsets committed: the same group reads nothing new
+	timeout 60 "$TARN" ingest --lake "$L" -b "$BS" -t in -G g1 -e 2>"$WORK/err"
+	grep -q "^tarn ingest: 0 read" "$WORK/err" || fail "offsets not committed: $(cat "$WORK/err")"
+	[ "$(sqlite3 "file:$L/shards/2026-11-23.db?mode=ro" "SELECT topic || '/' || partition || '/' ||
+		(kafka_offset >= 0) FROM events")" = "in/$(sqlite3 "file:$L/shards/2026-11-23.db?mode=ro" \
+		"SELECT partition FROM events")/1" ] || fail "provenance not kept"
+	timeout 60 "$TARN" replay --lake "$L" -b "$BS" -t out 2>"$WORK/err" || fail "replay: $(cat "$WORK/err")"
+	grep -q "5 acknowledged, 0 failed" "$WORK/err" || fail "replay: $(cat "$WORK/err")"
+	kcat -C -b "$BS" -t in -e -J -q >"$WORK/in.json" 2>/dev/null
+	kcat -C -b "$BS" -t out -e -J -q >"$WORK/out.json" 2>/dev/null
+	python3 - "$WORK/in.json" "$WORK/out.json" <<'PY' || fail "replay not byte-exact"
+import json, sys
+def load(p):
+    return [json.loads(l) for l in open(p) if l.strip()]
+src, out = load(sys.argv[1]), load(sys.argv[2])
+first = {}
+for m in sorted(src, key=lambda m: (m["partition"], m["offset"])):
+    first.setdefault(m["key"], m)
+assert len(out) == 5, len(out)
+for m in out:
+    s = first[m["key"]]
+    for f in ("payload", "key", "headers", "ts", "tstype"):
+        assert m[f] == s[f], (f, m[f], s[f])
+PY
+	stop_broker
+}
+
+t_kafka_pretty_payload() {
+	local L=$WORK/k2
+	start_broker --topic docs --topic back
+	kcat -P -b "$BS" -t docs -H event_id=doc-1 -H event_name=document \
+		-H published_at=2026-11-20T12:00:00Z "$FIX/pretty.json" || fail "kcat produce"
+	timeout 60 "$TARN" ingest --lake "$L" -b "$BS" -t docs -e 2>"$WORK/err" || fail "ingest"
+	grep -q "1 stored" "$WORK/err" || fail "not stored: $(cat "$WORK/err")"
+	[ "$(sqlite3 "file:$L/shards/2026-11-20.db?mode=ro" "SELECT event_id || '/' || event_name
+		|| '/' || payload_len FROM events")" = "doc-1/document/$(wc -c <"$FIX/pretty.json")" ] ||
+		fail "id/name from headers"
+	timeout 60 "$TARN" replay --lake "$L" -b "$BS" -t back 2>/dev/null || fail "replay"
+	kcat -C -b "$BS" -t back -e -q -f '%s' >"$WORK/doc.out" 2>/dev/null
+	cmp -s "$WORK/doc.out" "$FIX/pretty.json" || fail "payload not byte-exact"
+	"$TARN" replay --lake "$L" -o - 2>/dev/null | head -c -1 | cmp -s - "$FIX/pretty.json" ||
+		fail "file replay not byte-exact"
+	stop_broker
+}
+
+t_replay_unreachable() {
+	timeout 60 "$TARN" replay --lake "$WORK/l2" -b 127.0.0.1:1 -t x \
+		-X message.timeout.ms=2000 2>"$WORK/err"
+	[ $? = 1 ] || fail "replay to an unreachable broker must exit 1"
+	grep -q "5 of 5 messages to x not acknowledged" "$WORK/err" || fail "message: $(cat "$WORK/err")"
+	"$TARN" replay --lake "$WORK/l2" -b 127.0.0.1:1 -t x -X sasl.password=hunter2 \
+		-X no.such.property=1 2>"$WORK/err"
+	local rc=$?
+	[ $rc = 2 ] || [ $rc = 1 ] || fail "bad -X accepted"
+	! grep -q hunter2 "$WORK/err" || fail "a secret was printed"
+}
+
+t_broker_stops_on_signal() {
+	local rc=0
+	start_broker --topic s
+	kill -TERM "$BROKER_PID"
+	wait "$BROKER_PID" || rc=$?
+	rm -f "$WORK/broker.pid"
+	[ $rc = 0 ] || fail "broker exit status $rc after SIGTERM"
+}
+
+for t in t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
+	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
+	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_broker_stops_on_signal; do
+	if ($t); then
+		echo "PASS ${t#t_}"
+		passed=$((passed + 1))
+	else
+		echo "FAIL ${t#t_}"
+		failed=$((failed + 1))
+	fi
+	kill_leftover_broker
+done
+echo "cli: $passed passed, $failed failed"
+[ "$failed" = 0 ]
