@@ -396,7 +396,8 @@ static const char *const allowed_pragmas[] = {
 };
 
 /* Reads only: no writes, schema changes, ATTACH, extension loading, or
- * pragmas other than the read-only ones above. */
+ * pragmas other than the read-only ones above (every other pragma is
+ * refused, with or without a value). */
 static int authorize(void *ctx, int action, const char *a, const char *b,
 		     const char *db, const char *trigger)
 {
@@ -414,8 +415,7 @@ static int authorize(void *ctx, int action, const char *a, const char *b,
 	case SQLITE_FUNCTION:
 		return b && sqlite3_stricmp(b, "load_extension") == 0 ? SQLITE_DENY : SQLITE_OK;
 	case SQLITE_PRAGMA:
-		if (b)
-			return SQLITE_DENY; /* setting a pragma */
+		/* the listed pragmas only read, whatever their argument */
 		for (p = allowed_pragmas; *p; p++)
 			if (a && sqlite3_stricmp(a, *p) == 0)
 				return SQLITE_OK;

@@ -1,0 +1,194 @@
+/* Unit tests of the Kafka adapter against the embedded broker (TCP on
+ * 127.0.0.1). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tarn/tarn.h"
+
+static tarn_broker *broker;
+static const char *quick_rejoin[] = { "session.timeout.ms=6000", "heartbeat.interval.ms=1000" };
+
+static int up(void **state)
+{
+	(void)state;
+	if (tarn_broker_start(&broker, 1, 3) != TARN_OK)
+		return -1;
+	return tarn_broker_topic(broker, "t", 3) == TARN_OK ? 0 : -1;
+}
+
+static int down(void **state)
+{
+	(void)state;
+	tarn_broker_stop(broker);
+	return 0;
+}
+
+/* Read a topic to its end with a group; returns messages seen. */
+static int drain(const char *group, int (*check)(int i, const tarn_event *ev), int store)
+{
+	tarn_consumer_options co = TARN_CONSUMER_OPTIONS_INIT;
+	tarn_consumer *c;
+	tarn_event ev;
+	int n = 0, rc;
+	int64_t t0 = tarn_time_now_us();
+
+	co.brokers = tarn_broker_bootstrap(broker);
+	co.topic = "t";
+	co.group = group;
+	co.exit_at_end = 1;
+	/* the mock coordinator lets a re-joining group wait for the old
+	 * member's session timeout (45 s by default; kcat sees the same) */
+	co.conf = quick_rejoin;
+	co.n_conf = 2;
+	assert_int_equal(tarn_consumer_open(&c, &co), TARN_OK);
+	while ((rc = tarn_consumer_poll(c, 100, &ev)) != TARN_ENOTFOUND) {
+		assert_true(rc == TARN_OK || rc == TARN_EINVAL);
+		if (rc == TARN_OK) {
+			if (check)
+				assert_int_equal(check(n, &ev), 0);
+			if (store)
+				assert_int_equal(tarn_consumer_store(c, ev.topic, ev.partition, ev.offset),
+						 TARN_OK);
+			n++;
+		}
+		if (tarn_time_now_us() - t0 > 30000000)
+			fail_msg("group %s: no end after 30 s, %d messages", group, n);
+	}
+	if (store)
+		assert_int_equal(tarn_consumer_commit(c), TARN_OK);
+	tarn_consumer_close(c);
+	return n;
+}
+
+static int check_message(int i, const tarn_event *ev)
+{
+	tarn_header h;
+	int n;
+
+	(void)i;
+	if (ev->payload_len < 7 || memcmp(ev->payload, "{\"n\":", 5) != 0)
+		return 1;
+	n = (int)strtol((const char *)ev->payload + 5, NULL, 10);
+	if (ev->kafka_ts_us != 1795132800000000LL + n * 1000 || !ev->kafka_ts_is_create)
+		return 2;
+	if (n % 2 ? (ev->key_len != 1 || memcmp(ev->key, "k", 1)) : ev->key != NULL)
+		return 3;
+	if (tarn_headers_get(ev->headers, ev->headers_len, "bin", &h) || h.value_len != 3 ||
+	    memcmp(h.value, "\0\1\2", 3))
+		return 4;
+	if (tarn_headers_get(ev->headers, ev->headers_len, "null", &h) || h.value)
+		return 5;
+	if (strcmp(ev->topic, "t") != 0 || ev->partition < 0 || ev->partition > 2 || ev->offset < 0)
+		return 6;
+	return 0;
+}
+
+static void kafka__roundtrip_and_committed_offsets(void **state)
+{
+	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
+	unsigned char *h = NULL;
+	size_t hl = 0, hc = 0;
+	uint64_t acked = 0, failed = 9;
+	tarn_producer *p;
+	int i;
+
+	(void)state;
+	po.brokers = tarn_broker_bootstrap(broker);
+	po.topic = "t";
+	assert_non_null(strstr(po.brokers, "127.0.0.1:"));
+	assert_int_equal(tarn_producer_open(&p, &po), TARN_OK);
+	tarn_headers_append(&h, &hl, &hc, "bin", 3, "\0\1\2", 3);
+	tarn_headers_append(&h, &hl, &hc, "null", 4, NULL, 0);
+	for (i = 0; i < 300; i++) {
+		char v[32];
+		int n = snprintf(v, sizeof(v), "{\"n\":%d}", i);
+		assert_int_equal(tarn_producer_send(p, v, (size_t)n, i % 2 ? "k" : NULL, 1, h, hl,
+						    1795132800000000LL + i * 1000),
+				 TARN_OK);
+	}
+	assert_int_equal(tarn_producer_flush(p, 20000, &acked, &failed), TARN_OK);
+	assert_int_equal(acked, 300);
+	assert_int_equal(failed, 0);
+	tarn_producer_close(p);
+	free(h);
+	assert_int_equal(drain("g1", check_message, 1), 300);
+	/* the group committed: nothing new for it; a new group sees all */
+	assert_int_equal(drain("g1", NULL, 0), 0);
+	assert_int_equal(drain("g2", NULL, 0), 300);
+}
+
+static void kafka__unreachable_broker_counts_failures(void **state)
+{
+	const char *conf[] = { "message.timeout.ms=1500" };
+	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
+	uint64_t acked = 9, failed = 0;
+	tarn_producer *p;
+
+	(void)state;
+	po.brokers = "127.0.0.1:1";
+	po.topic = "t";
+	po.conf = conf;
+	po.n_conf = 1;
+	assert_int_equal(tarn_producer_open(&p, &po), TARN_OK);
+	assert_int_equal(tarn_producer_send(p, "a", 1, NULL, 0, NULL, 0, -1), TARN_OK);
+	assert_int_equal(tarn_producer_send(p, "b", 1, NULL, 0, NULL, 0, -1), TARN_OK);
+	assert_int_equal(tarn_producer_flush(p, 10000, &acked, &failed), TARN_EDELIVERY);
+	assert_int_equal(acked, 0);
+	assert_int_equal(failed, 2);
+	assert_non_null(strstr(tarn_error_last(), "2 of 2 messages"));
+	tarn_producer_close(p);
+}
+
+static void kafka__bad_conf_never_echoes_values(void **state)
+{
+	const char *typo[] = { "sasl.pasword=hunter2" };
+	const char *bad_value[] = { "linger.ms=hunter2" };
+	const char *no_eq[] = { "hunter2" };
+	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
+	tarn_consumer_options co = TARN_CONSUMER_OPTIONS_INIT;
+	tarn_producer *p = NULL;
+	tarn_consumer *c = NULL;
+
+	(void)state;
+	po.brokers = co.brokers = tarn_broker_bootstrap(broker);
+	po.topic = co.topic = "t";
+	po.n_conf = co.n_conf = 1;
+	po.conf = typo;
+	assert_int_equal(tarn_producer_open(&p, &po), TARN_EINVAL);
+	assert_non_null(strstr(tarn_error_last(), "sasl.pasword"));
+	assert_null(strstr(tarn_error_last(), "hunter2"));
+	po.conf = bad_value;
+	assert_int_equal(tarn_producer_open(&p, &po), TARN_EINVAL);
+	assert_null(strstr(tarn_error_last(), "hunter2"));
+	co.conf = no_eq;
+	assert_int_equal(tarn_consumer_open(&c, &co), TARN_EINVAL);
+	assert_null(p);
+	assert_null(c);
+}
+
+static void kafka__broker_down_and_up(void **state)
+{
+	(void)state;
+	assert_int_equal(tarn_broker_set_up(broker, 1, 0), TARN_OK);
+	assert_int_equal(tarn_broker_set_up(broker, 1, 1), TARN_OK);
+	assert_int_equal(tarn_broker_topic(broker, "", 1), TARN_EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(kafka__roundtrip_and_committed_offsets),
+		cmocka_unit_test(kafka__unreachable_broker_counts_failures),
+		cmocka_unit_test(kafka__bad_conf_never_echoes_values),
+		cmocka_unit_test(kafka__broker_down_and_up),
+	};
+
+	return cmocka_run_group_tests_name("kafka", tests, up, down);
+}
