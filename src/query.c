@@ -43,7 +43,6 @@ typedef struct {
 	sqlite3 *sdb;
 	sqlite3_stmt *st, *blk;
 	int eof;
-	sqlite3_int64 rowid;
 	int64_t cache_id;
 	unsigned char *cache;
 	size_t cache_len, cache_cap;
@@ -211,7 +210,7 @@ static int next_shard(ev_cursor *c)
 								    : sqlite3_errmsg(c->sdb));
 		if (sqlite3_prepare_v2(c->sdb,
 				       "SELECT event_id, event_time, event_name, block_id, block_off,"
-				       " payload_len, key, topic, partition, kafka_offset FROM events"
+				       " payload_len, key, topic, partition, kafka_offset, seq FROM events"
 				       " WHERE event_time >= ?1 AND event_time < ?2"
 				       " ORDER BY event_time, event_id",
 				       -1, &c->st, NULL) != SQLITE_OK ||
@@ -247,7 +246,6 @@ static int ev_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str,
 	c->hi_us = INT64_MAX;
 	c->n_date_terms = 0;
 	c->eof = 0;
-	c->rowid = 0;
 	for (i = 0; i < argc && idx_str && idx_str[2 * i]; i++) {
 		char col = idx_str[2 * i], op = idx_str[2 * i + 1];
 		sqlite3_value *v = argv[i];
@@ -280,7 +278,6 @@ static int ev_next(sqlite3_vtab_cursor *cur)
 	ev_cursor *c = (ev_cursor *)cur;
 	int rc = sqlite3_step(c->st);
 
-	c->rowid++;
 	if (rc == SQLITE_ROW)
 		return SQLITE_OK;
 	if (rc != SQLITE_DONE)
@@ -368,9 +365,16 @@ static int ev_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
 	return SQLITE_OK;
 }
 
+/* Unique across shards and scans (SQLite's OR optimization merges scans
+ * by rowid): the shard's day number in the high bits, seq in the low 40. */
 static int ev_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
 {
-	*rowid = ((ev_cursor *)cur)->rowid;
+	ev_cursor *c = (ev_cursor *)cur;
+	int64_t day0 = 0;
+
+	tarn_time_parse_date(c->date, &day0);
+	*rowid = (day0 / TARN_US_PER_DAY) * ((sqlite3_int64)1 << 40) +
+		 (sqlite3_column_int64(c->st, 10) & (((sqlite3_int64)1 << 40) - 1));
 	return SQLITE_OK;
 }
 
