@@ -38,11 +38,19 @@ unit-bins: $(UNIT_BIN)
 demo: deps all
 	bin/tarn demo
 
-bench: deps all $(BUILD)/bench
-	$(BUILD)/bench $(BENCH_ARGS)
+# Benchmarks: tarn next to a baseline measured in the same run (ratios).
+BENCH_DIR ?= /tmp/tarn-bench
+bench: deps all $(BUILD)/bench $(BUILD)/json_choice
+	rm -rf $(BENCH_DIR) && mkdir -p $(BENCH_DIR)
+	$(BUILD)/bench --dir $(BENCH_DIR) $(BENCH_ARGS)
+	$(BUILD)/json_choice $(BENCH_DIR)/input.jsonl
 
 $(BUILD)/bench: bench/bench.c $(BUILD)/libtarn.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libtarn.a $(LIBS)
+
+$(BUILD)/json_choice: bench/json_choice.c bench/json_choice_c.c
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags json-c) -o $@ $^ \
+		$(shell pkg-config --libs jansson json-c)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \

@@ -64,7 +64,7 @@ static int run(const char *cmd)
 
 static unsigned long long dir_bytes(const char *dir)
 {
-	char cmd[600];
+	char cmd[1200];
 	unsigned long long n = 0;
 	FILE *p;
 
@@ -217,7 +217,7 @@ static void bench_kafka(const char *work, const char *input, const char *lake_di
 	tarn_broker *b;
 	tarn_consumer *cons;
 	tarn_lake *lake;
-	char cmd[1200], lake2[600];
+	char cmd[2000], lake2[600];
 	int parts = (int)(lines / 40000) + 4, rc;
 	double t_kcat, t_tarn;
 	uint64_t acked = 0, failed = 0;
@@ -300,7 +300,7 @@ int main(int argc, char **argv)
 		{ "skip-kafka", no_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char work[512] = "", input[600], lake_dir[600], base_db[600], cmd[1400];
+	char work[512] = "", input[600], lake_dir[600], base_db[600], cmd[2000];
 	uint64_t n = 1000000, unique, lines, base_stored;
 	tarn_ingest_counts c;
 	double t_tarn, t_base;

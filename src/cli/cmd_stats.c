@@ -99,7 +99,7 @@ int cmd_stats(int argc, char **argv)
 		v[1].i = (int64_t)st.conflicts;
 		v[2].i = (int64_t)st.lake_disk_bytes;
 		v[3].i = (int64_t)st.n_shards;
-		cli_out_begin(o, format == OUT_JSON ? "lake" : "");
+		cli_out_begin(o, "lake");
 		cli_out_row(o, 4, names, v);
 		cli_out_end(o);
 	}
