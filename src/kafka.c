@@ -144,6 +144,19 @@ int tarn_broker_set_up(tarn_broker *b, int broker_id, int up)
 	return TARN_OK;
 }
 
+int tarn_broker_inject_errors(tarn_broker *b, int api_key, int count, int kafka_error)
+{
+	rd_kafka_resp_err_t errs[1000];
+	int i;
+
+	if (count < 1 || count > 1000)
+		return tarn__error_set(TARN_EINVAL, "inject 1..1000 errors");
+	for (i = 0; i < count; i++)
+		errs[i] = (rd_kafka_resp_err_t)kafka_error;
+	rd_kafka_mock_push_request_errors_array(b->mc, (int16_t)api_key, (size_t)count, errs);
+	return TARN_OK;
+}
+
 void tarn_broker_stop(tarn_broker *b)
 {
 	if (!b)

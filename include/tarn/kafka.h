@@ -48,6 +48,14 @@ int tarn_broker_topic(tarn_broker *b, const char *name, int partitions);
  * Returns TARN_OK or TARN_EKAFKA. */
 int tarn_broker_set_up(tarn_broker *b, int broker_id, int up);
 
+/* Make the broker answer the next `count` requests of Kafka API `api_key`
+ * (Kafka protocol API keys: 0 Produce, 1 Fetch, 8 OffsetCommit, ...) with
+ * error code `kafka_error` (Kafka protocol error codes, e.g. 29
+ * TOPIC_AUTHORIZATION_FAILED), for fault-injection tests
+ * (rd_kafka_mock_push_request_errors).
+ * Returns TARN_OK, or TARN_EINVAL when count < 1 or count > 1000. */
+int tarn_broker_inject_errors(tarn_broker *b, int api_key, int count, int kafka_error);
+
 /* Stop the broker and free it; NULL is allowed. Connected clients see the
  * connection close. */
 void tarn_broker_stop(tarn_broker *b);

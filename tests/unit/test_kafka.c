@@ -173,6 +173,37 @@ static void kafka__bad_conf_never_echoes_values(void **state)
 	assert_null(c);
 }
 
+static void reject_one(int idempotent)
+{
+	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
+	uint64_t acked = 9, failed = 0;
+	tarn_producer *p;
+
+	po.brokers = tarn_broker_bootstrap(broker);
+	po.topic = "t";
+	po.idempotent = idempotent;
+	assert_int_equal(tarn_producer_open(&p, &po), TARN_OK);
+	/* the first message makes the producer connect and learn the topic */
+	assert_int_equal(tarn_producer_send(p, "ok", 2, NULL, 0, NULL, 0, -1), TARN_OK);
+	assert_int_equal(tarn_producer_flush(p, 10000, &acked, &failed), TARN_OK);
+	/* Produce (API key 0) answered with TOPIC_AUTHORIZATION_FAILED (29) */
+	assert_int_equal(tarn_broker_inject_errors(broker, 0, 1, 29), TARN_OK);
+	assert_int_equal(tarn_producer_send(p, "x", 1, NULL, 0, NULL, 0, -1), TARN_OK);
+	assert_int_equal(tarn_producer_flush(p, 10000, &acked, &failed), TARN_EDELIVERY);
+	assert_int_equal(acked, 1);
+	assert_int_equal(failed, 1);
+	assert_non_null(strstr(tarn_error_last(), "1 of 2 messages"));
+	tarn_producer_close(p);
+}
+
+static void kafka__broker_rejection_fails_delivery(void **state)
+{
+	(void)state;
+	reject_one(0);
+	reject_one(1); /* the idempotent producer replay uses */
+	assert_int_equal(tarn_broker_inject_errors(broker, 0, 0, 29), TARN_EINVAL);
+}
+
 static void kafka__broker_down_and_up(void **state)
 {
 	(void)state;
@@ -187,6 +218,7 @@ int main(void)
 		cmocka_unit_test(kafka__roundtrip_and_committed_offsets),
 		cmocka_unit_test(kafka__unreachable_broker_counts_failures),
 		cmocka_unit_test(kafka__bad_conf_never_echoes_values),
+		cmocka_unit_test(kafka__broker_rejection_fails_delivery),
 		cmocka_unit_test(kafka__broker_down_and_up),
 	};
 
