@@ -215,6 +215,22 @@ int tarn__gold_add(tarn__gold *g, const char *date, const tarn_event *ev)
 	return run(g, ST_NAME_INS, NULL, NULL);
 }
 
+/* Run one statement whose only parameter is the event date. */
+static int run_for_date(tarn__gold *g, const char *sql, const char *date)
+{
+	sqlite3_stmt *st;
+	int rc = tarn__sql_prepare(g->db, sql, &st, "gold.db");
+
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, date, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return tarn__error_sqlite(g->db, "gold.db: day %s", date);
+	return TARN_OK;
+}
+
 int tarn__gold_clear_day(tarn__gold *g, const char *date)
 {
 	static const char *const tables[] = {
@@ -223,45 +239,25 @@ int tarn__gold_clear_day(tarn__gold *g, const char *date)
 		"watermarks"
 	};
 	size_t i;
+	int rc = TARN_OK;
 
-	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+	for (i = 0; rc == TARN_OK && i < sizeof(tables) / sizeof(tables[0]); i++) {
 		char sql[96];
-		sqlite3_stmt *st;
-		int rc;
 
+		/* table names come from the list above, never from input */
 		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE event_date=?", tables[i]);
-		rc = tarn__sql_prepare(g->db, sql, &st, "gold.db: clear day");
-		if (rc)
-			return rc;
-		sqlite3_bind_text(st, 1, date, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			return tarn__error_sqlite(g->db, "gold.db: clear %s", date);
+		rc = run_for_date(g, sql, date);
 	}
-	return TARN_OK;
+	return rc;
 }
 
 /* daily_active_users mirrors conversion_rate_daily's dau_count; deriving it
  * in one statement keeps the two from ever disagreeing. */
 static int sync_dau(tarn__gold *g, const char *date)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	rc = tarn__sql_prepare(g->db,
-			       "INSERT OR REPLACE INTO daily_active_users"
+	return run_for_date(g, "INSERT OR REPLACE INTO daily_active_users"
 			       " SELECT event_date, dau_count FROM conversion_rate_daily"
-			       " WHERE event_date=?",
-			       &st, "gold.db: daily_active_users");
-	if (rc)
-		return rc;
-	sqlite3_bind_text(st, 1, date, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return tarn__error_sqlite(g->db, "gold.db: daily_active_users");
-	return TARN_OK;
+			       " WHERE event_date=?", date);
 }
 
 int tarn__gold_watermark_get(tarn__gold *g, const char *date, int64_t *seq)

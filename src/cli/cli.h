@@ -32,6 +32,12 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 int cli_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int cli_double(const char *s, double min, double max, double *out);
 
+/* Parse "--lake DIR [--format F] [--rebuild] [--help]" for the commands
+ * that read a lake. format NULL: no --format; allow_csv: csv is accepted;
+ * rebuild NULL: no --rebuild. Returns 0, -1 after printing help, or 2. */
+int cli_lake_args(int argc, char **argv, const char *cmd, const char *help,
+		  const char **dir, int *format, int allow_csv, int *rebuild);
+
 /* -X key=value strings collected from the command line. */
 struct cli_conf {
 	const char *kv[64];

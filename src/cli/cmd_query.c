@@ -1,5 +1,5 @@
-#include <getopt.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -27,42 +27,6 @@ static int print_sql(tarn_query *q, struct cli_out *o, const char *title, const 
 	return rc;
 }
 
-static int parse_common(int argc, char **argv, const char *cmd, const char *help,
-			const char **dir, int *format, int *rebuild)
-{
-	static const struct option opts[] = {
-		{ "lake", required_argument, NULL, 'L' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "rebuild", no_argument, NULL, 'R' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int opt;
-
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'L': *dir = optarg; break;
-		case 'f':
-			if (cli_format(optarg, 1, format))
-				return cli_usage(cmd, "--format wants table, csv or json");
-			break;
-		case 'R':
-			if (!rebuild)
-				return cli_usage(cmd, "bad option --rebuild");
-			*rebuild = 1;
-			break;
-		case 'h':
-			fputs(help, stdout);
-			return -1;
-		default:
-			return cli_usage(cmd, "bad option");
-		}
-	}
-	if (!*dir)
-		return cli_usage(cmd, "--lake DIR is required");
-	return 0;
-}
-
 int cmd_query(int argc, char **argv)
 {
 	const char *dir = NULL;
@@ -70,7 +34,7 @@ int cmd_query(int argc, char **argv)
 	struct cli_out *o;
 	tarn_query *q;
 
-	rc = parse_common(argc, argv, "query", help_query, &dir, &format, NULL);
+	rc = cli_lake_args(argc, argv, "query", help_query, &dir, &format, 1, NULL);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if (argc - optind != 1)
@@ -103,7 +67,7 @@ int cmd_gold(int argc, char **argv)
 	struct cli_out *o;
 	tarn_query *q;
 
-	rc = parse_common(argc, argv, "gold", help_gold, &dir, &format, &rebuild);
+	rc = cli_lake_args(argc, argv, "gold", help_gold, &dir, &format, 1, &rebuild);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if (argc - optind > 1)

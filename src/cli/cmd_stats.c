@@ -15,38 +15,6 @@ static const char help_verify[] =
 	"blocks and dates, and that every gold table equals its recomputation from\n"
 	"the raw events. Exit 0 when clean, 1 naming each problem.\n";
 
-static int lake_arg(int argc, char **argv, const char *cmd, const char *help,
-		    const char **dir, int *format)
-{
-	static const struct option opts[] = {
-		{ "lake", required_argument, NULL, 'L' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int opt;
-
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'L': *dir = optarg; break;
-		case 'f':
-			if (!format || cli_format(optarg, 0, format))
-				return cli_usage(cmd, "--format wants table or json");
-			break;
-		case 'h':
-			fputs(help, stdout);
-			return -1;
-		default:
-			return cli_usage(cmd, "bad option");
-		}
-	}
-	if (optind < argc)
-		return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!*dir)
-		return cli_usage(cmd, "--lake DIR is required");
-	return 0;
-}
-
 static int stats_row(void *ctx, const tarn_shard_stats *s)
 {
 	tarn_value v[8];
@@ -77,7 +45,9 @@ int cmd_stats(int argc, char **argv)
 	struct cli_out *o;
 	tarn_lake *lake;
 
-	rc = lake_arg(argc, argv, "stats", help_stats, &dir, &format);
+	rc = cli_lake_args(argc, argv, "stats", help_stats, &dir, &format, 0, NULL);
+	if (!rc && optind < argc)
+		rc = cli_usage("stats", "unexpected argument '%s'", argv[optind]);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	rc = tarn_lake_open(&lake, dir, TARN_LAKE_READONLY);
@@ -121,7 +91,9 @@ int cmd_verify(int argc, char **argv)
 	tarn_lake *lake;
 	int rc;
 
-	rc = lake_arg(argc, argv, "verify", help_verify, &dir, NULL);
+	rc = cli_lake_args(argc, argv, "verify", help_verify, &dir, NULL, 0, NULL);
+	if (!rc && optind < argc)
+		rc = cli_usage("verify", "unexpected argument '%s'", argv[optind]);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	rc = tarn_lake_open(&lake, dir, TARN_LAKE_READONLY);

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,5 +111,44 @@ int cli_format(const char *s, int allow_csv, int *out)
 		*out = OUT_CSV;
 	else
 		return -1;
+	return 0;
+}
+
+int cli_lake_args(int argc, char **argv, const char *cmd, const char *help,
+		  const char **dir, int *format, int allow_csv, int *rebuild)
+{
+	static const struct option opts[] = {
+		{ "lake", required_argument, NULL, 'L' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "rebuild", no_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'L':
+			*dir = optarg;
+			break;
+		case 'f':
+			if (!format || cli_format(optarg, allow_csv, format))
+				return cli_usage(cmd, allow_csv ? "--format wants table, csv or json"
+								: "--format wants table or json");
+			break;
+		case 'R':
+			if (!rebuild)
+				return cli_usage(cmd, "bad option --rebuild");
+			*rebuild = 1;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			return -1;
+		default:
+			return cli_usage(cmd, "bad option");
+		}
+	}
+	if (!*dir)
+		return cli_usage(cmd, "--lake DIR is required");
 	return 0;
 }

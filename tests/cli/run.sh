@@ -273,6 +273,29 @@ t_replay_unreachable() {
 	! grep -q hunter2 "$WORK/err" || fail "a secret was printed"
 }
 
+t_ingest_runs_until_sigterm() {
+	local L=$WORK/k3 pid rc=0 i
+	start_broker --topic live
+	"$TARN" ingest --lake "$L" -b "$BS" -t live -G live 2>"$WORK/err" &
+	pid=$!
+	for i in 1 2 3 4 5 6 7; do
+		echo "{\"event_id\":\"live-$i\",\"timestamp\":\"2026-11-20T00:00:0${i}Z\"}" |
+			kcat -P -b "$BS" -t live
+	done
+	for _ in $(seq 100); do
+		[ -f "$L/shards/2026-11-20.db" ] &&
+			[ "$(sqlite3 "file:$L/shards/2026-11-20.db?mode=ro" 'SELECT count(*) FROM events' \
+				2>/dev/null)" = 7 ] && break
+		sleep 0.2
+	done
+	kill -0 "$pid" 2>/dev/null || fail "ingest without -e stopped by itself"
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	[ $rc = 0 ] || fail "ingest exit status $rc after SIGTERM: $(cat "$WORK/err")"
+	grep -q "7 read, 7 stored" "$WORK/err" || fail "summary: $(cat "$WORK/err")"
+	stop_broker
+}
+
 t_broker_stops_on_signal() {
 	local rc=0
 	start_broker --topic s
@@ -284,7 +307,8 @@ t_broker_stops_on_signal() {
 
 for t in t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
-	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_broker_stops_on_signal; do
+	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_ingest_runs_until_sigterm \
+	t_broker_stops_on_signal; do
 	if ($t); then
 		echo "PASS ${t#t_}"
 		passed=$((passed + 1))
