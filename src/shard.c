@@ -61,12 +61,11 @@ const char *tarn__shard_path(const tarn__shard *s) { return s->path; }
 sqlite3 *tarn__shard_db(tarn__shard *s) { return s->db; }
 int tarn__shard_dirty(const tarn__shard *s) { return s->in_txn; }
 
-static int meta_get(tarn__shard *s, const char *key, sqlite3_value **unused,
-		    int64_t *i, char *text, size_t text_len)
+static int meta_get(tarn__shard *s, const char *key, int64_t *i, char *text,
+		    size_t text_len)
 {
 	int rc;
 
-	(void)unused;
 	sqlite3_reset(s->get_meta);
 	sqlite3_bind_text(s->get_meta, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s->get_meta);
@@ -167,7 +166,7 @@ static int create_schema(tarn__shard *s)
 static int check_shard(tarn__shard *s)
 {
 	char date[32];
-	int rc = meta_get(s, "event_date", NULL, NULL, date, sizeof(date));
+	int rc = meta_get(s, "event_date", NULL, date, sizeof(date));
 
 	if (rc == TARN_ENOTFOUND)
 		return tarn__error_set(TARN_ECORRUPT, "%s: not a tarn shard (no event_date)",
@@ -492,7 +491,7 @@ int tarn__shard_insert(tarn__shard *s, const tarn_event *ev,
 
 int tarn__shard_seq(tarn__shard *s, int64_t *seq)
 {
-	return meta_get(s, "commit_seq", NULL, seq, NULL, 0);
+	return meta_get(s, "commit_seq", seq, NULL, 0);
 }
 
 int tarn__shard_commit(tarn__shard *s, int64_t *seq)
@@ -505,9 +504,9 @@ int tarn__shard_commit(tarn__shard *s, int64_t *seq)
 	}
 	rc = flush_block(s);
 	if (!rc)
-		rc = meta_get(s, "commit_seq", NULL, &cur, NULL, 0);
+		rc = meta_get(s, "commit_seq", &cur, NULL, 0);
 	if (!rc)
-		rc = meta_get(s, "duplicates", NULL, &dups, NULL, 0);
+		rc = meta_get(s, "duplicates", &dups, NULL, 0);
 	if (!rc)
 		rc = meta_set_int(s, "commit_seq", cur + 1);
 	if (!rc && s->pending_dups)
