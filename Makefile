@@ -21,7 +21,7 @@ CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean test deps demo bench install uninstall format unit-bins
+.PHONY: all clean test deps demo bench install uninstall format unit-bins torture
 all: bin/tarn
 
 deps:
@@ -34,6 +34,10 @@ test: deps
 	bash tests/run_all.sh build-san
 
 unit-bins: $(UNIT_BIN)
+
+# Long fault-injection runs (not in CI): kill -9 loops over 500,000 events.
+torture: deps all
+	TARN=bin/tarn bash tests/torture/crash.sh 500000 50 10 1500
 
 demo: deps all
 	bin/tarn demo

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# kill -9 ingest at random instants, restart it, and check that every unique
+# event is stored exactly once, gold equals its recomputation and verify is
+# clean; then the same for `tarn gold --rebuild`.
+#   crash.sh EVENTS KILLS [REBUILD_KILLS] [RATE]      (TARN=path/to/tarn)
+# Events are produced at RATE per second while ingest (a consumer group,
+# no -e) is killed and restarted, so kills land while batches are built,
+# committed to SQLite, added to gold and their offsets committed.
+# Prints one line of figures: "crash: runs R kills K events N stored S lost L duplicated D".
+set -u
+EVENTS=${1:-50000}
+KILLS=${2:-5}
+REBUILD_KILLS=${3:-3}
+RATE=${4:-2000}
+TARN=${TARN:-bin/tarn}
+WORK=$(mktemp -d /tmp/tarn-crash-XXXXXX)
+L=$WORK/lake
+BPID=
+cleanup() {
+	[ -n "$BPID" ] && kill "$BPID" 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+die() {
+	echo "crash: $*"
+	exit 1
+}
+
+parts=$((EVENTS / 5000 + 4))
+"$TARN" broker --partitions "$parts" --topic in >"$WORK/b.out" 2>&1 &
+BPID=$!
+for _ in $(seq 50); do
+	BS=$(head -1 "$WORK/b.out" 2>/dev/null)
+	[ -n "$BS" ] && break
+	sleep 0.1
+done
+[ -n "$BS" ] || die "no broker"
+"$TARN" produce -b "$BS" -t in --count "$EVENTS" --dup-rate 0.05 --days 2 --seed 11 \
+	--rate "$RATE" 2>"$WORK/p.err" &
+PPID_=$!
+
+# the mock makes a re-joining group wait for the dead member's session
+ingest() {
+	exec "$TARN" ingest --lake "$L" -b "$BS" -t in -G crash \
+		-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 "$@"
+}
+runs=0
+kills=0
+while [ "$kills" -lt "$KILLS" ]; do
+	ingest 2>>"$WORK/ingest.err" &
+	pid=$!
+	runs=$((runs + 1))
+	# a join takes ~3-7 s; kill somewhere in it or in the work after it
+	sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 2 + (r % 700) / 100 }')"
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -9 "$pid"
+		kills=$((kills + 1))
+	fi
+	wait "$pid" 2>/dev/null
+done
+wait "$PPID_" || die "produce: $(cat "$WORK/p.err")"
+sent=$(kcat -C -b "$BS" -t in -e -q -o beginning | wc -l)
+unique=$(kcat -C -b "$BS" -t in -e -q -o beginning -f '%h\n' | sed 's/.*event_id=\([^,]*\).*/\1/' | sort -u | wc -l)
+[ "$unique" = "$EVENTS" ] || die "the broker holds $unique unique events, not $EVENTS"
+(ingest -e) 2>>"$WORK/ingest.err" || die "final ingest failed: $(tail -3 "$WORK/ingest.err")"
+runs=$((runs + 1))
+
+rebuild_kills=0
+while [ "$rebuild_kills" -lt "$REBUILD_KILLS" ]; do
+	"$TARN" gold --lake "$L" --rebuild >/dev/null 2>&1 &
+	pid=$!
+	sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", (r % 100) / 100 }')"
+	kill -9 "$pid" 2>/dev/null && rebuild_kills=$((rebuild_kills + 1))
+	wait "$pid" 2>/dev/null
+done
+
+stored=0
+distinct=0
+for f in "$L"/shards/*.db; do
+	stored=$((stored + $(sqlite3 "file:$f?mode=ro" 'SELECT count(*) FROM events')))
+	distinct=$((distinct + $(sqlite3 "file:$f?mode=ro" 'SELECT count(DISTINCT event_id) FROM events')))
+done
+lost=$((EVENTS - distinct))
+dup=$((stored - distinct))
+"$TARN" verify --lake "$L" >"$WORK/verify.out" 2>&1
+vrc=$?
+echo "crash: runs $runs kills $kills rebuild-kills $rebuild_kills events $EVENTS messages $sent stored $stored lost $lost duplicated $dup verify $([ $vrc = 0 ] && echo clean || echo FAILED)"
+[ "$vrc" = 0 ] || { cat "$WORK/verify.out"; exit 1; }
+[ "$lost" = 0 ] && [ "$dup" = 0 ] && [ "$stored" = "$EVENTS" ]
