@@ -160,22 +160,31 @@ static int note_offset(struct batch_offsets *b, const tarn_event *ev)
 	return TARN_OK;
 }
 
-/* After the lake commit: store and commit the batch's offsets. */
-static int commit_offsets(tarn_consumer *consumer, struct batch_offsets *b)
+/* After the lake commit: store and commit the batch's offsets. The events
+ * are durable already, so a failure here (broker down, partition revoked
+ * by a rebalance) is not fatal: offsets stay stored in the client and the
+ * commit is retried with the next batch; what is never committed is
+ * re-delivered later and absorbed by deduplication. */
+static void commit_offsets(tarn_consumer *consumer, struct batch_offsets *b,
+			   tarn_ingest_counts *c, int *pending)
 {
 	size_t p;
-	int rc, any = 0;
 
 	for (p = 0; p < b->n; p++) {
 		if (b->max[p] < 0)
 			continue;
-		rc = tarn_consumer_store(consumer, b->topic, (int32_t)p, b->max[p]);
-		if (rc)
-			return rc;
+		if (tarn_consumer_store(consumer, b->topic, (int32_t)p, b->max[p]) == TARN_OK)
+			*pending = 1;
+		else
+			c->offset_commit_errors++;
 		b->max[p] = -1;
-		any = 1;
 	}
-	return any ? tarn_consumer_commit(consumer) : TARN_OK;
+	if (!*pending)
+		return;
+	if (tarn_consumer_commit(consumer) == TARN_OK)
+		*pending = 0;
+	else
+		c->offset_commit_errors++;
 }
 
 int tarn_ingest_kafka(tarn_lake *lake, tarn_consumer *consumer,
@@ -186,7 +195,7 @@ int tarn_ingest_kafka(tarn_lake *lake, tarn_consumer *consumer,
 	struct batch_offsets offs = { NULL, NULL, 0 };
 	int64_t batch_start = 0;
 	size_t in_batch = 0;
-	int rc = TARN_OK, at_end = 0;
+	int rc = TARN_OK, at_end = 0, commit_pending = 0, tries;
 
 	if (!opts)
 		opts = &defaults;
@@ -220,10 +229,10 @@ int tarn_ingest_kafka(tarn_lake *lake, tarn_consumer *consumer,
 		if (in_batch && (at_end || in_batch >= opts->batch_events ||
 				 now - batch_start >= (int64_t)opts->batch_ms * 1000)) {
 			rc = commit_batch(lake, opts, &c, &committed);
-			if (!rc)
-				rc = commit_offsets(consumer, &offs);
 			if (rc)
 				break;
+			commit_offsets(consumer, &offs, &c, &commit_pending);
+			committed = c;
 			in_batch = 0;
 		}
 		if (at_end)
@@ -235,8 +244,11 @@ int tarn_ingest_kafka(tarn_lake *lake, tarn_consumer *consumer,
 	} else if (in_batch) {
 		rc = commit_batch(lake, opts, &c, &committed);
 		if (!rc)
-			rc = commit_offsets(consumer, &offs);
+			commit_offsets(consumer, &offs, &c, &commit_pending);
 	}
+	/* a few more tries for offsets whose commit failed during an outage */
+	for (tries = 0; rc == TARN_OK && commit_pending && tries < 5; tries++)
+		commit_offsets(consumer, &offs, &c, &commit_pending);
 	free(offs.topic);
 	free(offs.max);
 	if (counts)

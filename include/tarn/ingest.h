@@ -30,6 +30,10 @@ typedef struct tarn_ingest_counts {
 	uint64_t quarantined; /* inputs quarantined for any reason, conflicts included */
 	uint64_t batches;     /* lake commits */
 	uint64_t bytes;       /* payload bytes read */
+	uint64_t offset_commit_errors; /* Kafka offset commits that failed and were
+				  retried with the next batch (the events were
+				  already stored; at worst they are re-delivered
+				  and absorbed by deduplication) */
 } tarn_ingest_counts;
 
 /* Progress report after each committed batch; counts are running totals. */
@@ -62,9 +66,11 @@ int tarn_ingest_stream(tarn_lake *lake, FILE *in, const char *source,
 
 /* Ingest from a subscribed consumer until it reports the end (exit_at_end)
  * or *opts->stop becomes non-zero; each batch is committed to the lake and
- * then its offsets are stored and committed to the group.
- * Returns TARN_OK, TARN_EKAFKA, or the lake's error (no offset beyond what
- * is stored is committed). */
+ * then its offsets are stored and committed to the group. A broker outage
+ * is waited out: polling goes on, and an offset commit that fails is
+ * counted and retried with the next batch (and once more at the end).
+ * Returns TARN_OK, TARN_EKAFKA (a fatal consumer error), or the lake's
+ * error (no offset beyond what is stored is ever committed). */
 int tarn_ingest_kafka(tarn_lake *lake, tarn_consumer *consumer,
 		      const tarn_ingest_options *opts,
 		      tarn_ingest_counts *counts);

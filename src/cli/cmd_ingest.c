@@ -131,5 +131,9 @@ int cmd_ingest(int argc, char **argv)
 		(unsigned long long)c.read, (unsigned long long)c.stored,
 		(unsigned long long)c.duplicates, (unsigned long long)c.quarantined,
 		(unsigned long long)c.conflicts, rc ? " committed before the failure" : "");
+	if (c.offset_commit_errors)
+		fprintf(stderr, "tarn ingest: %llu Kafka offset commits failed and were retried;"
+			" events not committed will be re-delivered and absorbed\n",
+			(unsigned long long)c.offset_commit_errors);
 	return rc;
 }
