@@ -15,6 +15,9 @@
 #include "lake_internal.h"
 
 #define MAX_OPEN_SHARDS 64
+/* Space kept back for finishing a commit when the disk fills (see
+ * release_reserve): enough to bring a day's gold rows up to its shard. */
+#define RESERVE_BYTES (1024 * 1024)
 
 struct tarn_lake {
 	char *dir;
@@ -110,6 +113,43 @@ static int open_file(tarn_lake *lake, const char *name, const char *schema,
 static int open_shard(tarn_lake *lake, const char *date, tarn__shard **out);
 static int repair_gold(tarn_lake *lake);
 
+/* Best effort: keep LAKE/reserve at RESERVE_BYTES. */
+static void keep_reserve(tarn_lake *lake)
+{
+	char *path = tarn__path_join(lake->dir, "reserve");
+	struct stat st;
+	int fd;
+
+	if (!path)
+		return;
+	if (stat(path, &st) == 0 && st.st_size >= RESERVE_BYTES) {
+		free(path);
+		return;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (posix_fallocate(fd, 0, RESERVE_BYTES) != 0) {
+			close(fd);
+			unlink(path); /* no room for it now; try again next open */
+			fd = -1;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	free(path);
+}
+
+/* The disk is full in the middle of a commit: give the reserve back so
+ * the gold catch-up can be written and the lake stays consistent. */
+static void release_reserve(tarn_lake *lake)
+{
+	char *path = tarn__path_join(lake->dir, "reserve");
+
+	if (path)
+		unlink(path);
+	free(path);
+}
+
 int tarn_lake_open(tarn_lake **out, const char *dir, unsigned flags)
 {
 	tarn_lake *lake;
@@ -173,6 +213,8 @@ int tarn_lake_open(tarn_lake **out, const char *dir, unsigned flags)
 		rc = repair_gold(lake);
 	if (rc)
 		goto fail;
+	if (!lake->readonly)
+		keep_reserve(lake);
 	*out = lake;
 	return TARN_OK;
 fail:
@@ -460,10 +502,12 @@ fail:
 		snprintf(msg, sizeof(msg), "%s", tarn_error_last());
 		tarn_lake_rollback(lake);
 		/* Shards that did commit are ahead of gold now; catch gold up so
-		 * the lake stays consistent. If that fails too (disk still
-		 * full), the next writer to open the lake does it. */
-		if (shards_committed)
+		 * the lake stays consistent, with the reserve's space if the
+		 * disk is full. If that fails too, the next writer does it. */
+		if (shards_committed && repair_gold(lake) == TARN_ENOSPC) {
+			release_reserve(lake);
 			repair_gold(lake);
+		}
 		tarn__error_set(rc, "%s", msg);
 	}
 	return rc;

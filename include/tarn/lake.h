@@ -5,6 +5,8 @@
  *     LAKE/gold.db              gold tables and their per-day watermarks
  *     LAKE/quarantine.db        rejected inputs, exact bytes, source, reason
  *     LAKE/lake.lock            flock(2)ed by the one writer
+ *     LAKE/reserve              1 MiB kept back by the writer; released when the
+ *                               disk fills mid-commit, to finish the gold catch-up
  *
  * The file formats are described in docs/FORMAT.md. Writes happen in
  * batches: tarn_lake_add/tarn_lake_quarantine collect, tarn_lake_commit

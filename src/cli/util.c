@@ -14,6 +14,9 @@ int cli_fail(const char *cmd, const char *what, int rc)
 	const char *detail = tarn_error_last();
 
 	fprintf(stderr, "tarn %s: %s: %s\n", cmd, what, *detail ? detail : tarn_strerror(rc));
+	if (rc == TARN_ENOSPC)
+		fprintf(stderr, "tarn %s: disk full: nothing stored was lost; free space and run the"
+			" same command again\n", cmd);
 	return 1;
 }
 
