@@ -140,7 +140,9 @@ typedef void (*tarn_problem_cb)(void *ctx, const char *file,
 /* Check the whole lake: PRAGMA integrity_check on every file; every shard
  * is a tarn shard of a known format version whose name matches its
  * event_date; every stored payload decompresses to its recorded length;
- * every gold table equals its recomputation from the raw events.
+ * every gold table equals its recomputation from the raw events, for every
+ * day whose shard can be read (gold rows of days whose shard is gone or
+ * unreadable are kept and not compared; the unreadable shard is reported).
  * n_problems: receives the count (may be NULL).
  * Returns TARN_OK when clean, TARN_ECORRUPT when problems were reported,
  * or another code when verification itself could not run. */

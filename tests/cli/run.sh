@@ -335,6 +335,57 @@ t_disk_full() {
 	stop_broker
 }
 
+t_corrupt_and_foreign_files() {
+	local L=$WORK/c1 sums rc=0
+	"$TARN" produce -o "$WORK/c.jsonl" --count 4000 --start 2026-11-01 --days 4 2>/dev/null
+	"$TARN" ingest --lake "$L" "$WORK/c.jsonl" 2>/dev/null || fail "ingest"
+	# a truncated shard, random bytes, a foreign SQLite file, a newer format
+	head -c 20000 "$L/shards/2026-11-01.db" >"$WORK/t.db" && mv "$WORK/t.db" "$L/shards/2026-11-01.db"
+	rm -f "$L/shards/2026-11-01.db-wal" "$L/shards/2026-11-01.db-shm"
+	head -c 65536 /dev/urandom >"$L/shards/2026-10-01.db"
+	sqlite3 "$L/shards/2026-10-02.db" "CREATE TABLE notes(x); INSERT INTO notes VALUES('hi')"
+	cp "$L/shards/2026-11-02.db" "$L/shards/2026-10-03.db"
+	sqlite3 "$L/shards/2026-10-03.db" "PRAGMA user_version = 99"
+	sums=$(md5sum "$L"/shards/2026-10-0?.db "$L/shards/2026-11-01.db")
+	"$TARN" verify --lake "$L" >"$WORK/v.out" 2>&1 || rc=$?
+	[ $rc = 1 ] || fail "verify exit $rc"
+	for f in 2026-11-01 2026-10-01 2026-10-02 2026-10-03; do
+		grep -q "shards/$f.db" "$WORK/v.out" || fail "verify did not name $f: $(cat "$WORK/v.out")"
+	done
+	grep -q "2026-10-03.db.*newer" "$WORK/v.out" || fail "newer format not said"
+	grep -q "2026-10-02.db.*not a tarn" "$WORK/v.out" || fail "foreign file not said"
+	# other days keep working: queries and ingest
+	[ "$("$TARN" query --lake "$L" --format csv "SELECT count(*) FROM events WHERE event_date
+		BETWEEN '2026-11-02' AND '2026-11-04'" | tail -1 | tr -d '\r')" = 3000 ] || fail "query of good days"
+	echo '{"event_id":"late-1","timestamp":"2026-11-04T23:00:00Z"}' |
+		"$TARN" ingest --lake "$L" - 2>/dev/null || fail "ingest of another day"
+	[ "$sums" = "$(md5sum "$L"/shards/2026-10-0?.db "$L/shards/2026-11-01.db")" ] ||
+		fail "a damaged or foreign file was changed"
+}
+
+t_concurrent_readers_and_writers() {
+	local L=$WORK/cc pid rc=0 i errs=0 n
+	"$TARN" produce -o "$WORK/cc.jsonl" --count 200000 --days 2 2>/dev/null
+	echo '{"event_id":"first","timestamp":"2026-11-01T00:00:00Z"}' | "$TARN" ingest --lake "$L" - 2>/dev/null
+	"$TARN" ingest --lake "$L" "$WORK/cc.jsonl" 2>"$WORK/w.err" &
+	pid=$!
+	sleep 0.3
+	"$TARN" ingest --lake "$L" "$FIX/events.jsonl" 2>"$WORK/second.err" && fail "a second writer was let in"
+	grep -q "another tarn process is writing" "$WORK/second.err" || fail "second writer: $(cat "$WORK/second.err")"
+	for i in $(seq 20); do
+		"$TARN" query --lake "$L" "SELECT count(*) FROM daily_active_users" >/dev/null 2>>"$WORK/r.err" || errs=$((errs + 1))
+		for f in "$L"/shards/*.db; do
+			sqlite3 -cmd ".timeout 5000" "file:$f?mode=ro" "SELECT count(*) FROM events" >/dev/null 2>>"$WORK/r.err" || errs=$((errs + 1))
+		done
+		kill -0 "$pid" 2>/dev/null || break
+	done
+	wait "$pid" || fail "writer failed: $(cat "$WORK/w.err")"
+	[ $errs = 0 ] || fail "$errs reader errors: $(head -3 "$WORK/r.err")"
+	n=$("$TARN" query --lake "$L" --format csv "SELECT count(*) FROM events" | tail -1 | tr -d '\r')
+	[ "$n" = 200001 ] || fail "stored $n"
+	"$TARN" verify --lake "$L" >/dev/null || fail "verify"
+}
+
 t_broker_stops_on_signal() {
 	local rc=0
 	start_broker --topic s
@@ -347,7 +398,8 @@ t_broker_stops_on_signal() {
 for t in t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
 	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_ingest_runs_until_sigterm \
-	t_crash_kill9_loop t_disk_full t_broker_stops_on_signal; do
+	t_crash_kill9_loop t_disk_full t_corrupt_and_foreign_files t_concurrent_readers_and_writers \
+	t_broker_stops_on_signal; do
 	if ($t); then
 		echo "PASS ${t#t_}"
 		passed=$((passed + 1))
