@@ -21,7 +21,7 @@ CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean test deps demo bench install uninstall format unit-bins torture
+.PHONY: all clean test deps demo bench install uninstall format unit-bins torture fuzz
 all: bin/tarn
 
 deps:
@@ -34,6 +34,18 @@ test: deps
 	bash tests/run_all.sh build-san
 
 unit-bins: $(UNIT_BIN)
+
+# libFuzzer over the parsing of untrusted input (clang; not in CI).
+FUZZ_RUNS ?= 10000000
+FUZZ_SRC := src/event.c src/time.c src/headers.c src/error.c
+fuzz: deps
+	clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc -g -O1 \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		$(shell pkg-config --cflags jansson uuid) -o build/fuzz_extract \
+		tests/fuzz/fuzz_extract.c $(FUZZ_SRC) $(shell pkg-config --libs jansson uuid sqlite3)
+	mkdir -p build/fuzz-corpus
+	build/fuzz_extract -runs=$(FUZZ_RUNS) -max_len=65536 -print_final_stats=1 \
+		build/fuzz-corpus fixtures/fuzz
 
 # Long fault-injection runs (not in CI): kill -9 loops over 500,000 events.
 torture: deps all

@@ -1,6 +1,7 @@
 /* The Kafka adapter: librdkafka's mock cluster as an embedded broker, a
  * consumer-group member, and a producer with delivery reports. Nothing
  * here knows about SQLite; events travel as tarn_event raw parts. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,8 +438,45 @@ struct tarn_producer {
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
 	uint64_t sent, acked, failed;
+	/* acknowledged messages by send number, from `prefix` on: bit i of
+	 * word (i - base) / 64 is message base + i */
+	uint64_t *acks;
+	size_t n_words;
+	uint64_t base, prefix;
 	char first_error[256];
 };
+
+static void mark_acked(tarn_producer *p, uint64_t seq)
+{
+	uint64_t rel;
+
+	if (seq < p->prefix)
+		return;
+	rel = seq - p->base;
+	if (rel / 64 >= p->n_words) {
+		size_t n = p->n_words ? p->n_words * 2 : 64;
+		uint64_t *a;
+		while (n <= rel / 64)
+			n *= 2;
+		a = realloc(p->acks, n * sizeof(*a));
+		if (!a)
+			return; /* the prefix stops growing; nothing is lost */
+		memset(a + p->n_words, 0, (n - p->n_words) * sizeof(*a));
+		p->acks = a;
+		p->n_words = n;
+	}
+	p->acks[rel / 64] |= 1ull << (rel % 64);
+	/* advance over acknowledged messages; drop whole words behind */
+	while (p->prefix - p->base < (uint64_t)p->n_words * 64 &&
+	       (p->acks[(p->prefix - p->base) / 64] >> ((p->prefix - p->base) % 64) & 1))
+		p->prefix++;
+	if (p->prefix - p->base >= 64 * 64) {
+		size_t drop = (size_t)((p->prefix - p->base) / 64);
+		memmove(p->acks, p->acks + drop, (p->n_words - drop) * sizeof(*p->acks));
+		memset(p->acks + p->n_words - drop, 0, drop * sizeof(*p->acks));
+		p->base += (uint64_t)drop * 64;
+	}
+}
 
 static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -451,7 +489,18 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 				 rd_kafka_err2str(m->err));
 	} else {
 		p->acked++;
+		mark_acked(p, (uint64_t)(uintptr_t)m->_private);
 	}
+}
+
+uint64_t tarn_producer_acked_prefix(const tarn_producer *p)
+{
+	return p->prefix;
+}
+
+uint64_t tarn_producer_sent(const tarn_producer *p)
+{
+	return p->sent;
 }
 
 int tarn_producer_open(tarn_producer **out, const tarn_producer_options *opts)
@@ -534,6 +583,7 @@ int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len,
 						RD_KAFKA_V_HEADERS(h),
 						RD_KAFKA_V_TIMESTAMP(ts_us >= 0 ? ts_us / 1000 : 0),
 						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+						RD_KAFKA_V_OPAQUE((void *)(uintptr_t)p->sent),
 						RD_KAFKA_V_END);
 		else
 			err = rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(p->rkt),
@@ -541,6 +591,7 @@ int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len,
 						RD_KAFKA_V_KEY(key, key ? key_len : 0),
 						RD_KAFKA_V_TIMESTAMP(ts_us >= 0 ? ts_us / 1000 : 0),
 						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+						RD_KAFKA_V_OPAQUE((void *)(uintptr_t)p->sent),
 						RD_KAFKA_V_END);
 		if (err && h)
 			rd_kafka_headers_destroy(h); /* ownership passes only on success */
@@ -592,5 +643,6 @@ void tarn_producer_close(tarn_producer *p)
 		rd_kafka_poll(p->rk, 0);
 		rd_kafka_destroy(p->rk);
 	}
+	free(p->acks);
 	free(p);
 }

@@ -146,6 +146,15 @@ int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len,
 		       const void *key, size_t key_len, const void *headers,
 		       size_t headers_len, int64_t ts_us);
 
+/* How many messages, counted from the first one sent since open and in
+ * send order, were all acknowledged: the length of the acknowledged prefix
+ * (delivery reports of different partitions arrive out of order). Serve
+ * delivery reports first (tarn_producer_poll/flush). Not thread-safe. */
+uint64_t tarn_producer_acked_prefix(const tarn_producer *p);
+
+/* Messages sent since open (queued successfully by tarn_producer_send). */
+uint64_t tarn_producer_sent(const tarn_producer *p);
+
 /* Serve delivery reports without blocking; call now and then. */
 void tarn_producer_poll(tarn_producer *p);
 

@@ -1,5 +1,7 @@
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -10,7 +12,18 @@ static const char help[] =
 	"headers and timestamp, idempotent producer; exit 0 only when the broker\n"
 	"acknowledged every message. To a file: each payload, byte for byte, one per\n"
 	"line. T is YYYY-MM-DD or RFC 3339; --since is inclusive, --until exclusive,\n"
-	"except that a bare date for --until means the end of that day.\n";
+	"except that a bare date for --until means the end of that day.\n"
+	"--checkpoint NAME remembers (in LAKE/checkpoints.db) how far in replay order\n"
+	"every message was acknowledged; a replay with the same NAME sends only what\n"
+	"comes after it (store-and-forward). At least once: after a failure, messages\n"
+	"acknowledged beyond the first unacknowledged one are sent again.\n";
+
+/* In-flight window of a checkpointed replay: the positions of the last
+ * RING sends are kept, and sending waits while more than WINDOW are
+ * unacknowledged, so the acknowledged prefix always ends inside the ring. */
+#define RING 16384
+#define WINDOW 10000
+#define SAVE_EVERY 10000
 
 struct replay_ctx {
 	tarn_producer *p;
@@ -18,7 +31,42 @@ struct replay_ctx {
 	double rate;
 	int64_t t0;
 	uint64_t n;
+	/* --checkpoint */
+	const char *dir, *checkpoint;
+	tarn_replay_position *ring; /* position of send number i at ring[i % RING] */
+	uint64_t saved;             /* prefix length stored last */
+	int save_failed;
 };
+
+/* Store the checkpoint at the end of the acknowledged prefix. */
+static void save_checkpoint(struct replay_ctx *r)
+{
+	uint64_t prefix = r->p ? tarn_producer_acked_prefix(r->p) : r->n;
+
+	if (!r->checkpoint || prefix <= r->saved)
+		return;
+	if (r->f && fflush(r->f) != 0)
+		return;
+	if (tarn_replay_checkpoint_set(r->dir, r->checkpoint, &r->ring[(prefix - 1) % RING])) {
+		if (!r->save_failed)
+			fprintf(stderr, "tarn replay: checkpoint %s: %s\n", r->checkpoint,
+				tarn_error_last());
+		r->save_failed = 1;
+		return;
+	}
+	r->saved = prefix;
+}
+
+static void wait_for_window(struct replay_ctx *r)
+{
+	struct timespec ms = { 0, 1000000 };
+
+	while (r->p && tarn_producer_sent(r->p) - tarn_producer_acked_prefix(r->p) > WINDOW &&
+	       !cli_stop) {
+		tarn_producer_poll(r->p);
+		nanosleep(&ms, NULL);
+	}
+}
 
 static int emit(void *ctx, const tarn_event *ev)
 {
@@ -28,19 +76,27 @@ static int emit(void *ctx, const tarn_event *ev)
 	if (cli_stop)
 		return TARN_EINVAL;
 	cli_pace(r->t0, r->n, r->rate);
+	if (r->checkpoint) {
+		wait_for_window(r);
+		tarn_replay_position_of(ev, &r->ring[r->n % RING]);
+	}
 	r->n++;
 	if (r->f) {
 		if (fwrite(ev->payload, 1, ev->payload_len, r->f) != ev->payload_len ||
 		    fputc('\n', r->f) == EOF)
 			return TARN_EIO;
-		return 0;
+	} else {
+		rc = tarn_producer_send(r->p, ev->payload, ev->payload_len, ev->key, ev->key_len,
+					ev->headers, ev->headers_len,
+					ev->kafka_ts_us >= 0 ? ev->kafka_ts_us : ev->time_us);
+		if (rc)
+			return rc;
+		if (r->n % 1000 == 0)
+			tarn_producer_poll(r->p);
 	}
-	rc = tarn_producer_send(r->p, ev->payload, ev->payload_len, ev->key, ev->key_len,
-				ev->headers, ev->headers_len,
-				ev->kafka_ts_us >= 0 ? ev->kafka_ts_us : ev->time_us);
-	if (r->n % 1000 == 0)
-		tarn_producer_poll(r->p);
-	return rc;
+	if (r->checkpoint && r->n % SAVE_EVERY == 0)
+		save_checkpoint(r);
+	return 0;
 }
 
 static int parse_until(const char *s, int64_t *out)
@@ -62,18 +118,22 @@ int cmd_replay(int argc, char **argv)
 		{ "until", required_argument, NULL, 'u' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "rate", required_argument, NULL, 'r' },
+		{ "checkpoint", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	tarn_replay_options ro = TARN_REPLAY_OPTIONS_INIT;
 	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
-	struct replay_ctx r = { NULL, NULL, 0, 0, 0 };
+	struct replay_ctx r;
+	tarn_replay_position after;
 	struct cli_conf conf = { { 0 }, 0 };
 	const char *names[64];
 	const char *dir = NULL, *out = NULL;
 	uint64_t acked = 0, failed = 0;
 	tarn_lake *lake;
 	int opt, rc, frc = 0;
+
+	memset(&r, 0, sizeof(r));
 
 	while ((opt = getopt_long(argc, argv, "b:t:o:X:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -102,6 +162,11 @@ int cmd_replay(int argc, char **argv)
 			if (cli_conf_add(&conf, "replay", optarg))
 				return EXIT_USAGE;
 			break;
+		case 'c':
+			if (!*optarg)
+				return cli_usage("replay", "--checkpoint wants a name");
+			r.checkpoint = optarg;
+			break;
 		case 'h':
 			fputs(help, stdout);
 			return 0;
@@ -119,6 +184,18 @@ int cmd_replay(int argc, char **argv)
 	rc = tarn_lake_open(&lake, dir, TARN_LAKE_READONLY);
 	if (rc)
 		return cli_fail("replay", dir, rc);
+	if (r.checkpoint) {
+		r.dir = dir;
+		r.ring = malloc(RING * sizeof(*r.ring));
+		rc = r.ring ? tarn_replay_checkpoint_get(dir, r.checkpoint, &after) : TARN_ENOMEM;
+		if (rc == TARN_OK)
+			ro.after = &after;
+		else if (rc != TARN_ENOTFOUND) {
+			free(r.ring);
+			tarn_lake_close(lake);
+			return cli_fail("replay", "checkpoint", rc);
+		}
+	}
 	if (out) {
 		r.f = strcmp(out, "-") == 0 ? stdout : fopen(out, "w");
 		if (!r.f) {
@@ -144,10 +221,17 @@ int cmd_replay(int argc, char **argv)
 		frc = tarn_producer_flush(r.p, 120000, &acked, &failed);
 		if (frc)
 			cli_fail("replay", po.topic, frc);
+		save_checkpoint(&r);
 		tarn_producer_close(r.p);
-	} else if (r.f != stdout ? fclose(r.f) != 0 : fflush(r.f) != 0) {
-		rc = rc ? rc : TARN_EIO;
+	} else {
+		if (!rc)
+			save_checkpoint(&r);
+		if (r.f != stdout ? fclose(r.f) != 0 : fflush(r.f) != 0)
+			rc = rc ? rc : TARN_EIO;
 	}
+	free(r.ring);
+	if (r.checkpoint && r.save_failed)
+		rc = rc ? rc : TARN_EIO;
 	if (rc && !cli_stop)
 		cli_fail("replay", "read", rc);
 	if (r.p)

@@ -386,6 +386,37 @@ t_concurrent_readers_and_writers() {
 	"$TARN" verify --lake "$L" >/dev/null || fail "verify"
 }
 
+t_replay_checkpoint() {
+	local L=$WORK/ck pid rc=0
+	"$TARN" produce -o "$WORK/ck.jsonl" --count 3000 --start 2026-11-01 --days 2 2>/dev/null
+	"$TARN" ingest --lake "$L" "$WORK/ck.jsonl" 2>/dev/null || fail "ingest"
+	# the link is down: nothing acknowledged, nothing checkpointed
+	"$TARN" replay --lake "$L" -b 127.0.0.1:1 -t x -X message.timeout.ms=1500 \
+		--checkpoint edge 2>"$WORK/err" && fail "replay to a dead link exited 0"
+	grep -q "3000 of 3000 messages" "$WORK/err" || fail "$(cat "$WORK/err")"
+	start_broker --topic out --topic out2
+	"$TARN" replay --lake "$L" -b "$BS" -t out --checkpoint edge 2>"$WORK/err" || fail "replay"
+	grep -q "3000 acknowledged" "$WORK/err" || fail "$(cat "$WORK/err")"
+	"$TARN" replay --lake "$L" -b "$BS" -t out --checkpoint edge 2>"$WORK/err" || fail "replay again"
+	grep -q "^tarn replay: 0 events read" "$WORK/err" || fail "sent again: $(cat "$WORK/err")"
+	"$TARN" produce -o "$WORK/ck2.jsonl" --count 500 --start 2026-11-03 --seed 5 --days 1 2>/dev/null
+	"$TARN" ingest --lake "$L" "$WORK/ck2.jsonl" 2>/dev/null || fail "ingest more"
+	"$TARN" replay --lake "$L" -b "$BS" -t out --checkpoint edge 2>"$WORK/err" || fail "replay new"
+	grep -q "^tarn replay: 500 events read, 500 acknowledged" "$WORK/err" || fail "$(cat "$WORK/err")"
+	# interrupted half way, then resumed
+	"$TARN" replay --lake "$L" -b "$BS" -t out2 --checkpoint slow --rate 1000 2>/dev/null &
+	pid=$!
+	sleep 1.2
+	kill -INT "$pid"
+	wait "$pid" || rc=$?
+	[ $rc = 1 ] || fail "interrupted replay exit $rc"
+	"$TARN" replay --lake "$L" -b "$BS" -t out2 --checkpoint slow 2>/dev/null || fail "resume"
+	[ "$(kcat -C -b "$BS" -t out -e -q | wc -l)" = 3500 ] || fail "topic out"
+	[ "$(kcat -C -b "$BS" -t out2 -e -q | wc -l)" = 3500 ] || fail "topic out2"
+	[ "$(kcat -C -b "$BS" -t out2 -e -q | sort | uniq -d | wc -l)" = 0 ] || fail "duplicates"
+	stop_broker
+}
+
 t_broker_stops_on_signal() {
 	local rc=0
 	start_broker --topic s
@@ -399,6 +430,7 @@ for t in t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
 	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_ingest_runs_until_sigterm \
 	t_crash_kill9_loop t_disk_full t_corrupt_and_foreign_files t_concurrent_readers_and_writers \
+	t_replay_checkpoint \
 	t_broker_stops_on_signal; do
 	if ($t); then
 		echo "PASS ${t#t_}"
