@@ -417,6 +417,29 @@ t_replay_checkpoint() {
 	stop_broker
 }
 
+t_hostile_inputs() {
+	local L=$WORK/h got want
+	python3 "$ROOT/tests/cli/hostile.py" "$WORK/h.jsonl" "$WORK/h.want" || fail "python3"
+	"$TARN" ingest --lake "$L" "$WORK/h.jsonl" 2>"$WORK/err" || fail "ingest: $(cat "$WORK/err")"
+	want=$(grep -c stored "$WORK/h.want")
+	grep -q "18 read, $want stored, 0 duplicates absorbed, $((18 - want)) quarantined" "$WORK/err" ||
+		fail "summary: $(cat "$WORK/err")"
+	# each quarantined line has the expected reason, by line number
+	got=$(sqlite3 "file:$L/quarantine.db?mode=ro" "SELECT kafka_offset || ' ' || reason FROM quarantine ORDER BY 1" | sort -n)
+	want=$(awk '$1 != "stored" { print NR " " $1 }' "$WORK/h.want")
+	[ "$got" = "$want" ] || fail "reasons differ: got [$got] want [$want]"
+	# no file was named after event content: only valid date shards
+	[ "$(ls "$L/shards" | grep -v -E '^[0-9]{4}-[0-9]{2}-[0-9]{2}\.db(-wal|-shm)?$' | wc -l)" = 0 ] ||
+		fail "unexpected files: $(ls "$L/shards")"
+	[ "$(ls "$L" | grep -v -E '^(gold|lake|quarantine)\.db(-wal|-shm)?$|^lake\.lock$|^reserve$|^shards$' | wc -l)" = 0 ] ||
+		fail "unexpected files: $(ls "$L")"
+	[ "$(sqlite3 "file:$L/quarantine.db?mode=ro" "SELECT length(payload) FROM quarantine WHERE reason='oversized'")" -gt 16000000 ] ||
+		fail "the 16 MB line was not kept whole"
+	"$TARN" verify --lake "$L" >/dev/null || fail "verify"
+	[ -f "$L/shards/9999-12-31.db" ] && [ -f "$L/shards/1969-12-31.db" ] && [ -f "$L/shards/2016-12-31.db" ] ||
+		fail "edge dates"
+}
+
 t_broker_stops_on_signal() {
 	local rc=0
 	start_broker --topic s
@@ -430,7 +453,7 @@ for t in t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
 	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_ingest_runs_until_sigterm \
 	t_crash_kill9_loop t_disk_full t_corrupt_and_foreign_files t_concurrent_readers_and_writers \
-	t_replay_checkpoint \
+	t_replay_checkpoint t_hostile_inputs \
 	t_broker_stops_on_signal; do
 	if ($t); then
 		echo "PASS ${t#t_}"
