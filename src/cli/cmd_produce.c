@@ -11,13 +11,17 @@ static const char help[] =
 	"Generates synthetic user events (deterministic for a seed). To Kafka: key =\n"
 	"user_id, headers event_id and event_name, timestamp = event time. --rate is\n"
 	"events per second (default: as fast as possible). --dup-rate F re-sends that\n"
-	"fraction of events later, byte-identical. --count counts unique events.\n";
+	"fraction of events later, byte-identical. --count counts unique events.\n"
+	"--unkeyed sends without a key, spread evenly over the partitions: a few\n"
+	"active users make most events, and the embedded broker keeps only ~5 MB\n"
+	"per partition, so a hot key overflows it beyond a few hundred thousand events.\n";
 
 struct produce_args {
 	const char *brokers, *topic, *out;
 	struct cli_conf conf;
 	tarn_gen_options gen;
 	double rate;
+	int unkeyed;
 };
 
 static int parse(int argc, char **argv, struct produce_args *a)
@@ -29,6 +33,7 @@ static int parse(int argc, char **argv, struct produce_args *a)
 		{ "start", required_argument, NULL, 'S' },
 		{ "days", required_argument, NULL, 'd' },
 		{ "dup-rate", required_argument, NULL, 'D' },
+		{ "unkeyed", no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -70,6 +75,9 @@ static int parse(int argc, char **argv, struct produce_args *a)
 		case 'D':
 			if (cli_double(optarg, 0, 1, &a->gen.dup_rate))
 				return cli_usage("produce", "--dup-rate wants 0..1");
+			break;
+		case 'U':
+			a->unkeyed = 1;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -137,8 +145,9 @@ static int to_kafka(struct produce_args *a, tarn_gen *g, uint64_t *n, uint64_t *
 			rc = tarn_headers_append(&hdr, &hlen, &hcap, "event_name", 10, ev.event_type,
 						 strlen(ev.event_type));
 		if (!rc)
-			rc = tarn_producer_send(p, ev.payload, ev.payload_len, ev.user_id,
-						strlen(ev.user_id), hdr, hlen, ev.time_us);
+			rc = tarn_producer_send(p, ev.payload, ev.payload_len,
+						a->unkeyed ? NULL : ev.user_id,
+						a->unkeyed ? 0 : strlen(ev.user_id), hdr, hlen, ev.time_us);
 		if (rc)
 			break;
 		(*n)++;
