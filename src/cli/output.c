@@ -24,7 +24,26 @@ struct cli_out {
 	size_t n_buffered;
 	size_t *width;
 	int header_done;
+	char *signature;    /* column names of the current set, to see a new statement */
 };
+
+/* The column names joined, to tell one statement's rows from the next's. */
+static char *signature_of(int n, const char *const *names)
+{
+	size_t len = 16, o = 0;
+	char *s;
+	int c;
+
+	for (c = 0; c < n; c++)
+		len += strlen(names[c] ? names[c] : "") + 1;
+	s = malloc(len);
+	if (!s)
+		return NULL;
+	o += (size_t)snprintf(s, len, "%d", n);
+	for (c = 0; c < n; c++)
+		o += (size_t)snprintf(s + o, len - o, "\x1f%s", names[c] ? names[c] : "");
+	return s;
+}
 
 struct cli_out *cli_out_new(FILE *f, int format)
 {
@@ -153,6 +172,8 @@ void cli_out_begin(struct cli_out *o, const char *title)
 	} else if (title) {
 		fprintf(o->f, "%s%s%s\n", o->n_sets ? "\n" : "", o->format == OUT_CSV ? "# " : "== ",
 			title);
+	} else if (o->n_sets) {
+		fputc('\n', o->f);
 	}
 	o->n_sets++;
 }
@@ -250,7 +271,19 @@ static int table_row(struct cli_out *o, int n, const char *const *names, const t
 int cli_out_row(void *ctx, int n, const char *const *names, const tarn_value *v)
 {
 	struct cli_out *o = ctx;
+	char *sig = o->format == OUT_JSON ? NULL : signature_of(n, names);
 	int c;
+
+	/* rows of a further statement with other columns start a new block
+	 * (JSON rows carry their own keys and stay in one array) */
+	if (sig && o->signature && strcmp(sig, o->signature) != 0 && o->rows) {
+		cli_out_end(o);
+		cli_out_begin(o, NULL);
+	}
+	if (sig) {
+		free(o->signature);
+		o->signature = sig;
+	}
 
 	if (o->format == OUT_TABLE) {
 		o->rows++;
@@ -313,5 +346,6 @@ void cli_out_free(struct cli_out *o)
 	if (o->format == OUT_JSON && o->titled)
 		fputs("\n}\n", o->f);
 	fflush(o->f);
+	free(o->signature);
 	free(o);
 }
