@@ -22,6 +22,7 @@
 struct tarn_lake {
 	char *dir;
 	int readonly;
+	int file_mode, dir_mode; /* for new files and folders */
 	int lock_fd;
 	sqlite3 *catalog;
 	sqlite3 *gold_db;
@@ -53,9 +54,9 @@ size_t tarn_lake_pending(const tarn_lake *lake)
 	return lake->pending;
 }
 
-static int make_dir(const char *path)
+static int make_dir(const char *path, int mode)
 {
-	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+	if (mkdir(path, (mode_t)mode) == 0 || errno == EEXIST)
 		return TARN_OK;
 	return tarn__error_set(errno == ENOSPC ? TARN_ENOSPC : TARN_EIO,
 			       "create folder %s: %s", path, strerror(errno));
@@ -94,7 +95,7 @@ static int open_file(tarn_lake *lake, const char *name, const char *schema,
 
 	if (!path)
 		return tarn__error_set(TARN_ENOMEM, "%s", name);
-	rc = tarn__sql_open(out, path, lake->readonly, !lake->readonly);
+	rc = tarn__sql_open(out, path, lake->readonly, lake->readonly ? 0 : lake->file_mode);
 	if (!rc && !lake->readonly) {
 		rc = tarn__sql_exec(*out, "BEGIN IMMEDIATE", path);
 		if (!rc)
@@ -164,6 +165,8 @@ int tarn_lake_open(tarn_lake **out, const char *dir, unsigned flags)
 		return tarn__error_set(TARN_ENOMEM, "lake");
 	lake->lock_fd = -1;
 	lake->readonly = (flags & TARN_LAKE_READONLY) != 0;
+	lake->file_mode = flags & TARN_LAKE_GROUP_READABLE ? 0640 : 0600;
+	lake->dir_mode = flags & TARN_LAKE_GROUP_READABLE ? 0750 : 0700;
 	lake->dir = strdup(dir);
 	if (!lake->dir) {
 		free(lake);
@@ -180,9 +183,9 @@ int tarn_lake_open(tarn_lake **out, const char *dir, unsigned flags)
 		}
 	} else {
 		char *shards = tarn__path_join(dir, "shards");
-		rc = make_dir(dir);
+		rc = make_dir(dir, lake->dir_mode);
 		if (!rc)
-			rc = shards ? make_dir(shards) : TARN_ENOMEM;
+			rc = shards ? make_dir(shards, lake->dir_mode) : TARN_ENOMEM;
 		free(shards);
 		if (!rc)
 			rc = take_lock(lake);
@@ -268,7 +271,7 @@ static int open_shard(tarn_lake *lake, const char *date, tarn__shard **out)
 			lake->n_shards--;
 		}
 	}
-	rc = tarn__shard_open(&s, lake->dir, date, lake->readonly);
+	rc = tarn__shard_open(&s, lake->dir, date, lake->readonly, lake->file_mode);
 	if (rc)
 		return rc;
 	if (lake->n_shards % 16 == 0) {

@@ -23,10 +23,11 @@ int tarn__sql_exec(sqlite3 *db, const char *sql, const char *what);
 /* Prepare one statement; on failure set the error naming `what`. */
 int tarn__sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out,
 		      const char *what);
-/* Open (optionally create, mode 0600) a tarn SQLite file and apply the
- * connection settings: busy timeout, WAL and synchronous=FULL for writers.
- * Checks application_id / user_version when the file has a schema. */
-int tarn__sql_open(sqlite3 **out, const char *path, int readonly, int create);
+/* Open a tarn SQLite file, creating it with permission bits create_mode
+ * (0: do not create), and apply the connection settings: busy timeout, WAL
+ * and synchronous=FULL for writers. Checks application_id / user_version
+ * when the file has a schema. */
+int tarn__sql_open(sqlite3 **out, const char *path, int readonly, int create_mode);
 /* Mark a freshly created file as tarn's (application_id, user_version). */
 int tarn__sql_stamp(sqlite3 *db, const char *path);
 /* Join dir and name into a malloc'd path. */
@@ -40,7 +41,7 @@ typedef struct tarn__shard tarn__shard;
  * creates it when missing. Returns TARN_ENOTFOUND when read-only and
  * absent, TARN_ECORRUPT when foreign/newer/misnamed. */
 int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
-		     int readonly);
+		     int readonly, int create_mode);
 void tarn__shard_close(tarn__shard *s);
 const char *tarn__shard_date(const tarn__shard *s);
 const char *tarn__shard_path(const tarn__shard *s);

@@ -90,7 +90,7 @@ int tarn_replay_scan(tarn_lake *lake, const tarn_replay_options *opts,
 		/* shard names are dates, so string order is time order */
 		if (strcmp(dates[i], lo) < 0 || strcmp(dates[i], hi) > 0)
 			continue;
-		rc = tarn__shard_open(&s, tarn_lake_dir(lake), dates[i], 1);
+		rc = tarn__shard_open(&s, tarn_lake_dir(lake), dates[i], 1, 0);
 		if (rc)
 			break;
 		rc = tarn__shard_scan(s, f.opts->since_us, f.opts->until_us, 1, keep,
@@ -112,7 +112,7 @@ static int open_checkpoints(const char *lake_dir, int create, sqlite3 **db)
 
 	if (!path)
 		return tarn__error_set(TARN_ENOMEM, "checkpoints");
-	rc = tarn__sql_open(db, path, 0, create);
+	rc = tarn__sql_open(db, path, 0, create ? 0600 : 0);
 	if (!rc)
 		rc = tarn__sql_exec(*db, "CREATE TABLE IF NOT EXISTS checkpoints(name TEXT PRIMARY KEY,"
 				    " event_time INTEGER NOT NULL, event_id NOT NULL,"

@@ -200,7 +200,7 @@ static int next_block(tarn__shard *s)
 }
 
 int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
-		     int readonly)
+		     int readonly, int create_mode)
 {
 	tarn__shard *s;
 	char name[32];
@@ -227,7 +227,7 @@ int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
 	}
 	if (!readonly && access(s->path, F_OK) != 0)
 		is_new = 1;
-	rc = tarn__sql_open(&s->db, s->path, readonly, !readonly);
+	rc = tarn__sql_open(&s->db, s->path, readonly, readonly ? 0 : create_mode);
 	if (rc)
 		goto fail;
 	if (!readonly) {

@@ -85,17 +85,17 @@ int tarn__sql_stamp(sqlite3 *db, const char *path)
 	return tarn__sql_exec(db, sql, path);
 }
 
-int tarn__sql_open(sqlite3 **out, const char *path, int readonly, int create)
+int tarn__sql_open(sqlite3 **out, const char *path, int readonly, int create_mode)
 {
 	sqlite3 *db = NULL;
 	int flags, rc;
 
 	*out = NULL;
-	if (!readonly && create) {
+	if (!readonly && create_mode) {
 		/* SQLite would create the file 0644 minus umask; lake files
-		 * hold raw events, so create it 0600 first. The -wal and -shm
-		 * files inherit the database file's mode. */
-		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		 * hold raw events, so create it 0600 (or as asked) first. The
+		 * -wal and -shm files inherit the database file's mode. */
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)create_mode);
 		if (fd < 0)
 			return tarn__error_set(errno == ENOSPC ? TARN_ENOSPC : TARN_EIO,
 					       "%s: %s", path, strerror(errno));

@@ -32,15 +32,19 @@ extern "C" {
 typedef struct tarn_lake tarn_lake;
 
 #define TARN_LAKE_READONLY 0x1u /* open existing files read-only; no lock, no recovery */
+#define TARN_LAKE_GROUP_READABLE 0x2u /* create new files 0640 and folders 0750
+					 instead of 0600 / 0700 */
 #define TARN_LAKE_FORMAT_VERSION 1
 
 /* Open (and, unless read-only, create) the lake in folder `dir`.
  *
  * dir: NUL-terminated path; created with mode 0700 when missing (writer).
- * flags: 0 for a writer, TARN_LAKE_READONLY for a reader.
+ * flags: 0 for a writer, TARN_LAKE_READONLY for a reader; a writer may add
+ *   TARN_LAKE_GROUP_READABLE (new files 0640, folders 0750).
  * A writer takes an exclusive flock on LAKE/lake.lock (one writer per lake)
  * and repairs gold days whose watermark lags their shard.
- * New files are created with mode 0600.
+ * New files are created with mode 0600 (0640 with TARN_LAKE_GROUP_READABLE);
+ * existing files keep theirs.
  * out: receives the handle; the caller closes it with tarn_lake_close.
  * Returns TARN_OK; TARN_ENOTFOUND (read-only and no lake there);
  * TARN_EBUSY (another writer holds the lock); TARN_ECORRUPT (lake.db is

@@ -6,13 +6,15 @@
 
 static const char help[] =
 	"usage: tarn ingest --lake DIR (-b BROKERS -t TOPIC [-G GROUP] [-e] | FILE... | -)\n"
-	"                   [--id-field P] [--time-field P] [--name-field P] [-X key=value]...\n"
+	"                   [--id-field P] [--time-field P] [--name-field P] [--group-readable]\n"
+	"                   [-X key=value]...\n"
 	"Stores events in the lake: deduplicated by (event time, event id), payloads\n"
 	"zstd-compressed, gold tables updated in the same batch; inputs that cannot be\n"
 	"stored go to the quarantine with a reason. From Kafka, offsets are committed\n"
 	"to the consumer group (default \"tarn\") only after the lake commit. -e stops\n"
 	"at the end of every assigned partition; otherwise ingest runs until\n"
-	"SIGINT/SIGTERM, commits what it stored and exits 0.\n";
+	"SIGINT/SIGTERM, commits what it stored and exits 0. New lake files are 0600\n"
+	"(folders 0700); --group-readable makes them 0640 (0750).\n";
 
 static void progress(void *ctx, const tarn_ingest_counts *c)
 {
@@ -71,6 +73,7 @@ int cmd_ingest(int argc, char **argv)
 		{ "id-field", required_argument, NULL, 'I' },
 		{ "time-field", required_argument, NULL, 'T' },
 		{ "name-field", required_argument, NULL, 'N' },
+		{ "group-readable", no_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -82,6 +85,7 @@ int cmd_ingest(int argc, char **argv)
 	int64_t last = tarn_time_now_us();
 	tarn_lake *lake;
 	int opt, rc;
+	unsigned lake_flags = 0;
 
 	while ((opt = getopt_long(argc, argv, "b:t:G:eX:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -93,6 +97,7 @@ int cmd_ingest(int argc, char **argv)
 		case 'I': o.extract.id_field = optarg; break;
 		case 'T': o.extract.time_field = optarg; break;
 		case 'N': o.extract.name_field = optarg; break;
+		case 'g': lake_flags |= TARN_LAKE_GROUP_READABLE; break;
 		case 'X':
 			if (cli_conf_add(&conf, "ingest", optarg))
 				return EXIT_USAGE;
@@ -114,7 +119,7 @@ int cmd_ingest(int argc, char **argv)
 		return cli_usage("ingest", "give -b BROKERS -t TOPIC, FILE..., or - for stdin");
 	co.conf = conf.kv;
 	co.n_conf = conf.n;
-	rc = tarn_lake_open(&lake, dir, 0);
+	rc = tarn_lake_open(&lake, dir, lake_flags);
 	if (rc)
 		return cli_fail("ingest", dir, rc);
 	cli_catch_signals();

@@ -138,6 +138,13 @@ t_files_private() {
 		[ "$(stat -c %a "$f")" = 600 ] || bad=1
 	done
 	[ $bad = 0 ] || fail "lake files are not 0600"
+	[ "$(stat -c %a "$WORK/l1")" = 700 ] || fail "lake folder is not 0700"
+	echo '{"event_id":"g","timestamp":"2026-11-20T00:00:00Z"}' |
+		"$TARN" ingest --lake "$WORK/grp" --group-readable - 2>/dev/null || fail "ingest"
+	for f in "$WORK"/grp/*.db "$WORK"/grp/shards/*.db; do
+		[ "$(stat -c %a "$f")" = 640 ] || fail "$f is not 0640 with --group-readable"
+	done
+	[ "$(stat -c %a "$WORK/grp/shards")" = 750 ] || fail "shards/ is not 0750"
 }
 
 t_query_read_only() {
