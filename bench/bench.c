@@ -201,9 +201,7 @@ static int to_kafka(void *ctx, const tarn_event *ev)
 	struct replay_ctx *r = ctx;
 
 	r->n++;
-	return tarn_producer_send(r->p, ev->payload, ev->payload_len, ev->key,
-				  ev->key_len, ev->headers, ev->headers_len,
-				  ev->kafka_ts_us >= 0 ? ev->kafka_ts_us : ev->time_us);
+	return tarn_producer_send_event(r->p, ev);
 }
 
 static void bench_kafka(const char *work, const char *input, const char *lake_dir,

@@ -606,6 +606,13 @@ int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len,
 	return TARN_OK;
 }
 
+int tarn_producer_send_event(tarn_producer *p, const tarn_event *ev)
+{
+	return tarn_producer_send(p, ev->payload, ev->payload_len, ev->key, ev->key_len,
+				  ev->headers, ev->headers_len,
+				  ev->kafka_ts_us >= 0 ? ev->kafka_ts_us : ev->time_us);
+}
+
 void tarn_producer_poll(tarn_producer *p)
 {
 	rd_kafka_poll(p->rk, 0);

@@ -146,6 +146,13 @@ int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len,
 		       const void *key, size_t key_len, const void *headers,
 		       size_t headers_len, int64_t ts_us);
 
+/* Re-emit a stored event with tarn_producer_send: its payload, key and
+ * header block as stored, and its Kafka timestamp, or its event time when
+ * it came without one (from a JSON-lines file).
+ * ev: an event as tarn_replay_scan hands it out (borrowed; data is copied).
+ * Returns as tarn_producer_send. */
+int tarn_producer_send_event(tarn_producer *p, const tarn_event *ev);
+
 /* How many messages, counted from the first one sent since open and in
  * send order, were all acknowledged: the length of the acknowledged prefix
  * (delivery reports of different partitions arrive out of order). Serve

@@ -49,6 +49,12 @@ int cli_conf_add(struct cli_conf *c, const char *cmd, const char *kv);
 extern volatile sig_atomic_t cli_stop;
 void cli_catch_signals(void);
 
+/* Send a generated event to Kafka as `tarn produce` does: key user_id
+ * (none when keyed is 0), headers event_id and event_name, timestamp =
+ * event time. *hdr / *hcap is a scratch header buffer the caller frees. */
+int cli_send_generated(tarn_producer *p, const tarn_gen_event *ev, int keyed,
+		       unsigned char **hdr, size_t *hcap);
+
 /* Sleep so that event number `i` is sent no earlier than t0 + i / rate. */
 void cli_pace(int64_t t0_us, uint64_t i, double rate);
 

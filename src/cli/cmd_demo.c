@@ -24,7 +24,7 @@ static int produce(const char *brokers, uint64_t count, int64_t start_us,
 	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
 	tarn_gen_options go = TARN_GEN_OPTIONS_INIT;
 	unsigned char *hdr = NULL;
-	size_t hlen, hcap = 0;
+	size_t hcap = 0;
 	tarn_producer *p;
 	tarn_gen *g;
 	tarn_gen_event ev;
@@ -46,14 +46,7 @@ static int produce(const char *brokers, uint64_t count, int64_t start_us,
 		return rc;
 	}
 	while (rc == TARN_OK && tarn_gen_next(g, &ev) == TARN_OK) {
-		hlen = 0;
-		rc = tarn_headers_append(&hdr, &hlen, &hcap, "event_id", 8, ev.event_id, 36);
-		if (!rc)
-			rc = tarn_headers_append(&hdr, &hlen, &hcap, "event_name", 10,
-						 ev.event_type, strlen(ev.event_type));
-		if (!rc)
-			rc = tarn_producer_send(p, ev.payload, ev.payload_len, ev.user_id,
-						strlen(ev.user_id), hdr, hlen, ev.time_us);
+		rc = cli_send_generated(p, &ev, 1, &hdr, &hcap);
 		(*sent)++;
 		*dups += (uint64_t)ev.is_duplicate;
 		if (*sent % 1000 == 0)
@@ -96,9 +89,7 @@ static int to_kafka(void *ctx, const tarn_event *ev)
 	struct replay_ctx *r = ctx;
 
 	r->n++;
-	return tarn_producer_send(r->p, ev->payload, ev->payload_len, ev->key, ev->key_len,
-				  ev->headers, ev->headers_len,
-				  ev->kafka_ts_us >= 0 ? ev->kafka_ts_us : ev->time_us);
+	return tarn_producer_send_event(r->p, ev);
 }
 
 static int replay_day(const char *brokers, tarn_lake *lake, int64_t day_us,

@@ -123,7 +123,7 @@ static int to_kafka(struct produce_args *a, tarn_gen *g, uint64_t *n, uint64_t *
 {
 	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
 	unsigned char *hdr = NULL;
-	size_t hlen, hcap = 0;
+	size_t hcap = 0;
 	int64_t t0 = tarn_time_now_us();
 	uint64_t acked = 0, failed = 0;
 	tarn_producer *p;
@@ -139,15 +139,7 @@ static int to_kafka(struct produce_args *a, tarn_gen *g, uint64_t *n, uint64_t *
 		return cli_fail("produce", "producer", rc);
 	while (!cli_stop && tarn_gen_next(g, &ev) == TARN_OK) {
 		cli_pace(t0, *n, a->rate);
-		hlen = 0;
-		rc = tarn_headers_append(&hdr, &hlen, &hcap, "event_id", 8, ev.event_id, 36);
-		if (!rc)
-			rc = tarn_headers_append(&hdr, &hlen, &hcap, "event_name", 10, ev.event_type,
-						 strlen(ev.event_type));
-		if (!rc)
-			rc = tarn_producer_send(p, ev.payload, ev.payload_len,
-						a->unkeyed ? NULL : ev.user_id,
-						a->unkeyed ? 0 : strlen(ev.user_id), hdr, hlen, ev.time_us);
+		rc = cli_send_generated(p, &ev, !a->unkeyed, &hdr, &hcap);
 		if (rc)
 			break;
 		(*n)++;

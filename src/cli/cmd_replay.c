@@ -86,9 +86,7 @@ static int emit(void *ctx, const tarn_event *ev)
 		    fputc('\n', r->f) == EOF)
 			return TARN_EIO;
 	} else {
-		rc = tarn_producer_send(r->p, ev->payload, ev->payload_len, ev->key, ev->key_len,
-					ev->headers, ev->headers_len,
-					ev->kafka_ts_us >= 0 ? ev->kafka_ts_us : ev->time_us);
+		rc = tarn_producer_send_event(r->p, ev);
 		if (rc)
 			return rc;
 		if (r->n % 1000 == 0)

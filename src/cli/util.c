@@ -155,3 +155,19 @@ int cli_lake_args(int argc, char **argv, const char *cmd, const char *help,
 		return cli_usage(cmd, "--lake DIR is required");
 	return 0;
 }
+
+int cli_send_generated(tarn_producer *p, const tarn_gen_event *ev, int keyed,
+		       unsigned char **hdr, size_t *hcap)
+{
+	size_t hlen = 0;
+	int rc;
+
+	rc = tarn_headers_append(hdr, &hlen, hcap, "event_id", 8, ev->event_id, 36);
+	if (!rc)
+		rc = tarn_headers_append(hdr, &hlen, hcap, "event_name", 10, ev->event_type,
+					 strlen(ev->event_type));
+	if (!rc)
+		rc = tarn_producer_send(p, ev->payload, ev->payload_len, keyed ? ev->user_id : NULL,
+					keyed ? strlen(ev->user_id) : 0, *hdr, hlen, ev->time_us);
+	return rc;
+}
