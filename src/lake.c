@@ -481,8 +481,10 @@ int tarn_lake_commit(tarn_lake *lake)
 		tarn__shard *s = lake->shards[i];
 		int64_t seq;
 
-		if (!tarn__shard_dirty(s))
+		if (!tarn__shard_dirty(s)) {
+			tarn__shard_trim(s); /* bounded memory with many days open */
 			continue;
+		}
 		rc = tarn__shard_commit(s, &seq);
 		if (rc)
 			goto fail;
@@ -593,7 +595,7 @@ static int shard_stats(tarn__shard *s, tarn_shard_stats *st)
 
 	memset(st, 0, sizeof(*st));
 	memcpy(st->date, tarn__shard_date(s), 11);
-	rc = query_u64(db, "SELECT count(*) FROM events", &st->events, path);
+	rc = query_u64(db, "SELECT ifnull(sum(n_events), 0) FROM blocks", &st->events, path);
 	if (!rc)
 		rc = query_u64(db, "SELECT value FROM meta WHERE key='duplicates'",
 			       &st->duplicates, path);
@@ -603,7 +605,7 @@ static int shard_stats(tarn__shard *s, tarn_shard_stats *st)
 		rc = query_u64(db, "SELECT ifnull(sum(raw_bytes), 0) FROM blocks",
 			       &st->raw_bytes, path);
 	if (!rc)
-		rc = query_u64(db, "SELECT ifnull(sum(length(data)), 0) FROM blocks",
+		rc = query_u64(db, "SELECT ifnull(sum(zstd_bytes), 0) FROM blocks",
 			       &st->zstd_bytes, path);
 	st->disk_bytes = file_and_wal_size(path);
 	return rc;
@@ -697,51 +699,33 @@ static void check_integrity(struct verify *v, sqlite3 *db, const char *file)
 	sqlite3_finalize(st);
 }
 
-/* Every block decompresses (its zstd checksum holds) and every event's
- * payload lies inside its block; every event belongs to the shard's date. */
+/* Every block decompresses (its zstd checksums hold), its events are in
+ * order, match its row in `blocks` and belong to the shard's date. */
 static void check_shard_content(struct verify *v, tarn__shard *s, const char *file)
 {
-	sqlite3 *db = tarn__shard_db(s);
-	sqlite3_stmt *st;
+	const struct tarn__span *spans;
+	size_t n = tarn__shard_spans(s, &spans), k;
+	tarn__block b;
 	int64_t day0;
-	uint64_t bad = 0;
-	int rc;
 
-	if (sqlite3_prepare_v2(db,
-			       "SELECT b.block_id, b.raw_bytes, (SELECT max(block_off + payload_len)"
-			       " FROM events e WHERE e.block_id = b.block_id) FROM blocks b",
-			       -1, &st, NULL) != SQLITE_OK) {
-		problem(v, file, "cannot read blocks: %s", sqlite3_errmsg(db));
-		return;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const unsigned char *p;
-		int64_t id = sqlite3_column_int64(st, 0);
-		int64_t raw = sqlite3_column_int64(st, 1);
-		int64_t end = sqlite3_column_int64(st, 2);
-
-		if (tarn__shard_payload(s, id, 0, raw, &p) != TARN_OK)
-			problem(v, file, "%s", tarn_error_last());
-		else if (end > raw)
-			problem(v, file, "block %lld: events point past its end", (long long)id);
-	}
-	if (rc != SQLITE_DONE)
-		problem(v, file, "cannot read blocks: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
 	tarn_time_parse_date(tarn__shard_date(s), &day0);
-	if (sqlite3_prepare_v2(db,
-			       "SELECT count(*) FROM events WHERE event_time < ?1 OR event_time >= ?2"
-			       " OR block_id NOT IN (SELECT block_id FROM blocks)",
-			       -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, day0);
-		sqlite3_bind_int64(st, 2, day0 + TARN_US_PER_DAY);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			bad = (uint64_t)sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
+	tarn__block_init(&b);
+	for (k = 0; k < n; k++) {
+		const struct tarn__span *sp = &spans[k];
+
+		if (tarn__shard_read_block(s, sp->block_id, 1, &b) != TARN_OK) {
+			problem(v, file, "%s", tarn_error_last());
+			continue;
+		}
+		if (b.n != sp->n_events || b.min_time != sp->min_time ||
+		    b.max_time != sp->max_time)
+			problem(v, file, "block %lld: its events disagree with its row in blocks",
+				(long long)sp->block_id);
+		if (b.min_time < day0 || b.max_time >= day0 + TARN_US_PER_DAY)
+			problem(v, file, "block %lld: events outside the shard's date",
+				(long long)sp->block_id);
 	}
-	if (bad)
-		problem(v, file, "%llu events outside the shard's date or without a block",
-			(unsigned long long)bad);
+	tarn__block_free(&b);
 }
 
 static void odd_name(void *ctx, const char *name)

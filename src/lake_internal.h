@@ -10,11 +10,9 @@
 
 #include "tarn/event.h"
 #include "tarn/lake.h"
+#include "block.h"
 
 #define TARN__APPLICATION_ID 1952543342 /* 0x7461726e, "tarn" */
-#define TARN__BLOCK_EVENTS 1024          /* events per compressed block */
-#define TARN__BLOCK_BYTES (256 * 1024)   /* raw bytes per compressed block */
-#define TARN__ZSTD_LEVEL 3
 
 /* ---- SQLite helpers (sqlutil.c) ---- */
 
@@ -56,14 +54,30 @@ int tarn__shard_commit(tarn__shard *s, int64_t *seq);
 void tarn__shard_rollback(tarn__shard *s);
 /* The committed commit_seq. */
 int tarn__shard_seq(tarn__shard *s, int64_t *seq);
-/* Payload bytes of a stored event: borrowed from the shard's block cache,
- * valid until the next call on this shard. */
-int tarn__shard_payload(tarn__shard *s, int64_t block_id, int64_t off,
-			int64_t len, const unsigned char **out);
+/* Give back the batch buffers, block cache and compression context of a
+ * shard that is not in a batch (they come back on the next insert). */
+void tarn__shard_trim(tarn__shard *s);
+
+/* One row of the shard's `blocks` table: which events a block holds. */
+struct tarn__span {
+	int64_t block_id;
+	int64_t min_time, max_time; /* microseconds, the block's first and last event */
+	uint32_t n_events;
+};
+/* Every block written (committed, or earlier in the open batch), in
+ * block_id order; borrowed, valid until the next insert/commit/rollback. */
+size_t tarn__shard_spans(const tarn__shard *s, const struct tarn__span **out);
+/* A decoded block from the shard's small cache: borrowed, valid until the
+ * next call on the shard. want_payloads: also decompress the payloads. */
+int tarn__shard_block(tarn__shard *s, int64_t block_id, int want_payloads,
+		      const tarn__block **out);
+/* Decode block_id into a block the caller owns (tarn__block_init first). */
+int tarn__shard_read_block(tarn__shard *s, int64_t block_id, int want_payloads,
+			   tarn__block *b);
 
 /* Iterate a shard's events with event_time in [since_us, until_us), in
- * (event_time, event_id) order when time_order is set, else in arrival
- * order (cheapest: blocks are read one after the other); ev has payload
+ * (event_time, event_id) order when time_order is set, else block by block
+ * (each block in time order; cheapest); ev has payload
  * (borrowed), key, headers, provenance, id, time and name filled. */
 typedef int (*tarn__shard_event_cb)(void *ctx, const tarn_event *ev);
 int tarn__shard_scan(tarn__shard *s, int64_t since_us, int64_t until_us,

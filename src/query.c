@@ -9,7 +9,6 @@
 
 #include <sqlite3.h>
 #include <uuid/uuid.h>
-#include <zstd.h>
 
 #include "tarn/query.h"
 #include "tarn/time.h"
@@ -40,13 +39,14 @@ typedef struct {
 	char date_op[MAX_DATE_TERMS];
 	char date_val[MAX_DATE_TERMS][11];
 	int n_date_terms;
-	sqlite3 *sdb;
-	sqlite3_stmt *st, *blk;
+	int has_id;                /* event_id = ? : rows of other ids are skipped */
+	tarn_event want;           /* its id */
+	tarn__shard *shard;
+	size_t span_ix;
+	tarn__block blk;           /* the block being read; blk.n == 0 when none */
+	uint32_t pos;
+	struct tarn__buf scratch;
 	int eof;
-	int64_t cache_id;
-	unsigned char *cache;
-	size_t cache_len, cache_cap;
-	ZSTD_DCtx *dctx;
 } ev_cursor;
 
 static int ev_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
@@ -102,9 +102,14 @@ static int ev_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
 		const struct sqlite3_index_constraint *c = &info->aConstraint[i];
 		char op = op_code(c->op);
 
-		if (!c->usable || !op || (c->iColumn != COL_TIME && c->iColumn != COL_DATE))
+		if (!c->usable || !op)
 			continue;
-		plan[2 * n] = c->iColumn == COL_TIME ? 't' : 'd';
+		if (c->iColumn == COL_ID && op == '=')
+			plan[2 * n] = 'i';
+		else if (c->iColumn == COL_TIME || c->iColumn == COL_DATE)
+			plan[2 * n] = c->iColumn == COL_TIME ? 't' : 'd';
+		else
+			continue;
 		plan[2 * n + 1] = op;
 		info->aConstraintUsage[i].argvIndex = ++n;
 	}
@@ -113,9 +118,6 @@ static int ev_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
 	info->needToFreeIdxStr = 1;
 	info->estimatedCost = n ? 1e6 / (double)(10 * n) : 1e7;
 	info->estimatedRows = n ? 10000 : 1000000;
-	if (info->nOrderBy == 1 && info->aOrderBy[0].iColumn == COL_TIME &&
-	    !info->aOrderBy[0].desc)
-		info->orderByConsumed = 1; /* shards in date order, rows in time order */
 	return SQLITE_OK;
 }
 
@@ -127,7 +129,7 @@ static int ev_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
 	if (!c)
 		return SQLITE_NOMEM;
 	memset(c, 0, sizeof(*c));
-	c->cache_id = -1;
+	tarn__block_init(&c->blk);
 	c->eof = 1;
 	*out = &c->base;
 	return SQLITE_OK;
@@ -135,12 +137,9 @@ static int ev_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
 
 static void close_shard(ev_cursor *c)
 {
-	sqlite3_finalize(c->st);
-	sqlite3_finalize(c->blk);
-	sqlite3_close(c->sdb);
-	c->st = c->blk = NULL;
-	c->sdb = NULL;
-	c->cache_id = -1;
+	tarn__shard_close(c->shard);
+	c->shard = NULL;
+	c->blk.n = 0;
 }
 
 static int ev_close(sqlite3_vtab_cursor *cur)
@@ -149,8 +148,8 @@ static int ev_close(sqlite3_vtab_cursor *cur)
 
 	close_shard(c);
 	free(c->dates);
-	free(c->cache);
-	ZSTD_freeDCtx(c->dctx);
+	tarn__block_free(&c->blk);
+	free(c->scratch.p);
 	sqlite3_free(c);
 	return SQLITE_OK;
 }
@@ -183,52 +182,79 @@ static int shard_error(ev_cursor *c, const char *path, const char *what)
 	return SQLITE_CORRUPT;
 }
 
-/* Open the next wanted shard and start its statement; eof when none left. */
-static int next_shard(ev_cursor *c)
+static int row_wanted(const ev_cursor *c, const struct tarn__rec *r)
+{
+	if (!c->has_id)
+		return 1;
+	return r->id_len == c->want.id_len && !r->is_uuid == !c->want.id_is_uuid &&
+	       memcmp(c->blk.arena.p + r->id_off, c->want.id, r->id_len) == 0;
+}
+
+/* Move to the next row to show, from (block, pos) on: through the rest of
+ * the block, the shard's later blocks whose time span is wanted, then the
+ * next wanted shard; eof when none is left. Blocks are decoded without
+ * their payloads, which ev_column fetches only when asked for. */
+static int seek_row(ev_cursor *c)
 {
 	const char *dir = ((ev_vtab *)c->base.pVtab)->dir;
 
-	close_shard(c);
-	while (c->next < c->n_dates) {
-		const char *date = c->dates[c->next++];
-		char path[4096];
-		int app = 0, rc;
-		sqlite3_stmt *st;
+	for (;;) {
+		const struct tarn__span *spans;
+		size_t n_spans;
 
-		if (!date_wanted(c, date))
-			continue;
-		snprintf(path, sizeof(path), "%s/shards/%s.db", dir, date);
-		if (sqlite3_open_v2(path, &c->sdb, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-			return shard_error(c, path, sqlite3_errmsg(c->sdb));
-		sqlite3_busy_timeout(c->sdb, 5000);
-		rc = sqlite3_prepare_v2(c->sdb, "PRAGMA application_id", -1, &st, NULL);
-		if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-			app = sqlite3_column_int(st, 0);
-		sqlite3_finalize(st);
-		if (app != TARN__APPLICATION_ID)
-			return shard_error(c, path, rc == SQLITE_OK ? "not a tarn shard"
-								    : sqlite3_errmsg(c->sdb));
-		if (sqlite3_prepare_v2(c->sdb,
-				       "SELECT event_id, event_time, event_name, block_id, block_off,"
-				       " payload_len, key, topic, partition, kafka_offset, seq FROM events"
-				       " WHERE event_time >= ?1 AND event_time < ?2"
-				       " ORDER BY event_time, event_id",
-				       -1, &c->st, NULL) != SQLITE_OK ||
-		    sqlite3_prepare_v2(c->sdb, "SELECT data, raw_bytes FROM blocks WHERE block_id=?",
-				       -1, &c->blk, NULL) != SQLITE_OK)
-			return shard_error(c, path, sqlite3_errmsg(c->sdb));
-		sqlite3_bind_int64(c->st, 1, c->lo_us);
-		sqlite3_bind_int64(c->st, 2, c->hi_us);
-		c->date = date;
-		rc = sqlite3_step(c->st);
-		if (rc == SQLITE_ROW)
+		for (; c->pos < c->blk.n; c->pos++) {
+			if (c->blk.recs[c->pos].time_us >= c->hi_us) {
+				c->pos = c->blk.n;
+				break;
+			}
+			if (row_wanted(c, &c->blk.recs[c->pos]))
+				return SQLITE_OK;
+		}
+		c->blk.n = 0;
+		if (c->shard) {
+			n_spans = tarn__shard_spans(c->shard, &spans);
+			while (c->span_ix < n_spans) {
+				const struct tarn__span *sp = &spans[c->span_ix++];
+
+				if (sp->max_time < c->lo_us || sp->min_time >= c->hi_us)
+					continue;
+				if (tarn__shard_read_block(c->shard, sp->block_id, 0, &c->blk))
+					return shard_error(c, c->date, tarn_error_last());
+				c->pos = tarn__block_lower_bound(&c->blk, c->lo_us);
+				break;
+			}
+			if (c->blk.n)
+				continue;
+			close_shard(c);
+		}
+		while (c->next < c->n_dates && !date_wanted(c, c->dates[c->next]))
+			c->next++;
+		if (c->next == c->n_dates) {
+			c->eof = 1;
 			return SQLITE_OK;
-		if (rc != SQLITE_DONE)
-			return shard_error(c, path, sqlite3_errmsg(c->sdb));
-		close_shard(c);
+		}
+		c->date = c->dates[c->next++];
+		c->span_ix = 0;
+		if (tarn__shard_open(&c->shard, dir, c->date, 1, 0) != TARN_OK)
+			return shard_error(c, c->date, tarn_error_last());
 	}
-	c->eof = 1;
-	return SQLITE_OK;
+}
+
+static void set_wanted_id(ev_cursor *c, sqlite3_value *v)
+{
+	const char *text = (const char *)sqlite3_value_text(v);
+	int len = sqlite3_value_bytes(v);
+
+	if (!text || len <= 0 || len > TARN_ID_MAX)
+		return;
+	c->has_id = 1;
+	c->want.id_is_uuid = len == 36 && uuid_parse(text, c->want.id) == 0;
+	if (c->want.id_is_uuid) {
+		c->want.id_len = 16;
+		return;
+	}
+	memcpy(c->want.id, text, (size_t)len);
+	c->want.id_len = (size_t)len;
 }
 
 static int ev_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str,
@@ -245,6 +271,7 @@ static int ev_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str,
 	c->lo_us = INT64_MIN;
 	c->hi_us = INT64_MAX;
 	c->n_date_terms = 0;
+	c->has_id = 0;
 	c->eof = 0;
 	for (i = 0; i < argc && idx_str && idx_str[2 * i]; i++) {
 		char col = idx_str[2 * i], op = idx_str[2 * i + 1];
@@ -260,6 +287,8 @@ static int ev_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str,
 				c->hi_us = t + 1;
 			if (op == '<' && t < c->hi_us)
 				c->hi_us = t;
+		} else if (col == 'i' && sqlite3_value_type(v) == SQLITE_TEXT) {
+			set_wanted_id(c, v);
 		} else if (col == 'd' && sqlite3_value_type(v) == SQLITE_TEXT &&
 			   c->n_date_terms < MAX_DATE_TERMS) {
 			snprintf(c->date_val[c->n_date_terms], 11, "%s",
@@ -270,19 +299,15 @@ static int ev_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str,
 	rc = tarn__shard_list(((ev_vtab *)cur->pVtab)->dir, &c->dates, &c->n_dates, NULL, NULL);
 	if (rc)
 		return shard_error(c, "shards", tarn_error_last());
-	return next_shard(c);
+	return seek_row(c);
 }
 
 static int ev_next(sqlite3_vtab_cursor *cur)
 {
 	ev_cursor *c = (ev_cursor *)cur;
-	int rc = sqlite3_step(c->st);
 
-	if (rc == SQLITE_ROW)
-		return SQLITE_OK;
-	if (rc != SQLITE_DONE)
-		return shard_error(c, c->date, sqlite3_errmsg(c->sdb));
-	return next_shard(c);
+	c->pos++;
+	return seek_row(c);
 }
 
 static int ev_eof(sqlite3_vtab_cursor *cur)
@@ -290,83 +315,68 @@ static int ev_eof(sqlite3_vtab_cursor *cur)
 	return ((ev_cursor *)cur)->eof;
 }
 
-static int load_block(ev_cursor *c, int64_t id)
-{
-	const void *z;
-	int64_t raw;
-	size_t got;
-	int zlen;
-
-	if (c->cache_id == id)
-		return SQLITE_OK;
-	c->cache_id = -1;
-	sqlite3_reset(c->blk);
-	sqlite3_bind_int64(c->blk, 1, id);
-	if (sqlite3_step(c->blk) != SQLITE_ROW)
-		return shard_error(c, c->date, "payload block missing");
-	z = sqlite3_column_blob(c->blk, 0);
-	zlen = sqlite3_column_bytes(c->blk, 0);
-	raw = sqlite3_column_int64(c->blk, 1);
-	if (raw < 0 || raw > INT32_MAX)
-		return shard_error(c, c->date, "payload block has a bad size");
-	if ((size_t)raw > c->cache_cap || !c->cache) {
-		unsigned char *nb = realloc(c->cache, raw ? (size_t)raw : 1);
-		if (!nb)
-			return SQLITE_NOMEM;
-		c->cache = nb;
-		c->cache_cap = raw ? (size_t)raw : 1;
-	}
-	if (!c->dctx && !(c->dctx = ZSTD_createDCtx()))
-		return SQLITE_NOMEM;
-	got = ZSTD_decompressDCtx(c->dctx, c->cache, c->cache_cap, z, (size_t)zlen);
-	if (ZSTD_isError(got) || got != (size_t)raw)
-		return shard_error(c, c->date, "payload block does not decompress");
-	c->cache_len = got;
-	c->cache_id = id;
-	return SQLITE_OK;
-}
-
 static int ev_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
 {
 	ev_cursor *c = (ev_cursor *)cur;
-	sqlite3_stmt *st = c->st;
-	int64_t off, len;
-	int rc;
+	const struct tarn__rec *r = &c->blk.recs[c->pos];
+	const unsigned char *p;
+	size_t len;
 
 	switch (col) {
 	case COL_ID:
-		if (sqlite3_column_type(st, 0) == SQLITE_BLOB && sqlite3_column_bytes(st, 0) == 16) {
+		if (r->is_uuid) {
 			char text[37];
-			uuid_unparse_lower(sqlite3_column_blob(st, 0), text);
+			uuid_unparse_lower(c->blk.arena.p + r->id_off, text);
 			sqlite3_result_text(ctx, text, 36, SQLITE_TRANSIENT);
 		} else {
-			sqlite3_result_value(ctx, sqlite3_column_value(st, 0));
+			sqlite3_result_text(ctx, (const char *)c->blk.arena.p + r->id_off,
+					    r->id_len, SQLITE_TRANSIENT);
 		}
 		break;
-	case COL_TIME: sqlite3_result_value(ctx, sqlite3_column_value(st, 1)); break;
+	case COL_TIME: sqlite3_result_int64(ctx, r->time_us); break;
 	case COL_DATE: sqlite3_result_text(ctx, c->date, 10, SQLITE_TRANSIENT); break;
-	case COL_NAME: sqlite3_result_value(ctx, sqlite3_column_value(st, 2)); break;
-	case COL_PAYLOAD:
-		/* decompressed only when asked for, one block at a time */
-		rc = load_block(c, sqlite3_column_int64(st, 3));
-		if (rc)
-			return rc;
-		off = sqlite3_column_int64(st, 4);
-		len = sqlite3_column_int64(st, 5);
-		if (off < 0 || len < 0 || (uint64_t)(off + len) > c->cache_len)
-			return shard_error(c, c->date, "payload runs past its block");
-		sqlite3_result_text(ctx, (const char *)c->cache + off, (int)len, SQLITE_TRANSIENT);
+	case COL_NAME:
+		if (r->name_ix)
+			sqlite3_result_text(ctx, (const char *)c->blk.arena.p +
+					    c->blk.names[r->name_ix - 1].off,
+					    (int)c->blk.names[r->name_ix - 1].len, SQLITE_TRANSIENT);
 		break;
-	case COL_KEY: sqlite3_result_value(ctx, sqlite3_column_value(st, 6)); break;
-	case COL_TOPIC: sqlite3_result_value(ctx, sqlite3_column_value(st, 7)); break;
-	case COL_PARTITION: sqlite3_result_value(ctx, sqlite3_column_value(st, 8)); break;
-	case COL_OFFSET: sqlite3_result_value(ctx, sqlite3_column_value(st, 9)); break;
+	case COL_PAYLOAD:
+		/* decompressed only when asked for, once per block */
+		if (!c->blk.has_payloads &&
+		    tarn__shard_read_block(c->shard, c->blk.id, 1, &c->blk) != TARN_OK)
+			return shard_error(c, c->date, tarn_error_last());
+		r = &c->blk.recs[c->pos];
+		if (tarn__block_payload(&c->blk, c->pos, &c->scratch, &p, &len) != TARN_OK)
+			return SQLITE_NOMEM;
+		sqlite3_result_text(ctx, (const char *)p, (int)len, SQLITE_TRANSIENT);
+		break;
+	case COL_KEY:
+		if (r->key_len != UINT32_MAX)
+			sqlite3_result_blob(ctx, c->blk.arena.p + r->key_off, (int)r->key_len,
+					    SQLITE_TRANSIENT);
+		break;
+	case COL_TOPIC:
+		if (r->topic_ix)
+			sqlite3_result_text(ctx, (const char *)c->blk.arena.p +
+					    c->blk.topics[r->topic_ix - 1].off,
+					    (int)c->blk.topics[r->topic_ix - 1].len, SQLITE_TRANSIENT);
+		break;
+	case COL_PARTITION:
+		if (r->partition >= 0)
+			sqlite3_result_int(ctx, r->partition);
+		break;
+	case COL_OFFSET:
+		if (r->offset >= 0)
+			sqlite3_result_int64(ctx, r->offset);
+		break;
 	}
 	return SQLITE_OK;
 }
 
 /* Unique across shards and scans (SQLite's OR optimization merges scans
- * by rowid): the shard's day number in the high bits, seq in the low 40. */
+ * by rowid): the shard's day number in the high bits, then the block and
+ * the event's place in it. */
 static int ev_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
 {
 	ev_cursor *c = (ev_cursor *)cur;
@@ -374,7 +384,7 @@ static int ev_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
 
 	tarn_time_parse_date(c->date, &day0);
 	*rowid = (day0 / TARN_US_PER_DAY) * ((sqlite3_int64)1 << 40) +
-		 (sqlite3_column_int64(c->st, 10) & (((sqlite3_int64)1 << 40) - 1));
+		 ((c->blk.id << 12 | c->pos) & (((sqlite3_int64)1 << 40) - 1));
 	return SQLITE_OK;
 }
 

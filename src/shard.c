@@ -1,5 +1,10 @@
-/* The shard store: one SQLite file per UTC event date, events deduplicated
- * by (event time, event id), payloads zstd-compressed in blocks. */
+/* The shard store: one SQLite file per UTC event date. Events live in
+ * compressed blocks (block.c); a compact, time-led key per event in the
+ * `dedup` table tells a new event from a possible re-delivery with one
+ * b-tree probe, and only a probe that hits reads a block to compare.
+ * Led by time, the keys of events that arrive roughly in time order land
+ * on the right-hand edge of the b-tree. (docs/FORMAT.md; SQLite "Database
+ * File Format", sections 1.6 and 2.1, for the size of a row.) */
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -14,24 +19,31 @@
 static const char shard_schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS blocks(block_id INTEGER PRIMARY KEY,"
-	" n_events INTEGER NOT NULL, raw_bytes INTEGER NOT NULL, data BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY,"
-	" event_time INTEGER NOT NULL, event_id NOT NULL, event_name TEXT,"
-	" block_id INTEGER NOT NULL, block_off INTEGER NOT NULL,"
-	" payload_len INTEGER NOT NULL, key BLOB, headers BLOB, topic TEXT,"
-	" partition INTEGER, kafka_offset INTEGER, kafka_ts INTEGER,"
-	" ingest_time INTEGER NOT NULL);"
-	"CREATE UNIQUE INDEX IF NOT EXISTS events_time_id ON events(event_time, event_id);";
+	" n_events INTEGER NOT NULL, min_time INTEGER NOT NULL, max_time INTEGER NOT NULL,"
+	" raw_bytes INTEGER NOT NULL, zstd_bytes INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS block_data(block_id INTEGER PRIMARY KEY,"
+	" events BLOB NOT NULL, payloads BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS dedup(key INTEGER PRIMARY KEY) WITHOUT ROWID;";
 
-/* Replay reads in time order while blocks hold arrival order; Kafka
- * partitions interleave, so a window of recent blocks is kept. */
-#define CACHE_SLOTS 64
+/* Decoded blocks kept for duplicate checks and reads. */
+#define CACHE_SLOTS 4
+/* Open-addressing table over the events of the block being filled. */
+#define PEND_SLOTS (2 * TARN__BLOCK_EVENTS)
+/* dedup key: milliseconds into the day (< 86,400,000) above 4 bits of a
+ * hash of (time, id): below 2^31, so SQLite stores it in 4 bytes and a
+ * WITHOUT ROWID row costs 9 bytes with its cell pointer. A new event finds
+ * its key taken by another with probability about (events that day) / 2^31;
+ * only then is a block read to tell them apart. */
+#define KEY_HASH_BITS 4
 
-struct block_cache {
-	int64_t id;            /* -1 when empty */
-	unsigned char *data;
-	size_t len, cap;
+struct cache_slot {
+	tarn__block blk;       /* blk.id == -1: empty */
 	uint64_t used;         /* LRU clock */
+};
+
+struct pend_slot {
+	uint64_t fp;
+	uint32_t ix1;          /* 1 + index into pend.recs, 0: empty */
 };
 
 struct tarn__shard {
@@ -40,18 +52,18 @@ struct tarn__shard {
 	int readonly;
 	int64_t day_start_us;
 	sqlite3 *db;
-	sqlite3_stmt *ins_event, *find_event, *ins_block, *get_block;
+	sqlite3_stmt *ins_key, *ins_block, *ins_data, *get_events, *get_data;
 	sqlite3_stmt *set_meta, *get_meta;
 	int in_txn;
 	uint64_t pending_dups;
-	/* the block being filled by this batch */
-	unsigned char *buf;
-	size_t len, cap;
-	uint32_t n_pending;
-	int64_t next_block_id;
-	int64_t begin_block_id;
-	struct block_cache cache[CACHE_SLOTS];
+	tarn__block pend;            /* the block this batch is filling */
+	struct pend_slot *ptab;
+	struct tarn__span *spans;    /* every block on disk, in block_id order */
+	size_t n_spans, spans_cap, begin_spans;
+	int64_t next_block_id, begin_block_id;
+	struct cache_slot cache[CACHE_SLOTS];
 	uint64_t clock;
+	struct tarn__buf scratch, scratch2;
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
 };
@@ -60,6 +72,12 @@ const char *tarn__shard_date(const tarn__shard *s) { return s->date; }
 const char *tarn__shard_path(const tarn__shard *s) { return s->path; }
 sqlite3 *tarn__shard_db(tarn__shard *s) { return s->db; }
 int tarn__shard_dirty(const tarn__shard *s) { return s->in_txn; }
+
+size_t tarn__shard_spans(const tarn__shard *s, const struct tarn__span **out)
+{
+	*out = s->spans;
+	return s->n_spans;
+}
 
 static int meta_get(tarn__shard *s, const char *key, int64_t *i, char *text,
 		    size_t text_len)
@@ -104,36 +122,34 @@ static int meta_set_int(tarn__shard *s, const char *key, int64_t v)
 
 static int prepare_all(tarn__shard *s)
 {
-	int rc;
+	static const struct {
+		size_t at;
+		int writer;
+		const char *sql;
+	} stmts[] = {
+		{ offsetof(tarn__shard, get_meta), 0, "SELECT value FROM meta WHERE key=?" },
+		{ offsetof(tarn__shard, get_events), 0,
+		  "SELECT events FROM block_data WHERE block_id=?" },
+		{ offsetof(tarn__shard, get_data), 0,
+		  "SELECT events, payloads FROM block_data WHERE block_id=?" },
+		{ offsetof(tarn__shard, set_meta), 1,
+		  "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)" },
+		{ offsetof(tarn__shard, ins_key), 1, "INSERT OR IGNORE INTO dedup(key) VALUES(?)" },
+		{ offsetof(tarn__shard, ins_block), 1,
+		  "INSERT INTO blocks(block_id, n_events, min_time, max_time, raw_bytes,"
+		  " zstd_bytes) VALUES(?,?,?,?,?,?)" },
+		{ offsetof(tarn__shard, ins_data), 1,
+		  "INSERT INTO block_data(block_id, events, payloads) VALUES(?,?,?)" },
+	};
+	size_t i;
+	int rc = TARN_OK;
 
-	rc = tarn__sql_prepare(s->db, "SELECT value FROM meta WHERE key=?",
-			       &s->get_meta, s->path);
-	if (!rc)
-		rc = tarn__sql_prepare(s->db,
-				       "SELECT data, raw_bytes FROM blocks WHERE block_id=?",
-				       &s->get_block, s->path);
-	if (!rc)
-		rc = tarn__sql_prepare(s->db,
-				       "SELECT block_id, block_off, payload_len FROM events"
-				       " WHERE event_time=? AND event_id=?",
-				       &s->find_event, s->path);
-	if (rc || s->readonly)
-		return rc;
-	rc = tarn__sql_prepare(s->db,
-			       "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)",
-			       &s->set_meta, s->path);
-	if (!rc)
-		rc = tarn__sql_prepare(s->db,
-				       "INSERT OR IGNORE INTO events(event_time, event_id,"
-				       " event_name, block_id, block_off, payload_len, key,"
-				       " headers, topic, partition, kafka_offset, kafka_ts,"
-				       " ingest_time) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
-				       &s->ins_event, s->path);
-	if (!rc)
-		rc = tarn__sql_prepare(s->db,
-				       "INSERT INTO blocks(block_id, n_events, raw_bytes, data)"
-				       " VALUES(?,?,?,?)",
-				       &s->ins_block, s->path);
+	for (i = 0; rc == TARN_OK && i < sizeof(stmts) / sizeof(stmts[0]); i++) {
+		if (stmts[i].writer && s->readonly)
+			continue;
+		rc = tarn__sql_prepare(s->db, stmts[i].sql,
+				       (sqlite3_stmt **)((char *)s + stmts[i].at), s->path);
+	}
 	return rc;
 }
 
@@ -180,22 +196,56 @@ static int check_shard(tarn__shard *s)
 	return TARN_OK;
 }
 
-static int next_block(tarn__shard *s)
+static int push_span(tarn__shard *s, int64_t id, int64_t lo, int64_t hi, uint32_t n)
+{
+	if (s->n_spans == s->spans_cap) {
+		size_t cap = s->spans_cap ? s->spans_cap * 2 : 64;
+		struct tarn__span *ns = realloc(s->spans, cap * sizeof(*ns));
+		if (!ns)
+			return tarn__error_set(TARN_ENOMEM, "%s: block list", s->path);
+		s->spans = ns;
+		s->spans_cap = cap;
+	}
+	s->spans[s->n_spans].block_id = id;
+	s->spans[s->n_spans].min_time = lo;
+	s->spans[s->n_spans].max_time = hi;
+	s->spans[s->n_spans].n_events = n;
+	s->n_spans++;
+	return TARN_OK;
+}
+
+/* The block list is small (one row per few thousand events) and answers
+ * "which blocks can hold time t" without touching the blobs. */
+static int load_spans(tarn__shard *s)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = tarn__sql_prepare(s->db, "SELECT ifnull(max(block_id), 0) + 1 FROM blocks",
-			       &st, s->path);
+	rc = tarn__sql_prepare(s->db, "SELECT block_id, min_time, max_time, n_events FROM blocks"
+			       " ORDER BY block_id", &st, s->path);
 	if (rc)
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		s->next_block_id = sqlite3_column_int64(st, 0);
-		rc = TARN_OK;
-	} else {
-		rc = tarn__error_sqlite(s->db, "%s: read blocks", s->path);
+	s->n_spans = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t n = sqlite3_column_int64(st, 3);
+		if (n <= 0 || n > TARN__BLOCK_EVENTS) {
+			sqlite3_finalize(st);
+			return tarn__error_set(TARN_ECORRUPT, "%s: block %lld: bad event count",
+					       s->path, (long long)sqlite3_column_int64(st, 0));
+		}
+		rc = push_span(s, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+			       sqlite3_column_int64(st, 2), (uint32_t)n);
+		if (rc) {
+			sqlite3_finalize(st);
+			return rc;
+		}
 	}
+	if (rc != SQLITE_DONE)
+		rc = tarn__error_sqlite(s->db, "%s: read blocks", s->path);
+	else
+		rc = TARN_OK;
 	sqlite3_finalize(st);
+	s->next_block_id = s->n_spans ? s->spans[s->n_spans - 1].block_id + 1 : 1;
 	return rc;
 }
 
@@ -204,7 +254,6 @@ int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
 {
 	tarn__shard *s;
 	char name[32];
-	char *dir;
 	int rc, i, is_new = 0;
 
 	*out = NULL;
@@ -216,12 +265,12 @@ int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
 	memcpy(s->date, date, 11);
 	tarn_time_parse_date(date, &s->day_start_us);
 	s->readonly = readonly;
+	tarn__block_init(&s->pend);
 	for (i = 0; i < CACHE_SLOTS; i++)
-		s->cache[i].id = -1;
+		tarn__block_init(&s->cache[i].blk);
 	snprintf(name, sizeof(name), "shards/%s.db", date);
-	dir = tarn__path_join(lake_dir, name);
-	s->path = dir;
-	if (!dir) {
+	s->path = tarn__path_join(lake_dir, name);
+	if (!s->path) {
 		rc = tarn__error_set(TARN_ENOMEM, "shard %s", date);
 		goto fail;
 	}
@@ -245,16 +294,19 @@ int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
 				goto fail;
 		}
 	}
+	/* many shards may be open at once: a small page cache each */
+	if (!readonly)
+		sqlite3_exec(s->db, "PRAGMA cache_size=-2048", NULL, NULL, NULL);
 	rc = prepare_all(s);
 	if (rc) {
-		if (readonly && sqlite3_errcode(s->db) == SQLITE_ERROR)
+		if (sqlite3_errcode(s->db) == SQLITE_ERROR)
 			rc = tarn__error_set(TARN_ECORRUPT, "%s: not a tarn shard (%s)",
 					     s->path, sqlite3_errmsg(s->db));
 		goto fail;
 	}
 	rc = check_shard(s);
-	if (!rc && !readonly)
-		rc = next_block(s);
+	if (!rc)
+		rc = load_spans(s);
 	if (rc)
 		goto fail;
 	s->dctx = ZSTD_createDCtx();
@@ -269,26 +321,43 @@ fail:
 	return rc;
 }
 
-void tarn__shard_close(tarn__shard *s)
+/* Give back what only a writer in the middle of a batch needs. */
+void tarn__shard_trim(tarn__shard *s)
 {
 	int i;
 
+	if (!s || s->in_txn)
+		return;
+	tarn__block_free(&s->pend);
+	free(s->ptab);
+	s->ptab = NULL;
+	for (i = 0; i < CACHE_SLOTS; i++)
+		tarn__block_free(&s->cache[i].blk);
+	free(s->scratch.p);
+	free(s->scratch2.p);
+	memset(&s->scratch, 0, sizeof(s->scratch));
+	memset(&s->scratch2, 0, sizeof(s->scratch2));
+	ZSTD_freeCCtx(s->cctx);
+	s->cctx = NULL;
+}
+
+void tarn__shard_close(tarn__shard *s)
+{
 	if (!s)
 		return;
 	if (s->in_txn)
 		tarn__shard_rollback(s);
-	sqlite3_finalize(s->ins_event);
-	sqlite3_finalize(s->find_event);
+	tarn__shard_trim(s);
+	sqlite3_finalize(s->ins_key);
 	sqlite3_finalize(s->ins_block);
-	sqlite3_finalize(s->get_block);
+	sqlite3_finalize(s->ins_data);
+	sqlite3_finalize(s->get_events);
+	sqlite3_finalize(s->get_data);
 	sqlite3_finalize(s->set_meta);
 	sqlite3_finalize(s->get_meta);
 	sqlite3_close(s->db);
-	for (i = 0; i < CACHE_SLOTS; i++)
-		free(s->cache[i].data);
-	free(s->buf);
+	free(s->spans);
 	free(s->path);
-	ZSTD_freeCCtx(s->cctx);
 	ZSTD_freeDCtx(s->dctx);
 	free(s);
 }
@@ -305,186 +374,281 @@ static int begin(tarn__shard *s)
 	s->in_txn = 1;
 	s->pending_dups = 0;
 	s->begin_block_id = s->next_block_id;
-	s->len = 0;
-	s->n_pending = 0;
+	s->begin_spans = s->n_spans;
+	tarn__block_reset(&s->pend);
+	if (s->ptab)
+		memset(s->ptab, 0, PEND_SLOTS * sizeof(*s->ptab));
 	return TARN_OK;
+}
+
+/* ---- the block cache ---- */
+
+static struct cache_slot *cache_lookup(tarn__shard *s, int64_t block_id)
+{
+	int i;
+
+	for (i = 0; i < CACHE_SLOTS; i++)
+		if (s->cache[i].blk.id == block_id && s->cache[i].blk.n)
+			return &s->cache[i];
+	return NULL;
+}
+
+static struct cache_slot *cache_victim(tarn__shard *s)
+{
+	struct cache_slot *v = &s->cache[0];
+	int i;
+
+	for (i = 1; i < CACHE_SLOTS; i++)
+		if (s->cache[i].used < v->used)
+			v = &s->cache[i];
+	return v;
+}
+
+/* Read block_id into b: its events, and its payloads when want_payloads. */
+int tarn__shard_read_block(tarn__shard *s, int64_t block_id, int want_payloads,
+			   tarn__block *b)
+{
+	sqlite3_stmt *st = want_payloads ? s->get_data : s->get_events;
+	char where[96];
+	int rc;
+
+	snprintf(where, sizeof(where), "%s block %lld", s->date, (long long)block_id);
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, block_id);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		if (rc == SQLITE_DONE)
+			return tarn__error_set(TARN_ECORRUPT, "%s: block %lld missing", s->path,
+					       (long long)block_id);
+		return tarn__error_sqlite(s->db, "%s: read block", s->path);
+	}
+	rc = tarn__block_decode(b, s->dctx, sqlite3_column_blob(st, 0),
+				(size_t)sqlite3_column_bytes(st, 0), where);
+	if (!rc && want_payloads)
+		rc = tarn__block_decode_payloads(b, s->dctx, sqlite3_column_blob(st, 1),
+						 (size_t)sqlite3_column_bytes(st, 1), where);
+	sqlite3_reset(st);
+	if (rc) {
+		b->id = -1;
+		b->n = 0;
+		return rc;
+	}
+	b->id = block_id;
+	return TARN_OK;
+}
+
+int tarn__shard_block(tarn__shard *s, int64_t block_id, int want_payloads,
+		      const tarn__block **out)
+{
+	struct cache_slot *slot = cache_lookup(s, block_id);
+	int rc;
+
+	if (!slot || (want_payloads && !slot->blk.has_payloads)) {
+		if (!slot)
+			slot = cache_victim(s);
+		rc = tarn__shard_read_block(s, block_id, want_payloads, &slot->blk);
+		if (rc)
+			return rc;
+	}
+	slot->used = ++s->clock;
+	*out = &slot->blk;
+	return TARN_OK;
+}
+
+/* ---- writing ---- */
+
+static uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* 64-bit fingerprint of (time, id) (FNV-1a over the id, then mixed). */
+static uint64_t fingerprint(int64_t time_us, int is_uuid, const unsigned char *id, size_t n)
+{
+	uint64_t h = 14695981039346656037ull ^ (uint64_t)is_uuid;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= id[i];
+		h *= 1099511628211ull;
+	}
+	return mix64(h ^ mix64((uint64_t)time_us));
 }
 
 static int flush_block(tarn__shard *s)
 {
-	size_t bound, zlen;
-	void *z;
+	tarn__block *b = &s->pend;
+	struct cache_slot *slot;
 	int rc;
 
-	if (s->n_pending == 0)
+	if (b->n == 0)
 		return TARN_OK;
 	if (!s->cctx) {
 		s->cctx = ZSTD_createCCtx();
 		if (!s->cctx)
 			return tarn__error_set(TARN_ENOMEM, "zstd context");
-		ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel,
-				       TARN__ZSTD_LEVEL);
+		ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, TARN__ZSTD_LEVEL);
 		/* The checksum lets verify tell a damaged block from a good one. */
 		ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 1);
 	}
-	bound = ZSTD_compressBound(s->len);
-	z = malloc(bound ? bound : 1);
-	if (!z)
-		return tarn__error_set(TARN_ENOMEM, "compress block");
-	zlen = ZSTD_compress2(s->cctx, z, bound, s->buf, s->len);
-	if (ZSTD_isError(zlen)) {
-		free(z);
-		return tarn__error_set(TARN_EZSTD, "%s: compress: %s", s->path,
-				       ZSTD_getErrorName(zlen));
-	}
+	rc = tarn__block_encode(b, s->cctx);
+	if (rc)
+		return rc;
 	sqlite3_reset(s->ins_block);
 	sqlite3_bind_int64(s->ins_block, 1, s->next_block_id);
-	sqlite3_bind_int64(s->ins_block, 2, s->n_pending);
-	sqlite3_bind_int64(s->ins_block, 3, (sqlite3_int64)s->len);
-	sqlite3_bind_blob(s->ins_block, 4, z, (int)zlen, SQLITE_STATIC);
+	sqlite3_bind_int64(s->ins_block, 2, b->n);
+	sqlite3_bind_int64(s->ins_block, 3, b->min_time);
+	sqlite3_bind_int64(s->ins_block, 4, b->max_time);
+	sqlite3_bind_int64(s->ins_block, 5, (sqlite3_int64)b->raw_bytes);
+	sqlite3_bind_int64(s->ins_block, 6, (sqlite3_int64)(b->zmeta.len + b->zpay.len));
 	rc = sqlite3_step(s->ins_block);
 	sqlite3_reset(s->ins_block);
-	free(z);
 	if (rc != SQLITE_DONE)
 		return tarn__error_sqlite(s->db, "%s: write block", s->path);
-	s->next_block_id++;
-	s->len = 0;
-	s->n_pending = 0;
-	return TARN_OK;
-}
-
-static int append_payload(tarn__shard *s, const void *p, size_t n)
-{
-	if (s->len + n > s->cap) {
-		size_t cap = s->cap ? s->cap : 64 * 1024;
-		unsigned char *nb;
-		while (cap < s->len + n)
-			cap *= 2;
-		nb = realloc(s->buf, cap);
-		if (!nb)
-			return tarn__error_set(TARN_ENOMEM, "block buffer");
-		s->buf = nb;
-		s->cap = cap;
+	sqlite3_reset(s->ins_data);
+	sqlite3_bind_int64(s->ins_data, 1, s->next_block_id);
+	sqlite3_bind_blob(s->ins_data, 2, b->zmeta.p, (int)b->zmeta.len, SQLITE_STATIC);
+	sqlite3_bind_blob(s->ins_data, 3, b->zpay.p, (int)b->zpay.len, SQLITE_STATIC);
+	rc = sqlite3_step(s->ins_data);
+	sqlite3_reset(s->ins_data);
+	if (rc != SQLITE_DONE)
+		return tarn__error_sqlite(s->db, "%s: write block", s->path);
+	rc = push_span(s, s->next_block_id, b->min_time, b->max_time, b->n);
+	if (rc)
+		return rc;
+	/* The block just written is the likeliest home of the next
+	 * re-delivery: keep it decoded, and reuse the slot's buffers. */
+	b->id = s->next_block_id++;
+	slot = cache_victim(s);
+	{
+		tarn__block t = slot->blk;
+		slot->blk = *b;
+		*b = t;
 	}
-	if (n)
-		memcpy(s->buf + s->len, p, n);
-	s->len += n;
+	slot->used = ++s->clock;
+	tarn__block_reset(&s->pend);
+	memset(s->ptab, 0, PEND_SLOTS * sizeof(*s->ptab));
 	return TARN_OK;
 }
 
-static void bind_id(sqlite3_stmt *st, int col, const tarn_event *ev)
+static int same_payload(const tarn__block *b, uint32_t i, const tarn_event *ev,
+			struct tarn__buf *scratch, tarn_add_result *res)
 {
-	/* UUIDs are 16-byte BLOBs, other ids TEXT: SQLite never finds a BLOB
-	 * equal to a TEXT, so a 16-byte text id cannot collide with a UUID. */
-	if (ev->id_is_uuid)
-		sqlite3_bind_blob(st, col, ev->id, 16, SQLITE_STATIC);
-	else
-		sqlite3_bind_text(st, col, (const char *)ev->id, (int)ev->id_len,
-				  SQLITE_STATIC);
-}
-
-static void bind_opt_blob(sqlite3_stmt *st, int col, const void *p, size_t n)
-{
-	if (p)
-		sqlite3_bind_blob(st, col, n ? p : "", (int)n, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, col);
-}
-
-static int compare_existing(tarn__shard *s, const tarn_event *ev,
-			    tarn_add_result *res)
-{
-	int64_t block_id, off, len;
 	const unsigned char *old;
+	size_t len;
 	int rc;
 
-	sqlite3_reset(s->find_event);
-	sqlite3_bind_int64(s->find_event, 1, ev->time_us);
-	bind_id(s->find_event, 2, ev);
-	rc = sqlite3_step(s->find_event);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s->find_event);
-		return tarn__error_sqlite(s->db, "%s: look up duplicate", s->path);
-	}
-	block_id = sqlite3_column_int64(s->find_event, 0);
-	off = sqlite3_column_int64(s->find_event, 1);
-	len = sqlite3_column_int64(s->find_event, 2);
-	sqlite3_reset(s->find_event);
-	if ((size_t)len != ev->payload_len) {
+	if (b->recs[i].pay_len != ev->payload_len) {
 		*res = TARN_ADD_CONFLICT;
 		return TARN_OK;
 	}
-	rc = tarn__shard_payload(s, block_id, off, len, &old);
+	rc = tarn__block_payload(b, i, scratch, &old, &len);
 	if (rc)
 		return rc;
-	*res = (len == 0 || memcmp(old, ev->payload, (size_t)len) == 0)
-		       ? TARN_ADD_DUPLICATE
-		       : TARN_ADD_CONFLICT;
+	*res = len == 0 || memcmp(old, ev->payload, len) == 0 ? TARN_ADD_DUPLICATE
+							      : TARN_ADD_CONFLICT;
 	return TARN_OK;
 }
 
-int tarn__shard_insert(tarn__shard *s, const tarn_event *ev,
+/* The dedup key said "maybe seen": look for the event itself, first in the
+ * block being filled, then in every block whose time span covers it
+ * (newest first). *found is 0 when the key was another event's. */
+static int find_stored(tarn__shard *s, const tarn_event *ev, uint64_t fp, int *found,
 		       tarn_add_result *res)
 {
-	sqlite3_stmt *st = s->ins_event;
+	uint32_t h = (uint32_t)fp & (PEND_SLOTS - 1);
+	size_t k;
 	int rc;
+
+	*found = 0;
+	for (; s->ptab[h].ix1; h = (h + 1) & (PEND_SLOTS - 1)) {
+		const struct tarn__rec *r = &s->pend.recs[s->ptab[h].ix1 - 1];
+		if (s->ptab[h].fp == fp && r->time_us == ev->time_us &&
+		    !r->is_uuid == !ev->id_is_uuid && r->id_len == ev->id_len &&
+		    memcmp(s->pend.arena.p + r->id_off, ev->id, ev->id_len) == 0) {
+			*found = 1;
+			return same_payload(&s->pend, s->ptab[h].ix1 - 1, ev, &s->scratch, res);
+		}
+	}
+	for (k = s->n_spans; k-- > 0;) {
+		const struct tarn__span *sp = &s->spans[k];
+		const tarn__block *b;
+		int64_t i;
+
+		if (ev->time_us < sp->min_time || ev->time_us > sp->max_time)
+			continue;
+		rc = tarn__shard_block(s, sp->block_id, 0, &b);
+		if (rc)
+			return rc;
+		i = tarn__block_find(b, ev->time_us, ev->id_is_uuid, ev->id, ev->id_len);
+		if (i < 0)
+			continue;
+		*found = 1;
+		rc = tarn__shard_block(s, sp->block_id, 1, &b);
+		if (rc)
+			return rc;
+		return same_payload(b, (uint32_t)i, ev, &s->scratch, res);
+	}
+	return TARN_OK;
+}
+
+int tarn__shard_insert(tarn__shard *s, const tarn_event *ev, tarn_add_result *res)
+{
+	int64_t ms;
+	uint64_t fp;
+	uint32_t h;
+	int rc, found = 0;
 
 	if (s->readonly)
 		return tarn__error_set(TARN_EINVAL, "%s: opened read-only", s->path);
-	if (ev->payload_len > INT32_MAX)
+	if (ev->time_us < s->day_start_us || ev->time_us >= s->day_start_us + TARN_US_PER_DAY)
+		return tarn__error_set(TARN_EINVAL, "%s: event time is not on %s", s->path,
+				       s->date);
+	if (ev->payload_len > INT32_MAX / 2)
 		return tarn__error_set(TARN_EINVAL, "payload too large");
+	if (!s->ptab) {
+		s->ptab = calloc(PEND_SLOTS, sizeof(*s->ptab));
+		if (!s->ptab)
+			return tarn__error_set(TARN_ENOMEM, "%s: batch index", s->path);
+	}
 	rc = begin(s);
 	if (rc)
 		return rc;
-	if (s->n_pending >= TARN__BLOCK_EVENTS ||
-	    s->len + ev->payload_len > TARN__BLOCK_BYTES) {
+	fp = fingerprint(ev->time_us, ev->id_is_uuid, ev->id, ev->id_len);
+	ms = (ev->time_us - s->day_start_us) / 1000;
+	sqlite3_reset(s->ins_key);
+	sqlite3_bind_int64(s->ins_key, 1,
+			   (ms << KEY_HASH_BITS) | (int64_t)(fp >> (64 - KEY_HASH_BITS)));
+	rc = sqlite3_step(s->ins_key);
+	sqlite3_reset(s->ins_key);
+	if (rc != SQLITE_DONE)
+		return tarn__error_sqlite(s->db, "%s: insert dedup key", s->path);
+	if (sqlite3_changes(s->db) == 0) {
+		rc = find_stored(s, ev, fp, &found, res);
+		if (rc)
+			return rc;
+		if (found) {
+			if (*res == TARN_ADD_DUPLICATE)
+				s->pending_dups++;
+			return TARN_OK;
+		}
+	}
+	if (s->pend.n >= TARN__BLOCK_EVENTS ||
+	    (s->pend.n && s->pend.raw_bytes + ev->payload_len > TARN__BLOCK_BYTES)) {
 		rc = flush_block(s);
 		if (rc)
 			return rc;
 	}
-	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, ev->time_us);
-	bind_id(st, 2, ev);
-	if (ev->has_name)
-		sqlite3_bind_text(st, 3, ev->name, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 3);
-	sqlite3_bind_int64(st, 4, s->next_block_id);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)s->len);
-	sqlite3_bind_int64(st, 6, (sqlite3_int64)ev->payload_len);
-	bind_opt_blob(st, 7, ev->key, ev->key_len);
-	bind_opt_blob(st, 8, ev->headers_len ? ev->headers : NULL, ev->headers_len);
-	if (ev->topic)
-		sqlite3_bind_text(st, 9, ev->topic, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 9);
-	if (ev->partition >= 0)
-		sqlite3_bind_int(st, 10, ev->partition);
-	else
-		sqlite3_bind_null(st, 10);
-	if (ev->offset >= 0)
-		sqlite3_bind_int64(st, 11, ev->offset);
-	else
-		sqlite3_bind_null(st, 11);
-	if (ev->kafka_ts_us >= 0)
-		sqlite3_bind_int64(st, 12, ev->kafka_ts_us);
-	else
-		sqlite3_bind_null(st, 12);
-	sqlite3_bind_int64(st, 13, ev->ingest_us);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return tarn__error_sqlite(s->db, "%s: insert event", s->path);
-	if (sqlite3_changes(s->db) == 0) {
-		rc = compare_existing(s, ev, res);
-		if (!rc && *res == TARN_ADD_DUPLICATE)
-			s->pending_dups++;
-		return rc;
-	}
-	rc = append_payload(s, ev->payload, ev->payload_len);
+	rc = tarn__block_add(&s->pend, ev);
 	if (rc)
 		return rc;
-	s->n_pending++;
+	for (h = (uint32_t)fp & (PEND_SLOTS - 1); s->ptab[h].ix1; h = (h + 1) & (PEND_SLOTS - 1))
+		;
+	s->ptab[h].fp = fp;
+	s->ptab[h].ix1 = s->pend.n;
 	*res = TARN_ADD_STORED;
 	return TARN_OK;
 }
@@ -499,9 +663,8 @@ int tarn__shard_commit(tarn__shard *s, int64_t *seq)
 	int64_t cur = 0, dups = 0;
 	int rc;
 
-	if (!s->in_txn) {
+	if (!s->in_txn)
 		return tarn__shard_seq(s, seq);
-	}
 	rc = flush_block(s);
 	if (!rc)
 		rc = meta_get(s, "commit_seq", &cur, NULL, 0);
@@ -532,177 +695,164 @@ void tarn__shard_rollback(tarn__shard *s)
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	s->in_txn = 0;
 	s->pending_dups = 0;
-	s->len = 0;
-	s->n_pending = 0;
+	tarn__block_reset(&s->pend);
+	if (s->ptab)
+		memset(s->ptab, 0, PEND_SLOTS * sizeof(*s->ptab));
 	/* blocks written by the rolled-back batch are gone: forget them */
 	for (i = 0; i < CACHE_SLOTS; i++)
-		if (s->cache[i].id >= s->begin_block_id)
-			s->cache[i].id = -1;
+		if (s->cache[i].blk.id >= s->begin_block_id)
+			s->cache[i].blk.id = -1;
+	s->n_spans = s->begin_spans;
 	s->next_block_id = s->begin_block_id;
 }
 
-static int load_block(tarn__shard *s, int64_t block_id, struct block_cache *slot)
+/* ---- reading ---- */
+
+static int emit_range(tarn__shard *s, const tarn__block *b, uint32_t from, int64_t until_us,
+		      tarn__shard_event_cb cb, void *ctx, uint64_t *count, uint32_t *stop_at)
 {
-	const void *z;
-	int zlen, rc;
-	int64_t raw;
-	size_t got;
+	uint32_t i;
+	int rc;
 
-	slot->id = -1;
-	sqlite3_reset(s->get_block);
-	sqlite3_bind_int64(s->get_block, 1, block_id);
-	rc = sqlite3_step(s->get_block);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s->get_block);
-		if (rc == SQLITE_DONE)
-			return tarn__error_set(TARN_ECORRUPT, "%s: block %lld missing",
-					       s->path, (long long)block_id);
-		return tarn__error_sqlite(s->db, "%s: read block", s->path);
-	}
-	z = sqlite3_column_blob(s->get_block, 0);
-	zlen = sqlite3_column_bytes(s->get_block, 0);
-	raw = sqlite3_column_int64(s->get_block, 1);
-	if (raw < 0 || raw > INT32_MAX) {
-		sqlite3_reset(s->get_block);
-		return tarn__error_set(TARN_ECORRUPT, "%s: block %lld: bad size",
-				       s->path, (long long)block_id);
-	}
-	if ((size_t)raw > slot->cap || !slot->data) {
-		unsigned char *nb = realloc(slot->data, raw ? (size_t)raw : 1);
-		if (!nb) {
-			sqlite3_reset(s->get_block);
-			return tarn__error_set(TARN_ENOMEM, "block cache");
-		}
-		slot->data = nb;
-		slot->cap = raw ? (size_t)raw : 1;
-	}
-	got = ZSTD_decompressDCtx(s->dctx, slot->data, slot->cap, z, (size_t)zlen);
-	sqlite3_reset(s->get_block);
-	if (ZSTD_isError(got) || got != (size_t)raw)
-		return tarn__error_set(TARN_ECORRUPT, "%s: block %lld does not decompress: %s",
-				       s->path, (long long)block_id,
-				       ZSTD_isError(got) ? ZSTD_getErrorName(got)
-							 : "wrong length");
-	slot->len = got;
-	slot->id = block_id;
-	return TARN_OK;
-}
+	for (i = from; i < b->n && b->recs[i].time_us < until_us; i++) {
+		tarn_event ev;
 
-int tarn__shard_payload(tarn__shard *s, int64_t block_id, int64_t off,
-			int64_t len, const unsigned char **out)
-{
-	struct block_cache *slot = NULL;
-	int i, rc;
-
-	if (off < 0 || len < 0)
-		return tarn__error_set(TARN_ECORRUPT, "%s: bad payload position", s->path);
-	if (s->in_txn && block_id == s->next_block_id) {
-		if ((size_t)(off + len) > s->len)
-			return tarn__error_set(TARN_ECORRUPT, "%s: bad payload position",
-					       s->path);
-		*out = s->buf + off;
-		return TARN_OK;
-	}
-	for (i = 0; i < CACHE_SLOTS; i++)
-		if (s->cache[i].id == block_id)
-			slot = &s->cache[i];
-	if (!slot) {
-		slot = &s->cache[0];
-		for (i = 1; i < CACHE_SLOTS; i++)
-			if (s->cache[i].used < slot->used)
-				slot = &s->cache[i];
-		rc = load_block(s, block_id, slot);
+		if (stop_at && i > from)
+			break;
+		tarn_event_init(&ev);
+		rc = tarn__block_event(b, i, &s->scratch2, &ev);
+		if (rc)
+			return rc;
+		(*count)++;
+		rc = cb(ctx, &ev);
 		if (rc)
 			return rc;
 	}
-	slot->used = ++s->clock;
-	if ((uint64_t)off + (uint64_t)len > slot->len)
-		return tarn__error_set(TARN_ECORRUPT,
-				       "%s: payload runs past block %lld", s->path,
-				       (long long)block_id);
-	*out = slot->data + off;
+	if (stop_at)
+		*stop_at = i;
 	return TARN_OK;
+}
+
+static int span_cmp(const void *a, const void *b)
+{
+	const struct tarn__span *x = a, *y = b;
+
+	if (x->min_time != y->min_time)
+		return x->min_time < y->min_time ? -1 : 1;
+	return x->block_id < y->block_id ? -1 : x->block_id > y->block_id;
+}
+
+struct cursor {
+	tarn__block blk;
+	uint32_t pos;
+};
+
+static int cursor_before(const struct cursor *x, const struct cursor *y)
+{
+	const struct tarn__rec *a = &x->blk.recs[x->pos], *b = &y->blk.recs[y->pos];
+
+	return tarn__event_key_cmp(a->time_us, a->is_uuid, x->blk.arena.p + a->id_off, a->id_len,
+				   b->time_us, b->is_uuid, y->blk.arena.p + b->id_off,
+				   b->id_len) < 0;
+}
+
+/* Time order across blocks: blocks are sorted inside; open them in order
+ * of their first event and always emit the smallest head. Only blocks
+ * whose spans overlap are held at once (one or two for data that arrived
+ * roughly in time order). */
+static int scan_time_order(tarn__shard *s, int64_t since_us, int64_t until_us,
+			   tarn__shard_event_cb cb, void *ctx, uint64_t *count)
+{
+	struct tarn__span *order = NULL;
+	struct cursor *act = NULL;
+	size_t n = 0, next = 0, n_act = 0, cap = 0, k;
+	int rc = TARN_OK;
+
+	order = malloc((s->n_spans ? s->n_spans : 1) * sizeof(*order));
+	if (!order)
+		return tarn__error_set(TARN_ENOMEM, "%s: scan", s->path);
+	for (k = 0; k < s->n_spans; k++)
+		if (s->spans[k].max_time >= since_us && s->spans[k].min_time < until_us)
+			order[n++] = s->spans[k];
+	qsort(order, n, sizeof(*order), span_cmp);
+	while (rc == TARN_OK && (next < n || n_act)) {
+		size_t best = 0;
+
+		/* open every block that may hold something before the heads */
+		while (next < n) {
+			int64_t head = INT64_MAX;
+			for (k = 0; k < n_act; k++)
+				if (act[k].blk.recs[act[k].pos].time_us < head)
+					head = act[k].blk.recs[act[k].pos].time_us;
+			if (n_act && order[next].min_time > head)
+				break;
+			if (n_act == cap) {
+				size_t nc = cap ? cap * 2 : 4;
+				struct cursor *na = realloc(act, nc * sizeof(*na));
+				if (!na) {
+					rc = tarn__error_set(TARN_ENOMEM, "%s: scan", s->path);
+					break;
+				}
+				for (k = cap; k < nc; k++)
+					tarn__block_init(&na[k].blk);
+				act = na;
+				cap = nc;
+			}
+			rc = tarn__shard_read_block(s, order[next].block_id, 1, &act[n_act].blk);
+			next++;
+			if (rc)
+				break;
+			act[n_act].pos = tarn__block_lower_bound(&act[n_act].blk, since_us);
+			if (act[n_act].pos < act[n_act].blk.n &&
+			    act[n_act].blk.recs[act[n_act].pos].time_us < until_us)
+				n_act++;
+		}
+		if (rc || n_act == 0)
+			continue;
+		for (k = 1; k < n_act; k++)
+			if (cursor_before(&act[k], &act[best]))
+				best = k;
+		rc = emit_range(s, &act[best].blk, act[best].pos, until_us, cb, ctx, count,
+				&act[best].pos);
+		if (rc)
+			break;
+		if (act[best].pos >= act[best].blk.n ||
+		    act[best].blk.recs[act[best].pos].time_us >= until_us) {
+			/* exhausted: move the last cursor into its place */
+			struct cursor t = act[best];
+			act[best] = act[n_act - 1];
+			act[n_act - 1] = t;
+			n_act--;
+		}
+	}
+	for (k = 0; k < cap; k++)
+		tarn__block_free(&act[k].blk);
+	free(act);
+	free(order);
+	return rc;
 }
 
 int tarn__shard_scan(tarn__shard *s, int64_t since_us, int64_t until_us,
 		     int time_order, tarn__shard_event_cb cb, void *ctx, uint64_t *n)
 {
-	sqlite3_stmt *st;
-	tarn_event ev;
-	int rc;
 	uint64_t count = 0;
+	size_t k;
+	int rc = TARN_OK;
 
-	rc = tarn__sql_prepare(s->db, time_order ?
-			       "SELECT event_time, event_id, event_name, block_id,"
-			       " block_off, payload_len, key, headers, topic,"
-			       " partition, kafka_offset, kafka_ts, ingest_time"
-			       " FROM events WHERE event_time >= ? AND event_time < ?"
-			       " ORDER BY event_time, event_id" :
-			       "SELECT event_time, event_id, event_name, block_id,"
-			       " block_off, payload_len, key, headers, topic,"
-			       " partition, kafka_offset, kafka_ts, ingest_time"
-			       " FROM events WHERE event_time >= ? AND event_time < ?"
-			       " ORDER BY seq",
-			       &st, s->path);
-	if (rc)
-		return rc;
-	sqlite3_bind_int64(st, 1, since_us);
-	sqlite3_bind_int64(st, 2, until_us);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const unsigned char *payload;
-		const void *id = sqlite3_column_blob(st, 1);
-		int id_len = sqlite3_column_bytes(st, 1);
+	if (time_order) {
+		rc = scan_time_order(s, since_us, until_us, cb, ctx, &count);
+	} else {
+		for (k = 0; rc == TARN_OK && k < s->n_spans; k++) {
+			const tarn__block *b;
 
-		tarn_event_init(&ev);
-		ev.time_us = sqlite3_column_int64(st, 0);
-		ev.id_is_uuid = sqlite3_column_type(st, 1) == SQLITE_BLOB;
-		if (id_len < 0 || id_len > TARN_ID_MAX) {
-			rc = tarn__error_set(TARN_ECORRUPT, "%s: bad event id", s->path);
-			goto out;
+			if (s->spans[k].max_time < since_us || s->spans[k].min_time >= until_us)
+				continue;
+			rc = tarn__shard_block(s, s->spans[k].block_id, 1, &b);
+			if (!rc)
+				rc = emit_range(s, b, tarn__block_lower_bound(b, since_us), until_us,
+						cb, ctx, &count, NULL);
 		}
-		memcpy(ev.id, id ? id : "", (size_t)id_len);
-		ev.id_len = (size_t)id_len;
-		if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
-			snprintf(ev.name, sizeof(ev.name), "%s",
-				 (const char *)sqlite3_column_text(st, 2));
-			ev.has_name = 1;
-		}
-		rc = tarn__shard_payload(s, sqlite3_column_int64(st, 3),
-					 sqlite3_column_int64(st, 4),
-					 sqlite3_column_int64(st, 5), &payload);
-		if (rc)
-			goto out;
-		ev.payload = payload;
-		ev.payload_len = (size_t)sqlite3_column_int64(st, 5);
-		if (sqlite3_column_type(st, 6) != SQLITE_NULL) {
-			ev.key = sqlite3_column_blob(st, 6);
-			ev.key_len = (size_t)sqlite3_column_bytes(st, 6);
-			if (!ev.key)
-				ev.key = "";
-		}
-		if (sqlite3_column_type(st, 7) != SQLITE_NULL) {
-			ev.headers = sqlite3_column_blob(st, 7);
-			ev.headers_len = (size_t)sqlite3_column_bytes(st, 7);
-		}
-		ev.topic = (const char *)sqlite3_column_text(st, 8);
-		ev.partition = sqlite3_column_type(st, 9) == SQLITE_NULL
-				       ? -1 : sqlite3_column_int(st, 9);
-		ev.offset = sqlite3_column_type(st, 10) == SQLITE_NULL
-				    ? -1 : sqlite3_column_int64(st, 10);
-		ev.kafka_ts_us = sqlite3_column_type(st, 11) == SQLITE_NULL
-					 ? -1 : sqlite3_column_int64(st, 11);
-		ev.ingest_us = sqlite3_column_int64(st, 12);
-		count++;
-		rc = cb(ctx, &ev);
-		if (rc)
-			goto out;
 	}
-	if (rc != SQLITE_DONE)
-		rc = tarn__error_sqlite(s->db, "%s: read events", s->path);
-	else
-		rc = TARN_OK;
-out:
-	sqlite3_finalize(st);
 	if (n)
 		*n += count;
 	return rc;

@@ -72,6 +72,12 @@ static int check_identity(sqlite3 *db, const char *path)
 		return tarn__error_set(TARN_ECORRUPT,
 				       "%s: format version %d is newer than this tarn (%d)",
 				       path, ver, TARN_LAKE_FORMAT_VERSION);
+	if (ver < TARN_LAKE_FORMAT_VERSION)
+		return tarn__error_set(TARN_ECORRUPT,
+				       "%s: format version %d is older than this tarn (%d);"
+				       " replay it with the older tarn (tarn replay -o -) and"
+				       " ingest that into a new lake",
+				       path, ver, TARN_LAKE_FORMAT_VERSION);
 	return TARN_OK;
 }
 

@@ -33,7 +33,12 @@ fail() {
 	exit 1
 }
 
-# count rows of SQL over every shard file, with the sqlite3 shell
+# SQL through tarn's events view and gold tables: the rows, no header
+tq() {
+	"$TARN" query --lake "$1" --format csv "$2" | tail -n +2 | tr -d '\r'
+}
+
+# sum of one value over every shard file, with the sqlite3 shell
 shard_sum() {
 	local total=0 n f
 	for f in "$1"/shards/*.db; do
@@ -71,13 +76,13 @@ t_file_ingest_dedup() {
 	local lines; lines=$(wc -l <"$WORK/p.jsonl")
 	[ "$lines" -gt 3050 ] || fail "expected re-sends, got $lines lines"
 	"$TARN" ingest --lake "$L" "$WORK/p.jsonl" 2>"$WORK/err" || fail "ingest: $(cat "$WORK/err")"
-	[ "$(shard_sum "$L" 'SELECT count(*) FROM events')" = 3000 ] || fail "stored != 3000"
+	[ "$(shard_sum "$L" 'SELECT sum(n_events) FROM blocks')" = 3000 ] || fail "stored != 3000"
 	[ "$(shard_sum "$L" "SELECT value FROM meta WHERE key='duplicates'")" = $((lines - 3000)) ] ||
 		fail "duplicates not counted"
 	# the whole file again: at-least-once delivery, exactly-once effect
 	"$TARN" ingest --lake "$L" - <"$WORK/p.jsonl" 2>"$WORK/err" || fail "second ingest"
 	grep -q " 0 stored, $lines duplicates" "$WORK/err" || fail "second ingest: $(cat "$WORK/err")"
-	[ "$(shard_sum "$L" 'SELECT count(*) FROM events')" = 3000 ] || fail "stored twice"
+	[ "$(shard_sum "$L" 'SELECT sum(n_events) FROM blocks')" = 3000 ] || fail "stored twice"
 	ls "$L"/shards/*.db | wc -l | grep -q '^[23]$' || fail "expected 2-3 date shards"
 }
 
@@ -93,7 +98,7 @@ t_malformed_quarantined() {
 	# exact bytes and source line kept
 	[ "$(sqlite3 "$q" "SELECT kafka_offset || ':' || CAST(payload AS TEXT) FROM quarantine
 		WHERE reason='not_object'")" = '5:["an","array"]' ] || fail "quarantined bytes"
-	[ "$(sqlite3 "file:$L/shards/2026-11-21.db?mode=ro" 'SELECT count(*) FROM events')" = 2 ] ||
+	[ "$(sqlite3 "file:$L/shards/2026-11-21.db?mode=ro" 'SELECT sum(n_events) FROM blocks')" = 2 ] ||
 		fail "+02:00 and epoch-ms events belong to 2026-11-21 UTC"
 	# first write wins: the conflicting copy did not replace the stored one
 	[ "$("$TARN" query --lake "$L" --format csv "SELECT json_extract(payload, '\$.source')
@@ -227,9 +232,9 @@ t_kafka_kcat_roundtrip() {
 	timeout 60 "$TARN" ingest --lake "$L" -b "$BS" -t in -G g1 -e \
 		-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 2>"$WORK/err"
 	grep -q "^tarn ingest: 0 read" "$WORK/err" || fail "offsets not committed: $(cat "$WORK/err")"
-	[ "$(sqlite3 "file:$L/shards/2026-11-23.db?mode=ro" "SELECT topic || '/' || partition || '/' ||
-		(kafka_offset >= 0) FROM events")" = "in/$(sqlite3 "file:$L/shards/2026-11-23.db?mode=ro" \
-		"SELECT partition FROM events")/1" ] || fail "provenance not kept"
+	[ "$(tq "$L" "SELECT topic || '/' || partition || '/' || (\"offset\" >= 0) FROM events
+		WHERE event_date = '2026-11-23'")" = "in/$(tq "$L" "SELECT partition FROM events
+		WHERE event_date = '2026-11-23'")/1" ] || fail "provenance not kept"
 	timeout 60 "$TARN" replay --lake "$L" -b "$BS" -t out 2>"$WORK/err" || fail "replay: $(cat "$WORK/err")"
 	grep -q "5 acknowledged, 0 failed" "$WORK/err" || fail "replay: $(cat "$WORK/err")"
 	kcat -C -b "$BS" -t in -e -J -q >"$WORK/in.json" 2>/dev/null
@@ -258,8 +263,8 @@ t_kafka_pretty_payload() {
 		-H published_at=2026-11-20T12:00:00Z "$FIX/pretty.json" || fail "kcat produce"
 	timeout 60 "$TARN" ingest --lake "$L" -b "$BS" -t docs -e 2>"$WORK/err" || fail "ingest"
 	grep -q "1 stored" "$WORK/err" || fail "not stored: $(cat "$WORK/err")"
-	[ "$(sqlite3 "file:$L/shards/2026-11-20.db?mode=ro" "SELECT event_id || '/' || event_name
-		|| '/' || payload_len FROM events")" = "doc-1/document/$(wc -c <"$FIX/pretty.json")" ] ||
+	[ "$(tq "$L" "SELECT event_id || '/' || event_name || '/' || length(CAST(payload AS BLOB))
+		FROM events WHERE event_date = '2026-11-20'")" = "doc-1/document/$(wc -c <"$FIX/pretty.json")" ] ||
 		fail "id/name from headers"
 	timeout 60 "$TARN" replay --lake "$L" -b "$BS" -t back 2>/dev/null || fail "replay"
 	kcat -C -b "$BS" -t back -e -q -f '%s' >"$WORK/doc.out" 2>/dev/null
@@ -292,7 +297,7 @@ t_ingest_runs_until_sigterm() {
 	done
 	for _ in $(seq 100); do
 		[ -f "$L/shards/2026-11-20.db" ] &&
-			[ "$(sqlite3 "file:$L/shards/2026-11-20.db?mode=ro" 'SELECT count(*) FROM events' \
+			[ "$(sqlite3 "file:$L/shards/2026-11-20.db?mode=ro" 'SELECT sum(n_events) FROM blocks' \
 				2>/dev/null)" = 7 ] && break
 		sleep 0.2
 	done
@@ -329,10 +334,8 @@ t_disk_full() {
 	mount -o remount,size=64m "$D" || fail "remount"
 	"$TARN" ingest --lake "$D/lake" -b "$BS" -t full -G df -e -X session.timeout.ms=6000 \
 		-X heartbeat.interval.ms=1000 2>>"$WORK/err" || fail "rerun after freeing space"
-	for f in "$D"/lake/shards/*.db; do
-		t=$((t + $(sqlite3 "file:$f?mode=ro" 'SELECT count(*) FROM events')))
-		u=$((u + $(sqlite3 "file:$f?mode=ro" 'SELECT count(DISTINCT event_id) FROM events')))
-	done
+	t=$(shard_sum "$D/lake" 'SELECT sum(n_events) FROM blocks')
+	u=$(tq "$D/lake" 'SELECT count(DISTINCT event_id) FROM events')
 	[ "$t" = 30000 ] && [ "$u" = 30000 ] || fail "stored $t ($u distinct), not 30000"
 	# every message was read exactly once over both runs: no offset was
 	# committed beyond what was stored, none was left behind
@@ -382,7 +385,7 @@ t_concurrent_readers_and_writers() {
 	for i in $(seq 20); do
 		"$TARN" query --lake "$L" "SELECT count(*) FROM daily_active_users" >/dev/null 2>>"$WORK/r.err" || errs=$((errs + 1))
 		for f in "$L"/shards/*.db; do
-			sqlite3 -cmd ".timeout 5000" "file:$f?mode=ro" "SELECT count(*) FROM events" >/dev/null 2>>"$WORK/r.err" || errs=$((errs + 1))
+			sqlite3 -cmd ".timeout 5000" "file:$f?mode=ro" "SELECT sum(n_events) FROM blocks" >/dev/null 2>>"$WORK/r.err" || errs=$((errs + 1))
 		done
 		kill -0 "$pid" 2>/dev/null || break
 	done

@@ -105,6 +105,26 @@ static int64_t shard_total(const char *dir, const char *sql)
 	return total;
 }
 
+static int count_cb(void *ctx, int n, const char *const *names, const tarn_value *v)
+{
+	(void)n;
+	(void)names;
+	*(int64_t *)ctx = v[0].i;
+	return 0;
+}
+
+static int64_t distinct_ids(const char *dir)
+{
+	tarn_query *q;
+	int64_t n = -1;
+
+	assert_int_equal(tarn_query_open(&q, dir), TARN_OK);
+	assert_int_equal(tarn_query_exec(q, "SELECT count(DISTINCT event_id) FROM events",
+					 count_cb, &n, NULL), TARN_OK);
+	tarn_query_close(q);
+	return n;
+}
+
 static void ingest__broker_outage_loses_nothing(void **state)
 {
 	enum { N = 30000 };
@@ -149,8 +169,10 @@ static void ingest__broker_outage_loses_nothing(void **state)
 	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_OK);
 	assert_int_equal(problems, 0);
 	tarn_lake_close(lake);
-	assert_int_equal(shard_total(dir, "SELECT count(*) FROM events"), N);
-	assert_int_equal(shard_total(dir, "SELECT count(DISTINCT event_id) FROM events"), N);
+	/* counted twice: from the shard files with plain SQLite, and per
+	 * event id through the events view */
+	assert_int_equal(shard_total(dir, "SELECT ifnull(sum(n_events), 0) FROM blocks"), N);
+	assert_int_equal(distinct_ids(dir), N);
 	tarn_broker_stop(o.b);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	assert_int_equal(system(cmd), 0);
