@@ -1,0 +1,205 @@
+/* Unit tests of the shard store through the lake: deduplication when keys
+ * collide, across blocks and batches, and time order on replay when blocks
+ * overlap in time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tarn/tarn.h"
+
+#define DAY0 1795132800000000LL /* 2026-11-20T00:00:00Z */
+
+static char lake_dir[256];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(lake_dir, sizeof(lake_dir), "/tmp/tarn-test-shard-XXXXXX");
+	assert_non_null(mkdtemp(lake_dir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", lake_dir);
+	return system(cmd);
+}
+
+static tarn_lake *open_lake(void)
+{
+	tarn_lake *lake = NULL;
+
+	if (tarn_lake_open(&lake, lake_dir, 0))
+		fail_msg("open: %s", tarn_error_last());
+	return lake;
+}
+
+/* Event k: a text id, a payload naming it (variant v changes the bytes). */
+static tarn_add_result add(tarn_lake *lake, int64_t t, int k, int v)
+{
+	char payload[96];
+	tarn_add_result res;
+	tarn_event ev;
+
+	tarn_event_init(&ev);
+	ev.time_us = t;
+	ev.id_len = (size_t)snprintf((char *)ev.id, sizeof(ev.id), "ev-%d", k);
+	snprintf(payload, sizeof(payload), "{\"event_id\":\"ev-%d\",\"v\":%d}", k, v);
+	ev.payload = payload;
+	ev.payload_len = strlen(payload);
+	ev.ingest_us = DAY0;
+	if (tarn_lake_add(lake, &ev, &res))
+		fail_msg("add: %s", tarn_error_last());
+	return res;
+}
+
+static void check_verify(tarn_lake *lake)
+{
+	uint64_t problems = 1;
+
+	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_OK);
+	assert_int_equal(problems, 0);
+}
+
+/* 300 events in one millisecond share 16 dedup keys: every one is stored,
+ * every re-delivery found, before and after commit and reopening. */
+static void shard__colliding_keys_tell_events_apart(void **state)
+{
+	tarn_lake *lake = open_lake();
+	tarn_lake_stats st;
+	int k;
+
+	(void)state;
+	for (k = 0; k < 300; k++)
+		assert_int_equal(add(lake, DAY0 + 5000, k, 0), TARN_ADD_STORED);
+	for (k = 0; k < 300; k += 7)
+		assert_int_equal(add(lake, DAY0 + 5000, k, 0), TARN_ADD_DUPLICATE);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	tarn_lake_close(lake);
+	lake = open_lake();
+	for (k = 0; k < 300; k++)
+		assert_int_equal(add(lake, DAY0 + 5000, k, 0), TARN_ADD_DUPLICATE);
+	assert_int_equal(add(lake, DAY0 + 5000, 42, 1), TARN_ADD_CONFLICT);
+	/* same id, other time: another event */
+	assert_int_equal(add(lake, DAY0 + 5001, 42, 0), TARN_ADD_STORED);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	assert_int_equal(tarn_lake_stats_get(lake, NULL, NULL, &st), TARN_OK);
+	assert_int_equal(st.total.events, 301);
+	assert_int_equal(st.total.duplicates, 300 / 7 + 1 + 300);
+	assert_int_equal(st.conflicts, 1);
+	check_verify(lake);
+	tarn_lake_close(lake);
+}
+
+/* 10,000 events fill three blocks in one batch; re-deliveries of the first
+ * block's events arrive before and after the commit. */
+static void shard__redelivery_across_blocks_and_batches(void **state)
+{
+	tarn_lake *lake = open_lake();
+	tarn_lake_stats st;
+	int k;
+
+	(void)state;
+	for (k = 0; k < 10000; k++) {
+		assert_int_equal(add(lake, DAY0 + 1000LL * k, k, 0), TARN_ADD_STORED);
+		if (k % 1000 == 999)
+			assert_int_equal(add(lake, DAY0 + 1000LL * (k / 10), k / 10, 0),
+					 TARN_ADD_DUPLICATE);
+	}
+	assert_int_equal(add(lake, DAY0 + 1000LL * 5, 5, 9), TARN_ADD_CONFLICT);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	for (k = 0; k < 10000; k += 97)
+		assert_int_equal(add(lake, DAY0 + 1000LL * k, k, 0), TARN_ADD_DUPLICATE);
+	assert_int_equal(tarn_lake_rollback(lake), TARN_OK);
+	for (k = 0; k < 10000; k += 101)
+		assert_int_equal(add(lake, DAY0 + 1000LL * k, k, 0), TARN_ADD_DUPLICATE);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	assert_int_equal(tarn_lake_stats_get(lake, NULL, NULL, &st), TARN_OK);
+	assert_int_equal(st.total.events, 10000);
+	assert_true(st.total.blocks >= 3);
+	check_verify(lake);
+	tarn_lake_close(lake);
+}
+
+struct order_check {
+	int64_t last_t;
+	int last_k;
+	int n;
+	int bad;
+};
+
+static int in_order(void *ctx, const tarn_event *ev)
+{
+	struct order_check *o = ctx;
+	int k = atoi((const char *)ev->id + 3);
+	char want[96];
+
+	snprintf(want, sizeof(want), "{\"event_id\":\"ev-%d\",\"v\":0}", k);
+	if (ev->payload_len != strlen(want) || memcmp(ev->payload, want, ev->payload_len) != 0)
+		o->bad++;
+	if (o->n && ev->time_us < o->last_t)
+		o->bad++;
+	o->last_t = ev->time_us;
+	o->last_k = k;
+	o->n++;
+	return 0;
+}
+
+/* Events arrive out of time order in batches of 2,500, so the blocks'
+ * time spans overlap; replay still yields time order, each event once. */
+static void shard__overlapping_blocks_replay_in_time_order(void **state)
+{
+	tarn_replay_options ro = TARN_REPLAY_OPTIONS_INIT;
+	struct order_check o = { 0, 0, 0, 0 };
+	tarn_lake *lake = open_lake();
+	uint64_t n = 0;
+	int k;
+
+	(void)state;
+	for (k = 0; k < 20000; k++) {
+		/* a permutation of 0..19999 spread over the whole day */
+		int j = (int)(((int64_t)k * 7919) % 20000);
+
+		assert_int_equal(add(lake, DAY0 + 4000000LL * j, j, 0), TARN_ADD_STORED);
+		if (k % 2500 == 2499)
+			assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	}
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	assert_int_equal(tarn_replay_scan(lake, &ro, in_order, &o, &n), TARN_OK);
+	assert_int_equal(n, 20000);
+	assert_int_equal(o.n, 20000);
+	assert_int_equal(o.bad, 0);
+	/* a window in the middle of the day */
+	memset(&o, 0, sizeof(o));
+	ro.since_us = DAY0 + 4000000LL * 5000;
+	ro.until_us = DAY0 + 4000000LL * 6000;
+	assert_int_equal(tarn_replay_scan(lake, &ro, in_order, &o, &n), TARN_OK);
+	assert_int_equal(o.n, 1000);
+	assert_int_equal(o.bad, 0);
+	check_verify(lake);
+	tarn_lake_close(lake);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(shard__colliding_keys_tell_events_apart, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(shard__redelivery_across_blocks_and_batches, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(shard__overlapping_blocks_replay_in_time_order,
+						setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
