@@ -1,6 +1,7 @@
 /* Gold tables (DESIGN.md "Gold tables"), kept incrementally: every stored
  * event updates its day's rows in the same gold.db transaction; a day can
  * always be recomputed from its shard. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ enum {
 static const char *const gold_sql[ST_COUNT] = {
 	[ST_USER_GET] = "SELECT purchases FROM day_users WHERE event_date=? AND user_id=?",
 	[ST_USER_INS] = "INSERT INTO day_users(event_date, user_id, purchases) VALUES(?,?,?)",
-	[ST_USER_BUY] = "UPDATE day_users SET purchases=purchases+1 WHERE event_date=? AND user_id=?",
+	[ST_USER_BUY] = "UPDATE day_users SET purchases=purchases+?3 WHERE event_date=?1 AND user_id=?2",
 	/* ?2 new users, ?3 new purchasers, ?4 purchases */
 	[ST_CONV] = "INSERT INTO conversion_rate_daily VALUES(?1, ?2, ?3, ?4,"
 		    " CASE WHEN ?2 > 0 THEN CAST(?3 AS REAL) / ?2 ELSE 0.0 END)"
@@ -57,21 +58,163 @@ static const char *const gold_sql[ST_COUNT] = {
 		    " total_purchases=total_purchases+?4,"
 		    " conversion_rate=CASE WHEN dau_count+?2 > 0 THEN"
 		    " CAST(purchasers+?3 AS REAL) / (dau_count+?2) ELSE 0.0 END",
-	[ST_SOURCE] = "INSERT INTO events_per_source_daily VALUES(?, ?, 1)"
-		      " ON CONFLICT(event_date, source) DO UPDATE SET event_count=event_count+1",
-	[ST_PAGE] = "INSERT INTO purchases_per_page_daily VALUES(?, ?, 1)"
-		    " ON CONFLICT(event_date, page) DO UPDATE SET purchase_count=purchase_count+1",
-	[ST_NAME_UPD] = "UPDATE events_per_name_daily SET event_count=event_count+1,"
-			" bytes=bytes+?3 WHERE event_date=?1 AND event_name IS ?2",
-	[ST_NAME_INS] = "INSERT INTO events_per_name_daily VALUES(?1, ?2, 1, ?3)",
+	[ST_SOURCE] = "INSERT INTO events_per_source_daily VALUES(?1, ?2, ?3)"
+		      " ON CONFLICT(event_date, source) DO UPDATE SET event_count=event_count+?3",
+	[ST_PAGE] = "INSERT INTO purchases_per_page_daily VALUES(?1, ?2, ?3)"
+		    " ON CONFLICT(event_date, page) DO UPDATE SET purchase_count=purchase_count+?3",
+	[ST_NAME_UPD] = "UPDATE events_per_name_daily SET event_count=event_count+?3,"
+			" bytes=bytes+?4 WHERE event_date=?1 AND event_name IS ?2",
+	[ST_NAME_INS] = "INSERT INTO events_per_name_daily VALUES(?1, ?2, ?3, ?4)",
 	[ST_WM_GET] = "SELECT shard_seq FROM watermarks WHERE event_date=?",
 	[ST_WM_SET] = "INSERT OR REPLACE INTO watermarks VALUES(?, ?)",
 };
 
+/* A small string-keyed hash table (open addressing, linear probing) of
+ * per-batch counters. */
+struct entry {
+	char *key;             /* NULL: empty slot */
+	uint64_t hash;
+	int64_t a, b;          /* counters, meaning set by the table's user */
+	int flags;
+};
+
+struct table {
+	struct entry *e;
+	size_t n, cap;         /* cap is 0 or a power of two */
+};
+
+/* The deltas of one event date in the open batch. */
+struct day {
+	char date[11];
+	struct table names;    /* a: events, b: payload bytes */
+	int64_t null_names, null_name_bytes;
+	struct table sources;  /* a: events */
+	struct table pages;    /* a: purchases */
+	struct table users;    /* a: purchases before the batch + in it, b: in it;
+				* flags: USER_* */
+	int64_t new_users, new_purchasers, purchases;
+};
+
+#define USER_STORED 1      /* day_users already had the user before the batch */
+
 struct tarn__gold {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
+	struct day *days;
+	size_t n_days, days_cap;
 };
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static void table_free(struct table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->cap; i++)
+		free(t->e[i].key);
+	free(t->e);
+	memset(t, 0, sizeof(*t));
+}
+
+static int table_grow(struct table *t)
+{
+	size_t cap = t->cap ? t->cap * 2 : 16, i;
+	struct entry *e = calloc(cap, sizeof(*e));
+
+	if (!e)
+		return tarn__error_set(TARN_ENOMEM, "gold batch");
+	for (i = 0; i < t->cap; i++) {
+		size_t j;
+		if (!t->e[i].key)
+			continue;
+		for (j = t->e[i].hash & (cap - 1); e[j].key; j = (j + 1) & (cap - 1))
+			;
+		e[j] = t->e[i];
+	}
+	free(t->e);
+	t->e = e;
+	t->cap = cap;
+	return TARN_OK;
+}
+
+/* The entry of key, created zeroed when new (*created = 1). */
+static int table_get(struct table *t, const char *key, struct entry **out, int *created)
+{
+	uint64_t h = hash_str(key);
+	size_t j;
+
+	*created = 0;
+	if (2 * (t->n + 1) > t->cap && table_grow(t))
+		return TARN_ENOMEM;
+	for (j = h & (t->cap - 1); t->e[j].key; j = (j + 1) & (t->cap - 1)) {
+		if (t->e[j].hash == h && strcmp(t->e[j].key, key) == 0) {
+			*out = &t->e[j];
+			return TARN_OK;
+		}
+	}
+	t->e[j].key = strdup(key);
+	if (!t->e[j].key)
+		return tarn__error_set(TARN_ENOMEM, "gold batch");
+	t->e[j].hash = h;
+	t->n++;
+	*created = 1;
+	*out = &t->e[j];
+	return TARN_OK;
+}
+
+static void day_free(struct day *d)
+{
+	table_free(&d->names);
+	table_free(&d->sources);
+	table_free(&d->pages);
+	table_free(&d->users);
+}
+
+static void drop_day(tarn__gold *g, size_t i)
+{
+	day_free(&g->days[i]);
+	g->days[i] = g->days[g->n_days - 1];
+	g->n_days--;
+}
+
+void tarn__gold_discard(tarn__gold *g)
+{
+	while (g && g->n_days)
+		drop_day(g, g->n_days - 1);
+}
+
+static int day_get(tarn__gold *g, const char *date, struct day **out)
+{
+	size_t i;
+
+	for (i = 0; i < g->n_days; i++) {
+		if (strcmp(g->days[i].date, date) == 0) {
+			*out = &g->days[i];
+			return TARN_OK;
+		}
+	}
+	if (g->n_days == g->days_cap) {
+		size_t cap = g->days_cap ? g->days_cap * 2 : 4;
+		struct day *nd = realloc(g->days, cap * sizeof(*nd));
+		if (!nd)
+			return tarn__error_set(TARN_ENOMEM, "gold batch");
+		g->days = nd;
+		g->days_cap = cap;
+	}
+	*out = &g->days[g->n_days++];
+	memset(*out, 0, sizeof(**out));
+	snprintf((*out)->date, sizeof((*out)->date), "%s", date);
+	return TARN_OK;
+}
 
 int tarn__gold_attach(tarn__gold **out, sqlite3 *db, int create)
 {
@@ -104,6 +247,8 @@ void tarn__gold_detach(tarn__gold *g)
 
 	if (!g)
 		return;
+	tarn__gold_discard(g);
+	free(g->days);
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(g->st[i]);
 	free(g);
@@ -141,78 +286,161 @@ static sqlite3_stmt *bind2(tarn__gold *g, int which, const char *date,
 	return st;
 }
 
-/* Users and purchases of the day: returns whether the user is new today and
- * whether this event made them a purchaser. */
-static int count_user(tarn__gold *g, const char *date, const tarn_event *ev,
-		      int is_purchase, int *new_user, int *new_purchaser)
+/* Users and purchases of the day. The first time a batch meets a user,
+ * day_users says whether they were counted already and how often they
+ * bought; the batch keeps it from then on. */
+static int count_user(tarn__gold *g, struct day *d, const tarn_event *ev, int is_purchase)
 {
-	int64_t purchases = 0;
-	int found, rc;
+	struct entry *u;
+	int created, rc;
 
-	*new_user = *new_purchaser = 0;
-	bind2(g, ST_USER_GET, date, ev->user_id);
-	rc = run(g, ST_USER_GET, &purchases, &found);
+	rc = table_get(&d->users, ev->user_id, &u, &created);
 	if (rc)
 		return rc;
-	if (!found) {
-		sqlite3_bind_int(bind2(g, ST_USER_INS, date, ev->user_id), 3,
-				 is_purchase);
-		*new_user = 1;
-		*new_purchaser = is_purchase;
-		return run(g, ST_USER_INS, NULL, NULL);
+	if (created) {
+		int found;
+		bind2(g, ST_USER_GET, d->date, ev->user_id);
+		rc = run(g, ST_USER_GET, &u->a, &found);
+		if (rc)
+			return rc;
+		u->flags = found ? USER_STORED : 0;
+		if (!found) {
+			u->a = 0;
+			d->new_users++;
+		}
 	}
 	if (!is_purchase)
 		return TARN_OK;
-	*new_purchaser = purchases == 0;
-	bind2(g, ST_USER_BUY, date, ev->user_id);
-	return run(g, ST_USER_BUY, NULL, NULL);
+	if (u->a == 0)
+		d->new_purchasers++;
+	u->a++;
+	u->b++;
+	d->purchases++;
+	return TARN_OK;
+}
+
+static int count_in(struct table *t, const char *key, int64_t bytes)
+{
+	struct entry *e;
+	int created, rc = table_get(t, key, &e, &created);
+
+	if (rc)
+		return rc;
+	e->a++;
+	e->b += bytes;
+	return TARN_OK;
 }
 
 int tarn__gold_add(tarn__gold *g, const char *date, const tarn_event *ev)
 {
-	sqlite3_stmt *st;
 	int is_purchase = ev->has_event_type && strcmp(ev->event_type, "purchase") == 0;
-	int rc, changed;
+	struct day *d = NULL;
+	int rc;
 
-	if (ev->has_user_id) {
-		int new_user, new_purchaser;
-
-		rc = count_user(g, date, ev, is_purchase, &new_user, &new_purchaser);
-		if (rc)
-			return rc;
-		if (new_user || new_purchaser || is_purchase) {
-			st = bind2(g, ST_CONV, date, NULL);
-			sqlite3_bind_int(st, 2, new_user);
-			sqlite3_bind_int(st, 3, new_purchaser);
-			sqlite3_bind_int(st, 4, is_purchase);
-			rc = run(g, ST_CONV, NULL, NULL);
-			if (rc)
-				return rc;
-		}
-	}
-	if (ev->has_source) {
-		bind2(g, ST_SOURCE, date, ev->source);
-		rc = run(g, ST_SOURCE, NULL, NULL);
-		if (rc)
-			return rc;
-	}
-	if (is_purchase && ev->has_page) {
-		bind2(g, ST_PAGE, date, ev->page);
-		rc = run(g, ST_PAGE, NULL, NULL);
-		if (rc)
-			return rc;
-	}
-	st = bind2(g, ST_NAME_UPD, date, ev->has_name ? ev->name : NULL);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->payload_len);
-	rc = run(g, ST_NAME_UPD, NULL, NULL);
+	rc = day_get(g, date, &d);
 	if (rc)
 		return rc;
-	changed = sqlite3_changes(g->db);
-	if (changed)
+	if (ev->has_user_id)
+		rc = count_user(g, d, ev, is_purchase);
+	if (!rc && ev->has_source)
+		rc = count_in(&d->sources, ev->source, 0);
+	if (!rc && is_purchase && ev->has_page)
+		rc = count_in(&d->pages, ev->page, 0);
+	if (rc)
+		return rc;
+	if (!ev->has_name) {
+		d->null_names++;
+		d->null_name_bytes += (int64_t)ev->payload_len;
 		return TARN_OK;
-	st = bind2(g, ST_NAME_INS, date, ev->has_name ? ev->name : NULL);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->payload_len);
+	}
+	return count_in(&d->names, ev->name, (int64_t)ev->payload_len);
+}
+
+static int write_name(tarn__gold *g, const char *date, const char *name, int64_t n,
+		      int64_t bytes)
+{
+	sqlite3_stmt *st = bind2(g, ST_NAME_UPD, date, name);
+	int rc;
+
+	sqlite3_bind_int64(st, 3, n);
+	sqlite3_bind_int64(st, 4, bytes);
+	rc = run(g, ST_NAME_UPD, NULL, NULL);
+	if (rc || sqlite3_changes(g->db))
+		return rc;
+	st = bind2(g, ST_NAME_INS, date, name);
+	sqlite3_bind_int64(st, 3, n);
+	sqlite3_bind_int64(st, 4, bytes);
 	return run(g, ST_NAME_INS, NULL, NULL);
+}
+
+static int write_counts(tarn__gold *g, const char *date, const struct table *t, int which)
+{
+	size_t i;
+	int rc = TARN_OK;
+
+	for (i = 0; rc == TARN_OK && i < t->cap; i++) {
+		if (!t->e[i].key)
+			continue;
+		sqlite3_bind_int64(bind2(g, which, date, t->e[i].key), 3, t->e[i].a);
+		rc = run(g, which, NULL, NULL);
+	}
+	return rc;
+}
+
+static int write_users(tarn__gold *g, const struct day *d)
+{
+	size_t i;
+	int rc = TARN_OK;
+
+	for (i = 0; rc == TARN_OK && i < d->users.cap; i++) {
+		const struct entry *u = &d->users.e[i];
+
+		if (!u->key)
+			continue;
+		if (!(u->flags & USER_STORED)) {
+			sqlite3_bind_int64(bind2(g, ST_USER_INS, d->date, u->key), 3, u->a);
+			rc = run(g, ST_USER_INS, NULL, NULL);
+		} else if (u->b) {
+			sqlite3_bind_int64(bind2(g, ST_USER_BUY, d->date, u->key), 3, u->b);
+			rc = run(g, ST_USER_BUY, NULL, NULL);
+		}
+	}
+	return rc;
+}
+
+/* Write a day's batch deltas to the gold tables (inside the caller's
+ * transaction) and forget them. */
+static int flush_day(tarn__gold *g, const char *date)
+{
+	struct day *d = NULL;
+	size_t i;
+	int rc = TARN_OK;
+
+	for (i = 0; i < g->n_days; i++)
+		if (strcmp(g->days[i].date, date) == 0)
+			d = &g->days[i];
+	if (!d)
+		return TARN_OK;
+	rc = write_users(g, d);
+	if (!rc && (d->new_users || d->new_purchasers || d->purchases)) {
+		sqlite3_stmt *st = bind2(g, ST_CONV, date, NULL);
+		sqlite3_bind_int64(st, 2, d->new_users);
+		sqlite3_bind_int64(st, 3, d->new_purchasers);
+		sqlite3_bind_int64(st, 4, d->purchases);
+		rc = run(g, ST_CONV, NULL, NULL);
+	}
+	if (!rc)
+		rc = write_counts(g, date, &d->sources, ST_SOURCE);
+	if (!rc)
+		rc = write_counts(g, date, &d->pages, ST_PAGE);
+	for (i = 0; rc == TARN_OK && i < d->names.cap; i++)
+		if (d->names.e[i].key)
+			rc = write_name(g, date, d->names.e[i].key, d->names.e[i].a,
+					d->names.e[i].b);
+	if (!rc && d->null_names)
+		rc = write_name(g, date, NULL, d->null_names, d->null_name_bytes);
+	drop_day(g, (size_t)(d - g->days));
+	return rc;
 }
 
 /* Run one statement whose only parameter is the event date. */
@@ -241,6 +469,12 @@ int tarn__gold_clear_day(tarn__gold *g, const char *date)
 	size_t i;
 	int rc = TARN_OK;
 
+	for (i = 0; i < g->n_days; i++) {
+		if (strcmp(g->days[i].date, date) == 0) {
+			drop_day(g, i);
+			break;
+		}
+	}
 	for (i = 0; rc == TARN_OK && i < sizeof(tables) / sizeof(tables[0]); i++) {
 		char sql[96];
 
@@ -274,8 +508,10 @@ int tarn__gold_watermark_get(tarn__gold *g, const char *date, int64_t *seq)
 
 int tarn__gold_watermark_set(tarn__gold *g, const char *date, int64_t seq)
 {
-	int rc;
+	int rc = flush_day(g, date);
 
+	if (rc)
+		return rc;
 	sqlite3_bind_int64(bind2(g, ST_WM_SET, date, NULL), 2, seq);
 	rc = run(g, ST_WM_SET, NULL, NULL);
 	if (rc)

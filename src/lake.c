@@ -453,6 +453,7 @@ int tarn_lake_rollback(tarn_lake *lake)
 
 	for (i = 0; i < lake->n_shards; i++)
 		tarn__shard_rollback(lake->shards[i]);
+	tarn__gold_discard(lake->gold);
 	if (lake->gold_txn)
 		sqlite3_exec(lake->gold_db, "ROLLBACK", NULL, NULL, NULL);
 	if (lake->quar_txn)

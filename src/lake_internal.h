@@ -97,7 +97,8 @@ typedef struct tarn__gold tarn__gold;
  * create is set). The connection stays owned by the caller. */
 int tarn__gold_attach(tarn__gold **out, sqlite3 *db, int create);
 void tarn__gold_detach(tarn__gold *g);
-/* Count one stored event of day `date` into the gold tables. */
+/* Count one stored event of day `date` into the batch's deltas; they are
+ * written to the gold tables by tarn__gold_watermark_set for that day. */
 int tarn__gold_add(tarn__gold *g, const char *date, const tarn_event *ev);
 /* Delete every gold row of `date`. */
 int tarn__gold_clear_day(tarn__gold *g, const char *date);
@@ -105,7 +106,10 @@ int tarn__gold_clear_day(tarn__gold *g, const char *date);
  * transaction on the gold connection). */
 int tarn__gold_recompute_day(tarn__gold *g, tarn__shard *s);
 int tarn__gold_watermark_get(tarn__gold *g, const char *date, int64_t *seq);
+/* Write the day's batch deltas, then its watermark (same transaction). */
 int tarn__gold_watermark_set(tarn__gold *g, const char *date, int64_t seq);
+/* Forget every batch delta (the batch was rolled back). */
+void tarn__gold_discard(tarn__gold *g);
 /* Schema text of the gold tables. */
 extern const char tarn__gold_schema[];
 

@@ -529,6 +529,54 @@ static void lake__stats_add_up(void **state)
 	tarn_lake_close(lake);
 }
 
+/* Gold deltas live in memory until the commit: a user seen in an earlier
+ * batch is not counted again, a first purchase in a later batch makes a
+ * purchaser, and a rolled-back batch leaves no trace. */
+static void add_json(tarn_lake *lake, const char *json)
+{
+	tarn_add_result res;
+	tarn_reject why;
+	tarn_event ev;
+
+	tarn_event_init(&ev);
+	ev.payload = json;
+	ev.payload_len = strlen(json);
+	assert_int_equal(tarn_event_extract(&ev, NULL, &why, NULL, 0), TARN_OK);
+	assert_int_equal(tarn_lake_add(lake, &ev, &res), TARN_OK);
+	assert_int_equal(res, TARN_ADD_STORED);
+}
+
+#define GOLD_EV(n, user, type) \
+	"{\"event_id\":\"g-" #n "\",\"timestamp\":\"2026-11-20T10:00:0" #n "Z\"," \
+	"\"user_id\":\"" user "\",\"event_type\":\"" type "\",\"page\":\"/cart\",\"source\":\"web\"}"
+
+static void lake__gold_across_batches_and_rollback(void **state)
+{
+	tarn_lake *lake = open_lake();
+	uint64_t problems = 1;
+
+	(void)state;
+	add_json(lake, GOLD_EV(1, "u1", "click"));
+	add_json(lake, GOLD_EV(2, "u2", "purchase"));
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	add_json(lake, GOLD_EV(3, "u9", "purchase"));
+	assert_int_equal(tarn_lake_rollback(lake), TARN_OK);
+	add_json(lake, GOLD_EV(4, "u1", "purchase"));
+	add_json(lake, GOLD_EV(5, "u3", "click"));
+	add_json(lake, GOLD_EV(6, "u2", "purchase"));
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_OK);
+	assert_int_equal(problems, 0);
+	tarn_lake_close(lake);
+	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"), 3);
+	assert_int_equal(sql_int("gold.db", "SELECT purchasers FROM conversion_rate_daily"), 2);
+	assert_int_equal(sql_int("gold.db", "SELECT total_purchases FROM conversion_rate_daily"), 3);
+	assert_int_equal(sql_int("gold.db", "SELECT purchase_count FROM purchases_per_page_daily"), 3);
+	assert_int_equal(sql_int("gold.db", "SELECT event_count FROM events_per_source_daily"), 5);
+	assert_int_equal(sql_int("gold.db", "SELECT sum(event_count) FROM events_per_name_daily"), 5);
+	assert_int_equal(sql_int("gold.db", "SELECT count(*) FROM day_users WHERE user_id='u9'"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +594,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(lake__rollback_stores_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(lake__damaged_shard_named_other_days_work, setup, teardown),
 		cmocka_unit_test_setup_teardown(lake__stats_add_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(lake__gold_across_batches_and_rollback, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("lake", tests, NULL, NULL);
