@@ -1,10 +1,12 @@
 /* Extraction: id, time, name and gold dimensions of an event, from Kafka
- * headers first and the JSON payload (jansson) second. */
+ * headers first and the JSON payload (json-c, strict RFC 8259) second. */
+#include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
+#include <json-c/json.h>
 #include <uuid/uuid.h>
 
 #include "tarn/event.h"
@@ -86,40 +88,68 @@ static int reject(tarn_reject *out, tarn_reject why, char *detail, size_t detail
 	return TARN_EINVAL;
 }
 
-/* Walk a dotted path ("a.b.c") through nested objects. */
-static json_t *lookup(json_t *root, const char *path)
+typedef struct json_object jobj;
+
+/* Deepest nesting accepted; deeper input is quarantined as not_json. */
+#define JSON_DEPTH 512
+
+/* Walk a dotted path ("a.b.c") through nested objects. Returns 1 when the
+ * path exists (*out is NULL for a JSON null), 0 when it does not. */
+static int lookup(jobj *root, const char *path, jobj **out)
 {
 	char key[256];
 	const char *p = path;
 
-	while (root && json_is_object(root)) {
+	*out = NULL;
+	while (root && json_object_is_type(root, json_type_object)) {
 		const char *dot = strchr(p, '.');
 		size_t n = dot ? (size_t)(dot - p) : strlen(p);
+
 		if (n >= sizeof(key))
-			return NULL;
+			return 0;
 		memcpy(key, p, n);
 		key[n] = '\0';
-		root = json_object_get(root, key);
-		if (!dot)
-			return root;
+		if (!json_object_object_get_ex(root, key, &root))
+			return 0;
+		if (!dot) {
+			*out = root;
+			return 1;
+		}
 		p = dot + 1;
 	}
-	return NULL;
+	return 0;
 }
 
 /* The first of a path or a list of default paths that exists. */
-static json_t *first_of(json_t *root, const char *path, const char *const *defaults)
+static int first_of(jobj *root, const char *path, const char *const *defaults, jobj **out)
 {
-	json_t *v;
-
 	if (path)
-		return lookup(root, path);
-	for (; *defaults; defaults++) {
-		v = lookup(root, *defaults);
-		if (v)
-			return v;
-	}
-	return NULL;
+		return lookup(root, path, out);
+	for (; *defaults; defaults++)
+		if (lookup(root, *defaults, out))
+			return 1;
+	return 0;
+}
+
+static int is_string(jobj *v)
+{
+	return v && json_object_is_type(v, json_type_string);
+}
+
+static int is_integer(jobj *v)
+{
+	return v && json_object_is_type(v, json_type_int);
+}
+
+/* An integer as decimal text (json-c keeps values above INT64_MAX as
+ * unsigned). */
+static int integer_text(jobj *v, char *buf, size_t len)
+{
+	int64_t i = json_object_get_int64(v);
+
+	if (i == INT64_MAX)
+		return snprintf(buf, len, "%" PRIu64, json_object_get_uint64(v));
+	return snprintf(buf, len, "%" PRId64, i);
 }
 
 /* The RFC 4122 text form: 8-4-4-4-12 hex digits. */
@@ -163,7 +193,7 @@ static int set_id(tarn_event *ev, const char *s, size_t len)
 }
 
 /* Copy a dimension: strings, and integers as decimal text. */
-static void set_dim(json_t *v, char *dst, int *has)
+static void set_dim(jobj *v, char *dst, int *has)
 {
 	const char *s = NULL;
 	char num[32];
@@ -171,12 +201,11 @@ static void set_dim(json_t *v, char *dst, int *has)
 
 	*has = 0;
 	dst[0] = '\0';
-	if (json_is_string(v)) {
-		s = json_string_value(v);
-		len = json_string_length(v);
-	} else if (json_is_integer(v)) {
-		len = (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
-				       json_integer_value(v));
+	if (is_string(v)) {
+		s = json_object_get_string(v);
+		len = (size_t)json_object_get_string_len(v);
+	} else if (is_integer(v)) {
+		len = (size_t)integer_text(v, num, sizeof(num));
 		s = num;
 	}
 	if (!s || len > TARN_DIM_MAX || memchr(s, '\0', len))
@@ -186,47 +215,112 @@ static void set_dim(json_t *v, char *dst, int *has)
 	*has = 1;
 }
 
-static void fill_dimensions(tarn_event *ev, json_t *root, const tarn_extract_options *o)
+static jobj *field(jobj *root, const char *path)
 {
-	set_dim(lookup(root, o->user_field ? o->user_field : "user_id"), ev->user_id,
+	jobj *v;
+
+	lookup(root, path, &v);
+	return v;
+}
+
+static void fill_dimensions(tarn_event *ev, jobj *root, const tarn_extract_options *o)
+{
+	set_dim(field(root, o->user_field ? o->user_field : "user_id"), ev->user_id,
 		&ev->has_user_id);
-	set_dim(lookup(root, o->type_field ? o->type_field : "event_type"), ev->event_type,
+	set_dim(field(root, o->type_field ? o->type_field : "event_type"), ev->event_type,
 		&ev->has_event_type);
-	set_dim(lookup(root, o->page_field ? o->page_field : "page"), ev->page, &ev->has_page);
-	set_dim(lookup(root, o->source_field ? o->source_field : "source"), ev->source,
+	set_dim(field(root, o->page_field ? o->page_field : "page"), ev->page, &ev->has_page);
+	set_dim(field(root, o->source_field ? o->source_field : "source"), ev->source,
 		&ev->has_source);
 }
 
-static json_t *parse(const tarn_event *ev, json_error_t *err)
+/* One tokener per thread, reused: creating one per event would allocate
+ * its parse stack every time. */
+static _Thread_local struct json_tokener *tls_tok;
+
+static int is_space(char c)
 {
-	/* JSON_ALLOW_NUL: "\u0000" inside strings is valid JSON (RFC 8259);
-	 * jansson caps nesting depth, so hostile depth fails cleanly. */
-	return json_loadb(ev->payload ? ev->payload : "", ev->payload_len,
-			  JSON_DECODE_ANY | JSON_ALLOW_NUL, err);
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Parse the payload as one JSON text (RFC 8259): strict grammar, valid
+ * UTF-8, nothing but white space after it. Returns 0 with *root set (NULL
+ * for the literal null), or -1 with *err saying why. */
+static int parse(const tarn_event *ev, jobj **root, const char **err)
+{
+	const char *p = ev->payload ? ev->payload : "";
+	struct json_tokener *tok = tls_tok;
+	enum json_tokener_error e;
+	size_t end;
+
+	*root = NULL;
+	if (ev->payload_len > INT_MAX) {
+		*err = "too long";
+		return -1;
+	}
+	/* a raw NUL byte is never valid JSON, in a string or outside one */
+	if (memchr(p, '\0', ev->payload_len)) {
+		*err = "NUL byte";
+		return -1;
+	}
+	if (!tok) {
+		tok = json_tokener_new_ex(JSON_DEPTH);
+		if (!tok) {
+			*err = "out of memory";
+			return -1;
+		}
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+		tls_tok = tok;
+	}
+	json_tokener_reset(tok);
+	*root = json_tokener_parse_ex(tok, p, (int)ev->payload_len);
+	e = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	if (e == json_tokener_continue) {
+		/* a bare number may go on; one more space ends it */
+		*root = json_tokener_parse_ex(tok, " ", 1);
+		e = json_tokener_get_error(tok);
+		end = ev->payload_len;
+	}
+	if (e != json_tokener_success) {
+		json_object_put(*root);
+		*root = NULL;
+		*err = e == json_tokener_continue ? "unexpected end of input"
+						  : json_tokener_error_desc(e);
+		return -1;
+	}
+	while (end < ev->payload_len && is_space(p[end]))
+		end++;
+	if (end != ev->payload_len) {
+		json_object_put(*root);
+		*root = NULL;
+		*err = "text after the JSON value";
+		return -1;
+	}
+	return 0;
 }
 
 int tarn_event_dimensions(tarn_event *ev, const tarn_extract_options *opts)
 {
 	tarn_extract_options defaults = TARN_EXTRACT_OPTIONS_INIT;
-	json_error_t err;
-	json_t *root;
+	const char *err;
+	jobj *root;
 
 	ev->has_user_id = ev->has_event_type = ev->has_page = ev->has_source = 0;
-	root = parse(ev, &err);
-	if (!root)
+	if (parse(ev, &root, &err))
 		return TARN_OK;
-	if (json_is_object(root))
+	if (root && json_object_is_type(root, json_type_object))
 		fill_dimensions(ev, root, opts ? opts : &defaults);
-	json_decref(root);
+	json_object_put(root);
 	return TARN_OK;
 }
 
-static int take_id(tarn_event *ev, json_t *root, const tarn_extract_options *o,
+static int take_id(tarn_event *ev, jobj *root, const tarn_extract_options *o,
 		   tarn_reject *why, char *detail, size_t dl)
 {
 	static const char *const def[] = { "event_id", NULL };
 	tarn_header h;
-	json_t *v;
+	jobj *v;
 
 	if (tarn_headers_get(ev->headers, ev->headers_len, "event_id", &h) == TARN_OK) {
 		if (!h.value || set_id(ev, h.value, h.value_len))
@@ -235,32 +329,32 @@ static int take_id(tarn_event *ev, json_t *root, const tarn_extract_options *o,
 				      h.value, h.value_len);
 		return TARN_OK;
 	}
-	v = first_of(root, o->id_field, def);
-	if (!v)
+	if (!first_of(root, o->id_field, def, &v))
 		return reject(why, TARN_REJECT_NO_ID, detail, dl,
 			      "no event id (header event_id or payload field)%s", NULL, 0);
-	if (json_is_integer(v)) {
+	if (is_integer(v)) {
 		char num[32];
-		int n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		int n = integer_text(v, num, sizeof(num));
 		set_id(ev, num, (size_t)n);
 		return TARN_OK;
 	}
-	if (!json_is_string(v))
+	if (!is_string(v))
 		return reject(why, TARN_REJECT_BAD_ID, detail, dl,
 			      "event id is not a string or integer%s", NULL, 0);
-	if (set_id(ev, json_string_value(v), json_string_length(v)))
+	if (set_id(ev, json_object_get_string(v), (size_t)json_object_get_string_len(v)))
 		return reject(why, TARN_REJECT_BAD_ID, detail, dl,
 			      "event id '%s' is empty or longer than 255 bytes",
-			      json_string_value(v), json_string_length(v));
+			      json_object_get_string(v), (size_t)json_object_get_string_len(v));
 	return TARN_OK;
 }
 
-static int take_time(tarn_event *ev, json_t *root, const tarn_extract_options *o,
+static int take_time(tarn_event *ev, jobj *root, const tarn_extract_options *o,
 		     tarn_reject *why, char *detail, size_t dl)
 {
 	static const char *const def[] = { "timestamp", "published_at", NULL };
 	tarn_header h;
-	json_t *v;
+	jobj *v;
+	int found;
 
 	if (tarn_headers_get(ev->headers, ev->headers_len, "published_at", &h) == TARN_OK) {
 		if (!h.value || tarn_time_parse(h.value, h.value_len, &ev->time_us))
@@ -269,23 +363,24 @@ static int take_time(tarn_event *ev, json_t *root, const tarn_extract_options *o
 				      h.value, h.value_len);
 		return TARN_OK;
 	}
-	v = first_of(root, o->time_field, def);
-	if (json_is_string(v)) {
-		if (tarn_time_parse(json_string_value(v), json_string_length(v), &ev->time_us))
+	found = first_of(root, o->time_field, def, &v);
+	if (is_string(v)) {
+		const char *t = json_object_get_string(v);
+		size_t len = (size_t)json_object_get_string_len(v);
+		if (tarn_time_parse(t, len, &ev->time_us))
 			return reject(why, TARN_REJECT_BAD_TIME, detail, dl,
-				      "time '%s' is not RFC 3339 or epoch ms in range",
-				      json_string_value(v), json_string_length(v));
+				      "time '%s' is not RFC 3339 or epoch ms in range", t, len);
 		return TARN_OK;
 	}
-	if (json_is_integer(v)) {
-		json_int_t ms = json_integer_value(v);
+	if (is_integer(v)) {
+		int64_t ms = json_object_get_int64(v);
 		if (ms < TARN_TIME_MIN_US / 1000 || ms > TARN_TIME_MAX_US / 1000)
 			return reject(why, TARN_REJECT_BAD_TIME, detail, dl,
 				      "epoch ms time is out of range%s", NULL, 0);
 		ev->time_us = (int64_t)ms * 1000;
 		return TARN_OK;
 	}
-	if (v)
+	if (found)
 		return reject(why, TARN_REJECT_BAD_TIME, detail, dl,
 			      "time field is not a string or integer%s", NULL, 0);
 	if (ev->kafka_ts_is_create && ev->kafka_ts_us >= TARN_TIME_MIN_US &&
@@ -308,12 +403,12 @@ static int set_name(tarn_event *ev, const char *s, size_t len)
 	return 0;
 }
 
-static int take_name(tarn_event *ev, json_t *root, const tarn_extract_options *o,
+static int take_name(tarn_event *ev, jobj *root, const tarn_extract_options *o,
 		     tarn_reject *why, char *detail, size_t dl)
 {
 	static const char *const def[] = { "event_name", "event_type", NULL };
 	tarn_header h;
-	json_t *v;
+	jobj *v;
 
 	if (tarn_headers_get(ev->headers, ev->headers_len, "event_name", &h) == TARN_OK) {
 		if (h.value && set_name(ev, h.value, h.value_len))
@@ -322,10 +417,10 @@ static int take_name(tarn_event *ev, json_t *root, const tarn_extract_options *o
 				      h.value, h.value_len);
 		return TARN_OK;
 	}
-	v = first_of(root, o->name_field, def);
-	if (!v || json_is_null(v))
+	if (!first_of(root, o->name_field, def, &v) || !v)
 		return TARN_OK;
-	if (!json_is_string(v) || set_name(ev, json_string_value(v), json_string_length(v)))
+	if (!is_string(v) || set_name(ev, json_object_get_string(v),
+				      (size_t)json_object_get_string_len(v)))
 		return reject(why, TARN_REJECT_BAD_NAME, detail, dl,
 			      "event name is not a string of at most 255 bytes without NUL%s",
 			      NULL, 0);
@@ -338,8 +433,8 @@ int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts,
 	tarn_extract_options defaults = TARN_EXTRACT_OPTIONS_INIT;
 	size_t max = opts && opts->max_payload_bytes ? opts->max_payload_bytes
 						     : TARN_PAYLOAD_MAX_DEFAULT;
-	json_error_t err;
-	json_t *root;
+	const char *err = "";
+	jobj *root;
 	int rc;
 
 	if (!opts)
@@ -358,12 +453,11 @@ int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts,
 		return reject(why, TARN_REJECT_OVERSIZED, detail, detail_len,
 			      "payload of %s bytes is over the limit", msg, strlen(msg));
 	}
-	root = parse(ev, &err);
-	if (!root)
+	if (parse(ev, &root, &err))
 		return reject(why, TARN_REJECT_NOT_JSON, detail, detail_len,
-			      "not JSON: %s", err.text, strlen(err.text));
-	if (!json_is_object(root)) {
-		json_decref(root);
+			      "not JSON: %s", err, strlen(err));
+	if (!root || !json_object_is_type(root, json_type_object)) {
+		json_object_put(root);
 		return reject(why, TARN_REJECT_NOT_OBJECT, detail, detail_len,
 			      "JSON but not an object%s", NULL, 0);
 	}
@@ -374,7 +468,7 @@ int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts,
 		rc = take_name(ev, root, opts, why, detail, detail_len);
 	if (!rc)
 		fill_dimensions(ev, root, opts);
-	json_decref(root);
+	json_object_put(root);
 	return rc;
 }
 

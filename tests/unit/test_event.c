@@ -284,6 +284,70 @@ static void event__headers_win_and_paths(void **state)
 	assert_int_equal(why, TARN_REJECT_NO_TIME);
 }
 
+/* Where JSON parsers differ, the choice made (json-c, strict). */
+static char *nested(int depth)
+{
+	static const char head[] = "{\"event_id\":\"n-1\",\"timestamp\":\"2026-11-20T00:00:00Z\",\"x\":";
+	size_t n = strlen(head);
+	char *p = malloc(n + 2 * (size_t)depth + 8);
+	int i;
+
+	assert_non_null(p);
+	memcpy(p, head, n);
+	for (i = 0; i < depth; i++)
+		p[n++] = '[';
+	for (i = 0; i < depth; i++)
+		p[n++] = ']';
+	p[n++] = '}';
+	p[n] = '\0';
+	return p;
+}
+
+static void event__parser_edges(void **state)
+{
+	char *deep;
+
+	(void)state;
+	/* nesting: 500 levels are fine, 600 are refused (limit 512) */
+	deep = nested(500);
+	assert_int_equal(extract(deep), TARN_OK);
+	free(deep);
+	deep = nested(600);
+	assert_int_equal(extract(deep), TARN_EINVAL);
+	assert_int_equal(why, TARN_REJECT_NOT_JSON);
+	free(deep);
+	/* one JSON text only; trailing white space is fine */
+	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":1795132800000} {}"), TARN_EINVAL);
+	assert_int_equal(why, TARN_REJECT_NOT_JSON);
+	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":1795132800000} \r\n"), TARN_OK);
+	/* values that are JSON but not objects, bare numbers included */
+	assert_int_equal(extract("123"), TARN_EINVAL);
+	assert_int_equal(why, TARN_REJECT_NOT_OBJECT);
+	assert_int_equal(extract("null"), TARN_EINVAL);
+	assert_int_equal(why, TARN_REJECT_NOT_OBJECT);
+	/* non-strict extensions are refused */
+	assert_int_equal(extract("{'event_id':'a','timestamp':1795132800000}"), TARN_EINVAL);
+	assert_int_equal(why, TARN_REJECT_NOT_JSON);
+	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":1795132800000,}"), TARN_EINVAL);
+	assert_int_equal(why, TARN_REJECT_NOT_JSON);
+	/* a present but null time is a bad time, not a missing one */
+	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":null}"), TARN_EINVAL);
+	assert_int_equal(why, TARN_REJECT_BAD_TIME);
+	/* duplicate keys: the last one wins */
+	assert_int_equal(extract("{\"event_id\":\"first\",\"event_id\":\"last\","
+				 "\"timestamp\":1795132800000}"), TARN_OK);
+	assert_int_equal(ev.id_len, 4);
+	assert_memory_equal(ev.id, "last", 4);
+	/* an integer id above INT64_MAX keeps its digits */
+	assert_int_equal(extract("{\"event_id\":18446744073709551615,\"timestamp\":1795132800000}"),
+			 TARN_OK);
+	assert_int_equal(ev.id_len, 20);
+	assert_memory_equal(ev.id, "18446744073709551615", 20);
+	/* an escaped NUL inside a string is JSON; a raw NUL byte is not */
+	assert_int_equal(extract("{\"event_id\":\"a\\u0000b\",\"timestamp\":1795132800000}"), TARN_OK);
+	assert_int_equal(ev.id_len, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +359,7 @@ int main(void)
 		cmocka_unit_test(event__rejects_with_reasons),
 		cmocka_unit_test(event__hostile_inputs),
 		cmocka_unit_test(event__headers_win_and_paths),
+		cmocka_unit_test(event__parser_edges),
 	};
 
 	return cmocka_run_group_tests_name("event", tests, NULL, NULL);
