@@ -13,6 +13,7 @@
 #include "tarn/headers.h"
 #include "tarn/time.h"
 #include "error_internal.h"
+#include "event_internal.h"
 
 void tarn_event_init(tarn_event *ev)
 {
@@ -237,6 +238,12 @@ static void fill_dimensions(tarn_event *ev, jobj *root, const tarn_extract_optio
 /* One tokener per thread, reused: creating one per event would allocate
  * its parse stack every time. */
 static _Thread_local struct json_tokener *tls_tok;
+
+void tarn__event_thread_done(void)
+{
+	json_tokener_free(tls_tok);
+	tls_tok = NULL;
+}
 
 static int is_space(char c)
 {
