@@ -32,6 +32,7 @@ struct tarn_lake {
 	int gold_txn, quar_txn;
 	size_t pending;
 	tarn__shard **shards; /* open shards, most recently used last */
+	tarn__recent *recent; /* recently stored events, for re-deliveries */
 	size_t n_shards;
 };
 
@@ -207,6 +208,8 @@ int tarn_lake_open(tarn_lake **out, const char *dir, unsigned flags)
 		goto fail;
 	rc = tarn__gold_attach(&lake->gold, lake->gold_db, 0);
 	if (!rc && !lake->readonly)
+		rc = tarn__recent_new(&lake->recent);
+	if (!rc && !lake->readonly)
 		rc = tarn__sql_prepare(lake->quar_db,
 				       "INSERT OR IGNORE INTO quarantine(reason, detail,"
 				       " payload, payload_hash, key, headers, topic, partition,"
@@ -236,6 +239,7 @@ void tarn_lake_close(tarn_lake *lake)
 		tarn__shard_close(lake->shards[i]);
 	free(lake->shards);
 	tarn__gold_detach(lake->gold);
+	tarn__recent_free(lake->recent);
 	sqlite3_finalize(lake->quar_ins);
 	sqlite3_close(lake->gold_db);
 	sqlite3_close(lake->quar_db);
@@ -363,7 +367,7 @@ int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result
 	if (!rc)
 		rc = gold_begin(lake);
 	if (!rc)
-		rc = tarn__shard_insert(s, ev, &res);
+		rc = tarn__shard_insert(s, lake->recent, ev, &res);
 	if (rc)
 		return rc;
 	lake->pending++;
@@ -454,6 +458,7 @@ int tarn_lake_rollback(tarn_lake *lake)
 	for (i = 0; i < lake->n_shards; i++)
 		tarn__shard_rollback(lake->shards[i]);
 	tarn__gold_discard(lake->gold);
+	tarn__recent_rollback(lake->recent);
 	if (lake->gold_txn)
 		sqlite3_exec(lake->gold_db, "ROLLBACK", NULL, NULL, NULL);
 	if (lake->quar_txn)
@@ -500,6 +505,7 @@ int tarn_lake_commit(tarn_lake *lake)
 			goto fail;
 		lake->gold_txn = 0;
 	}
+	tarn__recent_commit(lake->recent);
 	lake->pending = 0;
 	return TARN_OK;
 fail:

@@ -44,8 +44,25 @@ void tarn__shard_close(tarn__shard *s);
 const char *tarn__shard_date(const tarn__shard *s);
 const char *tarn__shard_path(const tarn__shard *s);
 sqlite3 *tarn__shard_db(tarn__shard *s);
-/* Insert one event into the open batch (BEGIN on first use). */
-int tarn__shard_insert(tarn__shard *s, const tarn_event *ev,
+/* Recently stored events of a lake, across its shards: (time, id)
+ * fingerprint -> keyed 64-bit hash of the payload, in a direct-mapped table
+ * of TARN__RECENT_SLOTS (16 bytes each). A re-delivery found there is told
+ * duplicate or conflicting by the hashes, without decoding its block (a
+ * different payload passes for the same with probability 2^-64); one not
+ * found (evicted, or stored by an earlier process) is compared byte for
+ * byte. Entries of a batch that is rolled back are forgotten. */
+#define TARN__RECENT_SLOTS (1u << 19)
+typedef struct tarn__recent tarn__recent;
+int tarn__recent_new(tarn__recent **out);
+void tarn__recent_free(tarn__recent *r);
+/* The batch committed: its entries stay. */
+void tarn__recent_commit(tarn__recent *r);
+/* The batch rolled back: forget its entries. */
+void tarn__recent_rollback(tarn__recent *r);
+
+/* Insert one event into the open batch (BEGIN on first use). recent may
+ * be NULL. */
+int tarn__shard_insert(tarn__shard *s, tarn__recent *recent, const tarn_event *ev,
 		       tarn_add_result *res);
 /* 1 when the shard has an uncommitted batch. */
 int tarn__shard_dirty(const tarn__shard *s);
@@ -63,6 +80,8 @@ struct tarn__span {
 	int64_t block_id;
 	int64_t min_time, max_time; /* microseconds, the block's first and last event */
 	uint32_t n_events;
+	uint32_t bloom_words;       /* 0: not built yet */
+	uint64_t *bloom;            /* writer only: Bloom filter of the block's events */
 };
 /* Every block written (committed, or earlier in the open batch), in
  * block_id order; borrowed, valid until the next insert/commit/rollback. */

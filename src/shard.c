@@ -60,6 +60,7 @@ struct tarn__shard {
 	struct pend_slot *ptab;
 	struct tarn__span *spans;    /* every block on disk, in block_id order */
 	size_t n_spans, spans_cap, begin_spans;
+	size_t bloom_bytes;          /* memory held by the spans' filters */
 	int64_t next_block_id, begin_block_id;
 	struct cache_slot cache[CACHE_SLOTS];
 	uint64_t clock;
@@ -210,8 +211,19 @@ static int push_span(tarn__shard *s, int64_t id, int64_t lo, int64_t hi, uint32_
 	s->spans[s->n_spans].min_time = lo;
 	s->spans[s->n_spans].max_time = hi;
 	s->spans[s->n_spans].n_events = n;
+	s->spans[s->n_spans].bloom_words = 0;
+	s->spans[s->n_spans].bloom = NULL;
 	s->n_spans++;
 	return TARN_OK;
+}
+
+static void drop_spans(tarn__shard *s, size_t keep)
+{
+	while (s->n_spans > keep) {
+		s->n_spans--;
+		s->bloom_bytes -= (size_t)s->spans[s->n_spans].bloom_words * 8;
+		free(s->spans[s->n_spans].bloom);
+	}
 }
 
 /* The block list is small (one row per few thousand events) and answers
@@ -356,6 +368,7 @@ void tarn__shard_close(tarn__shard *s)
 	sqlite3_finalize(s->set_meta);
 	sqlite3_finalize(s->get_meta);
 	sqlite3_close(s->db);
+	drop_spans(s, 0);
 	free(s->spans);
 	free(s->path);
 	ZSTD_freeDCtx(s->dctx);
@@ -478,6 +491,75 @@ static uint64_t fingerprint(int64_t time_us, int is_uuid, const unsigned char *i
 	return mix64(h ^ mix64((uint64_t)time_us));
 }
 
+/* A Bloom filter per block, 16 bits an event and 5 probes (about 0.14%
+ * false positives): a re-delivery, or a key shared by two events, tests
+ * the filters of the blocks whose time span holds it and decodes only
+ * those that may hold it. When events arrive from many partitions at once,
+ * a block's span covers hours and a hundred blocks may hold a given time;
+ * the filters keep that from costing a hundred decodes. Built when a block
+ * is written or first probed; at most BLOOM_MAX_BYTES a shard (2 bytes an
+ * event), the oldest given up first (rebuilt if probed again). */
+#define BLOOM_PROBES 5
+#define BLOOM_BITS_PER_EVENT 16
+#define BLOOM_MAX_BYTES (8u * 1024 * 1024)
+
+static void bloom_add(uint64_t *bits, uint32_t words, uint64_t fp)
+{
+	uint64_t m = (uint64_t)words * 64, h2 = (fp >> 32) | 1;
+	int i;
+
+	for (i = 0; i < BLOOM_PROBES; i++) {
+		uint64_t bit = (fp + (uint64_t)i * h2) % m;
+		bits[bit / 64] |= (uint64_t)1 << (bit % 64);
+	}
+}
+
+static int bloom_has(const uint64_t *bits, uint32_t words, uint64_t fp)
+{
+	uint64_t m = (uint64_t)words * 64, h2 = (fp >> 32) | 1;
+	int i;
+
+	for (i = 0; i < BLOOM_PROBES; i++) {
+		uint64_t bit = (fp + (uint64_t)i * h2) % m;
+		if (!(bits[bit / 64] & ((uint64_t)1 << (bit % 64))))
+			return 0;
+	}
+	return 1;
+}
+
+/* Keep the shard's filters under BLOOM_MAX_BYTES, oldest blocks first. */
+static void bloom_budget(tarn__shard *s, size_t more)
+{
+	size_t k;
+
+	s->bloom_bytes += more;
+	for (k = 0; k < s->n_spans && s->bloom_bytes > BLOOM_MAX_BYTES; k++) {
+		if (!s->spans[k].bloom)
+			continue;
+		s->bloom_bytes -= (size_t)s->spans[k].bloom_words * 8;
+		free(s->spans[k].bloom);
+		s->spans[k].bloom = NULL;
+		s->spans[k].bloom_words = 0;
+	}
+}
+
+static int bloom_build(tarn__shard *s, struct tarn__span *sp, const tarn__block *b)
+{
+	uint32_t words = (b->n * BLOOM_BITS_PER_EVENT + 63) / 64, i;
+
+	bloom_budget(s, (size_t)words * 8);
+	sp->bloom = calloc(words, sizeof(uint64_t));
+	if (!sp->bloom)
+		return tarn__error_set(TARN_ENOMEM, "%s: block filter", s->path);
+	sp->bloom_words = words;
+	for (i = 0; i < b->n; i++) {
+		const struct tarn__rec *r = &b->recs[i];
+		bloom_add(sp->bloom, words,
+			  fingerprint(r->time_us, r->is_uuid, b->arena.p + r->id_off, r->id_len));
+	}
+	return TARN_OK;
+}
+
 static int flush_block(tarn__shard *s)
 {
 	tarn__block *b = &s->pend;
@@ -517,6 +599,8 @@ static int flush_block(tarn__shard *s)
 	if (rc != SQLITE_DONE)
 		return tarn__error_sqlite(s->db, "%s: write block", s->path);
 	rc = push_span(s, s->next_block_id, b->min_time, b->max_time, b->n);
+	if (!rc)
+		rc = bloom_build(s, &s->spans[s->n_spans - 1], b);
 	if (rc)
 		return rc;
 	/* The block just written is the likeliest home of the next
@@ -574,13 +658,20 @@ static int find_stored(tarn__shard *s, const tarn_event *ev, uint64_t fp, int *f
 		}
 	}
 	for (k = s->n_spans; k-- > 0;) {
-		const struct tarn__span *sp = &s->spans[k];
+		struct tarn__span *sp = &s->spans[k];
 		const tarn__block *b;
 		int64_t i;
 
 		if (ev->time_us < sp->min_time || ev->time_us > sp->max_time)
 			continue;
+		if (sp->bloom && !bloom_has(sp->bloom, sp->bloom_words, fp))
+			continue;
 		rc = tarn__shard_block(s, sp->block_id, 0, &b);
+		if (!rc && !sp->bloom) {
+			rc = bloom_build(s, sp, b);
+			if (!rc && !bloom_has(sp->bloom, sp->bloom_words, fp))
+				continue;
+		}
 		if (rc)
 			return rc;
 		i = tarn__block_find(b, ev->time_us, ev->id_is_uuid, ev->id, ev->id_len);
@@ -595,7 +686,107 @@ static int find_stored(tarn__shard *s, const tarn_event *ev, uint64_t fp, int *f
 	return TARN_OK;
 }
 
-int tarn__shard_insert(tarn__shard *s, const tarn_event *ev, tarn_add_result *res)
+struct recent_slot {
+	uint64_t fp;          /* 0: empty */
+	uint64_t payload_hash;
+};
+
+struct tarn__recent {
+	struct recent_slot *slot;
+	uint32_t *touched;    /* slots written by the open batch */
+	size_t n_touched, cap_touched;
+	uint64_t seed;        /* keys the payload hash: not guessable from outside */
+};
+
+int tarn__recent_new(tarn__recent **out)
+{
+	tarn__recent *r = calloc(1, sizeof(*r));
+
+	*out = NULL;
+	if (!r || !(r->slot = calloc(TARN__RECENT_SLOTS, sizeof(*r->slot)))) {
+		free(r);
+		return tarn__error_set(TARN_ENOMEM, "recent events table");
+	}
+	r->seed = mix64((uint64_t)tarn_time_now_us() ^ ((uint64_t)getpid() << 32) ^
+			(uint64_t)(uintptr_t)r);
+	*out = r;
+	return TARN_OK;
+}
+
+void tarn__recent_free(tarn__recent *r)
+{
+	if (!r)
+		return;
+	free(r->slot);
+	free(r->touched);
+	free(r);
+}
+
+void tarn__recent_commit(tarn__recent *r)
+{
+	if (r)
+		r->n_touched = 0;
+}
+
+void tarn__recent_rollback(tarn__recent *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->n_touched; i++)
+		r->slot[r->touched[i]].fp = 0;
+	r->n_touched = 0;
+}
+
+static uint64_t payload_hash(const tarn__recent *r, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 14695981039346656037ull ^ r->seed;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 1099511628211ull;
+	}
+	return mix64(h ^ (uint64_t)n);
+}
+
+static void recent_put(tarn__recent *r, uint64_t fp, const tarn_event *ev)
+{
+	uint32_t k = (uint32_t)fp & (TARN__RECENT_SLOTS - 1);
+
+	if (!r)
+		return;
+	if (r->n_touched == r->cap_touched) {
+		size_t cap = r->cap_touched ? r->cap_touched * 2 : 4096;
+		uint32_t *t = realloc(r->touched, cap * sizeof(*t));
+		if (!t) {
+			/* cannot remember it for a rollback: do not remember it */
+			return;
+		}
+		r->touched = t;
+		r->cap_touched = cap;
+	}
+	r->touched[r->n_touched++] = k;
+	r->slot[k].fp = fp | 1; /* never 0 */
+	r->slot[k].payload_hash = payload_hash(r, ev->payload, ev->payload_len);
+}
+
+/* 1 and *res set when the table knows the event. */
+static int recent_get(tarn__recent *r, uint64_t fp, const tarn_event *ev, tarn_add_result *res)
+{
+	uint32_t k = (uint32_t)fp & (TARN__RECENT_SLOTS - 1);
+
+	if (!r || r->slot[k].fp != (fp | 1))
+		return 0;
+	*res = r->slot[k].payload_hash == payload_hash(r, ev->payload, ev->payload_len)
+		       ? TARN_ADD_DUPLICATE : TARN_ADD_CONFLICT;
+	return 1;
+}
+
+int tarn__shard_insert(tarn__shard *s, tarn__recent *recent, const tarn_event *ev,
+		       tarn_add_result *res)
 {
 	int64_t ms;
 	uint64_t fp;
@@ -627,7 +818,8 @@ int tarn__shard_insert(tarn__shard *s, const tarn_event *ev, tarn_add_result *re
 	if (rc != SQLITE_DONE)
 		return tarn__error_sqlite(s->db, "%s: insert dedup key", s->path);
 	if (sqlite3_changes(s->db) == 0) {
-		rc = find_stored(s, ev, fp, &found, res);
+		found = recent_get(recent, fp, ev, res);
+		rc = found ? TARN_OK : find_stored(s, ev, fp, &found, res);
 		if (rc)
 			return rc;
 		if (found) {
@@ -649,6 +841,7 @@ int tarn__shard_insert(tarn__shard *s, const tarn_event *ev, tarn_add_result *re
 		;
 	s->ptab[h].fp = fp;
 	s->ptab[h].ix1 = s->pend.n;
+	recent_put(recent, fp, ev);
 	*res = TARN_ADD_STORED;
 	return TARN_OK;
 }
@@ -702,7 +895,7 @@ void tarn__shard_rollback(tarn__shard *s)
 	for (i = 0; i < CACHE_SLOTS; i++)
 		if (s->cache[i].blk.id >= s->begin_block_id)
 			s->cache[i].blk.id = -1;
-	s->n_spans = s->begin_spans;
+	drop_spans(s, s->begin_spans);
 	s->next_block_id = s->begin_block_id;
 }
 
