@@ -128,12 +128,25 @@ static uint64_t make_input(const char *path, uint64_t n, int days, int64_t start
 	return lines + lines / 1000;
 }
 
-/* Peak resident set of a running process (VmHWM in /proc/PID/status), KB. */
-static long vm_hwm_kb(pid_t pid)
+/* Peak resident set of a running process (VmHWM in /proc/PID/status), KB;
+ * 0 until the forked child has exec'd `prog` (before that its figures are
+ * this process's). */
+static long vm_hwm_kb(pid_t pid, const char *prog)
 {
-	char path[64], line[256];
+	const char *base = strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog;
+	char path[64], line[256], comm[64] = "";
 	long kb = 0;
 	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "r");
+	if (f) {
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	if (strncmp(comm, base, 15) != 0)
+		return 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	f = fopen(path, "r");
@@ -174,7 +187,7 @@ static double spawn(const char *const argv[], const char *out_path, long *rss_kb
 		_exit(127);
 	}
 	while ((w = waitpid(pid, &status, WNOHANG)) == 0) {
-		long kb = rss_kb ? vm_hwm_kb(pid) : 0;
+		long kb = rss_kb ? vm_hwm_kb(pid, argv[0]) : 0;
 		if (kb > peak)
 			peak = kb;
 		usleep(rss_kb ? 10000 : 1000);

@@ -34,6 +34,19 @@ void tarn__block_reset(tarn__block *b)
 	b->raw_bytes = 0;
 }
 
+void tarn__block_drop_scratch(tarn__block *b)
+{
+	struct tarn__buf *bufs[] = { &b->enc, &b->sorted, &b->zmeta, &b->zpay };
+	size_t i;
+
+	for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
+		free(bufs[i]->p);
+		memset(bufs[i], 0, sizeof(*bufs[i]));
+	}
+	free(b->order);
+	b->order = NULL;
+}
+
 void tarn__block_free(tarn__block *b)
 {
 	free(b->recs);

@@ -69,6 +69,8 @@ typedef struct tarn__block {
 void tarn__block_init(tarn__block *b);
 /* Forget the events, keep the buffers. */
 void tarn__block_reset(tarn__block *b);
+/* Free the buffers only encoding needs (a block kept for reading). */
+void tarn__block_drop_scratch(tarn__block *b);
 /* Free every buffer; b is empty afterwards. Accepts an empty block. */
 void tarn__block_free(tarn__block *b);
 

@@ -170,20 +170,29 @@ static int is_uuid_text(const char *s, size_t len)
 	return 1;
 }
 
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	return (c | 0x20) - 'a' + 10; /* is_uuid_text let only hex digits through */
+}
+
 static int set_id(tarn_event *ev, const char *s, size_t len)
 {
 	if (is_uuid_text(s, len)) {
-		char text[37];
-		uuid_t u;
+		/* the 32 hex digits in order, dashes skipped: the 16 bytes of
+		 * RFC 4122 section 3 (what uuid_parse gives, without its
+		 * strtoul per byte, which was 5% of ingest) */
+		size_t i, o = 0;
 
-		memcpy(text, s, 36);
-		text[36] = '\0';
-		if (uuid_parse(text, u) == 0) {
-			memcpy(ev->id, u, 16);
-			ev->id_len = 16;
-			ev->id_is_uuid = 1;
-			return 0;
+		for (i = 0; i < 36; i += 2) {
+			if (s[i] == '-')
+				i++;
+			ev->id[o++] = (unsigned char)(hex_value(s[i]) << 4 | hex_value(s[i + 1]));
 		}
+		ev->id_len = 16;
+		ev->id_is_uuid = 1;
+		return 0;
 	}
 	if (len == 0 || len > TARN_ID_MAX)
 		return -1;

@@ -33,6 +33,8 @@ struct tarn_lake {
 	size_t pending;
 	tarn__shard **shards; /* open shards, most recently used last */
 	tarn__recent *recent; /* recently stored events, for re-deliveries */
+	tarn__shard *last;    /* the shard of the last event added, and its day */
+	int64_t last_day0;
 	size_t n_shards;
 };
 
@@ -269,6 +271,8 @@ static int open_shard(tarn_lake *lake, const char *date, tarn__shard **out)
 			if (!tarn__shard_dirty(lake->shards[i]))
 				break;
 		if (i < lake->n_shards) {
+			if (lake->shards[i] == lake->last)
+				lake->last = NULL;
 			tarn__shard_close(lake->shards[i]);
 			memmove(lake->shards + i, lake->shards + i + 1,
 				(lake->n_shards - i - 1) * sizeof(*lake->shards));
@@ -360,10 +364,22 @@ int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result
 		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
 	if (ev->id_len == 0 || (ev->id_is_uuid && ev->id_len != 16))
 		return tarn__error_set(TARN_EINVAL, "event has no id");
-	rc = tarn_time_date(ev->time_us, date);
-	if (rc)
-		return rc;
-	rc = open_shard(lake, date, &s);
+	/* events come in runs of one day: skip formatting and looking up its
+	 * date while they do */
+	if (lake->last && ev->time_us >= lake->last_day0 &&
+	    ev->time_us - lake->last_day0 < TARN_US_PER_DAY) {
+		s = lake->last;
+		memcpy(date, tarn__shard_date(s), 11);
+		rc = TARN_OK;
+	} else {
+		rc = tarn_time_date(ev->time_us, date);
+		if (!rc)
+			rc = open_shard(lake, date, &s);
+		if (!rc) {
+			lake->last = s;
+			tarn_time_parse_date(date, &lake->last_day0);
+		}
+	}
 	if (!rc)
 		rc = gold_begin(lake);
 	if (!rc)

@@ -336,10 +336,17 @@ fail:
 /* Give back what only a writer in the middle of a batch needs. */
 void tarn__shard_trim(tarn__shard *s)
 {
+	size_t k;
 	int i;
 
 	if (!s || s->in_txn)
 		return;
+	for (k = 0; k < s->n_spans; k++) {
+		free(s->spans[k].bloom);
+		s->spans[k].bloom = NULL;
+		s->spans[k].bloom_words = 0;
+	}
+	s->bloom_bytes = 0;
 	tarn__block_free(&s->pend);
 	free(s->ptab);
 	s->ptab = NULL;
@@ -501,7 +508,7 @@ static uint64_t fingerprint(int64_t time_us, int is_uuid, const unsigned char *i
  * event), the oldest given up first (rebuilt if probed again). */
 #define BLOOM_PROBES 5
 #define BLOOM_BITS_PER_EVENT 16
-#define BLOOM_MAX_BYTES (8u * 1024 * 1024)
+#define BLOOM_MAX_BYTES (4u * 1024 * 1024)
 
 static void bloom_add(uint64_t *bits, uint32_t words, uint64_t fp)
 {
@@ -613,6 +620,7 @@ static int flush_block(tarn__shard *s)
 		*b = t;
 	}
 	slot->used = ++s->clock;
+	tarn__block_drop_scratch(&slot->blk);
 	tarn__block_reset(&s->pend);
 	memset(s->ptab, 0, PEND_SLOTS * sizeof(*s->ptab));
 	return TARN_OK;
@@ -739,17 +747,23 @@ void tarn__recent_rollback(tarn__recent *r)
 	r->n_touched = 0;
 }
 
+/* Eight bytes a step, each word mixed in by multiply and rotate, keyed by
+ * the seed, finished by mix64. */
 static uint64_t payload_hash(const tarn__recent *r, const void *p, size_t n)
 {
 	const unsigned char *b = p;
-	uint64_t h = 14695981039346656037ull ^ r->seed;
+	uint64_t h = r->seed ^ (n * 0x9e3779b97f4a7c15ull), w;
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 1099511628211ull;
+	for (i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, b + i, 8);
+		h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
+		h = (h << 29) | (h >> 35);
 	}
-	return mix64(h ^ (uint64_t)n);
+	w = 0;
+	memcpy(&w, b + i, n - i);
+	h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
+	return mix64(h);
 }
 
 static void recent_put(tarn__recent *r, uint64_t fp, const tarn_event *ev)

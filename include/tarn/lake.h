@@ -73,8 +73,12 @@ typedef enum tarn_add_result {
  *   headers are copied (compressed into the shard's next block), so they
  *   need not outlive the call.
  * result: receives what happened (may be NULL).
- * Deduplication key: (event time, event id). First write wins.
- * Returns TARN_OK; TARN_EINVAL (read-only lake, or ev has no id);
+ * Deduplication key: (event time, event id). First write wins. A
+ * re-delivery is told DUPLICATE or CONFLICT by its payload bytes, or, when
+ * this process stored the first copy among its last ~500,000 events, by a
+ * keyed 64-bit hash of them (docs/FORMAT.md, "Deduplication").
+ * Returns TARN_OK; TARN_EINVAL (read-only lake, ev has no id, or its time is
+ * outside the date it maps to);
  * TARN_ESQLITE/TARN_ENOSPC/TARN_EIO/TARN_ECORRUPT (the shard file; the
  * batch must then be rolled back); TARN_EZSTD; TARN_ENOMEM. */
 int tarn_lake_add(tarn_lake *lake, const tarn_event *ev,
@@ -112,9 +116,9 @@ typedef struct tarn_shard_stats {
 	char date[11];        /* "YYYY-MM-DD", or "total" */
 	uint64_t events;      /* events stored */
 	uint64_t duplicates;  /* re-deliveries absorbed (identical payload) */
-	uint64_t blocks;      /* compressed payload blocks */
+	uint64_t blocks;      /* blocks of up to 4,096 events */
 	uint64_t raw_bytes;   /* sum of payload sizes, bytes */
-	uint64_t zstd_bytes;  /* compressed payload bytes */
+	uint64_t zstd_bytes;  /* bytes of the blocks' zstd frames (fields and payloads) */
 	uint64_t disk_bytes;  /* the shard file and its -wal, bytes */
 } tarn_shard_stats;
 
