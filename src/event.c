@@ -250,6 +250,8 @@ static _Thread_local struct json_tokener *tls_tok;
 
 void tarn__event_thread_done(void)
 {
+	if (!tls_tok)
+		return; /* json_tokener_free does not accept NULL */
 	json_tokener_free(tls_tok);
 	tls_tok = NULL;
 }

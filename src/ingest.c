@@ -2,7 +2,9 @@
  * are committed to the lake before any Kafka offset is stored. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "tarn/ingest.h"
@@ -43,17 +45,6 @@ static int store_one(tarn_lake *lake, tarn_event *ev, int x_rc, tarn_reject why,
 	return TARN_OK;
 }
 
-/* Extract one input and add it to the lake's batch (or quarantine it). */
-static int ingest_one(tarn_lake *lake, tarn_event *ev,
-		      const tarn_extract_options *xopts, tarn_ingest_counts *c)
-{
-	tarn_reject why;
-	char detail[256];
-	int rc = tarn_event_extract(ev, xopts, &why, detail, sizeof(detail));
-
-	return store_one(lake, ev, rc, why, detail, c);
-}
-
 /* Commit the lake batch; on failure the counts of the lost batch are
  * restored from the last committed snapshot so that they never claim
  * events that are not on disk. */
@@ -76,224 +67,6 @@ static int commit_batch(tarn_lake *lake, const tarn_ingest_options *opts,
 	if (opts->progress)
 		opts->progress(opts->progress_ctx, c);
 	return TARN_OK;
-}
-
-/* File ingest runs on two threads: a reader reads lines and extracts
- * them (JSON parsing is about a third of the work) into chunks, and the
- * calling thread stores the chunks in order. Three chunks circulate, so
- * memory stays bounded whatever the file's size. */
-#define CHUNK_EVENTS 1024
-#define N_CHUNKS 3
-
-struct chunk {
-	size_t n;
-	tarn_event ev[CHUNK_EVENTS];
-	size_t pay_off[CHUNK_EVENTS];
-	int x_rc[CHUNK_EVENTS];
-	tarn_reject why[CHUNK_EVENTS];
-	char detail[CHUNK_EVENTS][160];
-	struct tarn__buf payloads;
-	int last;           /* end of input (or a read error: read_rc) */
-	int read_rc;
-};
-
-struct pipe {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct chunk *chunks[N_CHUNKS];
-	int ready[N_CHUNKS];   /* filled, waiting to be stored */
-	int abort;             /* the storing side stopped */
-	FILE *in;
-	const char *source;
-	const tarn_ingest_options *opts;
-};
-
-static void reader_fill(struct pipe *p, struct chunk *ch, int64_t *lineno, char **line,
-			size_t *cap)
-{
-	size_t i;
-
-	ch->n = 0;
-	ch->payloads.len = 0;
-	ch->last = 0;
-	ch->read_rc = TARN_OK;
-	while (ch->n < CHUNK_EVENTS) {
-		tarn_event *ev = &ch->ev[ch->n];
-		ssize_t n;
-
-		if (p->opts->stop && *p->opts->stop) {
-			ch->last = 1;
-			break;
-		}
-		errno = 0;
-		/* the only place the storing side may cancel us (it stopped
-		 * with an error while we wait for input that may never come) */
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-		n = getline(line, cap, p->in);
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-		if (n < 0) {
-			if (ferror(p->in))
-				ch->read_rc = tarn__error_set(TARN_EIO, "read %s: %s", p->source,
-							      strerror(errno ? errno : EIO));
-			ch->last = 1;
-			break;
-		}
-		++*lineno;
-		if (n > 0 && (*line)[n - 1] == '\n')
-			n--;
-		if (n > 0 && (*line)[n - 1] == '\r')
-			n--;
-		if (n == 0)
-			continue;
-		tarn_event_init(ev);
-		ev->payload = *line;
-		ev->payload_len = (size_t)n;
-		ev->topic = p->source;
-		ev->offset = *lineno;
-		ev->ingest_us = tarn_time_now_us();
-		ch->x_rc[ch->n] = tarn_event_extract(ev, &p->opts->extract, &ch->why[ch->n],
-						     ch->detail[ch->n], sizeof(ch->detail[0]));
-		ch->pay_off[ch->n] = ch->payloads.len;
-		if (tarn__buf_reserve(&ch->payloads, (size_t)n)) {
-			ch->read_rc = TARN_ENOMEM;
-			ch->last = 1;
-			break;
-		}
-		memcpy(ch->payloads.p + ch->payloads.len, *line, (size_t)n);
-		ch->payloads.len += (size_t)n;
-		ch->n++;
-	}
-	/* the payload buffer may have moved while it grew */
-	for (i = 0; i < ch->n; i++)
-		ch->ev[i].payload = ch->payloads.p + ch->pay_off[i];
-}
-
-static void free_line(void *line)
-{
-	free(*(char **)line);
-	tarn__event_thread_done();
-}
-
-static void reader_loop(struct pipe *p, char **line, size_t *cap)
-{
-	int64_t lineno = 0;
-	int k = 0, last = 0;
-
-	while (!last) {
-		struct chunk *ch;
-
-		pthread_mutex_lock(&p->mu);
-		while (p->ready[k] && !p->abort)
-			pthread_cond_wait(&p->cv, &p->mu);
-		pthread_mutex_unlock(&p->mu);
-		if (p->abort)
-			break;
-		ch = p->chunks[k];
-		reader_fill(p, ch, &lineno, line, cap);
-		last = ch->last;
-		pthread_mutex_lock(&p->mu);
-		p->ready[k] = 1;
-		pthread_cond_broadcast(&p->cv);
-		pthread_mutex_unlock(&p->mu);
-		k = (k + 1) % N_CHUNKS;
-	}
-}
-
-static void *reader_main(void *arg)
-{
-	char *line = NULL;
-	size_t cap = 0;
-
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-	pthread_cleanup_push(free_line, &line);
-	reader_loop(arg, &line, &cap);
-	pthread_cleanup_pop(1);
-	return NULL;
-}
-
-static void pipe_free(struct pipe *p)
-{
-	int k;
-
-	for (k = 0; k < N_CHUNKS; k++) {
-		if (p->chunks[k])
-			free(p->chunks[k]->payloads.p);
-		free(p->chunks[k]);
-	}
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
-}
-
-int tarn_ingest_stream(tarn_lake *lake, FILE *in, const char *source,
-		       const tarn_ingest_options *opts, tarn_ingest_counts *counts)
-{
-	tarn_ingest_options defaults = TARN_INGEST_OPTIONS_INIT;
-	tarn_ingest_counts c = { 0 }, committed = { 0 };
-	struct pipe p;
-	pthread_t reader;
-	size_t in_batch = 0, i;
-	int rc = TARN_OK, k = 0, last = 0;
-
-	if (!opts)
-		opts = &defaults;
-	if (counts)
-		c = committed = *counts;
-	memset(&p, 0, sizeof(p));
-	pthread_mutex_init(&p.mu, NULL);
-	pthread_cond_init(&p.cv, NULL);
-	p.in = in;
-	p.source = source;
-	p.opts = opts;
-	for (k = 0; k < N_CHUNKS; k++) {
-		p.chunks[k] = calloc(1, sizeof(*p.chunks[k]));
-		if (!p.chunks[k]) {
-			pipe_free(&p);
-			return tarn__error_set(TARN_ENOMEM, "ingest buffers");
-		}
-	}
-	if (pthread_create(&reader, NULL, reader_main, &p) != 0) {
-		pipe_free(&p);
-		return tarn__error_set(TARN_ENOMEM, "ingest: cannot start the reader thread");
-	}
-	for (k = 0; !last && rc == TARN_OK; k = (k + 1) % N_CHUNKS) {
-		struct chunk *ch = p.chunks[k];
-
-		pthread_mutex_lock(&p.mu);
-		while (!p.ready[k])
-			pthread_cond_wait(&p.cv, &p.mu);
-		pthread_mutex_unlock(&p.mu);
-		last = ch->last;
-		for (i = 0; rc == TARN_OK && i < ch->n; i++) {
-			rc = store_one(lake, &ch->ev[i], ch->x_rc[i], ch->why[i], ch->detail[i], &c);
-			if (!rc && ++in_batch >= opts->batch_events) {
-				rc = commit_batch(lake, opts, &c, &committed);
-				in_batch = 0;
-			}
-		}
-		if (!rc && ch->read_rc)
-			rc = ch->read_rc;
-		pthread_mutex_lock(&p.mu);
-		p.ready[k] = 0;
-		pthread_cond_broadcast(&p.cv);
-		pthread_mutex_unlock(&p.mu);
-	}
-	pthread_mutex_lock(&p.mu);
-	p.abort = 1;
-	pthread_cond_broadcast(&p.cv);
-	pthread_mutex_unlock(&p.mu);
-	if (rc)
-		pthread_cancel(reader);
-	pthread_join(reader, NULL);
-	pipe_free(&p);
-	if (rc) {
-		tarn_lake_rollback(lake);
-		c = committed;
-	} else {
-		rc = commit_batch(lake, opts, &c, &committed);
-	}
-	if (counts)
-		*counts = c;
-	return rc;
 }
 
 /* Highest offset seen per partition in the current batch. */
@@ -354,71 +127,408 @@ static void commit_offsets(tarn_consumer *consumer, struct batch_offsets *b,
 		c->offset_commit_errors++;
 }
 
+/* Ingest runs on two threads: a reader takes inputs from the source (lines
+ * of a file, or messages of a consumer), extracts them (JSON parsing is
+ * about a third of the work) and copies them into chunks; the calling
+ * thread stores the chunks in order, commits batches and then, for Kafka,
+ * the batches' offsets. Three chunks circulate, so memory is bounded. */
+#define CHUNK_EVENTS 1024
+#define N_CHUNKS 3
+#define CHUNK_MAX_US 20000 /* a chunk waiting for input is handed on after 20 ms */
+
+enum { SRC_EVENT, SRC_IDLE, SRC_END };
+
+/* A source: next() fills ev (borrowed until the next call) and returns
+ * SRC_EVENT, SRC_IDLE (nothing for now), SRC_END, or a negative TARN_E*. */
+struct source {
+	int (*next)(struct source *src, tarn_event *ev);
+	const tarn_ingest_options *opts;
+	/* file */
+	FILE *in;
+	const char *name;
+	char *line;
+	size_t cap;
+	int64_t lineno;
+	/* Kafka */
+	tarn_consumer *consumer;
+};
+
+struct chunk {
+	size_t n;
+	tarn_event ev[CHUNK_EVENTS];
+	size_t pay_off[CHUNK_EVENTS], key_off[CHUNK_EVENTS], hdr_off[CHUNK_EVENTS],
+		topic_off[CHUNK_EVENTS];
+	int x_rc[CHUNK_EVENTS];
+	tarn_reject why[CHUNK_EVENTS];
+	char detail[CHUNK_EVENTS][160];
+	struct tarn__buf data;  /* payloads, keys, headers and topics, copied */
+	int last;               /* end of input, stop, or a source error (src_rc) */
+	int src_rc;
+};
+
+struct pipe {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct chunk *chunks[N_CHUNKS];
+	int ready[N_CHUNKS];    /* filled, waiting to be stored */
+	int abort;              /* the storing side stopped */
+	struct source *src;
+};
+
+static int file_next(struct source *src, tarn_event *ev)
+{
+	ssize_t n;
+
+	for (;;) {
+		errno = 0;
+		/* the only place the storing side may cancel the reader (it
+		 * stopped with an error while we wait for input that may never
+		 * come) */
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		n = getline(&src->line, &src->cap, src->in);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		if (n < 0) {
+			if (ferror(src->in))
+				return tarn__error_set(TARN_EIO, "read %s: %s", src->name,
+						       strerror(errno ? errno : EIO));
+			return SRC_END;
+		}
+		src->lineno++;
+		if (n > 0 && src->line[n - 1] == '\n')
+			n--;
+		if (n > 0 && src->line[n - 1] == '\r')
+			n--;
+		if (n > 0)
+			break;
+	}
+	tarn_event_init(ev);
+	ev->payload = src->line;
+	ev->payload_len = (size_t)n;
+	ev->topic = src->name;
+	ev->offset = src->lineno;
+	ev->ingest_us = tarn_time_now_us();
+	return SRC_EVENT;
+}
+
+static int kafka_next(struct source *src, tarn_event *ev)
+{
+	int rc = tarn_consumer_poll(src->consumer, 50, ev);
+
+	if (rc == TARN_OK)
+		return SRC_EVENT;
+	if (rc == TARN_ENOTFOUND)
+		return SRC_END;
+	if (rc == TARN_EINVAL)
+		return SRC_IDLE; /* poll timeout or a transient error */
+	return rc;
+}
+
+static int is_aborted(struct pipe *p)
+{
+	int a;
+
+	pthread_mutex_lock(&p->mu);
+	a = p->abort;
+	pthread_mutex_unlock(&p->mu);
+	return a;
+}
+
+/* Copy n bytes into the chunk; the offset, or SIZE_MAX for NULL. */
+static int keep(struct chunk *ch, const void *b, size_t n, size_t *off)
+{
+	*off = SIZE_MAX;
+	if (!b)
+		return TARN_OK;
+	if (tarn__buf_reserve(&ch->data, n + 1))
+		return TARN_ENOMEM;
+	*off = ch->data.len;
+	memcpy(ch->data.p + ch->data.len, b, n);
+	ch->data.p[ch->data.len + n] = '\0'; /* topics are C strings */
+	ch->data.len += n + 1;
+	return TARN_OK;
+}
+
+static void reader_fill(struct pipe *p, struct chunk *ch)
+{
+	const tarn_ingest_options *opts = p->src->opts;
+	int64_t t0 = tarn_time_now_us();
+	size_t i;
+
+	ch->n = 0;
+	ch->data.len = 0;
+	ch->last = 0;
+	ch->src_rc = TARN_OK;
+	while (ch->n < CHUNK_EVENTS) {
+		tarn_event *ev = &ch->ev[ch->n];
+		int rc;
+
+		if ((opts->stop && *opts->stop) || is_aborted(p)) {
+			ch->last = 1;
+			break;
+		}
+		rc = p->src->next(p->src, ev);
+		if (rc == SRC_IDLE) {
+			if (ch->n && tarn_time_now_us() - t0 >= CHUNK_MAX_US)
+				break;
+			continue;
+		}
+		if (rc != SRC_EVENT) {
+			ch->src_rc = rc == SRC_END ? TARN_OK : rc;
+			ch->last = 1;
+			break;
+		}
+		ch->x_rc[ch->n] = tarn_event_extract(ev, &opts->extract, &ch->why[ch->n],
+						     ch->detail[ch->n], sizeof(ch->detail[0]));
+		if (keep(ch, ev->payload, ev->payload_len, &ch->pay_off[ch->n]) ||
+		    keep(ch, ev->key, ev->key_len, &ch->key_off[ch->n]) ||
+		    keep(ch, ev->headers, ev->headers_len, &ch->hdr_off[ch->n]) ||
+		    keep(ch, ev->topic, ev->topic ? strlen(ev->topic) : 0, &ch->topic_off[ch->n])) {
+			ch->src_rc = tarn__error_set(TARN_ENOMEM, "ingest buffers");
+			ch->last = 1;
+			break;
+		}
+		ch->n++;
+		if (tarn_time_now_us() - t0 >= CHUNK_MAX_US)
+			break;
+	}
+	/* the buffer may have moved while it grew: point into it now */
+	for (i = 0; i < ch->n; i++) {
+		tarn_event *ev = &ch->ev[i];
+
+		ev->payload = ch->data.p + ch->pay_off[i];
+		ev->key = ch->key_off[i] == SIZE_MAX ? NULL : ch->data.p + ch->key_off[i];
+		ev->headers = ch->hdr_off[i] == SIZE_MAX ? NULL : ch->data.p + ch->hdr_off[i];
+		ev->topic = ch->topic_off[i] == SIZE_MAX ? NULL
+							 : (const char *)ch->data.p + ch->topic_off[i];
+	}
+}
+
+static void reader_loop(struct pipe *p)
+{
+	int k = 0, last = 0;
+
+	while (!last) {
+		struct chunk *ch;
+
+		pthread_mutex_lock(&p->mu);
+		while (p->ready[k] && !p->abort)
+			pthread_cond_wait(&p->cv, &p->mu);
+		last = p->abort;
+		pthread_mutex_unlock(&p->mu);
+		if (last)
+			break;
+		ch = p->chunks[k];
+		reader_fill(p, ch);
+		last = ch->last;
+		pthread_mutex_lock(&p->mu);
+		p->ready[k] = 1;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		k = (k + 1) % N_CHUNKS;
+	}
+}
+
+static void reader_done(void *arg)
+{
+	(void)arg;
+	tarn__event_thread_done();
+}
+
+static void *reader_main(void *arg)
+{
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_cleanup_push(reader_done, NULL);
+	reader_loop(arg);
+	pthread_cleanup_pop(1);
+	return NULL;
+}
+
+static void pipe_free(struct pipe *p)
+{
+	int k;
+
+	for (k = 0; k < N_CHUNKS; k++) {
+		if (p->chunks[k])
+			free(p->chunks[k]->data.p);
+		free(p->chunks[k]);
+	}
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+}
+
+/* Wait up to wait_us for chunk k; 1 when it is ready. */
+static int wait_chunk(struct pipe *p, int k, int64_t wait_us)
+{
+	struct timespec until;
+	int ready;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)(wait_us / 1000000);
+	until.tv_nsec += (long)(wait_us % 1000000) * 1000;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->mu);
+	while (!p->ready[k]) {
+		if (pthread_cond_timedwait(&p->cv, &p->mu, &until) != 0)
+			break;
+	}
+	ready = p->ready[k];
+	pthread_mutex_unlock(&p->mu);
+	return ready;
+}
+
+struct storer {
+	tarn_lake *lake;
+	const tarn_ingest_options *opts;
+	tarn_consumer *consumer;    /* NULL for files */
+	struct batch_offsets offs;
+	tarn_ingest_counts c, committed;
+	size_t in_batch;
+	int64_t batch_start;
+	int commit_pending;
+};
+
+/* Commit the lake batch, then (Kafka) its offsets. */
+static int store_commit(struct storer *st)
+{
+	int rc = commit_batch(st->lake, st->opts, &st->c, &st->committed);
+
+	if (rc)
+		return rc;
+	if (st->consumer) {
+		commit_offsets(st->consumer, &st->offs, &st->c, &st->commit_pending);
+		st->committed = st->c;
+	}
+	st->in_batch = 0;
+	return TARN_OK;
+}
+
+static int store_chunk(struct storer *st, struct chunk *ch)
+{
+	size_t i;
+	int rc = TARN_OK;
+
+	for (i = 0; rc == TARN_OK && i < ch->n; i++) {
+		if (st->in_batch == 0)
+			st->batch_start = tarn_time_now_us();
+		rc = store_one(st->lake, &ch->ev[i], ch->x_rc[i], ch->why[i], ch->detail[i],
+			       &st->c);
+		if (!rc && st->consumer)
+			rc = note_offset(&st->offs, &ch->ev[i]);
+		if (!rc && ++st->in_batch >= st->opts->batch_events)
+			rc = store_commit(st);
+	}
+	return rc;
+}
+
+static int run_pipeline(tarn_lake *lake, struct source *src, tarn_consumer *consumer,
+			tarn_ingest_counts *counts)
+{
+	const tarn_ingest_options *opts = src->opts;
+	struct storer st;
+	struct pipe p;
+	pthread_t reader;
+	int rc = TARN_OK, k, last = 0, tries;
+
+	memset(&st, 0, sizeof(st));
+	st.lake = lake;
+	st.opts = opts;
+	st.consumer = consumer;
+	if (counts)
+		st.c = st.committed = *counts;
+	memset(&p, 0, sizeof(p));
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	p.src = src;
+	for (k = 0; k < N_CHUNKS; k++) {
+		p.chunks[k] = calloc(1, sizeof(*p.chunks[k]));
+		if (!p.chunks[k]) {
+			pipe_free(&p);
+			return tarn__error_set(TARN_ENOMEM, "ingest buffers");
+		}
+	}
+	if (pthread_create(&reader, NULL, reader_main, &p) != 0) {
+		pipe_free(&p);
+		return tarn__error_set(TARN_ENOMEM, "ingest: cannot start the reader thread");
+	}
+	for (k = 0; !last && rc == TARN_OK;) {
+		struct chunk *ch = p.chunks[k];
+		int64_t wait_us = 1000000;
+
+		if (consumer && st.in_batch)
+			wait_us = st.batch_start + (int64_t)opts->batch_ms * 1000 -
+				  tarn_time_now_us();
+		if (wait_us > 0 && !wait_chunk(&p, k, wait_us))
+			continue;
+		if (consumer && st.in_batch &&
+		    tarn_time_now_us() - st.batch_start >= (int64_t)opts->batch_ms * 1000) {
+			/* a batch that waited long enough, with or without more */
+			rc = store_commit(&st);
+			if (rc || !wait_chunk(&p, k, 0))
+				continue;
+		}
+		last = ch->last;
+		rc = store_chunk(&st, ch);
+		if (!rc && ch->src_rc)
+			rc = ch->src_rc;
+		pthread_mutex_lock(&p.mu);
+		p.ready[k] = 0;
+		pthread_cond_broadcast(&p.cv);
+		pthread_mutex_unlock(&p.mu);
+		k = (k + 1) % N_CHUNKS;
+	}
+	pthread_mutex_lock(&p.mu);
+	p.abort = 1;
+	pthread_cond_broadcast(&p.cv);
+	pthread_mutex_unlock(&p.mu);
+	if (rc && !consumer)
+		pthread_cancel(reader);
+	pthread_join(reader, NULL);
+	pipe_free(&p);
+	if (rc) {
+		tarn_lake_rollback(lake);
+		st.c = st.committed;
+	} else if (st.in_batch || !consumer) {
+		rc = store_commit(&st);
+	}
+	/* a few more tries for offsets whose commit failed during an outage */
+	for (tries = 0; consumer && rc == TARN_OK && st.commit_pending && tries < 5; tries++)
+		commit_offsets(consumer, &st.offs, &st.c, &st.commit_pending);
+	free(st.offs.topic);
+	free(st.offs.max);
+	if (counts)
+		*counts = st.c;
+	return rc;
+}
+
+int tarn_ingest_stream(tarn_lake *lake, FILE *in, const char *source,
+		       const tarn_ingest_options *opts, tarn_ingest_counts *counts)
+{
+	tarn_ingest_options defaults = TARN_INGEST_OPTIONS_INIT;
+	struct source src;
+	int rc;
+
+	memset(&src, 0, sizeof(src));
+	src.next = file_next;
+	src.opts = opts ? opts : &defaults;
+	src.in = in;
+	src.name = source;
+	rc = run_pipeline(lake, &src, NULL, counts);
+	free(src.line);
+	return rc;
+}
+
 int tarn_ingest_kafka(tarn_lake *lake, tarn_consumer *consumer,
 		      const tarn_ingest_options *opts, tarn_ingest_counts *counts)
 {
 	tarn_ingest_options defaults = TARN_INGEST_OPTIONS_INIT;
-	tarn_ingest_counts c = { 0 }, committed = { 0 };
-	struct batch_offsets offs = { NULL, NULL, 0 };
-	int64_t batch_start = 0;
-	size_t in_batch = 0;
-	int rc = TARN_OK, at_end = 0, commit_pending = 0, tries;
+	struct source src;
 
-	if (!opts)
-		opts = &defaults;
-	if (counts)
-		c = committed = *counts;
-	for (;;) {
-		tarn_event ev;
-		int64_t now;
-
-		if (opts->stop && *opts->stop)
-			break;
-		rc = tarn_consumer_poll(consumer, 50, &ev);
-		if (rc == TARN_OK) {
-			if (in_batch == 0)
-				batch_start = tarn_time_now_us();
-			rc = ingest_one(lake, &ev, &opts->extract, &c);
-			if (!rc)
-				rc = note_offset(&offs, &ev);
-			if (rc)
-				break;
-			in_batch++;
-		} else if (rc == TARN_ENOTFOUND) {
-			at_end = 1;
-			rc = TARN_OK;
-		} else if (rc == TARN_EINVAL) {
-			rc = TARN_OK; /* poll timeout */
-		} else {
-			break;
-		}
-		now = tarn_time_now_us();
-		if (in_batch && (at_end || in_batch >= opts->batch_events ||
-				 now - batch_start >= (int64_t)opts->batch_ms * 1000)) {
-			rc = commit_batch(lake, opts, &c, &committed);
-			if (rc)
-				break;
-			commit_offsets(consumer, &offs, &c, &commit_pending);
-			committed = c;
-			in_batch = 0;
-		}
-		if (at_end)
-			break;
-	}
-	if (rc) {
-		tarn_lake_rollback(lake);
-		c = committed;
-	} else if (in_batch) {
-		rc = commit_batch(lake, opts, &c, &committed);
-		if (!rc)
-			commit_offsets(consumer, &offs, &c, &commit_pending);
-	}
-	/* a few more tries for offsets whose commit failed during an outage */
-	for (tries = 0; rc == TARN_OK && commit_pending && tries < 5; tries++)
-		commit_offsets(consumer, &offs, &c, &commit_pending);
-	free(offs.topic);
-	free(offs.max);
-	if (counts)
-		*counts = c;
-	return rc;
+	memset(&src, 0, sizeof(src));
+	src.next = kafka_next;
+	src.opts = opts ? opts : &defaults;
+	src.consumer = consumer;
+	return run_pipeline(lake, &src, consumer, counts);
 }
