@@ -262,12 +262,18 @@ static void reader_fill(struct pipe *p, struct chunk *ch)
 		tarn_event *ev = &ch->ev[ch->n];
 		int rc;
 
-		if ((opts->stop && *opts->stop) || is_aborted(p)) {
+		if (opts->stop && *opts->stop) {
 			ch->last = 1;
 			break;
 		}
 		rc = p->src->next(p->src, ev);
 		if (rc == SRC_IDLE) {
+			/* the storing side may have stopped while we wait for
+			 * input; reader_loop checks again between chunks */
+			if (is_aborted(p)) {
+				ch->last = 1;
+				break;
+			}
 			if (ch->n && tarn_time_now_us() - t0 >= CHUNK_MAX_US)
 				break;
 			continue;
@@ -423,10 +429,11 @@ static int store_chunk(struct storer *st, struct chunk *ch)
 	return rc;
 }
 
-static int run_pipeline(tarn_lake *lake, struct source *src, tarn_consumer *consumer,
-			tarn_ingest_counts *counts)
+static int run_pipeline(tarn_lake *lake, struct source *src, tarn_ingest_counts *counts)
 {
 	const tarn_ingest_options *opts = src->opts;
+	tarn_consumer *consumer = src->consumer; /* NULL for files */
+	const int64_t batch_us = (int64_t)opts->batch_ms * 1000;
 	struct storer st;
 	struct pipe p;
 	pthread_t reader;
@@ -458,12 +465,11 @@ static int run_pipeline(tarn_lake *lake, struct source *src, tarn_consumer *cons
 		int64_t wait_us = 1000000;
 
 		if (consumer && st.in_batch)
-			wait_us = st.batch_start + (int64_t)opts->batch_ms * 1000 -
-				  tarn_time_now_us();
+			wait_us = st.batch_start + batch_us - tarn_time_now_us();
 		if (wait_us > 0 && !wait_chunk(&p, k, wait_us))
 			continue;
 		if (consumer && st.in_batch &&
-		    tarn_time_now_us() - st.batch_start >= (int64_t)opts->batch_ms * 1000) {
+		    tarn_time_now_us() - st.batch_start >= batch_us) {
 			/* a batch that waited long enough, with or without more */
 			rc = store_commit(&st);
 			if (rc || !wait_chunk(&p, k, 0))
@@ -515,7 +521,7 @@ int tarn_ingest_stream(tarn_lake *lake, FILE *in, const char *source,
 	src.opts = opts ? opts : &defaults;
 	src.in = in;
 	src.name = source;
-	rc = run_pipeline(lake, &src, NULL, counts);
+	rc = run_pipeline(lake, &src, counts);
 	free(src.line);
 	return rc;
 }
@@ -530,5 +536,5 @@ int tarn_ingest_kafka(tarn_lake *lake, tarn_consumer *consumer,
 	src.next = kafka_next;
 	src.opts = opts ? opts : &defaults;
 	src.consumer = consumer;
-	return run_pipeline(lake, &src, consumer, counts);
+	return run_pipeline(lake, &src, counts);
 }
