@@ -12,6 +12,7 @@
 
 #include "tarn/time.h"
 #include "error_internal.h"
+#include "idindex.h"
 #include "lake_internal.h"
 
 #define MAX_OPEN_SHARDS 64
@@ -33,6 +34,7 @@ struct tarn_lake {
 	size_t pending;
 	tarn__shard **shards; /* open shards, most recently used last */
 	tarn__recent *recent; /* recently stored events, for re-deliveries */
+	tarn__idindex *ids;   /* every stored event id, lake-wide */
 	tarn__shard *last;    /* the shard of the last event added, and its day */
 	int64_t last_day0;
 	size_t n_shards;
@@ -212,6 +214,8 @@ int tarn_lake_open(tarn_lake **out, const char *dir, unsigned flags)
 	if (!rc && !lake->readonly)
 		rc = tarn__recent_new(&lake->recent);
 	if (!rc && !lake->readonly)
+		rc = tarn__idindex_open(&lake->ids, dir, lake->file_mode);
+	if (!rc && !lake->readonly)
 		rc = tarn__sql_prepare(lake->quar_db,
 				       "INSERT OR IGNORE INTO quarantine(reason, detail,"
 				       " payload, payload_hash, key, headers, topic, partition,"
@@ -242,6 +246,7 @@ void tarn_lake_close(tarn_lake *lake)
 	free(lake->shards);
 	tarn__gold_detach(lake->gold);
 	tarn__recent_free(lake->recent);
+	tarn__idindex_close(lake->ids);
 	sqlite3_finalize(lake->quar_ins);
 	sqlite3_close(lake->gold_db);
 	sqlite3_close(lake->quar_db);
@@ -308,9 +313,57 @@ static int gold_begin(tarn_lake *lake)
 	return rc;
 }
 
+static int32_t day_of(int64_t time_us)
+{
+	int64_t d = time_us / TARN_US_PER_DAY;
+
+	if (time_us % TARN_US_PER_DAY < 0)
+		d--;
+	return (int32_t)d;
+}
+
+/* Give the id index the ids of the shard's blocks written after the last
+ * one its runs hold (a crash, or a close that could not write them). A
+ * damaged block is skipped here; verify names it. */
+static int recover_ids(tarn_lake *lake, tarn__shard *s)
+{
+	const struct tarn__span *sp;
+	size_t n = tarn__shard_spans(s, &sp), k;
+	int64_t day0, covered;
+	struct tarn__idloc loc;
+	tarn__block b;
+	int rc = TARN_OK;
+
+	if (!lake->ids)
+		return TARN_OK;
+	tarn_time_parse_date(tarn__shard_date(s), &day0);
+	loc.day = day_of(day0);
+	covered = tarn__idindex_covered(lake->ids, loc.day);
+	tarn__block_init(&b);
+	for (k = 0; !rc && k < n; k++) {
+		uint32_t i;
+
+		if (sp[k].block_id <= covered)
+			continue;
+		if (tarn__shard_read_block(s, sp[k].block_id, 0, &b) != TARN_OK)
+			continue;
+		loc.block_id = (uint32_t)sp[k].block_id;
+		for (i = 0; !rc && i < b.n; i++) {
+			const struct tarn__rec *r = &b.recs[i];
+			rc = tarn__idindex_recover(lake->ids,
+						   tarn__id_hash(r->is_uuid, b.arena.p + r->id_off,
+								 r->id_len),
+						   loc);
+		}
+	}
+	tarn__block_free(&b);
+	return rc;
+}
+
 /* Bring every day's gold rows up to its shard: a day whose watermark is not
  * the shard's commit_seq (a crash between shard and gold commits) is
- * recomputed from the raw events. */
+ * recomputed from the raw events. The id index catches up on the blocks
+ * written since its last run. */
 static int repair_gold(tarn_lake *lake)
 {
 	char (*dates)[11] = NULL;
@@ -328,6 +381,8 @@ static int repair_gold(tarn_lake *lake)
 			rc = TARN_OK;
 			continue;
 		}
+		if (!rc)
+			rc = recover_ids(lake, s);
 		if (!rc)
 			rc = tarn__shard_seq(s, &seq);
 		if (rc)
@@ -353,48 +408,138 @@ static int repair_gold(tarn_lake *lake)
 	return rc;
 }
 
+/* The shard of a day the id index names, or *out NULL when the lake has
+ * no such shard (deleted by retention: what it held is forgotten). */
+static int candidate_shard(tarn_lake *lake, int32_t day, tarn__shard **out)
+{
+	char date[11], name[32], *path;
+	size_t i;
+	int rc, exists;
+
+	*out = NULL;
+	rc = tarn_time_date((int64_t)day * TARN_US_PER_DAY, date);
+	if (rc)
+		return TARN_OK;
+	for (i = 0; i < lake->n_shards; i++) {
+		if (strcmp(tarn__shard_date(lake->shards[i]), date) == 0) {
+			*out = lake->shards[i];
+			return TARN_OK;
+		}
+	}
+	snprintf(name, sizeof(name), "shards/%s.db", date);
+	path = tarn__path_join(lake->dir, name);
+	if (!path)
+		return tarn__error_set(TARN_ENOMEM, "shard %s", date);
+	exists = access(path, F_OK) == 0;
+	free(path);
+	return exists ? open_shard(lake, date, out) : TARN_OK;
+}
+
+/* Is an event with ev's id stored anywhere in the lake? Recent events
+ * first, then every candidate block the id index names, compared byte for
+ * byte. *where: the shard that holds it. */
+static int find_stored(tarn_lake *lake, uint64_t h, const tarn_event *ev, int *found,
+		       tarn_add_result *res, tarn__shard **where)
+{
+	const struct tarn__idloc *locs;
+	struct tarn__idloc loc, *copy;
+	size_t n, i;
+	int rc;
+
+	*found = 0;
+	*where = NULL;
+	if (tarn__recent_get(lake->recent, h, ev, res, &loc)) {
+		*found = 1;
+		return candidate_shard(lake, loc.day, where);
+	}
+	rc = tarn__idindex_lookup(lake->ids, h, &locs, &n);
+	if (rc || n == 0)
+		return rc;
+	/* opening a shard below must not disturb the list */
+	copy = malloc(n * sizeof(*copy));
+	if (!copy)
+		return tarn__error_set(TARN_ENOMEM, "id lookup");
+	memcpy(copy, locs, n * sizeof(*copy));
+	for (i = 0; !rc && !*found && i < n; i++) {
+		tarn__shard *s;
+		rc = candidate_shard(lake, copy[i].day, &s);
+		if (!rc && s)
+			rc = tarn__shard_find(s, copy[i].block_id, h, ev, found, res);
+		if (!rc && *found)
+			*where = s;
+	}
+	free(copy);
+	return rc;
+}
+
+/* The shard of an event's date: events come in runs of one day, so the
+ * last one is tried before formatting and looking up the date. */
+static int target_shard(tarn_lake *lake, const tarn_event *ev, char date[11],
+			tarn__shard **out)
+{
+	int rc;
+
+	if (lake->last && ev->time_us >= lake->last_day0 &&
+	    ev->time_us - lake->last_day0 < TARN_US_PER_DAY) {
+		*out = lake->last;
+		memcpy(date, tarn__shard_date(lake->last), 11);
+		return TARN_OK;
+	}
+	rc = tarn_time_date(ev->time_us, date);
+	if (!rc)
+		rc = open_shard(lake, date, out);
+	if (!rc) {
+		lake->last = *out;
+		tarn_time_parse_date(date, &lake->last_day0);
+	}
+	return rc;
+}
+
 int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result)
 {
 	tarn_add_result res = TARN_ADD_STORED;
-	char date[11];
+	struct tarn__idloc loc;
 	tarn__shard *s;
-	int rc;
+	int64_t block_id;
+	uint64_t h;
+	char date[11];
+	int rc, found;
 
 	if (lake->readonly)
 		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
 	if (ev->id_len == 0 || (ev->id_is_uuid && ev->id_len != 16))
 		return tarn__error_set(TARN_EINVAL, "event has no id");
-	/* events come in runs of one day: skip formatting and looking up its
-	 * date while they do */
-	if (lake->last && ev->time_us >= lake->last_day0 &&
-	    ev->time_us - lake->last_day0 < TARN_US_PER_DAY) {
-		s = lake->last;
-		memcpy(date, tarn__shard_date(s), 11);
-		rc = TARN_OK;
-	} else {
-		rc = tarn_time_date(ev->time_us, date);
-		if (!rc)
-			rc = open_shard(lake, date, &s);
-		if (!rc) {
-			lake->last = s;
-			tarn_time_parse_date(date, &lake->last_day0);
-		}
-	}
+	h = tarn__id_hash(ev->id_is_uuid, ev->id, ev->id_len);
+	rc = gold_begin(lake);
 	if (!rc)
-		rc = gold_begin(lake);
-	if (!rc)
-		rc = tarn__shard_insert(s, lake->recent, ev, &res);
+		rc = find_stored(lake, h, ev, &found, &res, &s);
 	if (rc)
 		return rc;
+	if (found) {
+		lake->pending++;
+		if (result)
+			*result = res;
+		if (res == TARN_ADD_CONFLICT)
+			return tarn_lake_quarantine(lake, ev, TARN_REJECT_CONFLICTING_DUPLICATE,
+						    "event id already stored with a different"
+						    " payload");
+		return s ? tarn__shard_count_duplicate(s) : TARN_OK;
+	}
+	rc = target_shard(lake, ev, date, &s);
+	if (!rc)
+		rc = tarn__shard_append(s, h, ev, &block_id);
+	if (rc)
+		return rc;
+	loc.day = day_of(lake->last_day0);
+	loc.block_id = (uint32_t)block_id;
+	rc = tarn__idindex_add(lake->ids, h, loc);
+	if (rc)
+		return rc;
+	tarn__recent_put(lake->recent, h, ev, loc);
 	lake->pending++;
-	if (res == TARN_ADD_STORED)
-		rc = tarn__gold_add(lake->gold, date, ev);
-	else if (res == TARN_ADD_CONFLICT)
-		rc = tarn_lake_quarantine(lake, ev, TARN_REJECT_CONFLICTING_DUPLICATE,
-					  "event id already stored with a different payload");
 	if (result)
-		*result = res;
-	return rc;
+		*result = TARN_ADD_STORED;
+	return tarn__gold_add(lake->gold, date, ev);
 }
 
 /* FNV-1a, 64 bits: only to make the quarantine's re-delivery index small. */
@@ -475,6 +620,7 @@ int tarn_lake_rollback(tarn_lake *lake)
 		tarn__shard_rollback(lake->shards[i]);
 	tarn__gold_discard(lake->gold);
 	tarn__recent_rollback(lake->recent);
+	tarn__idindex_rollback(lake->ids);
 	if (lake->gold_txn)
 		sqlite3_exec(lake->gold_db, "ROLLBACK", NULL, NULL, NULL);
 	if (lake->quar_txn)
@@ -522,7 +668,12 @@ int tarn_lake_commit(tarn_lake *lake)
 		lake->gold_txn = 0;
 	}
 	tarn__recent_commit(lake->recent);
+	tarn__idindex_commit(lake->ids);
 	lake->pending = 0;
+	/* The events are safe in their shards; if the index cannot write its
+	 * run now (disk full), the ids stay in memory and the next commit, the
+	 * close or the next open (from the blocks) writes them. */
+	tarn__idindex_flush(lake->ids, 0);
 	return TARN_OK;
 fail:
 	{

@@ -12,24 +12,7 @@
 #include "tarn/lake.h"
 #include "block.h"
 
-#define TARN__APPLICATION_ID 1952543342 /* 0x7461726e, "tarn" */
-
-/* ---- SQLite helpers (sqlutil.c) ---- */
-
-/* Run SQL without results; on failure set the error naming `what`. */
-int tarn__sql_exec(sqlite3 *db, const char *sql, const char *what);
-/* Prepare one statement; on failure set the error naming `what`. */
-int tarn__sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out,
-		      const char *what);
-/* Open a tarn SQLite file, creating it with permission bits create_mode
- * (0: do not create), and apply the connection settings: busy timeout, WAL
- * and synchronous=FULL for writers. Checks application_id / user_version
- * when the file has a schema. */
-int tarn__sql_open(sqlite3 **out, const char *path, int readonly, int create_mode);
-/* Mark a freshly created file as tarn's (application_id, user_version). */
-int tarn__sql_stamp(sqlite3 *db, const char *path);
-/* Join dir and name into a malloc'd path. */
-char *tarn__path_join(const char *dir, const char *name);
+#include "sqlutil.h"
 
 /* ---- shard store (shard.c) ---- */
 
@@ -44,26 +27,19 @@ void tarn__shard_close(tarn__shard *s);
 const char *tarn__shard_date(const tarn__shard *s);
 const char *tarn__shard_path(const tarn__shard *s);
 sqlite3 *tarn__shard_db(tarn__shard *s);
-/* Recently stored events of a lake, across its shards: (time, id)
- * fingerprint -> keyed 64-bit hash of the payload, in a direct-mapped table
- * of TARN__RECENT_SLOTS (16 bytes each). A re-delivery found there is told
- * duplicate or conflicting by the hashes, without decoding its block (a
- * different payload passes for the same with probability 2^-64); one not
- * found (evicted, or stored by an earlier process) is compared byte for
- * byte. Entries of a batch that is rolled back are forgotten. */
-#define TARN__RECENT_SLOTS (1u << 19)
-typedef struct tarn__recent tarn__recent;
-int tarn__recent_new(tarn__recent **out);
-void tarn__recent_free(tarn__recent *r);
-/* The batch committed: its entries stay. */
-void tarn__recent_commit(tarn__recent *r);
-/* The batch rolled back: forget its entries. */
-void tarn__recent_rollback(tarn__recent *r);
-
-/* Insert one event into the open batch (BEGIN on first use). recent may
- * be NULL. */
-int tarn__shard_insert(tarn__shard *s, tarn__recent *recent, const tarn_event *ev,
-		       tarn_add_result *res);
+/* Append a new event to the open batch (BEGIN on first use); h is its id
+ * hash (tarn__id_hash). *block_id receives the block it will be in. The
+ * caller has established that the id is not stored (idindex.h). */
+int tarn__shard_append(tarn__shard *s, uint64_t h, const tarn_event *ev, int64_t *block_id);
+/* Look for the event with ev's id in block block_id (a committed block,
+ * one of the open batch, or the one being filled). *found 0 when absent;
+ * else *res is TARN_ADD_DUPLICATE (same payload bytes) or
+ * TARN_ADD_CONFLICT. */
+int tarn__shard_find(tarn__shard *s, int64_t block_id, uint64_t h, const tarn_event *ev,
+		     int *found, tarn_add_result *res);
+/* Count one absorbed re-delivery of an event of this shard (written to
+ * meta 'duplicates' at the batch's commit). */
+int tarn__shard_count_duplicate(tarn__shard *s);
 /* 1 when the shard has an uncommitted batch. */
 int tarn__shard_dirty(const tarn__shard *s);
 /* Flush the pending block, bump commit_seq, COMMIT. *seq gets the new seq. */
@@ -80,8 +56,6 @@ struct tarn__span {
 	int64_t block_id;
 	int64_t min_time, max_time; /* microseconds, the block's first and last event */
 	uint32_t n_events;
-	uint32_t bloom_words;       /* 0: not built yet */
-	uint64_t *bloom;            /* writer only: Bloom filter of the block's events */
 };
 /* Every block written (committed, or earlier in the open batch), in
  * block_id order; borrowed, valid until the next insert/commit/rollback. */

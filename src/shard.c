@@ -1,10 +1,8 @@
 /* The shard store: one SQLite file per UTC event date. Events live in
- * compressed blocks (block.c); a compact, time-led key per event in the
- * `dedup` table tells a new event from a possible re-delivery with one
- * b-tree probe, and only a probe that hits reads a block to compare.
- * Led by time, the keys of events that arrive roughly in time order land
- * on the right-hand edge of the b-tree. (docs/FORMAT.md; SQLite "Database
- * File Format", sections 1.6 and 2.1, for the size of a row.) */
+ * compressed blocks (block.c), appended in the order they arrive. Which
+ * events are new is decided lake-wide by the id index (idindex.c): the
+ * shard only stores, and finds an event by id in a given block when the
+ * index names that block as a candidate. (docs/FORMAT.md) */
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -22,19 +20,12 @@ static const char shard_schema[] =
 	" n_events INTEGER NOT NULL, min_time INTEGER NOT NULL, max_time INTEGER NOT NULL,"
 	" raw_bytes INTEGER NOT NULL, zstd_bytes INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS block_data(block_id INTEGER PRIMARY KEY,"
-	" events BLOB NOT NULL, payloads BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS dedup(key INTEGER PRIMARY KEY) WITHOUT ROWID;";
+	" events BLOB NOT NULL, payloads BLOB NOT NULL);";
 
 /* Decoded blocks kept for duplicate checks and reads. */
 #define CACHE_SLOTS 4
 /* Open-addressing table over the events of the block being filled. */
 #define PEND_SLOTS (2 * TARN__BLOCK_EVENTS)
-/* dedup key: milliseconds into the day (< 86,400,000) above 4 bits of a
- * hash of (time, id): below 2^31, so SQLite stores it in 4 bytes and a
- * WITHOUT ROWID row costs 9 bytes with its cell pointer. A new event finds
- * its key taken by another with probability about (events that day) / 2^31;
- * only then is a block read to tell them apart. */
-#define KEY_HASH_BITS 4
 
 struct cache_slot {
 	tarn__block blk;       /* blk.id == -1: empty */
@@ -52,7 +43,7 @@ struct tarn__shard {
 	int readonly;
 	int64_t day_start_us;
 	sqlite3 *db;
-	sqlite3_stmt *ins_key, *ins_block, *ins_data, *get_events, *get_data;
+	sqlite3_stmt *ins_block, *ins_data, *get_events, *get_data;
 	sqlite3_stmt *set_meta, *get_meta;
 	int in_txn;
 	uint64_t pending_dups;
@@ -60,7 +51,6 @@ struct tarn__shard {
 	struct pend_slot *ptab;
 	struct tarn__span *spans;    /* every block on disk, in block_id order */
 	size_t n_spans, spans_cap, begin_spans;
-	size_t bloom_bytes;          /* memory held by the spans' filters */
 	int64_t next_block_id, begin_block_id;
 	struct cache_slot cache[CACHE_SLOTS];
 	uint64_t clock;
@@ -135,7 +125,6 @@ static int prepare_all(tarn__shard *s)
 		  "SELECT events, payloads FROM block_data WHERE block_id=?" },
 		{ offsetof(tarn__shard, set_meta), 1,
 		  "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)" },
-		{ offsetof(tarn__shard, ins_key), 1, "INSERT OR IGNORE INTO dedup(key) VALUES(?)" },
 		{ offsetof(tarn__shard, ins_block), 1,
 		  "INSERT INTO blocks(block_id, n_events, min_time, max_time, raw_bytes,"
 		  " zstd_bytes) VALUES(?,?,?,?,?,?)" },
@@ -211,19 +200,14 @@ static int push_span(tarn__shard *s, int64_t id, int64_t lo, int64_t hi, uint32_
 	s->spans[s->n_spans].min_time = lo;
 	s->spans[s->n_spans].max_time = hi;
 	s->spans[s->n_spans].n_events = n;
-	s->spans[s->n_spans].bloom_words = 0;
-	s->spans[s->n_spans].bloom = NULL;
 	s->n_spans++;
 	return TARN_OK;
 }
 
 static void drop_spans(tarn__shard *s, size_t keep)
 {
-	while (s->n_spans > keep) {
-		s->n_spans--;
-		s->bloom_bytes -= (size_t)s->spans[s->n_spans].bloom_words * 8;
-		free(s->spans[s->n_spans].bloom);
-	}
+	if (s->n_spans > keep)
+		s->n_spans = keep;
 }
 
 /* The block list is small (one row per few thousand events) and answers
@@ -336,17 +320,10 @@ fail:
 /* Give back what only a writer in the middle of a batch needs. */
 void tarn__shard_trim(tarn__shard *s)
 {
-	size_t k;
 	int i;
 
 	if (!s || s->in_txn)
 		return;
-	for (k = 0; k < s->n_spans; k++) {
-		free(s->spans[k].bloom);
-		s->spans[k].bloom = NULL;
-		s->spans[k].bloom_words = 0;
-	}
-	s->bloom_bytes = 0;
 	tarn__block_free(&s->pend);
 	free(s->ptab);
 	s->ptab = NULL;
@@ -367,7 +344,6 @@ void tarn__shard_close(tarn__shard *s)
 	if (s->in_txn)
 		tarn__shard_rollback(s);
 	tarn__shard_trim(s);
-	sqlite3_finalize(s->ins_key);
 	sqlite3_finalize(s->ins_block);
 	sqlite3_finalize(s->ins_data);
 	sqlite3_finalize(s->get_events);
@@ -478,95 +454,6 @@ int tarn__shard_block(tarn__shard *s, int64_t block_id, int want_payloads,
 
 /* ---- writing ---- */
 
-static uint64_t mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-/* 64-bit fingerprint of (time, id) (FNV-1a over the id, then mixed). */
-static uint64_t fingerprint(int64_t time_us, int is_uuid, const unsigned char *id, size_t n)
-{
-	uint64_t h = 14695981039346656037ull ^ (uint64_t)is_uuid;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		h ^= id[i];
-		h *= 1099511628211ull;
-	}
-	return mix64(h ^ mix64((uint64_t)time_us));
-}
-
-/* A Bloom filter per block, 16 bits an event and 5 probes (about 0.14%
- * false positives): a re-delivery, or a key shared by two events, tests
- * the filters of the blocks whose time span holds it and decodes only
- * those that may hold it. When events arrive from many partitions at once,
- * a block's span covers hours and a hundred blocks may hold a given time;
- * the filters keep that from costing a hundred decodes. Built when a block
- * is written or first probed; at most BLOOM_MAX_BYTES a shard (2 bytes an
- * event), the oldest given up first (rebuilt if probed again). */
-#define BLOOM_PROBES 5
-#define BLOOM_BITS_PER_EVENT 16
-#define BLOOM_MAX_BYTES (4u * 1024 * 1024)
-
-static void bloom_add(uint64_t *bits, uint32_t words, uint64_t fp)
-{
-	uint64_t m = (uint64_t)words * 64, h2 = (fp >> 32) | 1;
-	int i;
-
-	for (i = 0; i < BLOOM_PROBES; i++) {
-		uint64_t bit = (fp + (uint64_t)i * h2) % m;
-		bits[bit / 64] |= (uint64_t)1 << (bit % 64);
-	}
-}
-
-static int bloom_has(const uint64_t *bits, uint32_t words, uint64_t fp)
-{
-	uint64_t m = (uint64_t)words * 64, h2 = (fp >> 32) | 1;
-	int i;
-
-	for (i = 0; i < BLOOM_PROBES; i++) {
-		uint64_t bit = (fp + (uint64_t)i * h2) % m;
-		if (!(bits[bit / 64] & ((uint64_t)1 << (bit % 64))))
-			return 0;
-	}
-	return 1;
-}
-
-/* Keep the shard's filters under BLOOM_MAX_BYTES, oldest blocks first. */
-static void bloom_budget(tarn__shard *s, size_t more)
-{
-	size_t k;
-
-	s->bloom_bytes += more;
-	for (k = 0; k < s->n_spans && s->bloom_bytes > BLOOM_MAX_BYTES; k++) {
-		if (!s->spans[k].bloom)
-			continue;
-		s->bloom_bytes -= (size_t)s->spans[k].bloom_words * 8;
-		free(s->spans[k].bloom);
-		s->spans[k].bloom = NULL;
-		s->spans[k].bloom_words = 0;
-	}
-}
-
-static int bloom_build(tarn__shard *s, struct tarn__span *sp, const tarn__block *b)
-{
-	uint32_t words = (b->n * BLOOM_BITS_PER_EVENT + 63) / 64, i;
-
-	bloom_budget(s, (size_t)words * 8);
-	sp->bloom = calloc(words, sizeof(uint64_t));
-	if (!sp->bloom)
-		return tarn__error_set(TARN_ENOMEM, "%s: block filter", s->path);
-	sp->bloom_words = words;
-	for (i = 0; i < b->n; i++) {
-		const struct tarn__rec *r = &b->recs[i];
-		bloom_add(sp->bloom, words,
-			  fingerprint(r->time_us, r->is_uuid, b->arena.p + r->id_off, r->id_len));
-	}
-	return TARN_OK;
-}
-
 static int flush_block(tarn__shard *s)
 {
 	tarn__block *b = &s->pend;
@@ -606,8 +493,6 @@ static int flush_block(tarn__shard *s)
 	if (rc != SQLITE_DONE)
 		return tarn__error_sqlite(s->db, "%s: write block", s->path);
 	rc = push_span(s, s->next_block_id, b->min_time, b->max_time, b->n);
-	if (!rc)
-		rc = bloom_build(s, &s->spans[s->n_spans - 1], b);
 	if (rc)
 		return rc;
 	/* The block just written is the likeliest home of the next
@@ -645,167 +530,82 @@ static int same_payload(const tarn__block *b, uint32_t i, const tarn_event *ev,
 	return TARN_OK;
 }
 
-/* The dedup key said "maybe seen": look for the event itself, first in the
- * block being filled, then in every block whose time span covers it
- * (newest first). *found is 0 when the key was another event's. */
-static int find_stored(tarn__shard *s, const tarn_event *ev, uint64_t fp, int *found,
-		       tarn_add_result *res)
+/* Index of the event with this id in block b, or -1: by (time, id) first,
+ * as a re-delivery usually carries the same time, then by id alone. */
+static int64_t find_id(const tarn__block *b, const tarn_event *ev)
 {
-	uint32_t h = (uint32_t)fp & (PEND_SLOTS - 1);
+	int64_t i = tarn__block_find(b, ev->time_us, ev->id_is_uuid, ev->id, ev->id_len);
+	uint32_t k;
+
+	if (i >= 0)
+		return i;
+	for (k = 0; k < b->n; k++) {
+		const struct tarn__rec *r = &b->recs[k];
+		if (r->id_len == ev->id_len && !r->is_uuid == !ev->id_is_uuid &&
+		    memcmp(b->arena.p + r->id_off, ev->id, ev->id_len) == 0)
+			return k;
+	}
+	return -1;
+}
+
+int tarn__shard_find(tarn__shard *s, int64_t block_id, uint64_t h, const tarn_event *ev,
+		     int *found, tarn_add_result *res)
+{
+	const tarn__block *b;
 	size_t k;
+	int64_t i;
 	int rc;
 
 	*found = 0;
-	for (; s->ptab[h].ix1; h = (h + 1) & (PEND_SLOTS - 1)) {
-		const struct tarn__rec *r = &s->pend.recs[s->ptab[h].ix1 - 1];
-		if (s->ptab[h].fp == fp && r->time_us == ev->time_us &&
-		    !r->is_uuid == !ev->id_is_uuid && r->id_len == ev->id_len &&
-		    memcmp(s->pend.arena.p + r->id_off, ev->id, ev->id_len) == 0) {
-			*found = 1;
-			return same_payload(&s->pend, s->ptab[h].ix1 - 1, ev, &s->scratch, res);
+	if (block_id == s->next_block_id && s->in_txn && s->ptab) {
+		uint32_t x = (uint32_t)h & (PEND_SLOTS - 1);
+		for (; s->ptab[x].ix1; x = (x + 1) & (PEND_SLOTS - 1)) {
+			const struct tarn__rec *r = &s->pend.recs[s->ptab[x].ix1 - 1];
+			if (s->ptab[x].fp == h && !r->is_uuid == !ev->id_is_uuid &&
+			    r->id_len == ev->id_len &&
+			    memcmp(s->pend.arena.p + r->id_off, ev->id, ev->id_len) == 0) {
+				*found = 1;
+				return same_payload(&s->pend, s->ptab[x].ix1 - 1, ev, &s->scratch,
+						    res);
+			}
 		}
+		return TARN_OK;
 	}
-	for (k = s->n_spans; k-- > 0;) {
-		struct tarn__span *sp = &s->spans[k];
-		const tarn__block *b;
-		int64_t i;
-
-		if (ev->time_us < sp->min_time || ev->time_us > sp->max_time)
-			continue;
-		if (sp->bloom && !bloom_has(sp->bloom, sp->bloom_words, fp))
-			continue;
-		rc = tarn__shard_block(s, sp->block_id, 0, &b);
-		if (!rc && !sp->bloom) {
-			rc = bloom_build(s, sp, b);
-			if (!rc && !bloom_has(sp->bloom, sp->bloom_words, fp))
-				continue;
-		}
-		if (rc)
-			return rc;
-		i = tarn__block_find(b, ev->time_us, ev->id_is_uuid, ev->id, ev->id_len);
-		if (i < 0)
-			continue;
-		*found = 1;
-		rc = tarn__shard_block(s, sp->block_id, 1, &b);
-		if (rc)
-			return rc;
-		return same_payload(b, (uint32_t)i, ev, &s->scratch, res);
-	}
-	return TARN_OK;
+	/* a block the index names but the shard lacks (a pruned or rolled
+	 * back one) holds nothing */
+	for (k = 0; k < s->n_spans && s->spans[k].block_id != block_id; k++)
+		;
+	if (k == s->n_spans)
+		return TARN_OK;
+	rc = tarn__shard_block(s, block_id, 0, &b);
+	if (rc)
+		return rc;
+	i = find_id(b, ev);
+	if (i < 0)
+		return TARN_OK;
+	*found = 1;
+	rc = tarn__shard_block(s, block_id, 1, &b);
+	if (rc)
+		return rc;
+	return same_payload(b, (uint32_t)i, ev, &s->scratch, res);
 }
 
-struct recent_slot {
-	uint64_t fp;          /* 0: empty */
-	uint64_t payload_hash;
-};
-
-struct tarn__recent {
-	struct recent_slot *slot;
-	uint32_t *touched;    /* slots written by the open batch */
-	size_t n_touched, cap_touched;
-	uint64_t seed;        /* keys the payload hash: not guessable from outside */
-};
-
-int tarn__recent_new(tarn__recent **out)
+int tarn__shard_count_duplicate(tarn__shard *s)
 {
-	tarn__recent *r = calloc(1, sizeof(*r));
+	int rc;
 
-	*out = NULL;
-	if (!r || !(r->slot = calloc(TARN__RECENT_SLOTS, sizeof(*r->slot)))) {
-		free(r);
-		return tarn__error_set(TARN_ENOMEM, "recent events table");
-	}
-	r->seed = mix64((uint64_t)tarn_time_now_us() ^ ((uint64_t)getpid() << 32) ^
-			(uint64_t)(uintptr_t)r);
-	*out = r;
-	return TARN_OK;
+	if (s->readonly)
+		return tarn__error_set(TARN_EINVAL, "%s: opened read-only", s->path);
+	rc = begin(s);
+	if (!rc)
+		s->pending_dups++;
+	return rc;
 }
 
-void tarn__recent_free(tarn__recent *r)
+int tarn__shard_append(tarn__shard *s, uint64_t h, const tarn_event *ev, int64_t *block_id)
 {
-	if (!r)
-		return;
-	free(r->slot);
-	free(r->touched);
-	free(r);
-}
-
-void tarn__recent_commit(tarn__recent *r)
-{
-	if (r)
-		r->n_touched = 0;
-}
-
-void tarn__recent_rollback(tarn__recent *r)
-{
-	size_t i;
-
-	if (!r)
-		return;
-	for (i = 0; i < r->n_touched; i++)
-		r->slot[r->touched[i]].fp = 0;
-	r->n_touched = 0;
-}
-
-/* Eight bytes a step, each word mixed in by multiply and rotate, keyed by
- * the seed, finished by mix64. */
-static uint64_t payload_hash(const tarn__recent *r, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint64_t h = r->seed ^ (n * 0x9e3779b97f4a7c15ull), w;
-	size_t i;
-
-	for (i = 0; i + 8 <= n; i += 8) {
-		memcpy(&w, b + i, 8);
-		h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
-		h = (h << 29) | (h >> 35);
-	}
-	w = 0;
-	memcpy(&w, b + i, n - i);
-	h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
-	return mix64(h);
-}
-
-static void recent_put(tarn__recent *r, uint64_t fp, const tarn_event *ev)
-{
-	uint32_t k = (uint32_t)fp & (TARN__RECENT_SLOTS - 1);
-
-	if (!r)
-		return;
-	if (r->n_touched == r->cap_touched) {
-		size_t cap = r->cap_touched ? r->cap_touched * 2 : 4096;
-		uint32_t *t = realloc(r->touched, cap * sizeof(*t));
-		if (!t) {
-			/* cannot remember it for a rollback: do not remember it */
-			return;
-		}
-		r->touched = t;
-		r->cap_touched = cap;
-	}
-	r->touched[r->n_touched++] = k;
-	r->slot[k].fp = fp | 1; /* never 0 */
-	r->slot[k].payload_hash = payload_hash(r, ev->payload, ev->payload_len);
-}
-
-/* 1 and *res set when the table knows the event. */
-static int recent_get(tarn__recent *r, uint64_t fp, const tarn_event *ev, tarn_add_result *res)
-{
-	uint32_t k = (uint32_t)fp & (TARN__RECENT_SLOTS - 1);
-
-	if (!r || r->slot[k].fp != (fp | 1))
-		return 0;
-	*res = r->slot[k].payload_hash == payload_hash(r, ev->payload, ev->payload_len)
-		       ? TARN_ADD_DUPLICATE : TARN_ADD_CONFLICT;
-	return 1;
-}
-
-int tarn__shard_insert(tarn__shard *s, tarn__recent *recent, const tarn_event *ev,
-		       tarn_add_result *res)
-{
-	int64_t ms;
-	uint64_t fp;
-	uint32_t h;
-	int rc, found = 0;
+	uint32_t x;
+	int rc;
 
 	if (s->readonly)
 		return tarn__error_set(TARN_EINVAL, "%s: opened read-only", s->path);
@@ -822,26 +622,6 @@ int tarn__shard_insert(tarn__shard *s, tarn__recent *recent, const tarn_event *e
 	rc = begin(s);
 	if (rc)
 		return rc;
-	fp = fingerprint(ev->time_us, ev->id_is_uuid, ev->id, ev->id_len);
-	ms = (ev->time_us - s->day_start_us) / 1000;
-	sqlite3_reset(s->ins_key);
-	sqlite3_bind_int64(s->ins_key, 1,
-			   (ms << KEY_HASH_BITS) | (int64_t)(fp >> (64 - KEY_HASH_BITS)));
-	rc = sqlite3_step(s->ins_key);
-	sqlite3_reset(s->ins_key);
-	if (rc != SQLITE_DONE)
-		return tarn__error_sqlite(s->db, "%s: insert dedup key", s->path);
-	if (sqlite3_changes(s->db) == 0) {
-		found = recent_get(recent, fp, ev, res);
-		rc = found ? TARN_OK : find_stored(s, ev, fp, &found, res);
-		if (rc)
-			return rc;
-		if (found) {
-			if (*res == TARN_ADD_DUPLICATE)
-				s->pending_dups++;
-			return TARN_OK;
-		}
-	}
 	if (s->pend.n >= TARN__BLOCK_EVENTS ||
 	    (s->pend.n && s->pend.raw_bytes + ev->payload_len > TARN__BLOCK_BYTES)) {
 		rc = flush_block(s);
@@ -851,12 +631,11 @@ int tarn__shard_insert(tarn__shard *s, tarn__recent *recent, const tarn_event *e
 	rc = tarn__block_add(&s->pend, ev);
 	if (rc)
 		return rc;
-	for (h = (uint32_t)fp & (PEND_SLOTS - 1); s->ptab[h].ix1; h = (h + 1) & (PEND_SLOTS - 1))
+	for (x = (uint32_t)h & (PEND_SLOTS - 1); s->ptab[x].ix1; x = (x + 1) & (PEND_SLOTS - 1))
 		;
-	s->ptab[h].fp = fp;
-	s->ptab[h].ix1 = s->pend.n;
-	recent_put(recent, fp, ev);
-	*res = TARN_ADD_STORED;
+	s->ptab[x].fp = h;
+	s->ptab[x].ix1 = s->pend.n;
+	*block_id = s->next_block_id;
 	return TARN_OK;
 }
 

@@ -441,7 +441,7 @@ t_hostile_inputs() {
 	# no file was named after event content: only valid date shards
 	[ "$(ls "$L/shards" | grep -v -E '^[0-9]{4}-[0-9]{2}-[0-9]{2}\.db(-wal|-shm)?$' | wc -l)" = 0 ] ||
 		fail "unexpected files: $(ls "$L/shards")"
-	[ "$(ls "$L" | grep -v -E '^(gold|lake|quarantine)\.db(-wal|-shm)?$|^lake\.lock$|^reserve$|^shards$' | wc -l)" = 0 ] ||
+	[ "$(ls "$L" | grep -v -E '^(gold|lake|quarantine|ids)\.db(-wal|-shm)?$|^lake\.lock$|^reserve$|^shards$' | wc -l)" = 0 ] ||
 		fail "unexpected files: $(ls "$L")"
 	[ "$(sqlite3 "file:$L/quarantine.db?mode=ro" "SELECT length(payload) FROM quarantine WHERE reason='oversized'")" -gt 16000000 ] ||
 		fail "the 16 MB line was not kept whole"

@@ -1,0 +1,1066 @@
+/* The lake-wide index of event ids: filter, in-memory ids, sorted runs in
+ * ids.db (idindex.h; docs/FORMAT.md, "ids.db"). */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tarn/time.h"
+#include "error_internal.h"
+#include "idindex.h"
+#include "sqlutil.h"
+
+static const char ids_schema[] =
+	"CREATE TABLE IF NOT EXISTS runs(run_id INTEGER PRIMARY KEY,"
+	" level INTEGER NOT NULL, n_ids INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS run_pages(run_id INTEGER NOT NULL,"
+	" first_h INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL,"
+	" PRIMARY KEY(run_id, first_h)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS covered(day INTEGER PRIMARY KEY,"
+	" block_id INTEGER NOT NULL) WITHOUT ROWID;";
+
+/* Entries a page holds (more only to keep equal hashes on one page). */
+#define PAGE_IDS 512
+/* Runs of one level merged into one of the next. */
+#define MERGE_FANIN 4
+/* Filter: 512-bit lines, PROBES bits an id in its line. */
+#define LINE_WORDS 8
+#define PROBES 5
+#define BITS_PER_ID 8
+#define FILTER_MIN_IDS (1u << 20)
+
+struct entry {
+	uint32_t h32; /* the hash's upper 32 bits: what a run keeps */
+	int32_t day;
+	uint32_t block_id;
+};
+
+struct mem_entry {
+	uint64_t h;
+	struct tarn__idloc loc;
+};
+
+struct run {
+	int64_t run_id;
+	int level;
+	uint64_t n;
+};
+
+struct tarn__idindex {
+	char *path;
+	sqlite3 *db;
+	sqlite3_stmt *find_page, *ins_page, *ins_run, *set_covered;
+	/* filter */
+	uint64_t *bits;
+	uint64_t n_lines;   /* power of two */
+	uint64_t capacity;  /* ids it was sized for */
+	uint64_t n_filter;  /* ids added */
+	/* in memory, in insertion order; n_committed of them committed */
+	struct mem_entry *mem;
+	size_t n_mem, n_committed, mem_cap;
+	uint32_t *mtab;     /* open addressing over mem: 1 + index, 0 empty */
+	size_t mtab_slots;
+	/* runs in ids.db */
+	struct run *runs;
+	size_t n_runs;
+	uint64_t run_ids;
+	/* covered block per day */
+	struct { int32_t day; int64_t block_id; } *cov;
+	size_t n_cov;
+	/* lookup result */
+	struct tarn__idloc *res;
+	size_t res_cap;
+	uint64_t lookups, maybes;
+};
+
+static uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint64_t tarn__id_hash(int is_uuid, const unsigned char *id, size_t len)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull * (len + 1) ^ (is_uuid ? 0x5555 : 0), w;
+	size_t i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&w, id + i, 8);
+		h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
+		h = (h << 29) | (h >> 35);
+	}
+	w = 0;
+	memcpy(&w, id + i, len - i);
+	h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
+	return mix64(h);
+}
+
+/* ---- filter ---- */
+
+static uint64_t line_of(const tarn__idindex *x, uint64_t h)
+{
+	return h & (x->n_lines - 1);
+}
+
+static void filter_add(tarn__idindex *x, uint64_t h)
+{
+	uint64_t *line = x->bits + line_of(x, h) * LINE_WORDS, g = mix64(h ^ 0x2545f4914f6cdd1dull);
+	int i;
+
+	for (i = 0; i < PROBES; i++, g >>= 9)
+		line[(g & 511) >> 6] |= (uint64_t)1 << (g & 63);
+	x->n_filter++;
+}
+
+static int filter_has(const tarn__idindex *x, uint64_t h)
+{
+	const uint64_t *line = x->bits + line_of(x, h) * LINE_WORDS;
+	uint64_t g = mix64(h ^ 0x2545f4914f6cdd1dull);
+	int i;
+
+	for (i = 0; i < PROBES; i++, g >>= 9)
+		if (!(line[(g & 511) >> 6] & ((uint64_t)1 << (g & 63))))
+			return 0;
+	return 1;
+}
+
+/* A filter for `ids` ids: 8 bits each, a power of two of lines, bounded. */
+static int filter_alloc(tarn__idindex *x, uint64_t ids)
+{
+	uint64_t lines = 1, want = (ids * BITS_PER_ID + 511) / 512;
+	uint64_t max_lines = TARN__IDFILTER_MAX_BYTES / 64;
+	uint64_t *bits;
+
+	while (lines < want && lines < max_lines)
+		lines <<= 1;
+	bits = calloc(lines * LINE_WORDS, sizeof(uint64_t));
+	if (!bits)
+		return tarn__error_set(TARN_ENOMEM, "%s: id filter of %llu bytes", x->path,
+				       (unsigned long long)(lines * 64));
+	free(x->bits);
+	x->bits = bits;
+	x->n_lines = lines;
+	x->capacity = lines * 512 / BITS_PER_ID;
+	x->n_filter = 0;
+	return TARN_OK;
+}
+
+/* ---- pages: entries sorted by (h32, day, block), LEB128 varints ---- */
+
+static size_t put_varint(unsigned char *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (unsigned char)v;
+	return n;
+}
+
+static int get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+	uint64_t r = 0;
+	int shift = 0;
+
+	while (*p < end && shift < 64) {
+		unsigned char c = *(*p)++;
+		r |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80)) {
+			*v = r;
+			return 0;
+		}
+		shift += 7;
+	}
+	return -1;
+}
+
+static uint64_t zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* Each entry: h32 - previous h32 (the first from first_h), zigzag(day -
+ * previous day) (the first from 0), block id. */
+static size_t page_encode(const struct entry *e, size_t n, unsigned char *out)
+{
+	uint32_t ph = e[0].h32;
+	int32_t pd = 0;
+	size_t i, len = 0;
+
+	for (i = 0; i < n; i++) {
+		len += put_varint(out + len, e[i].h32 - ph);
+		len += put_varint(out + len, zigzag((int64_t)e[i].day - pd));
+		len += put_varint(out + len, e[i].block_id);
+		ph = e[i].h32;
+		pd = e[i].day;
+	}
+	return len;
+}
+
+/* Decode a page into e (room for n). */
+static int page_decode(const void *data, size_t len, uint32_t first_h, size_t n,
+		       struct entry *e, const char *path)
+{
+	const unsigned char *p = data, *end = p + len;
+	uint64_t dh, dd, b;
+	uint32_t h = first_h;
+	int64_t day = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (get_varint(&p, end, &dh) || get_varint(&p, end, &dd) ||
+		    get_varint(&p, end, &b) || dh > UINT32_MAX - h || b > UINT32_MAX)
+			return tarn__error_set(TARN_ECORRUPT, "%s: damaged run page", path);
+		h += (uint32_t)dh;
+		day += unzigzag(dd);
+		e[i].h32 = h;
+		e[i].day = (int32_t)day;
+		e[i].block_id = (uint32_t)b;
+	}
+	return TARN_OK;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+
+	if (x->h32 != y->h32)
+		return x->h32 < y->h32 ? -1 : 1;
+	if (x->day != y->day)
+		return x->day < y->day ? -1 : 1;
+	return x->block_id < y->block_id ? -1 : x->block_id > y->block_id;
+}
+
+/* Writes one run, page by page, from entries given in order. */
+struct run_writer {
+	tarn__idindex *x;
+	int64_t run_id;
+	struct entry page[PAGE_IDS * 2];
+	size_t n;
+	uint64_t total;
+	unsigned char buf[PAGE_IDS * 2 * 16];
+};
+
+static int write_page(struct run_writer *w, size_t n)
+{
+	tarn__idindex *x = w->x;
+	size_t len = page_encode(w->page, n, w->buf);
+	int rc;
+
+	sqlite3_reset(x->ins_page);
+	sqlite3_bind_int64(x->ins_page, 1, w->run_id);
+	sqlite3_bind_int64(x->ins_page, 2, w->page[0].h32);
+	sqlite3_bind_int64(x->ins_page, 3, (sqlite3_int64)n);
+	sqlite3_bind_blob(x->ins_page, 4, w->buf, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(x->ins_page);
+	sqlite3_reset(x->ins_page);
+	if (rc != SQLITE_DONE)
+		return tarn__error_sqlite(x->db, "%s: write run page", x->path);
+	memmove(w->page, w->page + n, (w->n - n) * sizeof(w->page[0]));
+	w->n -= n;
+	return TARN_OK;
+}
+
+/* Equal hashes stay on one page, so a lookup reads one page per run. */
+static int writer_put(struct run_writer *w, const struct entry *e)
+{
+	int rc;
+
+	if (w->n >= PAGE_IDS && e->h32 != w->page[w->n - 1].h32) {
+		rc = write_page(w, w->n);
+		if (rc)
+			return rc;
+	}
+	if (w->n == sizeof(w->page) / sizeof(w->page[0])) {
+		/* thousands of ids share 32 bits of hash: only by design */
+		rc = write_page(w, w->n);
+		if (rc)
+			return rc;
+	}
+	w->page[w->n++] = *e;
+	w->total++;
+	return TARN_OK;
+}
+
+static int writer_end(struct run_writer *w, int level)
+{
+	tarn__idindex *x = w->x;
+	int rc = w->n ? write_page(w, w->n) : TARN_OK;
+
+	if (rc)
+		return rc;
+	sqlite3_reset(x->ins_run);
+	sqlite3_bind_int64(x->ins_run, 1, w->run_id);
+	sqlite3_bind_int(x->ins_run, 2, level);
+	sqlite3_bind_int64(x->ins_run, 3, (sqlite3_int64)w->total);
+	rc = sqlite3_step(x->ins_run);
+	sqlite3_reset(x->ins_run);
+	if (rc != SQLITE_DONE)
+		return tarn__error_sqlite(x->db, "%s: write run", x->path);
+	return TARN_OK;
+}
+
+static int64_t next_run_id(const tarn__idindex *x)
+{
+	int64_t id = 0;
+	size_t i;
+
+	for (i = 0; i < x->n_runs; i++)
+		if (x->runs[i].run_id > id)
+			id = x->runs[i].run_id;
+	return id + 1;
+}
+
+/* ---- reading runs ---- */
+
+static int load_runs(tarn__idindex *x)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	x->n_runs = 0;
+	x->run_ids = 0;
+	rc = tarn__sql_prepare(x->db, "SELECT run_id, level, n_ids FROM runs ORDER BY run_id",
+			       &st, x->path);
+	if (rc)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (x->n_runs % 16 == 0) {
+			struct run *n = realloc(x->runs, (x->n_runs + 16) * sizeof(*n));
+			if (!n) {
+				sqlite3_finalize(st);
+				return tarn__error_set(TARN_ENOMEM, "%s: runs", x->path);
+			}
+			x->runs = n;
+		}
+		x->runs[x->n_runs].run_id = sqlite3_column_int64(st, 0);
+		x->runs[x->n_runs].level = sqlite3_column_int(st, 1);
+		x->runs[x->n_runs].n = (uint64_t)sqlite3_column_int64(st, 2);
+		x->run_ids += x->runs[x->n_runs].n;
+		x->n_runs++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return tarn__error_sqlite(x->db, "%s: read runs", x->path);
+	return TARN_OK;
+}
+
+static int load_covered(tarn__idindex *x)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	x->n_cov = 0;
+	rc = tarn__sql_prepare(x->db, "SELECT day, block_id FROM covered ORDER BY day", &st,
+			       x->path);
+	if (rc)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (x->n_cov % 64 == 0) {
+			void *n = realloc(x->cov, (x->n_cov + 64) * sizeof(*x->cov));
+			if (!n) {
+				sqlite3_finalize(st);
+				return tarn__error_set(TARN_ENOMEM, "%s: covered", x->path);
+			}
+			x->cov = n;
+		}
+		x->cov[x->n_cov].day = (int32_t)sqlite3_column_int64(st, 0);
+		x->cov[x->n_cov].block_id = sqlite3_column_int64(st, 1);
+		x->n_cov++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return tarn__error_sqlite(x->db, "%s: read covered", x->path);
+	return TARN_OK;
+}
+
+/* Calls fn for every entry of every run, page by page (sequential reads). */
+static int scan_runs(tarn__idindex *x, int (*fn)(tarn__idindex *, const struct entry *, size_t))
+{
+	struct entry *e = malloc(PAGE_IDS * 2 * sizeof(*e));
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if (!e)
+		return tarn__error_set(TARN_ENOMEM, "%s: page", x->path);
+	rc = tarn__sql_prepare(x->db, "SELECT first_h, n, data FROM run_pages", &st, x->path);
+	if (rc) {
+		free(e);
+		return rc;
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t n = sqlite3_column_int64(st, 1);
+		if (n <= 0 || n > PAGE_IDS * 2) {
+			rc = tarn__error_set(TARN_ECORRUPT, "%s: damaged run page", x->path);
+			break;
+		}
+		rc = page_decode(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
+				 (uint32_t)sqlite3_column_int64(st, 0), (size_t)n, e, x->path);
+		if (!rc)
+			rc = fn(x, e, (size_t)n);
+		if (rc)
+			break;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = tarn__error_sqlite(x->db, "%s: read run pages", x->path);
+	sqlite3_finalize(st);
+	free(e);
+	return rc;
+}
+
+/* The filter keeps the upper 32 bits of a run's hashes only: adding a run's
+ * entry sets the bits of a hash with those upper bits, which is what a
+ * lookup of any id with those bits then tests. */
+static uint64_t run_key(uint32_t h32)
+{
+	return mix64((uint64_t)h32 * 0x9e3779b97f4a7c15ull);
+}
+
+static uint64_t filter_key(uint64_t h)
+{
+	return run_key((uint32_t)(h >> 32));
+}
+
+static int add_page_to_filter(tarn__idindex *x, const struct entry *e, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		filter_add(x, run_key(e[i].h32));
+	return TARN_OK;
+}
+
+/* Size the filter for what is stored (with room to double) and fill it
+ * from the runs and the ids in memory. */
+static int filter_rebuild(tarn__idindex *x, uint64_t ids)
+{
+	size_t i;
+	int rc = filter_alloc(x, ids * 2 > FILTER_MIN_IDS ? ids * 2 : FILTER_MIN_IDS);
+
+	if (!rc)
+		rc = scan_runs(x, add_page_to_filter);
+	for (i = 0; !rc && i < x->n_mem; i++)
+		filter_add(x, filter_key(x->mem[i].h));
+	return rc;
+}
+
+/* ---- the ids in memory ---- */
+
+static int mem_reserve(tarn__idindex *x)
+{
+	if (x->n_mem < x->mem_cap)
+		return TARN_OK;
+	{
+		size_t cap = x->mem_cap ? x->mem_cap * 2 : 4096;
+		struct mem_entry *m = realloc(x->mem, cap * sizeof(*m));
+		if (!m)
+			return tarn__error_set(TARN_ENOMEM, "%s: ids in memory", x->path);
+		x->mem = m;
+		x->mem_cap = cap;
+	}
+	return TARN_OK;
+}
+
+static void mtab_insert(tarn__idindex *x, size_t ix)
+{
+	size_t mask = x->mtab_slots - 1, k = (size_t)(x->mem[ix].h >> 7) & mask;
+
+	while (x->mtab[k])
+		k = (k + 1) & mask;
+	x->mtab[k] = (uint32_t)ix + 1;
+}
+
+/* The table has room for twice the entries: grow it (rehash) first. */
+static int mtab_reserve(tarn__idindex *x)
+{
+	size_t i, slots;
+	uint32_t *t;
+
+	if (x->mtab && (x->n_mem + 1) * 2 <= x->mtab_slots)
+		return TARN_OK;
+	slots = x->mtab_slots ? x->mtab_slots * 2 : 8192;
+	while ((x->n_mem + 1) * 2 > slots)
+		slots *= 2;
+	t = calloc(slots, sizeof(*t));
+	if (!t)
+		return tarn__error_set(TARN_ENOMEM, "%s: ids in memory", x->path);
+	free(x->mtab);
+	x->mtab = t;
+	x->mtab_slots = slots;
+	for (i = 0; i < x->n_mem; i++)
+		mtab_insert(x, i);
+	return TARN_OK;
+}
+
+static int mem_push(tarn__idindex *x, uint64_t h, struct tarn__idloc loc)
+{
+	int rc = mem_reserve(x);
+
+	if (!rc)
+		rc = mtab_reserve(x);
+	if (rc)
+		return rc;
+	x->mem[x->n_mem].h = h;
+	x->mem[x->n_mem].loc = loc;
+	mtab_insert(x, x->n_mem);
+	x->n_mem++;
+	if (x->n_filter >= x->capacity && x->n_lines * 64 < TARN__IDFILTER_MAX_BYTES)
+		return filter_rebuild(x, x->run_ids + x->n_mem);
+	filter_add(x, filter_key(h));
+	return TARN_OK;
+}
+
+/* ---- open / close ---- */
+
+int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode)
+{
+	tarn__idindex *x = calloc(1, sizeof(*x));
+	int rc;
+
+	*out = NULL;
+	if (!x)
+		return tarn__error_set(TARN_ENOMEM, "id index");
+	x->path = tarn__path_join(lake_dir, "ids.db");
+	if (!x->path) {
+		free(x);
+		return tarn__error_set(TARN_ENOMEM, "id index");
+	}
+	rc = tarn__sql_open(&x->db, x->path, 0, file_mode);
+	if (!rc)
+		rc = tarn__sql_exec(x->db, "BEGIN IMMEDIATE", x->path);
+	if (!rc) {
+		rc = tarn__sql_exec(x->db, ids_schema, x->path);
+		if (!rc)
+			rc = tarn__sql_stamp(x->db, x->path);
+		if (!rc)
+			rc = tarn__sql_exec(x->db, "COMMIT", x->path);
+		else
+			sqlite3_exec(x->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	if (!rc)
+		rc = tarn__sql_prepare(x->db,
+				       "SELECT first_h, n, data FROM run_pages WHERE run_id=?1"
+				       " AND first_h<=?2 ORDER BY first_h DESC LIMIT 1",
+				       &x->find_page, x->path);
+	if (!rc)
+		rc = tarn__sql_prepare(x->db,
+				       "INSERT INTO run_pages(run_id, first_h, n, data)"
+				       " VALUES(?,?,?,?)", &x->ins_page, x->path);
+	if (!rc)
+		rc = tarn__sql_prepare(x->db, "INSERT INTO runs(run_id, level, n_ids) VALUES(?,?,?)",
+				       &x->ins_run, x->path);
+	if (!rc)
+		rc = tarn__sql_prepare(x->db,
+				       "INSERT OR REPLACE INTO covered(day, block_id) VALUES(?,?)",
+				       &x->set_covered, x->path);
+	if (!rc)
+		rc = load_runs(x);
+	if (!rc)
+		rc = load_covered(x);
+	if (!rc)
+		rc = filter_rebuild(x, x->run_ids);
+	if (rc) {
+		tarn__idindex_close(x);
+		return rc;
+	}
+	*out = x;
+	return TARN_OK;
+}
+
+void tarn__idindex_close(tarn__idindex *x)
+{
+	if (!x)
+		return;
+	if (x->db && x->n_committed)
+		tarn__idindex_flush(x, 1); /* best effort: recovery redoes it */
+	sqlite3_finalize(x->find_page);
+	sqlite3_finalize(x->ins_page);
+	sqlite3_finalize(x->ins_run);
+	sqlite3_finalize(x->set_covered);
+	sqlite3_close(x->db);
+	free(x->bits);
+	free(x->mem);
+	free(x->mtab);
+	free(x->runs);
+	free(x->cov);
+	free(x->res);
+	free(x->path);
+	free(x);
+}
+
+int64_t tarn__idindex_covered(const tarn__idindex *x, int32_t day)
+{
+	size_t lo = 0, hi = x->n_cov;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (x->cov[mid].day < day)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < x->n_cov && x->cov[lo].day == day ? x->cov[lo].block_id : 0;
+}
+
+/* ---- lookup ---- */
+
+static int push_result(tarn__idindex *x, size_t *n, struct tarn__idloc loc)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (x->res[i].day == loc.day && x->res[i].block_id == loc.block_id)
+			return TARN_OK;
+	if (*n == x->res_cap) {
+		size_t cap = x->res_cap ? x->res_cap * 2 : 16;
+		struct tarn__idloc *r = realloc(x->res, cap * sizeof(*r));
+		if (!r)
+			return tarn__error_set(TARN_ENOMEM, "%s: lookup", x->path);
+		x->res = r;
+		x->res_cap = cap;
+	}
+	x->res[(*n)++] = loc;
+	return TARN_OK;
+}
+
+static int lookup_run(tarn__idindex *x, int64_t run_id, uint32_t h32, size_t *n)
+{
+	struct entry e[PAGE_IDS * 2];
+	sqlite3_stmt *st = x->find_page;
+	int64_t cnt;
+	size_t i;
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, run_id);
+	sqlite3_bind_int64(st, 2, h32);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return TARN_OK;
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return tarn__error_sqlite(x->db, "%s: read run page", x->path);
+	}
+	cnt = sqlite3_column_int64(st, 1);
+	if (cnt <= 0 || cnt > PAGE_IDS * 2) {
+		sqlite3_reset(st);
+		return tarn__error_set(TARN_ECORRUPT, "%s: damaged run page", x->path);
+	}
+	rc = page_decode(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
+			 (uint32_t)sqlite3_column_int64(st, 0), (size_t)cnt, e, x->path);
+	sqlite3_reset(st);
+	for (i = 0; !rc && i < (size_t)cnt && e[i].h32 <= h32; i++) {
+		if (e[i].h32 == h32) {
+			struct tarn__idloc loc = { e[i].day, e[i].block_id };
+			rc = push_result(x, n, loc);
+		}
+	}
+	return rc;
+}
+
+int tarn__idindex_lookup(tarn__idindex *x, uint64_t h, const struct tarn__idloc **locs,
+			 size_t *n)
+{
+	size_t mask, k, i;
+	int rc = TARN_OK;
+
+	*n = 0;
+	*locs = x->res;
+	x->lookups++;
+	if (!filter_has(x, filter_key(h)))
+		return TARN_OK;
+	x->maybes++;
+	if (x->mtab) {
+		mask = x->mtab_slots - 1;
+		for (k = (size_t)(h >> 7) & mask; x->mtab[k]; k = (k + 1) & mask) {
+			const struct mem_entry *m = &x->mem[x->mtab[k] - 1];
+			if (m->h == h) {
+				rc = push_result(x, n, m->loc);
+				if (rc)
+					return rc;
+			}
+		}
+	}
+	for (i = x->n_runs; !rc && i-- > 0;)
+		rc = lookup_run(x, x->runs[i].run_id, (uint32_t)(h >> 32), n);
+	*locs = x->res;
+	return rc;
+}
+
+int tarn__idindex_add(tarn__idindex *x, uint64_t h, struct tarn__idloc loc)
+{
+	return mem_push(x, h, loc);
+}
+
+int tarn__idindex_recover(tarn__idindex *x, uint64_t h, struct tarn__idloc loc)
+{
+	int rc = mem_push(x, h, loc);
+
+	if (!rc)
+		x->n_committed = x->n_mem;
+	if (!rc && x->n_committed >= TARN__IDS_MEM)
+		rc = tarn__idindex_flush(x, 0);
+	return rc;
+}
+
+void tarn__idindex_commit(tarn__idindex *x)
+{
+	if (x)
+		x->n_committed = x->n_mem;
+}
+
+void tarn__idindex_rollback(tarn__idindex *x)
+{
+	size_t i;
+
+	if (!x || x->n_mem == x->n_committed)
+		return;
+	/* the filter keeps their bits: a false "maybe" at worst */
+	x->n_mem = x->n_committed;
+	memset(x->mtab, 0, x->mtab_slots * sizeof(*x->mtab));
+	for (i = 0; i < x->n_mem; i++)
+		mtab_insert(x, i);
+}
+
+/* ---- flush and merge ---- */
+
+static int set_covered(tarn__idindex *x, int32_t day, int64_t block_id)
+{
+	int rc;
+
+	sqlite3_reset(x->set_covered);
+	sqlite3_bind_int64(x->set_covered, 1, day);
+	sqlite3_bind_int64(x->set_covered, 2, block_id);
+	rc = sqlite3_step(x->set_covered);
+	sqlite3_reset(x->set_covered);
+	if (rc != SQLITE_DONE)
+		return tarn__error_sqlite(x->db, "%s: write covered", x->path);
+	return TARN_OK;
+}
+
+/* Write the in-memory ids as a level-0 run and move each day's covered
+ * block up, in the caller's transaction. */
+static int write_mem_run(tarn__idindex *x, struct run_writer *w)
+{
+	struct entry *e = malloc(x->n_mem * sizeof(*e));
+	size_t i;
+	int rc = TARN_OK;
+
+	if (!e)
+		return tarn__error_set(TARN_ENOMEM, "%s: run", x->path);
+	for (i = 0; i < x->n_mem; i++) {
+		e[i].h32 = (uint32_t)(x->mem[i].h >> 32);
+		e[i].day = x->mem[i].loc.day;
+		e[i].block_id = x->mem[i].loc.block_id;
+	}
+	qsort(e, x->n_mem, sizeof(*e), entry_cmp);
+	w->run_id = next_run_id(x);
+	for (i = 0; !rc && i < x->n_mem; i++)
+		rc = writer_put(w, &e[i]);
+	if (!rc)
+		rc = writer_end(w, 0);
+	/* per day, the highest block: sorted by day, it is the last of each */
+	for (i = 0; !rc && i < x->n_mem; i++) {
+		e[i].day = x->mem[i].loc.day;
+		e[i].block_id = x->mem[i].loc.block_id;
+		e[i].h32 = 0;
+	}
+	if (!rc)
+		qsort(e, x->n_mem, sizeof(*e), entry_cmp);
+	for (i = 0; !rc && i < x->n_mem; i++) {
+		if (i + 1 < x->n_mem && e[i + 1].day == e[i].day)
+			continue;
+		if ((int64_t)e[i].block_id > tarn__idindex_covered(x, e[i].day))
+			rc = set_covered(x, e[i].day, e[i].block_id);
+	}
+	free(e);
+	return rc;
+}
+
+/* A cursor over one run's pages, for merging. */
+struct run_cursor {
+	sqlite3_stmt *st;
+	struct entry e[PAGE_IDS * 2];
+	size_t n, pos;
+	int done;
+};
+
+static int cursor_next_page(tarn__idindex *x, struct run_cursor *c)
+{
+	int rc = sqlite3_step(c->st);
+	int64_t n;
+
+	c->pos = c->n = 0;
+	if (rc == SQLITE_DONE) {
+		c->done = 1;
+		return TARN_OK;
+	}
+	if (rc != SQLITE_ROW)
+		return tarn__error_sqlite(x->db, "%s: read run", x->path);
+	n = sqlite3_column_int64(c->st, 1);
+	if (n <= 0 || n > PAGE_IDS * 2)
+		return tarn__error_set(TARN_ECORRUPT, "%s: damaged run page", x->path);
+	c->n = (size_t)n;
+	return page_decode(sqlite3_column_blob(c->st, 2), (size_t)sqlite3_column_bytes(c->st, 2),
+			   (uint32_t)sqlite3_column_int64(c->st, 0), c->n, c->e, x->path);
+}
+
+/* Merge runs [from, from + k) of x->runs into one run of `level`. */
+static int merge_runs(tarn__idindex *x, size_t *ix, size_t k, int level, struct run_writer *w)
+{
+	struct run_cursor *c = calloc(k, sizeof(*c));
+	sqlite3_stmt *del = NULL;
+	size_t i;
+	int rc = TARN_OK;
+
+	if (!c)
+		return tarn__error_set(TARN_ENOMEM, "%s: merge", x->path);
+	w->run_id = next_run_id(x);
+	w->n = 0;
+	w->total = 0;
+	for (i = 0; !rc && i < k; i++) {
+		rc = tarn__sql_prepare(x->db,
+				       "SELECT first_h, n, data FROM run_pages WHERE run_id=?"
+				       " ORDER BY first_h", &c[i].st, x->path);
+		if (!rc) {
+			sqlite3_bind_int64(c[i].st, 1, x->runs[ix[i]].run_id);
+			rc = cursor_next_page(x, &c[i]);
+		}
+	}
+	while (!rc) {
+		struct run_cursor *best = NULL;
+		for (i = 0; i < k; i++)
+			if (!c[i].done && (!best || entry_cmp(&c[i].e[c[i].pos],
+							      &best->e[best->pos]) < 0))
+				best = &c[i];
+		if (!best)
+			break;
+		rc = writer_put(w, &best->e[best->pos]);
+		if (!rc && ++best->pos == best->n)
+			rc = cursor_next_page(x, best);
+	}
+	for (i = 0; i < k; i++)
+		sqlite3_finalize(c[i].st);
+	free(c);
+	if (!rc)
+		rc = writer_end(w, level);
+	if (!rc)
+		rc = tarn__sql_prepare(x->db, "DELETE FROM run_pages WHERE run_id=?1", &del,
+				       x->path);
+	for (i = 0; !rc && i < k; i++) {
+		sqlite3_reset(del);
+		sqlite3_bind_int64(del, 1, x->runs[ix[i]].run_id);
+		if (sqlite3_step(del) != SQLITE_DONE)
+			rc = tarn__error_sqlite(x->db, "%s: drop merged run", x->path);
+	}
+	sqlite3_finalize(del);
+	del = NULL;
+	if (!rc)
+		rc = tarn__sql_prepare(x->db, "DELETE FROM runs WHERE run_id=?1", &del, x->path);
+	for (i = 0; !rc && i < k; i++) {
+		sqlite3_reset(del);
+		sqlite3_bind_int64(del, 1, x->runs[ix[i]].run_id);
+		if (sqlite3_step(del) != SQLITE_DONE)
+			rc = tarn__error_sqlite(x->db, "%s: drop merged run", x->path);
+	}
+	sqlite3_finalize(del);
+	return rc;
+}
+
+/* While some level holds MERGE_FANIN runs, merge them into the next. */
+static int merge_levels(tarn__idindex *x, struct run_writer *w)
+{
+	int level, rc;
+
+	for (level = 0; level < 64; level++) {
+		size_t ix[MERGE_FANIN], k = 0, i;
+		for (i = 0; i < x->n_runs && k < MERGE_FANIN; i++)
+			if (x->runs[i].level == level)
+				ix[k++] = i;
+		if (k < MERGE_FANIN)
+			continue;
+		rc = merge_runs(x, ix, k, level + 1, w);
+		if (!rc)
+			rc = load_runs(x);
+		if (rc)
+			return rc;
+		level = -1; /* start over: the new run may complete a level */
+	}
+	return TARN_OK;
+}
+
+int tarn__idindex_flush(tarn__idindex *x, int force)
+{
+	struct run_writer *w;
+	int rc;
+
+	if (!x || x->n_committed == 0 || x->n_mem != x->n_committed ||
+	    (!force && x->n_committed < TARN__IDS_MEM))
+		return TARN_OK;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return tarn__error_set(TARN_ENOMEM, "%s: run", x->path);
+	w->x = x;
+	rc = tarn__sql_exec(x->db, "BEGIN IMMEDIATE", x->path);
+	if (!rc)
+		rc = write_mem_run(x, w);
+	if (!rc)
+		rc = tarn__sql_exec(x->db, "COMMIT", x->path);
+	if (rc) {
+		sqlite3_exec(x->db, "ROLLBACK", NULL, NULL, NULL);
+		load_covered(x);
+		free(w);
+		return rc;
+	}
+	x->n_mem = x->n_committed = 0;
+	memset(x->mtab, 0, x->mtab_slots * sizeof(*x->mtab));
+	rc = load_runs(x);
+	if (!rc)
+		rc = load_covered(x);
+	/* Merging is its own transaction: a crash in it leaves the runs as
+	 * they were, all readable. */
+	if (!rc)
+		rc = tarn__sql_exec(x->db, "BEGIN IMMEDIATE", x->path);
+	if (!rc) {
+		rc = merge_levels(x, w);
+		if (!rc)
+			rc = tarn__sql_exec(x->db, "COMMIT", x->path);
+		if (rc) {
+			sqlite3_exec(x->db, "ROLLBACK", NULL, NULL, NULL);
+			load_runs(x);
+		}
+	}
+	free(w);
+	return rc;
+}
+
+void tarn__idindex_stats(const tarn__idindex *x, struct tarn__idindex_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!x)
+		return;
+	st->run_ids = x->run_ids;
+	st->mem_ids = x->n_mem;
+	st->runs = x->n_runs;
+	st->filter_bytes = x->n_lines * 64;
+	st->lookups = x->lookups;
+	st->filter_maybe = x->maybes;
+}
+
+/* ---- recently stored ids ---- */
+
+struct recent_slot {
+	uint64_t h;           /* 0: empty */
+	uint64_t payload_hash;
+	struct tarn__idloc loc;
+};
+
+struct tarn__recent {
+	struct recent_slot *slot;
+	uint32_t *touched;    /* slots written by the open batch */
+	size_t n_touched, cap_touched;
+	uint64_t seed;        /* keys the payload hash: not guessable from outside */
+};
+
+int tarn__recent_new(tarn__recent **out)
+{
+	tarn__recent *r = calloc(1, sizeof(*r));
+
+	*out = NULL;
+	if (!r || !(r->slot = calloc(TARN__RECENT_SLOTS, sizeof(*r->slot)))) {
+		free(r);
+		return tarn__error_set(TARN_ENOMEM, "recent events table");
+	}
+	r->seed = mix64((uint64_t)tarn_time_now_us() ^ ((uint64_t)getpid() << 32) ^
+			(uint64_t)(uintptr_t)r);
+	*out = r;
+	return TARN_OK;
+}
+
+void tarn__recent_free(tarn__recent *r)
+{
+	if (!r)
+		return;
+	free(r->slot);
+	free(r->touched);
+	free(r);
+}
+
+void tarn__recent_commit(tarn__recent *r)
+{
+	if (r)
+		r->n_touched = 0;
+}
+
+void tarn__recent_rollback(tarn__recent *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->n_touched; i++)
+		r->slot[r->touched[i]].h = 0;
+	r->n_touched = 0;
+}
+
+/* Eight bytes a step, each word mixed in by multiply and rotate, keyed by
+ * the seed, finished by mix64. */
+static uint64_t payload_hash(const tarn__recent *r, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = r->seed ^ (n * 0x9e3779b97f4a7c15ull), w;
+	size_t i;
+
+	for (i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, b + i, 8);
+		h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
+		h = (h << 29) | (h >> 35);
+	}
+	w = 0;
+	memcpy(&w, b + i, n - i);
+	h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
+	return mix64(h);
+}
+
+void tarn__recent_put(tarn__recent *r, uint64_t h, const tarn_event *ev,
+		      struct tarn__idloc loc)
+{
+	uint32_t k = (uint32_t)h & (TARN__RECENT_SLOTS - 1);
+
+	if (!r)
+		return;
+	if (r->n_touched == r->cap_touched) {
+		size_t cap = r->cap_touched ? r->cap_touched * 2 : 4096;
+		uint32_t *t = realloc(r->touched, cap * sizeof(*t));
+		if (!t)
+			return; /* cannot forget it on rollback: do not remember it */
+		r->touched = t;
+		r->cap_touched = cap;
+	}
+	r->touched[r->n_touched++] = k;
+	r->slot[k].h = h | 1; /* never 0 */
+	r->slot[k].payload_hash = payload_hash(r, ev->payload, ev->payload_len);
+	r->slot[k].loc = loc;
+}
+
+int tarn__recent_get(tarn__recent *r, uint64_t h, const tarn_event *ev,
+		     tarn_add_result *res, struct tarn__idloc *loc)
+{
+	uint32_t k = (uint32_t)h & (TARN__RECENT_SLOTS - 1);
+
+	if (!r || r->slot[k].h != (h | 1))
+		return 0;
+	*res = r->slot[k].payload_hash == payload_hash(r, ev->payload, ev->payload_len)
+		       ? TARN_ADD_DUPLICATE : TARN_ADD_CONFLICT;
+	*loc = r->slot[k].loc;
+	return 1;
+}

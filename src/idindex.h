@@ -1,0 +1,106 @@
+/* Library-internal: the lake-wide index of event ids (docs/FORMAT.md,
+ * "ids.db"). An event's identity is its event id across the whole lake,
+ * whatever its time: this module tells a writer, for an id, which stored
+ * blocks may hold it, so that only those are read to compare.
+ *
+ * Three parts, cheapest first:
+ *  - a blocked Bloom filter over the 64-bit hashes of every stored id, in
+ *    memory (8 bits an id, one 64-byte line per id): "certainly new" for
+ *    all but a few per cent of new ids, with one cache miss;
+ *  - the ids stored since the last flush (at most TARN__IDS_MEM entries),
+ *    in memory, each with its location (event date, block id);
+ *  - sorted runs of (hash, location) in LAKE/ids.db, written whole at a
+ *    flush and merged four into one as they accumulate (a log-structured
+ *    merge): no random-order b-tree write per event.
+ * A location that the index returns is a candidate; the caller confirms it
+ * by comparing the stored id byte for byte.
+ *
+ * Crash safety: ids.db records, per shard, the last block whose ids are in
+ * its runs ("covered"). Opening the index for a lake re-reads only the
+ * blocks written after that (tarn__idindex_recover_block), never every
+ * block. */
+#ifndef TARN_IDINDEX_H
+#define TARN_IDINDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tarn/event.h"
+#include "tarn/lake.h"
+
+/* Entries kept in memory before they are written as a run. */
+#define TARN__IDS_MEM (256u * 1024)
+/* Upper bound of the filter's memory; beyond 64M ids its false-positive
+ * rate grows instead (each false positive costs one lookup in the runs). */
+#define TARN__IDFILTER_MAX_BYTES (64u * 1024 * 1024)
+
+/* Where a stored event lives: its UTC event date (days since 1970-01-01)
+ * and the block of that date's shard. */
+struct tarn__idloc {
+	int32_t day;
+	uint32_t block_id;
+};
+
+typedef struct tarn__idindex tarn__idindex;
+
+/* 64-bit hash of an event id (its kind and bytes), the key of the index. */
+uint64_t tarn__id_hash(int is_uuid, const unsigned char *id, size_t len);
+
+/* Open (creating with permission bits file_mode) LAKE/ids.db and load the
+ * filter from its runs. TARN_ESQLITE, TARN_ECORRUPT, TARN_ENOMEM, TARN_EIO. */
+int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode);
+/* Write what is in memory as a run (when anything is), then close. NULL ok. */
+void tarn__idindex_close(tarn__idindex *x);
+
+/* The last block of the shard of `day` whose ids are in ids.db's runs
+ * (0: none). Blocks after it must be fed to tarn__idindex_recover_block. */
+int64_t tarn__idindex_covered(const tarn__idindex *x, int32_t day);
+
+/* Candidate locations of the id with hash h: *locs is borrowed until the
+ * next call, *n is 0 when the id is certainly not stored. */
+int tarn__idindex_lookup(tarn__idindex *x, uint64_t h, const struct tarn__idloc **locs,
+			 size_t *n);
+
+/* Remember a stored id (in the open batch). TARN_ENOMEM. */
+int tarn__idindex_add(tarn__idindex *x, uint64_t h, struct tarn__idloc loc);
+/* Remember an id of an already committed block found by recovery. */
+int tarn__idindex_recover(tarn__idindex *x, uint64_t h, struct tarn__idloc loc);
+/* The batch's shards committed: its ids are kept. */
+void tarn__idindex_commit(tarn__idindex *x);
+/* The batch rolled back: forget its ids. */
+void tarn__idindex_rollback(tarn__idindex *x);
+/* Write the committed in-memory ids as a run when there are at least
+ * TARN__IDS_MEM of them (or any, when force), then merge runs. Call only
+ * when no batch is open. TARN_ESQLITE / TARN_ENOSPC / TARN_ENOMEM. */
+int tarn__idindex_flush(tarn__idindex *x, int force);
+
+/* Counts for stats and tests: ids in runs, in memory, runs, filter bytes. */
+struct tarn__idindex_stats {
+	uint64_t run_ids, mem_ids, runs, filter_bytes, lookups, filter_maybe;
+};
+void tarn__idindex_stats(const tarn__idindex *x, struct tarn__idindex_stats *st);
+
+/* ---- recently stored ids (re-deliveries without reading a block) ---- */
+
+/* Recently stored events of a lake: id hash -> keyed 64-bit hash of the
+ * payload and its location, in a direct-mapped table of
+ * TARN__RECENT_SLOTS (24 bytes each). A re-delivery found there is told
+ * duplicate or conflicting by the hashes, without decoding its block (a
+ * different payload passes for the same with probability 2^-64); one not
+ * found (evicted, or stored by an earlier process) goes through the index
+ * and is compared byte for byte. Entries of a rolled-back batch are
+ * forgotten. */
+#define TARN__RECENT_SLOTS (1u << 18)
+typedef struct tarn__recent tarn__recent;
+int tarn__recent_new(tarn__recent **out);
+void tarn__recent_free(tarn__recent *r);
+void tarn__recent_commit(tarn__recent *r);
+void tarn__recent_rollback(tarn__recent *r);
+/* Remember a stored event (best effort: forgets nothing on ENOMEM). */
+void tarn__recent_put(tarn__recent *r, uint64_t h, const tarn_event *ev,
+		      struct tarn__idloc loc);
+/* 1 with *res and *loc set when the table knows the id, else 0. */
+int tarn__recent_get(tarn__recent *r, uint64_t h, const tarn_event *ev,
+		     tarn_add_result *res, struct tarn__idloc *loc);
+
+#endif

@@ -1,0 +1,27 @@
+/* Library-internal: opening tarn's SQLite files and running statements
+ * (sqlutil.c). */
+#ifndef TARN_SQLUTIL_H
+#define TARN_SQLUTIL_H
+
+#include <sqlite3.h>
+
+#define TARN__APPLICATION_ID 1952543342 /* 0x7461726e, "tarn" */
+
+/* ---- SQLite helpers (sqlutil.c) ---- */
+
+/* Run SQL without results; on failure set the error naming `what`. */
+int tarn__sql_exec(sqlite3 *db, const char *sql, const char *what);
+/* Prepare one statement; on failure set the error naming `what`. */
+int tarn__sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out,
+		      const char *what);
+/* Open a tarn SQLite file, creating it with permission bits create_mode
+ * (0: do not create), and apply the connection settings: busy timeout, WAL
+ * and synchronous=FULL for writers. Checks application_id / user_version
+ * when the file has a schema. */
+int tarn__sql_open(sqlite3 **out, const char *path, int readonly, int create_mode);
+/* Mark a freshly created file as tarn's (application_id, user_version). */
+int tarn__sql_stamp(sqlite3 *db, const char *path);
+/* Join dir and name into a malloc'd path. */
+char *tarn__path_join(const char *dir, const char *name);
+
+#endif

@@ -1,0 +1,226 @@
+/* Unit tests of the lake-wide identity of events (src/idindex.c through
+ * the lake): an event id is stored once whatever time, day, key or
+ * partition a re-delivery carries, however far from the original, after
+ * the in-memory ids were written as runs and merged, after reopening, and
+ * after a process died without closing the lake. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tarn/tarn.h"
+
+#define DAY0 1795132800000000LL /* 2026-11-20T00:00:00Z */
+#define DAY_US 86400000000LL
+
+static char lake_dir[256];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(lake_dir, sizeof(lake_dir), "/tmp/tarn-test-ids-XXXXXX");
+	assert_non_null(mkdtemp(lake_dir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", lake_dir);
+	return system(cmd);
+}
+
+static tarn_lake *open_lake(void)
+{
+	tarn_lake *lake = NULL;
+
+	if (tarn_lake_open(&lake, lake_dir, 0))
+		fail_msg("open: %s", tarn_error_last());
+	return lake;
+}
+
+/* Event k with a text id "ev-k" (or, when uuid, a UUID made from k), time
+ * t, partition p; variant v changes the payload bytes. */
+static tarn_add_result add_ev(tarn_lake *lake, int64_t t, int k, int v, int uuid, int p)
+{
+	char payload[128];
+	tarn_add_result res;
+	tarn_event ev;
+
+	tarn_event_init(&ev);
+	ev.time_us = t;
+	if (uuid) {
+		memset(ev.id, 0xab, 16);
+		memcpy(ev.id, &k, sizeof(k));
+		ev.id[6] = 0x4a; /* version 4 */
+		ev.id_len = 16;
+		ev.id_is_uuid = 1;
+	} else {
+		ev.id_len = (size_t)snprintf((char *)ev.id, sizeof(ev.id), "ev-%d", k);
+	}
+	snprintf(payload, sizeof(payload), "{\"n\":%d,\"v\":%d,\"w\":%d}", k, v,
+		 k % 97);
+	ev.payload = payload;
+	ev.payload_len = strlen(payload);
+	ev.partition = p;
+	ev.offset = 2 * (int64_t)k + uuid;
+	ev.ingest_us = DAY0;
+	if (tarn_lake_add(lake, &ev, &res))
+		fail_msg("add: %s", tarn_error_last());
+	return res;
+}
+
+static void print_problem(void *ctx, const char *file, const char *msg)
+{
+	(void)ctx;
+	print_error("verify: %s: %s\n", file, msg);
+}
+
+static void check_counts(tarn_lake *lake, uint64_t events, uint64_t dups, uint64_t conflicts)
+{
+	tarn_lake_stats st;
+	uint64_t problems = 1;
+
+	assert_int_equal(tarn_lake_stats_get(lake, NULL, NULL, &st), TARN_OK);
+	assert_int_equal(st.total.events, events);
+	assert_int_equal(st.total.duplicates, dups);
+	assert_int_equal(st.conflicts, conflicts);
+	assert_int_equal(tarn_lake_verify(lake, print_problem, NULL, &problems), TARN_OK);
+	assert_int_equal(problems, 0);
+}
+
+/* Same id and bytes with another time (even another day, so another
+ * shard), key or partition: a duplicate. Other bytes: a conflict, the
+ * first copy stays. Text ids and UUIDs alike, in and across batches. */
+static void ids__same_id_other_time_is_a_duplicate(void **state)
+{
+	tarn_lake *lake = open_lake();
+	int uuid;
+
+	(void)state;
+	for (uuid = 0; uuid < 2; uuid++) {
+		assert_int_equal(add_ev(lake, DAY0 + 1000, 1, 0, uuid, 0), TARN_ADD_STORED);
+		/* same batch, 3 days later, another partition */
+		assert_int_equal(add_ev(lake, DAY0 + 3 * DAY_US + 7, 1, 0, uuid, 5),
+				 TARN_ADD_DUPLICATE);
+		assert_int_equal(add_ev(lake, DAY0 - DAY_US, 1, 1, uuid, 0), TARN_ADD_CONFLICT);
+		assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+		/* next batch */
+		assert_int_equal(add_ev(lake, DAY0 + 2 * DAY_US, 1, 0, uuid, 3),
+				 TARN_ADD_DUPLICATE);
+		assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	}
+	check_counts(lake, 2, 4, 2);
+	tarn_lake_close(lake);
+	/* another process: nothing recent in memory */
+	lake = open_lake();
+	for (uuid = 0; uuid < 2; uuid++) {
+		assert_int_equal(add_ev(lake, DAY0 + 9 * DAY_US, 1, 0, uuid, 1),
+				 TARN_ADD_DUPLICATE);
+		assert_int_equal(add_ev(lake, DAY0 + 9 * DAY_US, 1, 2, uuid, 1),
+				 TARN_ADD_CONFLICT);
+	}
+	/* a text id that looks like another kind's is another id */
+	assert_int_equal(add_ev(lake, DAY0, 2, 0, 0, 0), TARN_ADD_STORED);
+	assert_int_equal(add_ev(lake, DAY0, 2, 0, 1, 0), TARN_ADD_STORED);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	check_counts(lake, 4, 6, 4);
+	tarn_lake_close(lake);
+}
+
+#define FAR 700000
+
+/* 700,000 events spread over 30 days (the in-memory ids written as runs
+ * and merged); then every 1,000th re-delivered with another time from
+ * another partition, before and after reopening, and a rolled-back batch
+ * forgotten. */
+static void ids__redelivery_far_from_the_original(void **state)
+{
+	tarn_lake *lake = open_lake();
+	uint64_t dups = 0;
+	int k;
+
+	(void)state;
+	for (k = 0; k < FAR; k++) {
+		int64_t t = DAY0 + (int64_t)(k % 30) * DAY_US + k;
+		assert_int_equal(add_ev(lake, t, k, 0, k & 1, k % 8), TARN_ADD_STORED);
+		if (k % 50000 == 49999)
+			assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	}
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	for (k = 0; k < FAR; k += 1000, dups++)
+		assert_int_equal(add_ev(lake, DAY0 + 40 * DAY_US, k, 0, k & 1, 9),
+				 TARN_ADD_DUPLICATE);
+	assert_int_equal(add_ev(lake, DAY0, 7, 1, 1, 9), TARN_ADD_CONFLICT);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	/* a batch that rolls back leaves no trace */
+	assert_int_equal(add_ev(lake, DAY0, FAR + 1, 0, 0, 0), TARN_ADD_STORED);
+	assert_int_equal(tarn_lake_rollback(lake), TARN_OK);
+	tarn_lake_close(lake);
+
+	lake = open_lake();
+	for (k = 500; k < FAR; k += 1001, dups++)
+		assert_int_equal(add_ev(lake, DAY0 - 5 * DAY_US, k, 0, k & 1, 2),
+				 TARN_ADD_DUPLICATE);
+	assert_int_equal(add_ev(lake, DAY0, FAR + 1, 0, 0, 0), TARN_ADD_STORED);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	check_counts(lake, FAR + 1, dups, 1);
+	tarn_lake_close(lake);
+}
+
+/* A writer dies (no close, so its ids were never written as a run) right
+ * after committing: the next one still knows every id, from the blocks. */
+static void ids__writer_killed_before_the_index_is_written(void **state)
+{
+	tarn_lake *lake;
+	pid_t pid;
+	int k, status;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		lake = NULL;
+		if (tarn_lake_open(&lake, lake_dir, 0))
+			_exit(3);
+		for (k = 0; k < 20000; k++)
+			if (add_ev(lake, DAY0 + (int64_t)(k % 3) * DAY_US + k, k, 0, 0, 0) !=
+			    TARN_ADD_STORED)
+				_exit(4);
+		if (tarn_lake_commit(lake))
+			_exit(5);
+		_exit(0); /* as a kill -9 would: nothing flushed, nothing closed */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	lake = open_lake();
+	for (k = 0; k < 20000; k += 3)
+		assert_int_equal(add_ev(lake, DAY0 + 10 * DAY_US, k, 0, 0, 1), TARN_ADD_DUPLICATE);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	check_counts(lake, 20000, 6667, 0);
+	tarn_lake_close(lake);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(ids__same_id_other_time_is_a_duplicate, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(ids__redelivery_far_from_the_original, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(ids__writer_killed_before_the_index_is_written,
+						setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
