@@ -61,8 +61,8 @@ bench: deps all $(BUILD)/bench $(BUILD)/json_choice
 	$(BUILD)/bench --dir $(BENCH_DIR) $(BENCH_ARGS)
 	$(BUILD)/json_choice $(BENCH_DIR)/input.jsonl
 
-$(BUILD)/bench: bench/bench.c $(BUILD)/libtarn.a
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libtarn.a $(LIBS)
+$(BUILD)/bench: bench/bench.c bench/mixed.c bench/mixed.h $(BUILD)/libtarn.a
+	$(CC) $(ALL_CFLAGS) -o $@ bench/bench.c bench/mixed.c $(BUILD)/libtarn.a $(LIBS)
 
 $(BUILD)/json_choice: bench/json_choice.c bench/json_choice_c.c
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags json-c) -o $@ $^ \

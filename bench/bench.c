@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "tarn/tarn.h"
+#include "mixed.h"
 
 struct row {
 	int line;
@@ -377,12 +378,16 @@ static void bench_big(const char *work, uint64_t big, double rate_small, long rs
 	snprintf(lake, sizeof(lake), "%s/lake-big", work);
 	fprintf(stderr, "bench: generating %llu events for the large run\n",
 		(unsigned long long)big);
-	lines = make_input(input, big, 3, 1795132800000000LL);
+	{
+		struct mixed_counts mc;
+		lines = mixed_input(input, big, 3, 1795132800000000LL, &mc);
+	}
+	run("sync");
 	t = tarn_ingest_cmd(work, input, lake, &rss, &read, &stored);
 	add_row(5, "peak RSS of tarn ingest, large run (MB)", "MB", (double)rss / 1024.0,
 		(double)rss_small / 1024.0, "same, 1M-event run", "<= 64 MB", rss <= 64 * 1024);
 	add_row(5, "ingest rate, large run (lines/s)", "lines/s", (double)lines / t, rate_small,
-		"same, 1M-event run", ">= 0.8x", (double)lines / t >= 0.8 * rate_small);
+		"same, 1M-event run", ">= 0.9x", (double)lines / t >= 0.9 * rate_small);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", input, lake);
 	run(cmd);
 	(void)read;
@@ -659,9 +664,20 @@ int main(int argc, char **argv)
 	snprintf(input, sizeof(input), "%s/input.jsonl", work);
 	snprintf(lake_dir, sizeof(lake_dir), "%s/lake", work);
 	snprintf(base_db, sizeof(base_db), "%s/baseline.db", work);
-	fprintf(stderr, "bench: generating %llu events (5%% re-deliveries, 0.1%% malformed) in %s\n",
-		(unsigned long long)n, work);
-	lines = make_input(input, n, 3, 1795132800000000LL);
+	{
+		struct mixed_counts mc;
+		lines = mixed_input(input, n, 3, 1795132800000000LL, &mc);
+		fprintf(stderr,
+			"bench: %llu events in %llu lines in %s: %llu late (up to 500 behind), %llu"
+			" re-delivered up to 1,000 lines later, %llu re-delivered 100,000+ lines"
+			" later, %llu malformed, %llu with a 0.2-2 KB nested object, %llu epoch-ms"
+			" times, %llu integer ids\n",
+			(unsigned long long)mc.events, (unsigned long long)lines, work,
+			(unsigned long long)mc.late, (unsigned long long)mc.redelivered,
+			(unsigned long long)mc.far, (unsigned long long)mc.malformed,
+			(unsigned long long)mc.big, (unsigned long long)mc.epoch_ms,
+			(unsigned long long)mc.int_ids);
+	}
 	/* write the input out now, so that its writeback does not compete with
 	 * the first measurement's fsyncs */
 	run("sync");
@@ -671,10 +687,19 @@ int main(int argc, char **argv)
 	if (stored != base_stored)
 		fprintf(stderr, "bench: WARNING tarn stored %llu, baseline %llu\n", stored,
 			(unsigned long long)base_stored);
-	add_row(1, "file ingest, tarn command (events stored/s)", "ev/s", (double)stored / t_tarn,
-		(double)base_stored / t_base, "plain SQLite INSERT OR IGNORE",
-		">= 250k/s, >= 1.0x",
-		(double)stored / t_tarn >= 250000 && t_tarn <= t_base);
+	add_row(1, "file ingest, tarn command (lines/s)", "lines/s", (double)lines / t_tarn,
+		(double)lines / t_base, "json-c + plain SQLite", "-", -1);
+	{
+		uint64_t np_stored = 0;
+		double t_np = noparse_baseline(input, base_db, &np_stored);
+		if (np_stored != stored)
+			fprintf(stderr, "bench: note: the no-parse program stored %llu (it keys on"
+				" (time, id) and takes what a parser rejects), tarn %llu\n",
+				(unsigned long long)np_stored, stored);
+		add_row(1, "file ingest, tarn command (lines/s)", "lines/s",
+			(double)lines / t_tarn, (double)lines / t_np,
+			"no-parse SQLite, UNIQUE(time,id)", ">= 1.3x", t_np >= 1.3 * t_tarn);
+	}
 	{
 		unsigned long long lake_b = dir_bytes(lake_dir), z = 0;
 		FILE *p;
@@ -687,8 +712,7 @@ int main(int argc, char **argv)
 			pclose(p);
 		add_row(2, "bytes on disk per stored event (lake folder)", "B/ev",
 			(double)lake_b / (double)stored, (double)z / (double)stored,
-			"input through zstd -3", "<= 40 B, <= 1.2x",
-			(double)lake_b / (double)stored <= 40 && lake_b <= 1.2 * (double)z);
+			"input through zstd -3", "<= 1.15x", lake_b <= 1.15 * (double)z);
 	}
 	snprintf(cmd, sizeof(cmd), "rm -f '%s'*", base_db);
 	run(cmd);

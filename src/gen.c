@@ -149,10 +149,18 @@ static void make_event(tarn_gen *g, struct pending *e)
 	tarn_time_format(t, ts);
 	memcpy(ts + 23, "Z", 2); /* keep milliseconds: YYYY-MM-DDTHH:MM:SS.mmmZ */
 	e->time_us = t;
-	e->len = (size_t)snprintf(e->payload, sizeof(e->payload),
-				  "{\"event_id\":\"%s\",\"user_id\":\"%s\",\"event_type\":\"%s\","
-				  "\"page\":\"%s\",\"timestamp\":\"%s\",\"source\":\"%s\"}",
-				  e->event_id, e->user_id, type, pick_page(g, type), ts, source);
+	if (g->o.headers_only)
+		e->len = (size_t)snprintf(e->payload, sizeof(e->payload),
+					  "{\"user_id\":\"%s\",\"event_type\":\"%s\","
+					  "\"page\":\"%s\",\"source\":\"%s\"}",
+					  e->user_id, type, pick_page(g, type), source);
+	else
+		e->len = (size_t)snprintf(e->payload, sizeof(e->payload),
+					  "{\"event_id\":\"%s\",\"user_id\":\"%s\","
+					  "\"event_type\":\"%s\",\"page\":\"%s\","
+					  "\"timestamp\":\"%s\",\"source\":\"%s\"}",
+					  e->event_id, e->user_id, type, pick_page(g, type), ts,
+					  source);
 }
 
 static void fill(const struct pending *e, int dup, tarn_gen_event *ev)

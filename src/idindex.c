@@ -12,21 +12,27 @@
 static const char ids_schema[] =
 	"CREATE TABLE IF NOT EXISTS runs(run_id INTEGER PRIMARY KEY,"
 	" level INTEGER NOT NULL, n_ids INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS run_pages(run_id INTEGER NOT NULL,"
-	" first_h INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL,"
-	" PRIMARY KEY(run_id, first_h)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS run_pages(page INTEGER PRIMARY KEY,"
+	" n INTEGER NOT NULL, data BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS covered(day INTEGER PRIMARY KEY,"
 	" block_id INTEGER NOT NULL) WITHOUT ROWID;";
 
-/* Entries a page holds (more only to keep equal hashes on one page). */
-#define PAGE_IDS 512
+/* Entries a page holds (more only to keep equal hashes on one page): about
+ * 3 KB encoded, so that a page is one row that fits in one 4 KB SQLite page
+ * (a rowid table keeps up to 4,061 bytes of a row in the b-tree page). A
+ * page's rowid is run_id << 32 | its first hash: a run's pages are one
+ * range of the b-tree, written in order. */
+#define PAGE_IDS 1024
+#define PAGE_BYTES 4000
 /* Runs of one level merged into one of the next. */
 #define MERGE_FANIN 4
 /* Filter: 512-bit lines, PROBES bits an id in its line. */
 #define LINE_WORDS 8
-#define PROBES 5
-#define BITS_PER_ID 8
+#define PROBES 6
+#define BITS_PER_ID 10
 #define FILTER_MIN_IDS (1u << 20)
+/* Room past TARN__IDS_MEM for the rest of a batch before its commit. */
+#define MEM_SLACK (64u * 1024)
 
 struct entry {
 	uint32_t h32; /* the hash's upper 32 bits: what a run keeps */
@@ -36,6 +42,8 @@ struct entry {
 
 struct mem_entry {
 	uint64_t h;
+	uint64_t payload_hash; /* keyed (tarn__idindex_payload_hash), never 0;
+				* 0: unknown (an id recovered from a block) */
 	struct tarn__idloc loc;
 };
 
@@ -66,8 +74,9 @@ struct tarn__idindex {
 	/* covered block per day */
 	struct { int32_t day; int64_t block_id; } *cov;
 	size_t n_cov;
+	uint64_t seed;      /* keys the payload hash: not guessable from outside */
 	/* lookup result */
-	struct tarn__idloc *res;
+	struct tarn__idcand *res;
 	size_t res_cap;
 	uint64_t lookups, maybes;
 };
@@ -99,7 +108,7 @@ uint64_t tarn__id_hash(int is_uuid, const unsigned char *id, size_t len)
 
 static uint64_t line_of(const tarn__idindex *x, uint64_t h)
 {
-	return h & (x->n_lines - 1);
+	return ((h & 0xffffffffu) * x->n_lines) >> 32;
 }
 
 static void filter_add(tarn__idindex *x, uint64_t h)
@@ -124,20 +133,26 @@ static int filter_has(const tarn__idindex *x, uint64_t h)
 	return 1;
 }
 
-/* A filter for `ids` ids: 8 bits each, a power of two of lines, bounded. */
+/* A filter for `ids` ids: 8 bits each, bounded. The old one is freed
+ * first: it is about to be rebuilt anyway, and both at once would double
+ * the peak memory. */
 static int filter_alloc(tarn__idindex *x, uint64_t ids)
 {
-	uint64_t lines = 1, want = (ids * BITS_PER_ID + 511) / 512;
+	uint64_t lines = (ids * BITS_PER_ID + 511) / 512;
 	uint64_t max_lines = TARN__IDFILTER_MAX_BYTES / 64;
 	uint64_t *bits;
 
-	while (lines < want && lines < max_lines)
-		lines <<= 1;
+	if (lines > max_lines)
+		lines = max_lines;
+	if (lines < 1)
+		lines = 1;
+	free(x->bits);
+	x->bits = NULL;
+	x->n_lines = 0;
 	bits = calloc(lines * LINE_WORDS, sizeof(uint64_t));
 	if (!bits)
 		return tarn__error_set(TARN_ENOMEM, "%s: id filter of %llu bytes", x->path,
 				       (unsigned long long)(lines * 64));
-	free(x->bits);
 	x->bits = bits;
 	x->n_lines = lines;
 	x->capacity = lines * 512 / BITS_PER_ID;
@@ -238,12 +253,17 @@ static int entry_cmp(const void *a, const void *b)
 	return x->block_id < y->block_id ? -1 : x->block_id > y->block_id;
 }
 
+static int64_t page_key(int64_t run_id, uint32_t h32)
+{
+	return (int64_t)((uint64_t)run_id << 32 | h32);
+}
+
 /* Writes one run, page by page, from entries given in order. */
 struct run_writer {
 	tarn__idindex *x;
 	int64_t run_id;
 	struct entry page[PAGE_IDS * 2];
-	size_t n;
+	size_t n, bytes;
 	uint64_t total;
 	unsigned char buf[PAGE_IDS * 2 * 16];
 };
@@ -255,25 +275,42 @@ static int write_page(struct run_writer *w, size_t n)
 	int rc;
 
 	sqlite3_reset(x->ins_page);
-	sqlite3_bind_int64(x->ins_page, 1, w->run_id);
-	sqlite3_bind_int64(x->ins_page, 2, w->page[0].h32);
-	sqlite3_bind_int64(x->ins_page, 3, (sqlite3_int64)n);
-	sqlite3_bind_blob(x->ins_page, 4, w->buf, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(x->ins_page, 1, page_key(w->run_id, w->page[0].h32));
+	sqlite3_bind_int64(x->ins_page, 2, (sqlite3_int64)n);
+	sqlite3_bind_blob(x->ins_page, 3, w->buf, (int)len, SQLITE_STATIC);
 	rc = sqlite3_step(x->ins_page);
 	sqlite3_reset(x->ins_page);
 	if (rc != SQLITE_DONE)
 		return tarn__error_sqlite(x->db, "%s: write run page", x->path);
-	memmove(w->page, w->page + n, (w->n - n) * sizeof(w->page[0]));
-	w->n -= n;
+	w->n = 0;
+	w->bytes = 0;
+	(void)n;
 	return TARN_OK;
+}
+
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
 }
 
 /* Equal hashes stay on one page, so a lookup reads one page per run. */
 static int writer_put(struct run_writer *w, const struct entry *e)
 {
+	size_t more = 0;
 	int rc;
 
-	if (w->n >= PAGE_IDS && e->h32 != w->page[w->n - 1].h32) {
+	if (w->n) {
+		const struct entry *p = &w->page[w->n - 1];
+		more = varint_len(e->h32 - p->h32) +
+		       varint_len(zigzag((int64_t)e->day - p->day)) + varint_len(e->block_id);
+	}
+	if (w->n && w->bytes + more > PAGE_BYTES && e->h32 != w->page[w->n - 1].h32) {
 		rc = write_page(w, w->n);
 		if (rc)
 			return rc;
@@ -284,7 +321,10 @@ static int writer_put(struct run_writer *w, const struct entry *e)
 		if (rc)
 			return rc;
 	}
+	if (w->n == 0)
+		more = 1 + varint_len(zigzag(e->day)) + varint_len(e->block_id);
 	w->page[w->n++] = *e;
+	w->bytes += more;
 	w->total++;
 	return TARN_OK;
 }
@@ -390,7 +430,8 @@ static int scan_runs(tarn__idindex *x, int (*fn)(tarn__idindex *, const struct e
 
 	if (!e)
 		return tarn__error_set(TARN_ENOMEM, "%s: page", x->path);
-	rc = tarn__sql_prepare(x->db, "SELECT first_h, n, data FROM run_pages", &st, x->path);
+	rc = tarn__sql_prepare(x->db, "SELECT page & 4294967295, n, data FROM run_pages", &st,
+			       x->path);
 	if (rc) {
 		free(e);
 		return rc;
@@ -442,7 +483,7 @@ static int add_page_to_filter(tarn__idindex *x, const struct entry *e, size_t n)
 static int filter_rebuild(tarn__idindex *x, uint64_t ids)
 {
 	size_t i;
-	int rc = filter_alloc(x, ids * 2 > FILTER_MIN_IDS ? ids * 2 : FILTER_MIN_IDS);
+	int rc = filter_alloc(x, ids + ids / 2 > FILTER_MIN_IDS ? ids + ids / 2 : FILTER_MIN_IDS);
 
 	if (!rc)
 		rc = scan_runs(x, add_page_to_filter);
@@ -459,6 +500,10 @@ static int mem_reserve(tarn__idindex *x)
 		return TARN_OK;
 	{
 		size_t cap = x->mem_cap ? x->mem_cap * 2 : 4096;
+		/* a flush follows the commit that passes TARN__IDS_MEM: leave
+		 * room for one batch past it rather than doubling */
+		if (x->mem_cap < TARN__IDS_MEM + MEM_SLACK && cap > TARN__IDS_MEM + MEM_SLACK)
+			cap = TARN__IDS_MEM + MEM_SLACK;
 		struct mem_entry *m = realloc(x->mem, cap * sizeof(*m));
 		if (!m)
 			return tarn__error_set(TARN_ENOMEM, "%s: ids in memory", x->path);
@@ -499,7 +544,8 @@ static int mtab_reserve(tarn__idindex *x)
 	return TARN_OK;
 }
 
-static int mem_push(tarn__idindex *x, uint64_t h, struct tarn__idloc loc)
+static int mem_push(tarn__idindex *x, uint64_t h, uint64_t payload_hash,
+		    struct tarn__idloc loc, int has_hash)
 {
 	int rc = mem_reserve(x);
 
@@ -508,6 +554,7 @@ static int mem_push(tarn__idindex *x, uint64_t h, struct tarn__idloc loc)
 	if (rc)
 		return rc;
 	x->mem[x->n_mem].h = h;
+	x->mem[x->n_mem].payload_hash = has_hash ? payload_hash | 1 : 0;
 	x->mem[x->n_mem].loc = loc;
 	mtab_insert(x, x->n_mem);
 	x->n_mem++;
@@ -515,6 +562,26 @@ static int mem_push(tarn__idindex *x, uint64_t h, struct tarn__idloc loc)
 		return filter_rebuild(x, x->run_ids + x->n_mem);
 	filter_add(x, filter_key(h));
 	return TARN_OK;
+}
+
+/* Eight bytes a step, each word mixed in by multiply and rotate, keyed by
+ * the index's seed, finished by mix64. */
+uint64_t tarn__idindex_payload_hash(const tarn__idindex *x, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = x->seed ^ (n * 0x9e3779b97f4a7c15ull), w;
+	size_t i;
+
+	for (i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, b + i, 8);
+		h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
+		h = (h << 29) | (h >> 35);
+	}
+	w = 0;
+	if (n > i)
+		memcpy(&w, b + i, n - i);
+	h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
+	return mix64(h) | 1; /* never 0: see struct mem_entry */
 }
 
 /* ---- open / close ---- */
@@ -527,12 +594,19 @@ int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode)
 	*out = NULL;
 	if (!x)
 		return tarn__error_set(TARN_ENOMEM, "id index");
+	x->seed = mix64((uint64_t)tarn_time_now_us() ^ ((uint64_t)getpid() << 32) ^
+			(uint64_t)(uintptr_t)x);
 	x->path = tarn__path_join(lake_dir, "ids.db");
 	if (!x->path) {
 		free(x);
 		return tarn__error_set(TARN_ENOMEM, "id index");
 	}
-	rc = tarn__sql_open(&x->db, x->path, 0, file_mode);
+	rc = tarn__sql_open_ex(&x->db, x->path, 0, file_mode, "PRAGMA auto_vacuum=INCREMENTAL");
+	/* runs are read in order and once: a small page cache. The pages of
+	 * merged runs go back to the file system (auto_vacuum=INCREMENTAL,
+	 * set on a new file above, and incremental_vacuum after a merge). */
+	if (!rc)
+		rc = tarn__sql_exec(x->db, "PRAGMA cache_size=-1024", x->path);
 	if (!rc)
 		rc = tarn__sql_exec(x->db, "BEGIN IMMEDIATE", x->path);
 	if (!rc) {
@@ -546,13 +620,13 @@ int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode)
 	}
 	if (!rc)
 		rc = tarn__sql_prepare(x->db,
-				       "SELECT first_h, n, data FROM run_pages WHERE run_id=?1"
-				       " AND first_h<=?2 ORDER BY first_h DESC LIMIT 1",
+				       "SELECT page & 4294967295, n, data FROM run_pages"
+				       " WHERE page BETWEEN ?1 AND ?2 ORDER BY page DESC LIMIT 1",
 				       &x->find_page, x->path);
 	if (!rc)
 		rc = tarn__sql_prepare(x->db,
-				       "INSERT INTO run_pages(run_id, first_h, n, data)"
-				       " VALUES(?,?,?,?)", &x->ins_page, x->path);
+				       "INSERT INTO run_pages(page, n, data) VALUES(?,?,?)",
+				       &x->ins_page, x->path);
 	if (!rc)
 		rc = tarn__sql_prepare(x->db, "INSERT INTO runs(run_id, level, n_ids) VALUES(?,?,?)",
 				       &x->ins_run, x->path);
@@ -611,22 +685,27 @@ int64_t tarn__idindex_covered(const tarn__idindex *x, int32_t day)
 
 /* ---- lookup ---- */
 
-static int push_result(tarn__idindex *x, size_t *n, struct tarn__idloc loc)
+static int push_result(tarn__idindex *x, size_t *n, struct tarn__idloc loc,
+		       const uint64_t *payload_hash)
 {
 	size_t i;
 
 	for (i = 0; i < *n; i++)
-		if (x->res[i].day == loc.day && x->res[i].block_id == loc.block_id)
+		if (x->res[i].loc.day == loc.day && x->res[i].loc.block_id == loc.block_id &&
+		    !payload_hash == !x->res[i].has_payload_hash)
 			return TARN_OK;
 	if (*n == x->res_cap) {
 		size_t cap = x->res_cap ? x->res_cap * 2 : 16;
-		struct tarn__idloc *r = realloc(x->res, cap * sizeof(*r));
+		struct tarn__idcand *r = realloc(x->res, cap * sizeof(*r));
 		if (!r)
 			return tarn__error_set(TARN_ENOMEM, "%s: lookup", x->path);
 		x->res = r;
 		x->res_cap = cap;
 	}
-	x->res[(*n)++] = loc;
+	x->res[*n].loc = loc;
+	x->res[*n].has_payload_hash = payload_hash != NULL;
+	x->res[*n].payload_hash = payload_hash ? *payload_hash : 0;
+	(*n)++;
 	return TARN_OK;
 }
 
@@ -639,8 +718,8 @@ static int lookup_run(tarn__idindex *x, int64_t run_id, uint32_t h32, size_t *n)
 	int rc;
 
 	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, run_id);
-	sqlite3_bind_int64(st, 2, h32);
+	sqlite3_bind_int64(st, 1, page_key(run_id, 0));
+	sqlite3_bind_int64(st, 2, page_key(run_id, h32));
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(st);
@@ -661,13 +740,13 @@ static int lookup_run(tarn__idindex *x, int64_t run_id, uint32_t h32, size_t *n)
 	for (i = 0; !rc && i < (size_t)cnt && e[i].h32 <= h32; i++) {
 		if (e[i].h32 == h32) {
 			struct tarn__idloc loc = { e[i].day, e[i].block_id };
-			rc = push_result(x, n, loc);
+			rc = push_result(x, n, loc, NULL);
 		}
 	}
 	return rc;
 }
 
-int tarn__idindex_lookup(tarn__idindex *x, uint64_t h, const struct tarn__idloc **locs,
+int tarn__idindex_lookup(tarn__idindex *x, uint64_t h, const struct tarn__idcand **locs,
 			 size_t *n)
 {
 	size_t mask, k, i;
@@ -684,26 +763,34 @@ int tarn__idindex_lookup(tarn__idindex *x, uint64_t h, const struct tarn__idloc 
 		for (k = (size_t)(h >> 7) & mask; x->mtab[k]; k = (k + 1) & mask) {
 			const struct mem_entry *m = &x->mem[x->mtab[k] - 1];
 			if (m->h == h) {
-				rc = push_result(x, n, m->loc);
+				rc = push_result(x, n, m->loc,
+						 m->payload_hash ? &m->payload_hash : NULL);
 				if (rc)
 					return rc;
 			}
 		}
 	}
+	/* An id is stored once: one found in memory (64 bits of hash equal,
+	 * its payload hash known) is not looked for in the runs as well. */
+	*locs = x->res;
+	for (i = 0; i < *n; i++)
+		if (x->res[i].has_payload_hash)
+			return TARN_OK;
 	for (i = x->n_runs; !rc && i-- > 0;)
 		rc = lookup_run(x, x->runs[i].run_id, (uint32_t)(h >> 32), n);
 	*locs = x->res;
 	return rc;
 }
 
-int tarn__idindex_add(tarn__idindex *x, uint64_t h, struct tarn__idloc loc)
+int tarn__idindex_add(tarn__idindex *x, uint64_t h, uint64_t payload_hash,
+		      struct tarn__idloc loc)
 {
-	return mem_push(x, h, loc);
+	return mem_push(x, h, payload_hash, loc, 1);
 }
 
 int tarn__idindex_recover(tarn__idindex *x, uint64_t h, struct tarn__idloc loc)
 {
-	int rc = mem_push(x, h, loc);
+	int rc = mem_push(x, h, 0, loc, 0);
 
 	if (!rc)
 		x->n_committed = x->n_mem;
@@ -826,13 +913,17 @@ static int merge_runs(tarn__idindex *x, size_t *ix, size_t k, int level, struct 
 		return tarn__error_set(TARN_ENOMEM, "%s: merge", x->path);
 	w->run_id = next_run_id(x);
 	w->n = 0;
+	w->bytes = 0;
 	w->total = 0;
 	for (i = 0; !rc && i < k; i++) {
 		rc = tarn__sql_prepare(x->db,
-				       "SELECT first_h, n, data FROM run_pages WHERE run_id=?"
-				       " ORDER BY first_h", &c[i].st, x->path);
+				       "SELECT page & 4294967295, n, data FROM run_pages"
+				       " WHERE page BETWEEN ?1 AND ?2 ORDER BY page", &c[i].st,
+				       x->path);
 		if (!rc) {
-			sqlite3_bind_int64(c[i].st, 1, x->runs[ix[i]].run_id);
+			sqlite3_bind_int64(c[i].st, 1, page_key(x->runs[ix[i]].run_id, 0));
+			sqlite3_bind_int64(c[i].st, 2,
+					   page_key(x->runs[ix[i]].run_id, UINT32_MAX));
 			rc = cursor_next_page(x, &c[i]);
 		}
 	}
@@ -854,11 +945,12 @@ static int merge_runs(tarn__idindex *x, size_t *ix, size_t k, int level, struct 
 	if (!rc)
 		rc = writer_end(w, level);
 	if (!rc)
-		rc = tarn__sql_prepare(x->db, "DELETE FROM run_pages WHERE run_id=?1", &del,
-				       x->path);
+		rc = tarn__sql_prepare(x->db, "DELETE FROM run_pages WHERE page BETWEEN ?1 AND ?2",
+				       &del, x->path);
 	for (i = 0; !rc && i < k; i++) {
 		sqlite3_reset(del);
-		sqlite3_bind_int64(del, 1, x->runs[ix[i]].run_id);
+		sqlite3_bind_int64(del, 1, page_key(x->runs[ix[i]].run_id, 0));
+		sqlite3_bind_int64(del, 2, page_key(x->runs[ix[i]].run_id, UINT32_MAX));
 		if (sqlite3_step(del) != SQLITE_DONE)
 			rc = tarn__error_sqlite(x->db, "%s: drop merged run", x->path);
 	}
@@ -931,12 +1023,16 @@ int tarn__idindex_flush(tarn__idindex *x, int force)
 	if (!rc)
 		rc = tarn__sql_exec(x->db, "BEGIN IMMEDIATE", x->path);
 	if (!rc) {
+		int merged = x->n_runs;
 		rc = merge_levels(x, w);
+		merged = merged != (int)x->n_runs;
 		if (!rc)
 			rc = tarn__sql_exec(x->db, "COMMIT", x->path);
 		if (rc) {
 			sqlite3_exec(x->db, "ROLLBACK", NULL, NULL, NULL);
 			load_runs(x);
+		} else if (merged) {
+			rc = tarn__sql_exec(x->db, "PRAGMA incremental_vacuum", x->path);
 		}
 	}
 	free(w);
@@ -954,113 +1050,4 @@ void tarn__idindex_stats(const tarn__idindex *x, struct tarn__idindex_stats *st)
 	st->filter_bytes = x->n_lines * 64;
 	st->lookups = x->lookups;
 	st->filter_maybe = x->maybes;
-}
-
-/* ---- recently stored ids ---- */
-
-struct recent_slot {
-	uint64_t h;           /* 0: empty */
-	uint64_t payload_hash;
-	struct tarn__idloc loc;
-};
-
-struct tarn__recent {
-	struct recent_slot *slot;
-	uint32_t *touched;    /* slots written by the open batch */
-	size_t n_touched, cap_touched;
-	uint64_t seed;        /* keys the payload hash: not guessable from outside */
-};
-
-int tarn__recent_new(tarn__recent **out)
-{
-	tarn__recent *r = calloc(1, sizeof(*r));
-
-	*out = NULL;
-	if (!r || !(r->slot = calloc(TARN__RECENT_SLOTS, sizeof(*r->slot)))) {
-		free(r);
-		return tarn__error_set(TARN_ENOMEM, "recent events table");
-	}
-	r->seed = mix64((uint64_t)tarn_time_now_us() ^ ((uint64_t)getpid() << 32) ^
-			(uint64_t)(uintptr_t)r);
-	*out = r;
-	return TARN_OK;
-}
-
-void tarn__recent_free(tarn__recent *r)
-{
-	if (!r)
-		return;
-	free(r->slot);
-	free(r->touched);
-	free(r);
-}
-
-void tarn__recent_commit(tarn__recent *r)
-{
-	if (r)
-		r->n_touched = 0;
-}
-
-void tarn__recent_rollback(tarn__recent *r)
-{
-	size_t i;
-
-	if (!r)
-		return;
-	for (i = 0; i < r->n_touched; i++)
-		r->slot[r->touched[i]].h = 0;
-	r->n_touched = 0;
-}
-
-/* Eight bytes a step, each word mixed in by multiply and rotate, keyed by
- * the seed, finished by mix64. */
-static uint64_t payload_hash(const tarn__recent *r, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint64_t h = r->seed ^ (n * 0x9e3779b97f4a7c15ull), w;
-	size_t i;
-
-	for (i = 0; i + 8 <= n; i += 8) {
-		memcpy(&w, b + i, 8);
-		h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
-		h = (h << 29) | (h >> 35);
-	}
-	w = 0;
-	memcpy(&w, b + i, n - i);
-	h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
-	return mix64(h);
-}
-
-void tarn__recent_put(tarn__recent *r, uint64_t h, const tarn_event *ev,
-		      struct tarn__idloc loc)
-{
-	uint32_t k = (uint32_t)h & (TARN__RECENT_SLOTS - 1);
-
-	if (!r)
-		return;
-	if (r->n_touched == r->cap_touched) {
-		size_t cap = r->cap_touched ? r->cap_touched * 2 : 4096;
-		uint32_t *t = realloc(r->touched, cap * sizeof(*t));
-		if (!t)
-			return; /* cannot forget it on rollback: do not remember it */
-		r->touched = t;
-		r->cap_touched = cap;
-	}
-	r->touched[r->n_touched++] = k;
-	r->slot[k].h = h | 1; /* never 0 */
-	r->slot[k].payload_hash = payload_hash(r, ev->payload, ev->payload_len);
-	r->slot[k].loc = loc;
-}
-
-int tarn__recent_get(tarn__recent *r, uint64_t h, const tarn_event *ev,
-		     tarn_add_result *res, struct tarn__idloc *loc)
-{
-	uint32_t k = (uint32_t)h & (TARN__RECENT_SLOTS - 1);
-
-	if (!r || r->slot[k].h != (h | 1))
-		return 0;
-	*res = r->slot[k].payload_hash == payload_hash(r, ev->payload, ev->payload_len)
-		       ? TARN_ADD_DUPLICATE : TARN_ADD_CONFLICT;
-	*loc = r->slot[k].loc;
-	return 1;
 }

@@ -5,10 +5,12 @@
  *
  * Three parts, cheapest first:
  *  - a blocked Bloom filter over the 64-bit hashes of every stored id, in
- *    memory (8 bits an id, one 64-byte line per id): "certainly new" for
- *    all but a few per cent of new ids, with one cache miss;
- *  - the ids stored since the last flush (at most TARN__IDS_MEM entries),
- *    in memory, each with its location (event date, block id);
+ *    memory (8 to 12 bits an id, one 64-byte line per id): "certainly
+ *    new" for all but about 1% of new ids, with one cache miss;
+ *  - the ids stored since the last flush (about TARN__IDS_MEM entries), in
+ *    memory, each with its location (event date, block id) and a keyed
+ *    hash of its payload, so that a recent re-delivery is decided without
+ *    reading a block;
  *  - sorted runs of (hash, location) in LAKE/ids.db, written whole at a
  *    flush and merged four into one as they accumulate (a log-structured
  *    merge): no random-order b-tree write per event.
@@ -29,7 +31,7 @@
 #include "tarn/lake.h"
 
 /* Entries kept in memory before they are written as a run. */
-#define TARN__IDS_MEM (256u * 1024)
+#define TARN__IDS_MEM (128u * 1024)
 /* Upper bound of the filter's memory; beyond 64M ids its false-positive
  * rate grows instead (each false positive costs one lookup in the runs). */
 #define TARN__IDFILTER_MAX_BYTES (64u * 1024 * 1024)
@@ -56,13 +58,28 @@ void tarn__idindex_close(tarn__idindex *x);
  * (0: none). Blocks after it must be fed to tarn__idindex_recover_block. */
 int64_t tarn__idindex_covered(const tarn__idindex *x, int32_t day);
 
-/* Candidate locations of the id with hash h: *locs is borrowed until the
- * next call, *n is 0 when the id is certainly not stored. */
-int tarn__idindex_lookup(tarn__idindex *x, uint64_t h, const struct tarn__idloc **locs,
+/* A candidate for an id: where an event with that id hash may be. For
+ * an id stored since the last flush the keyed 64-bit hash of its payload is
+ * known, so a re-delivery is told duplicate or conflicting without reading
+ * its block (a different payload passes for the same with probability
+ * 2^-64). */
+struct tarn__idcand {
+	struct tarn__idloc loc;
+	int has_payload_hash;
+	uint64_t payload_hash;
+};
+
+/* Candidates for the id with hash h: *cands is borrowed until the next
+ * call; *n is 0 when the id is certainly not stored. */
+int tarn__idindex_lookup(tarn__idindex *x, uint64_t h, const struct tarn__idcand **cands,
 			 size_t *n);
 
+/* The index's keyed hash of a payload (for tarn__idcand.payload_hash). */
+uint64_t tarn__idindex_payload_hash(const tarn__idindex *x, const void *p, size_t n);
+
 /* Remember a stored id (in the open batch). TARN_ENOMEM. */
-int tarn__idindex_add(tarn__idindex *x, uint64_t h, struct tarn__idloc loc);
+int tarn__idindex_add(tarn__idindex *x, uint64_t h, uint64_t payload_hash,
+		      struct tarn__idloc loc);
 /* Remember an id of an already committed block found by recovery. */
 int tarn__idindex_recover(tarn__idindex *x, uint64_t h, struct tarn__idloc loc);
 /* The batch's shards committed: its ids are kept. */
@@ -79,28 +96,5 @@ struct tarn__idindex_stats {
 	uint64_t run_ids, mem_ids, runs, filter_bytes, lookups, filter_maybe;
 };
 void tarn__idindex_stats(const tarn__idindex *x, struct tarn__idindex_stats *st);
-
-/* ---- recently stored ids (re-deliveries without reading a block) ---- */
-
-/* Recently stored events of a lake: id hash -> keyed 64-bit hash of the
- * payload and its location, in a direct-mapped table of
- * TARN__RECENT_SLOTS (24 bytes each). A re-delivery found there is told
- * duplicate or conflicting by the hashes, without decoding its block (a
- * different payload passes for the same with probability 2^-64); one not
- * found (evicted, or stored by an earlier process) goes through the index
- * and is compared byte for byte. Entries of a rolled-back batch are
- * forgotten. */
-#define TARN__RECENT_SLOTS (1u << 18)
-typedef struct tarn__recent tarn__recent;
-int tarn__recent_new(tarn__recent **out);
-void tarn__recent_free(tarn__recent *r);
-void tarn__recent_commit(tarn__recent *r);
-void tarn__recent_rollback(tarn__recent *r);
-/* Remember a stored event (best effort: forgets nothing on ENOMEM). */
-void tarn__recent_put(tarn__recent *r, uint64_t h, const tarn_event *ev,
-		      struct tarn__idloc loc);
-/* 1 with *res and *loc set when the table knows the id, else 0. */
-int tarn__recent_get(tarn__recent *r, uint64_t h, const tarn_event *ev,
-		     tarn_add_result *res, struct tarn__idloc *loc);
 
 #endif

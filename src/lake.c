@@ -33,7 +33,6 @@ struct tarn_lake {
 	int gold_txn, quar_txn;
 	size_t pending;
 	tarn__shard **shards; /* open shards, most recently used last */
-	tarn__recent *recent; /* recently stored events, for re-deliveries */
 	tarn__idindex *ids;   /* every stored event id, lake-wide */
 	tarn__shard *last;    /* the shard of the last event added, and its day */
 	int64_t last_day0;
@@ -212,8 +211,6 @@ int tarn_lake_open(tarn_lake **out, const char *dir, unsigned flags)
 		goto fail;
 	rc = tarn__gold_attach(&lake->gold, lake->gold_db, 0);
 	if (!rc && !lake->readonly)
-		rc = tarn__recent_new(&lake->recent);
-	if (!rc && !lake->readonly)
 		rc = tarn__idindex_open(&lake->ids, dir, lake->file_mode);
 	if (!rc && !lake->readonly)
 		rc = tarn__sql_prepare(lake->quar_db,
@@ -245,7 +242,6 @@ void tarn_lake_close(tarn_lake *lake)
 		tarn__shard_close(lake->shards[i]);
 	free(lake->shards);
 	tarn__gold_detach(lake->gold);
-	tarn__recent_free(lake->recent);
 	tarn__idindex_close(lake->ids);
 	sqlite3_finalize(lake->quar_ins);
 	sqlite3_close(lake->gold_db);
@@ -435,36 +431,41 @@ static int candidate_shard(tarn_lake *lake, int32_t day, tarn__shard **out)
 	return exists ? open_shard(lake, date, out) : TARN_OK;
 }
 
-/* Is an event with ev's id stored anywhere in the lake? Recent events
- * first, then every candidate block the id index names, compared byte for
- * byte. *where: the shard that holds it. */
+/* Is an event with ev's id stored anywhere in the lake? Every candidate
+ * the id index names is checked: a recent one by its payload hash, others
+ * by reading the block and comparing bytes. *where: the shard holding it
+ * (NULL when that shard is gone). *phash: the payload's keyed hash. */
 static int find_stored(tarn_lake *lake, uint64_t h, const tarn_event *ev, int *found,
-		       tarn_add_result *res, tarn__shard **where)
+		       tarn_add_result *res, tarn__shard **where, uint64_t *phash)
 {
-	const struct tarn__idloc *locs;
-	struct tarn__idloc loc, *copy;
+	const struct tarn__idcand *cands;
+	struct tarn__idcand *copy;
 	size_t n, i;
 	int rc;
 
 	*found = 0;
 	*where = NULL;
-	if (tarn__recent_get(lake->recent, h, ev, res, &loc)) {
-		*found = 1;
-		return candidate_shard(lake, loc.day, where);
-	}
-	rc = tarn__idindex_lookup(lake->ids, h, &locs, &n);
+	*phash = tarn__idindex_payload_hash(lake->ids, ev->payload, ev->payload_len);
+	rc = tarn__idindex_lookup(lake->ids, h, &cands, &n);
 	if (rc || n == 0)
 		return rc;
 	/* opening a shard below must not disturb the list */
 	copy = malloc(n * sizeof(*copy));
 	if (!copy)
 		return tarn__error_set(TARN_ENOMEM, "id lookup");
-	memcpy(copy, locs, n * sizeof(*copy));
+	memcpy(copy, cands, n * sizeof(*copy));
 	for (i = 0; !rc && !*found && i < n; i++) {
 		tarn__shard *s;
-		rc = candidate_shard(lake, copy[i].day, &s);
+		if (copy[i].has_payload_hash) {
+			*found = 1;
+			*res = copy[i].payload_hash == *phash ? TARN_ADD_DUPLICATE
+							      : TARN_ADD_CONFLICT;
+			rc = candidate_shard(lake, copy[i].loc.day, where);
+			break;
+		}
+		rc = candidate_shard(lake, copy[i].loc.day, &s);
 		if (!rc && s)
-			rc = tarn__shard_find(s, copy[i].block_id, h, ev, found, res);
+			rc = tarn__shard_find(s, copy[i].loc.block_id, h, ev, found, res);
 		if (!rc && *found)
 			*where = s;
 	}
@@ -501,7 +502,7 @@ int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result
 	struct tarn__idloc loc;
 	tarn__shard *s;
 	int64_t block_id;
-	uint64_t h;
+	uint64_t h, phash;
 	char date[11];
 	int rc, found;
 
@@ -512,7 +513,7 @@ int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result
 	h = tarn__id_hash(ev->id_is_uuid, ev->id, ev->id_len);
 	rc = gold_begin(lake);
 	if (!rc)
-		rc = find_stored(lake, h, ev, &found, &res, &s);
+		rc = find_stored(lake, h, ev, &found, &res, &s, &phash);
 	if (rc)
 		return rc;
 	if (found) {
@@ -532,10 +533,9 @@ int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result
 		return rc;
 	loc.day = day_of(lake->last_day0);
 	loc.block_id = (uint32_t)block_id;
-	rc = tarn__idindex_add(lake->ids, h, loc);
+	rc = tarn__idindex_add(lake->ids, h, phash, loc);
 	if (rc)
 		return rc;
-	tarn__recent_put(lake->recent, h, ev, loc);
 	lake->pending++;
 	if (result)
 		*result = TARN_ADD_STORED;
@@ -619,7 +619,6 @@ int tarn_lake_rollback(tarn_lake *lake)
 	for (i = 0; i < lake->n_shards; i++)
 		tarn__shard_rollback(lake->shards[i]);
 	tarn__gold_discard(lake->gold);
-	tarn__recent_rollback(lake->recent);
 	tarn__idindex_rollback(lake->ids);
 	if (lake->gold_txn)
 		sqlite3_exec(lake->gold_db, "ROLLBACK", NULL, NULL, NULL);
@@ -667,7 +666,6 @@ int tarn_lake_commit(tarn_lake *lake)
 			goto fail;
 		lake->gold_txn = 0;
 	}
-	tarn__recent_commit(lake->recent);
 	tarn__idindex_commit(lake->ids);
 	lake->pending = 0;
 	/* The events are safe in their shards; if the index cannot write its

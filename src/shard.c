@@ -23,7 +23,7 @@ static const char shard_schema[] =
 	" events BLOB NOT NULL, payloads BLOB NOT NULL);";
 
 /* Decoded blocks kept for duplicate checks and reads. */
-#define CACHE_SLOTS 4
+#define CACHE_SLOTS 2
 /* Open-addressing table over the events of the block being filled. */
 #define PEND_SLOTS (2 * TARN__BLOCK_EVENTS)
 
@@ -496,7 +496,7 @@ static int flush_block(tarn__shard *s)
 	if (rc)
 		return rc;
 	/* The block just written is the likeliest home of the next
-	 * re-delivery: keep it decoded, and reuse the slot's buffers. */
+	 * re-delivery: keep its fields decoded, and reuse the slot's buffers. */
 	b->id = s->next_block_id++;
 	slot = cache_victim(s);
 	{
@@ -506,6 +506,12 @@ static int flush_block(tarn__shard *s)
 	}
 	slot->used = ++s->clock;
 	tarn__block_drop_scratch(&slot->blk);
+	/* A re-delivery of a recent event is decided by the id index's payload
+	 * hash; keep only the block's fields (ids), not its megabyte of
+	 * payloads: memory is bounded per open shard. */
+	free(slot->blk.pay.p);
+	memset(&slot->blk.pay, 0, sizeof(slot->blk.pay));
+	slot->blk.has_payloads = 0;
 	tarn__block_reset(&s->pend);
 	memset(s->ptab, 0, PEND_SLOTS * sizeof(*s->ptab));
 	return TARN_OK;

@@ -91,7 +91,8 @@ int tarn__sql_stamp(sqlite3 *db, const char *path)
 	return tarn__sql_exec(db, sql, path);
 }
 
-int tarn__sql_open(sqlite3 **out, const char *path, int readonly, int create_mode)
+int tarn__sql_open_ex(sqlite3 **out, const char *path, int readonly, int create_mode,
+		      const char *first)
 {
 	sqlite3 *db = NULL;
 	int flags, rc;
@@ -119,6 +120,8 @@ int tarn__sql_open(sqlite3 **out, const char *path, int readonly, int create_mod
 	sqlite3_extended_result_codes(db, 1);
 	sqlite3_busy_timeout(db, 5000);
 	rc = check_identity(db, path);
+	if (rc == TARN_OK && !readonly && first)
+		rc = tarn__sql_exec(db, first, path);
 	if (rc == TARN_OK && !readonly)
 		rc = tarn__sql_exec(db,
 				    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
@@ -130,4 +133,9 @@ int tarn__sql_open(sqlite3 **out, const char *path, int readonly, int create_mod
 	}
 	*out = db;
 	return TARN_OK;
+}
+
+int tarn__sql_open(sqlite3 **out, const char *path, int readonly, int create_mode)
+{
+	return tarn__sql_open_ex(out, path, readonly, create_mode, NULL);
 }

@@ -19,6 +19,11 @@ int tarn__sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out,
  * and synchronous=FULL for writers. Checks application_id / user_version
  * when the file has a schema. */
 int tarn__sql_open(sqlite3 **out, const char *path, int readonly, int create_mode);
+/* The same, running the pragmas `first` (may be NULL) before the file's
+ * journal mode is set: settings such as auto_vacuum that a new file takes
+ * only before its header is written. */
+int tarn__sql_open_ex(sqlite3 **out, const char *path, int readonly, int create_mode,
+		      const char *first);
 /* Mark a freshly created file as tarn's (application_id, user_version). */
 int tarn__sql_stamp(sqlite3 *db, const char *path);
 /* Join dir and name into a malloc'd path. */

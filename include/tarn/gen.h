@@ -35,9 +35,12 @@ typedef struct tarn_gen_options {
 			      default 0 means "today 00:00Z minus days" */
 	int days;          /* days covered, >= 1; default 3 */
 	double dup_rate;   /* fraction 0.0..1.0 re-sent later; default 0 */
+	int headers_only;  /* 1: the payload has no event_id and no timestamp
+			      (they travel in headers and the Kafka timestamp);
+			      default 0 */
 } tarn_gen_options;
 
-#define TARN_GEN_OPTIONS_INIT { 1, 1000, 0, 3, 0.0 }
+#define TARN_GEN_OPTIONS_INIT { 1, 1000, 0, 3, 0.0, 0 }
 
 /* One generated event; every pointer is borrowed from the generator and
  * valid until the next tarn_gen_next or tarn_gen_free. */

@@ -51,8 +51,10 @@ void cli_catch_signals(void);
 
 /* Send a generated event to Kafka as `tarn produce` does: key user_id
  * (none when keyed is 0), headers event_id and event_name, timestamp =
- * event time. *hdr / *hcap is a scratch header buffer the caller frees. */
-int cli_send_generated(tarn_producer *p, const tarn_gen_event *ev, int keyed,
+ * event time (when stamp is 0: the time of sending, as a producer that
+ * does not set one gets). *hdr / *hcap is a scratch header buffer the
+ * caller frees. */
+int cli_send_generated(tarn_producer *p, const tarn_gen_event *ev, int keyed, int stamp,
 		       unsigned char **hdr, size_t *hcap);
 
 /* Sleep so that event number `i` is sent no earlier than t0 + i / rate. */

@@ -46,7 +46,7 @@ static int produce(const char *brokers, uint64_t count, int64_t start_us,
 		return rc;
 	}
 	while (rc == TARN_OK && tarn_gen_next(g, &ev) == TARN_OK) {
-		rc = cli_send_generated(p, &ev, 1, &hdr, &hcap);
+		rc = cli_send_generated(p, &ev, 1, 1, &hdr, &hcap);
 		(*sent)++;
 		*dups += (uint64_t)ev.is_duplicate;
 		if (*sent % 1000 == 0)

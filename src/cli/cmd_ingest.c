@@ -8,7 +8,7 @@ static const char help[] =
 	"usage: tarn ingest --lake DIR (-b BROKERS -t TOPIC [-G GROUP] [-e] | FILE... | -)\n"
 	"                   [--id-field P] [--time-field P] [--name-field P] [--group-readable]\n"
 	"                   [-X key=value]...\n"
-	"Stores events in the lake: deduplicated by (event time, event id), payloads\n"
+	"Stores events in the lake: deduplicated by event id across the lake, payloads\n"
 	"zstd-compressed, gold tables updated in the same batch; inputs that cannot be\n"
 	"stored go to the quarantine with a reason. From Kafka, offsets are committed\n"
 	"to the consumer group (default \"tarn\") only after the lake commit. -e stops\n"

@@ -7,14 +7,17 @@
 static const char help[] =
 	"usage: tarn produce (-b BROKERS -t TOPIC | -o FILE|-) [--count N] [--rate N]\n"
 	"                    [--seed S] [--start YYYY-MM-DD] [--days D] [--dup-rate F]\n"
-	"                    [-X key=value]...\n"
+	"                    [--unkeyed] [--headers-only] [-X key=value]...\n"
 	"Generates synthetic user events (deterministic for a seed). To Kafka: key =\n"
 	"user_id, headers event_id and event_name, timestamp = event time. --rate is\n"
 	"events per second (default: as fast as possible). --dup-rate F re-sends that\n"
 	"fraction of events later, byte-identical. --count counts unique events.\n"
 	"--unkeyed sends without a key, spread evenly over the partitions: a few\n"
 	"active users make most events, and the embedded broker keeps only ~5 MB\n"
-	"per partition, so a hot key overflows it beyond a few hundred thousand events.\n";
+	"per partition, so a hot key overflows it beyond a few hundred thousand events.\n"
+	"--headers-only leaves event_id and timestamp out of the payload: the id is\n"
+	"only in the event_id header and the time is the Kafka timestamp the producer\n"
+	"stamps when it sends (so a re-send carries a later time).\n";
 
 struct produce_args {
 	const char *brokers, *topic, *out;
@@ -34,6 +37,7 @@ static int parse(int argc, char **argv, struct produce_args *a)
 		{ "days", required_argument, NULL, 'd' },
 		{ "dup-rate", required_argument, NULL, 'D' },
 		{ "unkeyed", no_argument, NULL, 'U' },
+		{ "headers-only", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -78,6 +82,9 @@ static int parse(int argc, char **argv, struct produce_args *a)
 			break;
 		case 'U':
 			a->unkeyed = 1;
+			break;
+		case 'H':
+			a->gen.headers_only = 1;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -139,7 +146,7 @@ static int to_kafka(struct produce_args *a, tarn_gen *g, uint64_t *n, uint64_t *
 		return cli_fail("produce", "producer", rc);
 	while (!cli_stop && tarn_gen_next(g, &ev) == TARN_OK) {
 		cli_pace(t0, *n, a->rate);
-		rc = cli_send_generated(p, &ev, !a->unkeyed, &hdr, &hcap);
+		rc = cli_send_generated(p, &ev, !a->unkeyed, !a->gen.headers_only, &hdr, &hcap);
 		if (rc)
 			break;
 		(*n)++;
@@ -173,6 +180,9 @@ int cmd_produce(int argc, char **argv)
 	rc = parse(argc, argv, &a);
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	if (a.out && a.gen.headers_only)
+		return cli_usage("produce", "--headers-only needs Kafka (-b, -t): a JSON line"
+				 " has no headers to carry the id");
 	rc = tarn_gen_new(&g, &a.gen);
 	if (rc)
 		return cli_fail("produce", "generator", rc);

@@ -156,7 +156,7 @@ int cli_lake_args(int argc, char **argv, const char *cmd, const char *help,
 	return 0;
 }
 
-int cli_send_generated(tarn_producer *p, const tarn_gen_event *ev, int keyed,
+int cli_send_generated(tarn_producer *p, const tarn_gen_event *ev, int keyed, int stamp,
 		       unsigned char **hdr, size_t *hcap)
 {
 	size_t hlen = 0;
@@ -168,6 +168,7 @@ int cli_send_generated(tarn_producer *p, const tarn_gen_event *ev, int keyed,
 					 strlen(ev->event_type));
 	if (!rc)
 		rc = tarn_producer_send(p, ev->payload, ev->payload_len, keyed ? ev->user_id : NULL,
-					keyed ? strlen(ev->user_id) : 0, *hdr, hlen, ev->time_us);
+					keyed ? strlen(ev->user_id) : 0, *hdr, hlen,
+					stamp ? ev->time_us : -1);
 	return rc;
 }
