@@ -113,9 +113,12 @@ static uint64_t line_of(const tarn__idindex *x, uint64_t h)
 
 static void filter_add(tarn__idindex *x, uint64_t h)
 {
-	uint64_t *line = x->bits + line_of(x, h) * LINE_WORDS, g = mix64(h ^ 0x2545f4914f6cdd1dull);
+	uint64_t *line, g = mix64(h ^ 0x2545f4914f6cdd1dull);
 	int i;
 
+	if (!x->bits)
+		return; /* a rebuild ran out of memory: every lookup is a maybe */
+	line = x->bits + line_of(x, h) * LINE_WORDS;
 	for (i = 0; i < PROBES; i++, g >>= 9)
 		line[(g & 511) >> 6] |= (uint64_t)1 << (g & 63);
 	x->n_filter++;
@@ -123,10 +126,13 @@ static void filter_add(tarn__idindex *x, uint64_t h)
 
 static int filter_has(const tarn__idindex *x, uint64_t h)
 {
-	const uint64_t *line = x->bits + line_of(x, h) * LINE_WORDS;
+	const uint64_t *line;
 	uint64_t g = mix64(h ^ 0x2545f4914f6cdd1dull);
 	int i;
 
+	if (!x->bits)
+		return 1;
+	line = x->bits + line_of(x, h) * LINE_WORDS;
 	for (i = 0; i < PROBES; i++, g >>= 9)
 		if (!(line[(g & 511) >> 6] & ((uint64_t)1 << (g & 63))))
 			return 0;

@@ -900,6 +900,70 @@ static void check_shard_content(struct verify *v, tarn__shard *s, const char *fi
 	tarn__block_free(&b);
 }
 
+/* ids.db must know every stored id: those in its runs plus those of the
+ * blocks after its covered mark (which a writer re-reads) are at least the
+ * events the shards hold (more when a shard was deleted). */
+struct id_check {
+	sqlite3 *db;
+	sqlite3_stmt *covered;
+	uint64_t run_ids, uncovered, events;
+};
+
+static void id_check_open(struct verify *v, struct id_check *c)
+{
+	char *path = tarn__path_join(v->lake->dir, "ids.db");
+
+	memset(c, 0, sizeof(*c));
+	if (!path)
+		return;
+	if (access(path, F_OK) == 0) {
+		if (tarn__sql_open(&c->db, path, 1, 0) != TARN_OK) {
+			problem(v, "ids.db", "%s", tarn_error_last());
+		} else {
+			check_integrity(v, c->db, "ids.db");
+			if (query_u64(c->db, "SELECT ifnull(sum(n_ids), 0) FROM runs", &c->run_ids,
+				      "ids.db") ||
+			    tarn__sql_prepare(c->db, "SELECT block_id FROM covered WHERE day=?",
+					      &c->covered, "ids.db"))
+				problem(v, "ids.db", "%s", tarn_error_last());
+		}
+	}
+	free(path);
+}
+
+static void id_check_shard(struct id_check *c, tarn__shard *s)
+{
+	const struct tarn__span *sp;
+	size_t n = tarn__shard_spans(s, &sp), k;
+	int64_t day0, covered = 0;
+
+	tarn_time_parse_date(tarn__shard_date(s), &day0);
+	if (c->covered) {
+		sqlite3_reset(c->covered);
+		sqlite3_bind_int64(c->covered, 1, day_of(day0));
+		if (sqlite3_step(c->covered) == SQLITE_ROW)
+			covered = sqlite3_column_int64(c->covered, 0);
+		sqlite3_reset(c->covered);
+	}
+	for (k = 0; k < n; k++) {
+		c->events += sp[k].n_events;
+		if (sp[k].block_id > covered)
+			c->uncovered += sp[k].n_events;
+	}
+}
+
+static void id_check_close(struct verify *v, struct id_check *c)
+{
+	if (c->events && c->run_ids + c->uncovered < c->events)
+		problem(v, "ids.db",
+			"knows %llu ids, the shards hold %llu events: re-deliveries of the"
+			" others would be stored twice", (unsigned long long)(c->run_ids +
+									  c->uncovered),
+			(unsigned long long)c->events);
+	sqlite3_finalize(c->covered);
+	sqlite3_close(c->db);
+}
+
 static void odd_name(void *ctx, const char *name)
 {
 	struct verify *v = ctx;
@@ -986,6 +1050,7 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
 		     uint64_t *n_problems)
 {
 	struct verify v = { lake, cb, ctx, 0 };
+	struct id_check idc;
 	char (*dates)[11] = NULL;
 	size_t n = 0, i;
 	sqlite3 *mem = NULL;
@@ -995,6 +1060,7 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
 	check_integrity(&v, lake->catalog, "lake.db");
 	check_integrity(&v, lake->gold_db, "gold.db");
 	check_integrity(&v, lake->quar_db, "quarantine.db");
+	id_check_open(&v, &idc);
 	rc = open_memory_gold(lake, &mem, &g);
 	if (!rc)
 		rc = tarn__sql_exec(mem, "CREATE TEMP TABLE checked(event_date TEXT PRIMARY KEY);"
@@ -1015,6 +1081,7 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
 		}
 		check_integrity(&v, tarn__shard_db(s), file);
 		check_shard_content(&v, s, file);
+		id_check_shard(&idc, s);
 		if (tarn__gold_recompute_day(g, s) != TARN_OK) {
 			problem(&v, file, "cannot recompute gold: %s", tarn_error_last());
 			continue;
@@ -1027,6 +1094,7 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
 				dates[i], (long long)mark, (long long)seq);
 	}
 	free(dates);
+	id_check_close(&v, &idc);
 	if (!rc)
 		compare_gold(&v, mem);
 	tarn__gold_detach(g);

@@ -39,8 +39,10 @@ done
 [ -n "$BS" ] || die "no broker"
 # unkeyed: hot user keys would overflow the embedded broker's ~5 MB per
 # partition at this volume, and it would drop events itself
+# HEADERS_ONLY=1: ids only in headers, times stamped by the producer, so a
+# re-send carries a later time than its original
 "$TARN" produce -b "$BS" -t in --count "$EVENTS" --dup-rate 0.05 --days 2 --seed 11 \
-	--rate "$RATE" --unkeyed 2>"$WORK/p.err" &
+	--rate "$RATE" --unkeyed ${HEADERS_ONLY:+--headers-only} 2>"$WORK/p.err" &
 PPID_=$!
 
 # the mock makes a re-joining group wait for the dead member's session

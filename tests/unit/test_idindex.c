@@ -211,6 +211,28 @@ static void ids__writer_killed_before_the_index_is_written(void **state)
 	tarn_lake_close(lake);
 }
 
+/* verify tells when ids.db has lost ids the shards hold. */
+static void ids__verify_names_a_lost_index(void **state)
+{
+	tarn_lake *lake = open_lake();
+	uint64_t problems = 0;
+	char cmd[512];
+	int k;
+
+	(void)state;
+	for (k = 0; k < 1000; k++)
+		assert_int_equal(add_ev(lake, DAY0 + k, k, 0, 0, 0), TARN_ADD_STORED);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	tarn_lake_close(lake); /* writes the run */
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s/ids.db' 'DELETE FROM runs; DELETE FROM run_pages'",
+		 lake_dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tarn_lake_open(&lake, lake_dir, TARN_LAKE_READONLY), TARN_OK);
+	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_ECORRUPT);
+	assert_int_equal(problems, 1);
+	tarn_lake_close(lake);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +242,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(ids__writer_killed_before_the_index_is_written,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(ids__verify_names_a_lost_index, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
