@@ -134,7 +134,8 @@ hostgit() { git -c safe.directory='*' --no-optional-locks -C "$repo" "$@"; }
 head=$(hostgit rev-parse HEAD)
 [ -z "$(hostgit status --porcelain)" ] ||
 	say "note: $repo has uncommitted changes; testing HEAD $head only"
-git -c safe.directory='*' clone -q --no-hardlinks "$repo" "$root/root/tarn"
+git -c safe.directory='*' clone -q --no-hardlinks \
+	--upload-pack="git -c safe.directory='*' upload-pack" "$repo" "$root/root/tarn"
 git -C "$root/root/tarn" checkout -q --detach "$head"
 say "clone of $(hostgit log -1 --format='%h %s' "$head")"
 
