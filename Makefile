@@ -6,9 +6,16 @@ PKGS := sqlite3 rdkafka libzstd uuid json-c jansson
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Wwrite-strings -Werror
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) \
-	-Iinclude -Isrc $(shell pkg-config --cflags $(PKGS)) $(CFLAGS) -MMD -MP
-LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread
+# pkg-config runs when a compile first needs it, not when make reads this
+# file: `make demo` installs the packages (deps) before it builds. A missing
+# package stops the build with one clear message.
+pkgconfig = $(or $(shell pkg-config $(1) 2>/dev/null),$(error pkg-config $(1) \
+	failed: build packages are missing; run `bash scripts/deps.sh` (or make demo/test)))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconfig,--cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $(call pkgconfig,--libs $(PKGS)))$(PKG_LIBS)
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) \
+	-Iinclude -Isrc $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+LIBS = $(PKG_LIBS) -lpthread
 
 # Sanitized build for tests lives in its own tree.
 BUILD ?= build
@@ -48,15 +55,18 @@ fuzz: deps
 		build/fuzz-corpus fixtures/fuzz
 
 # Long fault-injection runs (not in CI): kill -9 loops over 500,000 events.
-torture: deps all
+torture: deps
+	$(MAKE) all
 	TARN=bin/tarn bash tests/torture/crash.sh 500000 50 10 1500
 
-demo: deps all
+demo: deps
+	$(MAKE) all
 	bin/tarn demo
 
 # Benchmarks: tarn next to a baseline measured in the same run (ratios).
 BENCH_DIR ?= /tmp/tarn-bench
-bench: deps all $(BUILD)/bench $(BUILD)/json_choice
+bench: deps
+	$(MAKE) all $(BUILD)/bench $(BUILD)/json_choice
 	rm -rf $(BENCH_DIR) && mkdir -p $(BENCH_DIR)
 	$(BUILD)/bench --dir $(BENCH_DIR) $(BENCH_ARGS)
 	$(BUILD)/json_choice $(BENCH_DIR)/input.jsonl
