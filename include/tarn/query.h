@@ -11,7 +11,11 @@
  * event_id is the UUID's 36-char text or the id's bytes; event_time is
  * microseconds since the epoch, UTC; payload is the decompressed payload.
  * Equality and range constraints on event_date and event_time choose the
- * shards that are opened (a one-day query reads one shard). Any number of
+ * shards that are opened (a one-day query reads one shard); event_id = '...'
+ * reads only blocks that can hold it; payloads are decompressed only when
+ * the payload column is read. The same table is offered to any SQLite
+ * program as tarn_events('DIR') by the loadable extension
+ * build/libtarn_sqlite.so (README, "The SQLite extension"). Any number of
  * shards works (no ATTACH). ATTACH, DETACH, writes, pragmas that change
  * state, and load_extension are refused by an authorizer
  * (SQLite: "Compile-Time Authorization Callbacks").

@@ -8,6 +8,9 @@ TARN=${TARN:-bin/tarn}
 TARN=$(cd "$(dirname "$TARN")" && pwd)/$(basename "$TARN")
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 FIX=$ROOT/fixtures
+# the loadable extension, as sqlite3's .load takes it (no .so suffix)
+EXT=${TARN_EXT:-$ROOT/build/libtarn_sqlite.so}
+EXT=$(cd "$(dirname "$EXT")" && pwd)/$(basename "$EXT" .so)
 WORK=$(mktemp -d /tmp/tarn-cli-XXXXXX)
 BROKER_PID=
 passed=0
@@ -450,6 +453,70 @@ t_hostile_inputs() {
 		fail "edge dates"
 }
 
+# libtarn_sqlite.so in the stock sqlite3 shell and Debian's python3: the
+# same rows as tarn query's events view, pruning, read-only
+t_sqlite_extension() {
+	local L=$WORK/ext P=$WORK/ext-pruned sql a b before py
+	[ -f "$EXT.so" ] || fail "no $EXT.so (make builds it)"
+	"$TARN" produce -o "$WORK/ext.jsonl" --count 4000 --start 2026-11-20 --days 3 --seed 12 \
+		2>/dev/null || fail "produce"
+	"$TARN" ingest --lake "$L" "$WORK/ext.jsonl" "$FIX/events.jsonl" 2>/dev/null || fail "ingest"
+	before=$(md5sum "$L"/*.db "$L"/shards/*.db)
+	for sql in \
+		"SELECT event_name, count(*) FROM %s WHERE event_date = '2026-11-21' GROUP BY 1 ORDER BY 1" \
+		"SELECT event_id, event_time, event_date, event_name, payload, quote(key), topic, partition, \"offset\" FROM %s ORDER BY event_time, event_id" \
+		"SELECT count(*), sum(length(payload)) FROM %s WHERE event_time >= 1795219200000000 AND event_time < 1795222800000000" \
+		"SELECT event_date, payload FROM %s WHERE event_id = '6f1c0e3a-8a8e-4c1e-9a51-0a6d6b0c0002'"; do
+		# shellcheck disable=SC2059
+		a=$(sqlite3 -csv -cmd ".load $EXT" :memory: "$(printf "$sql" "tarn_events('$L')")" | tr -d '\r') ||
+			fail "sqlite3 shell: $sql"
+		# shellcheck disable=SC2059
+		b=$(tq "$L" "$(printf "$sql" events)") || fail "tarn query: $sql"
+		[ -n "$a" ] && [ "$a" = "$b" ] || fail "shell and tarn query differ: $sql"
+	done
+	[ "$(sqlite3 -cmd ".load $EXT" :memory: "CREATE VIRTUAL TABLE ev USING tarn('$L');
+		SELECT count(*) FROM ev WHERE event_date >= '2026-11-21'")" = \
+		"$(tq "$L" "SELECT count(*) FROM events WHERE event_date >= '2026-11-21'")" ] ||
+		fail "CREATE VIRTUAL TABLE ... USING tarn"
+	# python3's sqlite3 module (Debian's: built with extension loading)
+	py=/usr/bin/python3
+	"$py" - "$EXT" "$L" "$TARN" <<'PY' || fail "python3 sqlite3 module"
+import json, sqlite3, subprocess, sys
+ext, lake, tarn = sys.argv[1:4]
+db = sqlite3.connect(":memory:")
+db.enable_load_extension(True)
+db.load_extension(ext)
+db.enable_load_extension(False)
+cols = 'event_id, event_time, event_date, event_name, payload, hex(key) AS key, topic, partition, "offset"'
+got = [dict(zip([d[0] for d in c.description], r)) for c in
+       [db.execute(f"SELECT {cols} FROM tarn_events(?) WHERE event_date BETWEEN '2026-11-20' AND '2026-11-21' ORDER BY event_time, event_id", (lake,))]
+       for r in c.fetchall()]
+out = subprocess.run([tarn, "query", "--lake", lake, "--format", "json",
+                      f"SELECT {cols} FROM events WHERE event_date BETWEEN '2026-11-20' AND '2026-11-21' ORDER BY event_time, event_id"],
+                     check=True, capture_output=True).stdout
+want = json.loads(out)
+assert len(got) > 2000 and got == want, (len(got), len(want))
+for bad, msg in (("SELECT * FROM tarn_events", "give the lake folder"),
+                 ("SELECT * FROM tarn_events('/nonexistent')", "no lake here")):
+    try:
+        db.execute(bad).fetchall()
+        raise SystemExit("no error for " + bad)
+    except sqlite3.Error as e:
+        assert msg in str(e), str(e)
+PY
+	[ "$before" = "$(md5sum "$L"/*.db "$L"/shards/*.db)" ] || fail "the extension changed the lake"
+	# pruning: a damaged shard of another day is never opened
+	cp -r "$L" "$P"
+	head -c 5000 /dev/urandom >"$P/shards/2026-11-22.db"
+	rm -f "$P"/shards/2026-11-22.db-*
+	[ "$(sqlite3 -cmd ".load $EXT" :memory: "SELECT count(*) FROM tarn_events('$P') WHERE event_date = '2026-11-20'")" = \
+		"$(tq "$L" "SELECT count(*) FROM events WHERE event_date = '2026-11-20'")" ] ||
+		fail "a one-day query read another day's shard"
+	sqlite3 -cmd ".load $EXT" :memory: "SELECT count(*) FROM tarn_events('$P')" >/dev/null 2>&1 &&
+		fail "the damaged shard went unnoticed in an all-days query"
+	return 0
+}
+
 t_broker_stops_on_signal() {
 	local rc=0
 	start_broker --topic s
@@ -464,7 +531,7 @@ for t in t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_
 	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_ingest_runs_until_sigterm \
 	t_crash_kill9_loop t_disk_full t_corrupt_and_foreign_files t_concurrent_readers_and_writers \
 	t_replay_checkpoint t_hostile_inputs \
-	t_broker_stops_on_signal; do
+	t_sqlite_extension t_broker_stops_on_signal; do
 	if ($t); then
 		echo "PASS ${t#t_}"
 		passed=$((passed + 1))
