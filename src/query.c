@@ -54,6 +54,30 @@ static int authorize(void *ctx, int action, const char *a, const char *b,
 	}
 }
 
+/* LAKE/quarantine.db as the read-only schema `quarantine` (it inherits the
+ * main connection's SQLITE_OPEN_READONLY), before ATTACH is closed to SQL. */
+static int attach_quarantine(sqlite3 *db, const char *dir)
+{
+	char *path = tarn__path_join(dir, "quarantine.db"), *sql;
+	int rc;
+
+	if (!path)
+		return tarn__error_set(TARN_ENOMEM, "query");
+	if (access(path, F_OK) != 0) {
+		free(path);
+		return TARN_OK; /* no writer has opened the lake yet */
+	}
+	sql = sqlite3_mprintf("ATTACH %Q AS quarantine", path);
+	free(path);
+	if (!sql)
+		return tarn__error_set(TARN_ENOMEM, "query");
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_free(sql);
+	if (rc != SQLITE_OK)
+		return tarn__error_sqlite(db, "%s/quarantine.db", dir);
+	return TARN_OK;
+}
+
 int tarn_query_open(tarn_query **out, const char *dir)
 {
 	tarn_query *q;
@@ -80,6 +104,11 @@ int tarn_query_open(tarn_query **out, const char *dir)
 		return rc;
 	}
 	sqlite3_busy_timeout(q->db, 5000);
+	rc = attach_quarantine(q->db, dir);
+	if (rc) {
+		tarn_query_close(q);
+		return rc;
+	}
 	sqlite3_limit(q->db, SQLITE_LIMIT_ATTACHED, 0);
 	sqlite3_db_config(q->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	sqlite3_db_config(q->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);

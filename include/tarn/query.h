@@ -1,8 +1,10 @@
 /* tarn/query.h - read-only SQL over a lake.
  *
  * A query connection opens LAKE/gold.db read-only (SQLITE_OPEN_READONLY,
- * query_only), so the gold tables are visible by name, and offers the
- * virtual table `events` over all shards:
+ * query_only), so the gold tables are visible by name; LAKE/quarantine.db,
+ * when it exists, read-only as the schema `quarantine` (so
+ * `SELECT reason, count(*) FROM quarantine.quarantine GROUP BY 1` counts
+ * rejects by reason); and offers the virtual table `events` over all shards:
  *
  *   events(event_id TEXT, event_time INTEGER, event_date TEXT,
  *          event_name TEXT, payload TEXT, key BLOB, topic TEXT,
