@@ -2,13 +2,13 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
-PKGS := sqlite3 rdkafka libzstd uuid json-c jansson
+PKGS := sqlite3 rdkafka libzstd uuid json-c jansson libmicrohttpd
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Wwrite-strings -Werror
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) \
 	-Iinclude -Isrc $(shell pkg-config --cflags $(PKGS)) $(CFLAGS) -MMD -MP
-LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread
+LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 
 # Sanitized build for tests lives in its own tree.
 BUILD ?= build

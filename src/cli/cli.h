@@ -4,6 +4,8 @@
 #define TARN_CLI_H
 
 #include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -22,6 +24,7 @@ int cmd_query(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Print "tarn CMD: <what>: <last error>" and return 1 (runtime failure). */
 int cli_fail(const char *cmd, const char *what, int rc);
@@ -73,5 +76,27 @@ int cli_out_row(void *o, int n, const char *const *names, const tarn_value *v);
 void cli_out_end(struct cli_out *o);
 /* Finish the document and free. */
 void cli_out_free(struct cli_out *o);
+
+/* ---- tarn serve: the dashboard's pages (dashboard.c) ---- */
+
+/* Requests answered by status class, shown at /metrics. */
+struct serve_counters {
+	atomic_ullong ok, client_err, server_err;
+};
+
+struct dash_reply {
+	char *body;       /* malloc'd; the caller frees it */
+	size_t len;       /* bytes */
+	const char *type; /* Content-Type, static */
+};
+
+/* Render the page at `path` ("/", "/panels", "/metrics", "/api/...") of
+ * the lake in dir, read now through tarn_query_* and tarn_lake_stats_get.
+ * refresh_s: the page's refresh period in seconds. Returns the HTTP status
+ * (200; 404 for an unknown path; 503 when the lake cannot be read) with
+ * *reply filled, or -1 when out of memory (*reply untouched). Thread-safe:
+ * every call opens its own read-only connections. */
+int dash_render(const char *dir, const char *path, int refresh_s,
+		const struct serve_counters *sc, struct dash_reply *reply);
 
 #endif

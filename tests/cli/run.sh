@@ -25,6 +25,7 @@ kill_leftover_broker() {
 
 cleanup() {
 	kill_leftover_broker
+	[ -f "$WORK/serve.pids" ] && kill $(cat "$WORK/serve.pids") 2>/dev/null
 	umount "$WORK/small" 2>/dev/null
 	rm -rf "$WORK"
 }
@@ -517,6 +518,95 @@ PY
 	return 0
 }
 
+# start tarn serve on a free port; sets SERVE_PID and URL
+start_serve() {
+	"$TARN" serve --listen 127.0.0.1:0 "$@" >"$WORK/serve.out" 2>"$WORK/serve.err" &
+	SERVE_PID=$!
+	echo "$SERVE_PID" >>"$WORK/serve.pids"
+	for _ in $(seq 50); do
+		URL=$(head -1 "$WORK/serve.out" 2>/dev/null)
+		[ -n "$URL" ] && return 0
+		sleep 0.1
+	done
+	fail "serve did not print its address: $(cat "$WORK/serve.err")"
+}
+
+# wait until the gold tables count $2 events
+wait_gold_events() {
+	local n
+	for _ in $(seq 300); do
+		n=$(tq "$1" "SELECT sum(event_count) FROM events_per_name_daily" 2>/dev/null)
+		[ "$n" = "$2" ] && return 0
+		sleep 0.1
+	done
+	fail "gold never reached $2 events (at ${n:-none})"
+}
+
+chrome() {
+	local ud
+	ud=$(mktemp -d "$WORK/chrome-XXXXXX")
+	timeout 90 chromium --headless --no-sandbox --disable-gpu --no-first-run \
+		--disable-background-networking --disable-component-update --disable-sync \
+		--user-data-dir="$ud" --hide-scrollbars "$@" 2>>"$WORK/chrome.err"
+}
+
+# tarn serve beside a running tarn ingest, seen by headless Chromium: the
+# figures equal tarn gold's, they move when events arrive, the page
+# refreshes itself; /api and /metrics; bad requests get 4xx
+t_serve_dashboard() {
+	local L=$WORK/srv ipid rc=0 a b
+	command -v chromium >/dev/null || fail "no chromium (scripts/deps.sh installs it)"
+	"$TARN" produce -o "$WORK/srv.jsonl" --count 60000 --start 2026-11-20 --days 3 --seed 21 \
+		2>/dev/null || fail "produce"
+	split -l 20000 -d "$WORK/srv.jsonl" "$WORK/srv.part"
+	# one ingest process (the lake's writer throughout) reads three FIFOs
+	# in turn and commits at the end of each; between them it waits for
+	# the next, while the page is read
+	mkfifo "$WORK/srv.f0" "$WORK/srv.f1" "$WORK/srv.f2"
+	"$TARN" ingest --lake "$L" "$WORK/srv.f0" "$WORK/srv.f1" "$WORK/srv.f2" \
+		2>"$WORK/srv-ingest.err" &
+	ipid=$!
+	echo "$ipid" >>"$WORK/serve.pids"
+	cat "$WORK/srv.part00" >"$WORK/srv.f0"
+	wait_gold_events "$L" 20000
+	start_serve --lake "$L" --refresh 1 --max-seconds 600
+	"$TARN" gold --lake "$L" --format json >"$WORK/gold1.json" || fail "gold"
+	chrome --dump-dom "$URL" >"$WORK/dom1.html" || fail "chromium --dump-dom"
+	a=$(python3 "$ROOT/tests/cli/dashboard.py" page "$WORK/dom1.html" "$WORK/gold1.json" 20000) ||
+		fail "page 1 differs from tarn gold"
+	python3 "$ROOT/tests/cli/dashboard.py" api "$URL" "$WORK/gold1.json" 20000 || fail "api 1"
+	# more events arrive: the same page shows the new figures
+	cat "$WORK/srv.part01" >"$WORK/srv.f1"
+	wait_gold_events "$L" 40000
+	"$TARN" gold --lake "$L" --format json >"$WORK/gold2.json" || fail "gold"
+	chrome --dump-dom "$URL" >"$WORK/dom2.html" || fail "chromium --dump-dom"
+	b=$(python3 "$ROOT/tests/cli/dashboard.py" page "$WORK/dom2.html" "$WORK/gold2.json" 40000) ||
+		fail "page 2 differs from tarn gold"
+	[ "$a" != "$b" ] || fail "the figures did not change: $a"
+	python3 "$ROOT/tests/cli/dashboard.py" api "$URL" "$WORK/gold2.json" 40000 || fail "api 2"
+	# the page refreshes itself (every second here) without a reload
+	chrome --dump-dom --virtual-time-budget=4000 "$URL" >"$WORK/dom3.html" || fail "chromium"
+	grep -q 'data-refreshes="[1-9]' "$WORK/dom3.html" || fail "the page did not refresh itself"
+	mkdir -p "$ROOT/build"
+	chrome --screenshot="$ROOT/build/dashboard.png" --window-size=1400,1100 "$URL" >/dev/null ||
+		fail "chromium --screenshot"
+	[ -s "$ROOT/build/dashboard.png" ] || fail "no screenshot"
+	python3 "$ROOT/tests/cli/dashboard.py" hostile "$URL" || fail "hostile requests"
+	kill -0 "$ipid" 2>/dev/null || fail "ingest was not running beside serve"
+	cat "$WORK/srv.part02" >"$WORK/srv.f2"
+	wait "$ipid" || fail "ingest: $(cat "$WORK/srv-ingest.err")"
+	kill -TERM "$SERVE_PID"
+	wait "$SERVE_PID" || rc=$?
+	[ $rc = 0 ] || fail "serve exit status $rc after SIGTERM: $(cat "$WORK/serve.err")"
+	grep -q " 0 5xx" "$WORK/serve.err" || fail "5xx answers: $(cat "$WORK/serve.err")"
+	# --max-seconds: it stops by itself
+	timeout 20 "$TARN" serve --lake "$L" --listen 127.0.0.1:0 --max-seconds 1 >/dev/null 2>&1 ||
+		fail "serve --max-seconds 1 did not stop by itself with status 0"
+	"$TARN" serve --lake "$L" --listen nowhere:80 >/dev/null 2>&1
+	[ $? = 2 ] || fail "a bad --listen is a usage error"
+	"$TARN" verify --lake "$L" >/dev/null || fail "verify"
+}
+
 t_broker_stops_on_signal() {
 	local rc=0
 	start_broker --topic s
@@ -531,7 +621,7 @@ for t in t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_
 	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_ingest_runs_until_sigterm \
 	t_crash_kill9_loop t_disk_full t_corrupt_and_foreign_files t_concurrent_readers_and_writers \
 	t_replay_checkpoint t_hostile_inputs \
-	t_sqlite_extension t_broker_stops_on_signal; do
+	t_sqlite_extension t_serve_dashboard t_broker_stops_on_signal; do
 	if ($t); then
 		echo "PASS ${t#t_}"
 		passed=$((passed + 1))
