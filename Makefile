@@ -66,6 +66,7 @@ bench: deps all $(BUILD)/bench $(BUILD)/json_choice
 	rm -rf $(BENCH_DIR) && mkdir -p $(BENCH_DIR)
 	$(BUILD)/bench --dir $(BENCH_DIR) $(BENCH_ARGS)
 	$(BUILD)/json_choice $(BENCH_DIR)/input.jsonl
+	bash bench/serve_load.sh bin/tarn $(BENCH_DIR)/serve
 
 $(BUILD)/bench: bench/bench.c $(BUILD)/libtarn.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libtarn.a $(LIBS)

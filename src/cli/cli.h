@@ -77,6 +77,22 @@ void cli_out_end(struct cli_out *o);
 /* Finish the document and free. */
 void cli_out_free(struct cli_out *o);
 
+/* ---- progress of long work on stderr (progress.c) ---- */
+
+struct cli_progress {
+	const char *cmd;
+	int on, tty, shown;
+	uint64_t total_bytes; /* 0: unknown, no ETA */
+	int64_t t0, last;     /* microseconds */
+};
+/* mode: -1 when stderr is a terminal (the default), 0 never (--no-progress),
+ * 1 always (--progress). total_bytes: the input's size for an ETA, or 0. */
+void cli_progress_init(struct cli_progress *p, const char *cmd, int mode, uint64_t total_bytes);
+/* Show events, events/s, bytes and the ETA (rate-limited). */
+void cli_progress_update(struct cli_progress *p, uint64_t events, uint64_t bytes);
+/* Clear the terminal line before the summary is printed. */
+void cli_progress_done(struct cli_progress *p);
+
 /* ---- tarn serve: the dashboard's pages (dashboard.c) ---- */
 
 /* Requests answered by status class, shown at /metrics. */

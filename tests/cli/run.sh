@@ -607,6 +607,39 @@ t_serve_dashboard() {
 	"$TARN" verify --lake "$L" >/dev/null || fail "verify"
 }
 
+# progress on stderr only on a terminal unless forced; summaries as JSON
+t_progress_and_json() {
+	local L=$WORK/pj
+	"$TARN" produce -o "$WORK/pj.jsonl" --count 300000 --days 2 --seed 4 2>/dev/null || fail "produce"
+	"$TARN" ingest --lake "$L" "$WORK/pj.jsonl" --format json >"$WORK/pj.json" 2>"$WORK/pj.err" ||
+		fail "ingest"
+	[ ! -s "$WORK/pj.err" ] || fail "stderr is not a terminal, yet: $(cat "$WORK/pj.err")"
+	python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['stored']==300000 and j['read']==300000 and j['ok'] is True and j['bytes']>0, j" \
+		"$WORK/pj.json" || fail "ingest JSON summary: $(cat "$WORK/pj.json")"
+	# forced: one line a second with events, events/s, bytes and an ETA
+	"$TARN" replay --lake "$L" -o /dev/null --rate 150000 --progress --format json \
+		>"$WORK/pj.json" 2>"$WORK/pj.err" || fail "replay"
+	grep -Eq '^tarn replay: [0-9]+ events, [0-9]+ events/s, [0-9.]+ [kMG]?B$' "$WORK/pj.err" ||
+		fail "no progress with --progress: $(cat "$WORK/pj.err")"
+	python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['events']==300000 and j['ok'] is True, j" \
+		"$WORK/pj.json" || fail "replay JSON summary"
+	rm -rf "$WORK/pj2"
+	"$TARN" ingest --lake "$WORK/pj2" "$WORK/pj.jsonl" --progress 2>"$WORK/pj.err" >/dev/null || fail "ingest 2"
+	grep -q "ETA" "$WORK/pj.err" || [ "$(grep -c 'events/s' "$WORK/pj.err")" = 0 ] ||
+		fail "file ingest progress without an ETA: $(cat "$WORK/pj.err")"
+	# on a terminal (script(1) gives it one): progress by default, silenced by --no-progress
+	script -qec "'$TARN' replay --lake '$L' -o /dev/null --rate 150000" /dev/null >"$WORK/tty.out" ||
+		fail "replay on a tty"
+	grep -q "events/s" "$WORK/tty.out" || fail "no progress on a terminal"
+	script -qec "'$TARN' replay --lake '$L' -o /dev/null --rate 150000 --no-progress" /dev/null >"$WORK/tty.out" ||
+		fail "replay on a tty"
+	grep -q "events/s" "$WORK/tty.out" && fail "progress despite --no-progress"
+	"$TARN" verify --lake "$L" --format json >"$WORK/pj.json" || fail "verify"
+	python3 -c "import json,sys; assert json.load(open(sys.argv[1]))=={'ok':True,'problems':[]}" "$WORK/pj.json" ||
+		fail "verify JSON"
+	return 0
+}
+
 t_broker_stops_on_signal() {
 	local rc=0
 	start_broker --topic s
@@ -621,7 +654,7 @@ for t in t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_
 	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_ingest_runs_until_sigterm \
 	t_crash_kill9_loop t_disk_full t_corrupt_and_foreign_files t_concurrent_readers_and_writers \
 	t_replay_checkpoint t_hostile_inputs \
-	t_sqlite_extension t_serve_dashboard t_broker_stops_on_signal; do
+	t_sqlite_extension t_serve_dashboard t_progress_and_json t_broker_stops_on_signal; do
 	if ($t); then
 		echo "PASS ${t#t_}"
 		passed=$((passed + 1))
