@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
-PKGS := sqlite3 rdkafka libzstd uuid json-c jansson
+PKGS := sqlite3 rdkafka libzstd uuid json-c jansson libmicrohttpd
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Wwrite-strings -Werror
 CFLAGS ?= -O2 -g
@@ -15,7 +15,7 @@ PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconfig,--cflags $(PKGS)))$(PKG_CFLAG
 PKG_LIBS = $(eval PKG_LIBS := $(call pkgconfig,--libs $(PKGS)))$(PKG_LIBS)
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) \
 	-Iinclude -Isrc $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
-LIBS = $(PKG_LIBS) -lpthread
+LIBS = $(PKG_LIBS) -lpthread -lm
 
 # Sanitized build for tests lives in its own tree.
 BUILD ?= build
@@ -27,9 +27,14 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/lib/%.o)
 CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# The loadable SQLite extension: position-independent copies of the library
+# objects, and events.c once more as an extension (calls on the host's
+# connection through its sqlite3_api routines).
+PIC_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/pic/%.o)
+EXT_SO := $(BUILD)/libtarn_sqlite.so
 
 .PHONY: all clean test deps demo bench install uninstall format unit-bins torture fuzz
-all: bin/tarn
+all: bin/tarn $(EXT_SO)
 
 deps:
 	@bash scripts/deps.sh
@@ -38,7 +43,8 @@ deps:
 # UndefinedBehaviorSanitizer; the last line is "N passed, N failed".
 test: deps
 	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/tarn unit-bins
-	bash tests/run_all.sh build-san
+	$(MAKE) $(EXT_SO)
+	TARN_EXT=$(EXT_SO) bash tests/run_all.sh build-san
 
 unit-bins: $(UNIT_BIN)
 
@@ -70,6 +76,7 @@ bench: deps
 	rm -rf $(BENCH_DIR) && mkdir -p $(BENCH_DIR)
 	$(BUILD)/bench --dir $(BENCH_DIR) $(BENCH_ARGS)
 	$(BUILD)/json_choice $(BENCH_DIR)/input.jsonl
+	bash bench/serve_load.sh bin/tarn $(BENCH_DIR)/serve
 
 $(BUILD)/bench: bench/bench.c bench/mixed.c bench/mixed.h $(BUILD)/libtarn.a
 	$(CC) $(ALL_CFLAGS) -o $@ bench/bench.c bench/mixed.c $(BUILD)/libtarn.a $(LIBS)
@@ -83,12 +90,14 @@ install: all
 		$(DESTDIR)$(PREFIX)/include/tarn $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 bin/tarn $(DESTDIR)$(PREFIX)/bin/tarn
 	install -m 644 $(BUILD)/libtarn.a $(DESTDIR)$(PREFIX)/lib/libtarn.a
+	install -m 755 $(EXT_SO) $(DESTDIR)$(PREFIX)/lib/libtarn_sqlite.so
 	install -m 644 include/tarn/*.h $(DESTDIR)$(PREFIX)/include/tarn/
 	install -m 644 docs/tarn.1 $(DESTDIR)$(PREFIX)/share/man/man1/tarn.1
 	sed -e 's|@PREFIX@|$(PREFIX)|g' tarn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tarn.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/tarn $(DESTDIR)$(PREFIX)/lib/libtarn.a \
+		$(DESTDIR)$(PREFIX)/lib/libtarn_sqlite.so \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig/tarn.pc $(DESTDIR)$(PREFIX)/share/man/man1/tarn.1
 	rm -rf $(DESTDIR)$(PREFIX)/include/tarn
 
@@ -105,6 +114,29 @@ $(BUILD)/libtarn.a: $(LIB_OBJ)
 $(BUILD)/tarn: $(CLI_OBJ) $(BUILD)/libtarn.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libtarn.a $(LIBS)
 
+$(BUILD)/libtarn_pic.a: $(filter-out $(BUILD)/pic/events.o,$(PIC_OBJ))
+	ar rcs $@ $^
+
+# Only what the extension uses is taken from the archive; its entry point
+# is the only exported symbol (src/ext/tarn_sqlite.map).
+$(EXT_SO): $(BUILD)/pic/ext/tarn_sqlite.o $(BUILD)/pic/ext/events.o $(BUILD)/libtarn_pic.a \
+		src/ext/tarn_sqlite.map
+	$(CC) $(ALL_CFLAGS) -shared -fPIC -Wl,--version-script=src/ext/tarn_sqlite.map \
+		-Wl,-z,defs -Wl,--as-needed -o $@ $(BUILD)/pic/ext/tarn_sqlite.o \
+		$(BUILD)/pic/ext/events.o $(BUILD)/libtarn_pic.a $(LIBS)
+
+$(BUILD)/pic/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -c -o $@ $<
+
+$(BUILD)/pic/ext/events.o: src/events.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -DTARN_SQLITE_EXTENSION -c -o $@ $<
+
+$(BUILD)/pic/ext/tarn_sqlite.o: src/ext/tarn_sqlite.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -c -o $@ $<
+
 $(BUILD)/lib/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -120,4 +152,5 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtarn.a
 clean:
 	rm -rf build build-san bin
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PIC_OBJ:.o=.d) \
+	$(BUILD)/pic/ext/events.d $(BUILD)/pic/ext/tarn_sqlite.d

@@ -1,8 +1,10 @@
 /* tarn/query.h - read-only SQL over a lake.
  *
  * A query connection opens LAKE/gold.db read-only (SQLITE_OPEN_READONLY,
- * query_only), so the gold tables are visible by name, and offers the
- * virtual table `events` over all shards:
+ * query_only), so the gold tables are visible by name; LAKE/quarantine.db,
+ * when it exists, read-only as the schema `quarantine` (so
+ * `SELECT reason, count(*) FROM quarantine.quarantine GROUP BY 1` counts
+ * rejects by reason); and offers the virtual table `events` over all shards:
  *
  *   events(event_id TEXT, event_time INTEGER, event_date TEXT,
  *          event_name TEXT, payload TEXT, key BLOB, topic TEXT,
@@ -11,7 +13,11 @@
  * event_id is the UUID's 36-char text or the id's bytes; event_time is
  * microseconds since the epoch, UTC; payload is the decompressed payload.
  * Equality and range constraints on event_date and event_time choose the
- * shards that are opened (a one-day query reads one shard). Any number of
+ * shards that are opened (a one-day query reads one shard); event_id = '...'
+ * reads only blocks that can hold it; payloads are decompressed only when
+ * the payload column is read. The same table is offered to any SQLite
+ * program as tarn_events('DIR') by the loadable extension
+ * build/libtarn_sqlite.so (README, "The SQLite extension"). Any number of
  * shards works (no ATTACH). ATTACH, DETACH, writes, pragmas that change
  * state, and load_extension are refused by an authorizer
  * (SQLite: "Compile-Time Authorization Callbacks").

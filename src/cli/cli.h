@@ -4,6 +4,8 @@
 #define TARN_CLI_H
 
 #include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -22,6 +24,7 @@ int cmd_query(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Print "tarn CMD: <what>: <last error>" and return 1 (runtime failure). */
 int cli_fail(const char *cmd, const char *what, int rc);
@@ -75,5 +78,43 @@ int cli_out_row(void *o, int n, const char *const *names, const tarn_value *v);
 void cli_out_end(struct cli_out *o);
 /* Finish the document and free. */
 void cli_out_free(struct cli_out *o);
+
+/* ---- progress of long work on stderr (progress.c) ---- */
+
+struct cli_progress {
+	const char *cmd;
+	int on, tty, shown;
+	uint64_t total_bytes; /* 0: unknown, no ETA */
+	int64_t t0, last;     /* microseconds */
+};
+/* mode: -1 when stderr is a terminal (the default), 0 never (--no-progress),
+ * 1 always (--progress). total_bytes: the input's size for an ETA, or 0. */
+void cli_progress_init(struct cli_progress *p, const char *cmd, int mode, uint64_t total_bytes);
+/* Show events, events/s, bytes and the ETA (rate-limited). */
+void cli_progress_update(struct cli_progress *p, uint64_t events, uint64_t bytes);
+/* Clear the terminal line before the summary is printed. */
+void cli_progress_done(struct cli_progress *p);
+
+/* ---- tarn serve: the dashboard's pages (dashboard.c) ---- */
+
+/* Requests answered by status class, shown at /metrics. */
+struct serve_counters {
+	atomic_ullong ok, client_err, server_err;
+};
+
+struct dash_reply {
+	char *body;       /* malloc'd; the caller frees it */
+	size_t len;       /* bytes */
+	const char *type; /* Content-Type, static */
+};
+
+/* Render the page at `path` ("/", "/panels", "/metrics", "/api/...") of
+ * the lake in dir, read now through tarn_query_* and tarn_lake_stats_get.
+ * refresh_s: the page's refresh period in seconds. Returns the HTTP status
+ * (200; 404 for an unknown path; 503 when the lake cannot be read) with
+ * *reply filled, or -1 when out of memory (*reply untouched). Thread-safe:
+ * every call opens its own read-only connections. */
+int dash_render(const char *dir, const char *path, int refresh_s,
+		const struct serve_counters *sc, struct dash_reply *reply);
 
 #endif

@@ -1,32 +1,63 @@
 #include <getopt.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "cli.h"
 
 static const char help[] =
 	"usage: tarn ingest --lake DIR (-b BROKERS -t TOPIC [-G GROUP] [-e] | FILE... | -)\n"
 	"                   [--id-field P] [--time-field P] [--name-field P] [--group-readable]\n"
-	"                   [-X key=value]...\n"
+	"                   [-X key=value]... [--progress|--no-progress] [--format text|json]\n"
 	"Stores events in the lake: deduplicated by event id across the lake, payloads\n"
 	"zstd-compressed, gold tables updated in the same batch; inputs that cannot be\n"
 	"stored go to the quarantine with a reason. From Kafka, offsets are committed\n"
 	"to the consumer group (default \"tarn\") only after the lake commit. -e stops\n"
 	"at the end of every assigned partition; otherwise ingest runs until\n"
 	"SIGINT/SIGTERM, commits what it stored and exits 0. New lake files are 0600\n"
-	"(folders 0700); --group-readable makes them 0640 (0750).\n";
+	"(folders 0700); --group-readable makes them 0640 (0750).\n"
+	"Progress (events, events/s, bytes, ETA for files) goes to stderr when it is a\n"
+	"terminal; --progress / --no-progress force it. --format json prints the\n"
+	"summary as a JSON object on stdout instead of the line on stderr.\n";
 
 static void progress(void *ctx, const tarn_ingest_counts *c)
 {
-	int64_t *last = ctx;
-	int64_t now = tarn_time_now_us();
+	cli_progress_update(ctx, c->read, c->bytes);
+}
 
-	if (now - *last < 2000000)
-		return;
-	*last = now;
-	fprintf(stderr, "tarn ingest: %llu read, %llu stored, %llu duplicates, %llu quarantined\n",
-		(unsigned long long)c->read, (unsigned long long)c->stored,
-		(unsigned long long)c->duplicates, (unsigned long long)c->quarantined);
+/* The size of the input files, for an ETA; 0 (unknown) with stdin. */
+static uint64_t input_bytes(int argc, char **argv)
+{
+	uint64_t total = 0;
+	struct stat st;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-") == 0 || stat(argv[i], &st) != 0 || !S_ISREG(st.st_mode))
+			return 0;
+		total += (uint64_t)st.st_size;
+	}
+	return total;
+}
+
+static void summary_json(const tarn_ingest_counts *c, int64_t t0, int rc)
+{
+	json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:b}",
+			      "read", (json_int_t)c->read, "stored", (json_int_t)c->stored,
+			      "duplicates", (json_int_t)c->duplicates,
+			      "quarantined", (json_int_t)c->quarantined,
+			      "conflicting_duplicates", (json_int_t)c->conflicts,
+			      "batches", (json_int_t)c->batches, "bytes", (json_int_t)c->bytes,
+			      "offset_commit_errors", (json_int_t)c->offset_commit_errors,
+			      "seconds", (double)(tarn_time_now_us() - t0) / 1e6, "ok", rc == 0);
+
+	if (j) {
+		json_dumpf(j, stdout, JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(j);
+	}
 }
 
 static int from_files(tarn_lake *lake, int argc, char **argv, tarn_ingest_options *o,
@@ -74,6 +105,9 @@ int cmd_ingest(int argc, char **argv)
 		{ "time-field", required_argument, NULL, 'T' },
 		{ "name-field", required_argument, NULL, 'N' },
 		{ "group-readable", no_argument, NULL, 'g' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "no-progress", no_argument, NULL, 'P' },
+		{ "format", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -82,7 +116,9 @@ int cmd_ingest(int argc, char **argv)
 	tarn_ingest_counts c = { 0 };
 	struct cli_conf conf = { { 0 }, 0 };
 	const char *dir = NULL;
-	int64_t last = tarn_time_now_us();
+	int64_t t0 = tarn_time_now_us();
+	struct cli_progress prog;
+	int progress_mode = -1, json = 0;
 	tarn_lake *lake;
 	int opt, rc;
 	unsigned lake_flags = 0;
@@ -98,6 +134,13 @@ int cmd_ingest(int argc, char **argv)
 		case 'T': o.extract.time_field = optarg; break;
 		case 'N': o.extract.name_field = optarg; break;
 		case 'g': lake_flags |= TARN_LAKE_GROUP_READABLE; break;
+		case 'p': progress_mode = 1; break;
+		case 'P': progress_mode = 0; break;
+		case 'f':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
+				return cli_usage("ingest", "--format wants text or json");
+			json = strcmp(optarg, "json") == 0;
+			break;
 		case 'X':
 			if (cli_conf_add(&conf, "ingest", optarg))
 				return EXIT_USAGE;
@@ -124,13 +167,20 @@ int cmd_ingest(int argc, char **argv)
 		return cli_fail("ingest", dir, rc);
 	cli_catch_signals();
 	o.stop = &cli_stop;
-	if (isatty(STDERR_FILENO)) {
+	cli_progress_init(&prog, "ingest", progress_mode,
+			  co.brokers ? 0 : input_bytes(argc - optind, argv + optind));
+	if (prog.on) {
 		o.progress = progress;
-		o.progress_ctx = &last;
+		o.progress_ctx = &prog;
 	}
 	rc = co.brokers ? from_kafka(lake, &co, &o, &c)
 			: from_files(lake, argc - optind, argv + optind, &o, &c);
 	tarn_lake_close(lake);
+	cli_progress_done(&prog);
+	if (json) {
+		summary_json(&c, t0, rc);
+		return rc;
+	}
 	fprintf(stderr, "tarn ingest: %llu read, %llu stored, %llu duplicates absorbed, "
 		"%llu quarantined (%llu conflicting duplicates)%s\n",
 		(unsigned long long)c.read, (unsigned long long)c.stored,

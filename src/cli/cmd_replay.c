@@ -3,6 +3,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 
 static const char help[] =
@@ -16,7 +18,10 @@ static const char help[] =
 	"--checkpoint NAME remembers (in LAKE/checkpoints.db) how far in replay order\n"
 	"every message was acknowledged; a replay with the same NAME sends only what\n"
 	"comes after it (store-and-forward). At least once: after a failure, messages\n"
-	"acknowledged beyond the first unacknowledged one are sent again.\n";
+	"acknowledged beyond the first unacknowledged one are sent again.\n"
+	"Progress (events, events/s, bytes) goes to stderr when it is a terminal;\n"
+	"--progress / --no-progress force it. --format json prints the summary as a\n"
+	"JSON object on stdout (not with -o -) instead of the line on stderr.\n";
 
 /* In-flight window of a checkpointed replay: the positions of the last
  * RING sends are kept, and sending waits while more than WINDOW are
@@ -30,7 +35,8 @@ struct replay_ctx {
 	FILE *f;
 	double rate;
 	int64_t t0;
-	uint64_t n;
+	uint64_t n, bytes;
+	struct cli_progress prog;
 	/* --checkpoint */
 	const char *dir, *checkpoint;
 	tarn_replay_position *ring; /* position of send number i at ring[i % RING] */
@@ -81,6 +87,8 @@ static int emit(void *ctx, const tarn_event *ev)
 		tarn_replay_position_of(ev, &r->ring[r->n % RING]);
 	}
 	r->n++;
+	r->bytes += ev->payload_len;
+	cli_progress_update(&r->prog, r->n, r->bytes);
 	if (r->f) {
 		if (fwrite(ev->payload, 1, ev->payload_len, r->f) != ev->payload_len ||
 		    fputc('\n', r->f) == EOF)
@@ -117,6 +125,9 @@ int cmd_replay(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "rate", required_argument, NULL, 'r' },
 		{ "checkpoint", required_argument, NULL, 'c' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "no-progress", no_argument, NULL, 'P' },
+		{ "format", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -129,7 +140,7 @@ int cmd_replay(int argc, char **argv)
 	const char *dir = NULL, *out = NULL;
 	uint64_t acked = 0, failed = 0;
 	tarn_lake *lake;
-	int opt, rc, frc = 0;
+	int opt, rc, frc = 0, progress_mode = -1, json = 0;
 
 	memset(&r, 0, sizeof(r));
 
@@ -165,6 +176,13 @@ int cmd_replay(int argc, char **argv)
 				return cli_usage("replay", "--checkpoint wants a name");
 			r.checkpoint = optarg;
 			break;
+		case 'p': progress_mode = 1; break;
+		case 'P': progress_mode = 0; break;
+		case 'f':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
+				return cli_usage("replay", "--format wants text or json");
+			json = strcmp(optarg, "json") == 0;
+			break;
 		case 'h':
 			fputs(help, stdout);
 			return 0;
@@ -178,6 +196,8 @@ int cmd_replay(int argc, char **argv)
 		return cli_usage("replay", "--lake DIR is required");
 	if (!out == !(po.brokers || po.topic) || (!out && (!po.brokers || !po.topic)))
 		return cli_usage("replay", "give either -b BROKERS -t TOPIC or -o FILE");
+	if (json && out && strcmp(out, "-") == 0)
+		return cli_usage("replay", "--format json needs stdout: write events with -o FILE");
 	ro.names = names;
 	rc = tarn_lake_open(&lake, dir, TARN_LAKE_READONLY);
 	if (rc)
@@ -211,6 +231,7 @@ int cmd_replay(int argc, char **argv)
 		}
 	}
 	cli_catch_signals();
+	cli_progress_init(&r.prog, "replay", progress_mode, 0);
 	r.t0 = tarn_time_now_us();
 	rc = tarn_replay_scan(lake, &ro, emit, &r, NULL);
 	tarn_lake_close(lake);
@@ -232,7 +253,21 @@ int cmd_replay(int argc, char **argv)
 		rc = rc ? rc : TARN_EIO;
 	if (rc && !cli_stop)
 		cli_fail("replay", "read", rc);
-	if (r.p)
+	cli_progress_done(&r.prog);
+	if (json) {
+		json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:f,s:b,s:b}", "events", (json_int_t)r.n,
+				      "bytes", (json_int_t)r.bytes,
+				      "acknowledged", (json_int_t)(r.p ? acked : r.n),
+				      "failed", (json_int_t)failed,
+				      "seconds", (double)(tarn_time_now_us() - r.t0) / 1e6,
+				      "interrupted", cli_stop != 0, "ok", !(rc || frc || cli_stop));
+
+		if (j) {
+			json_dumpf(j, stdout, JSON_PRESERVE_ORDER);
+			fputc('\n', stdout);
+			json_decref(j);
+		}
+	} else if (r.p)
 		fprintf(stderr, "tarn replay: %llu events read, %llu acknowledged, %llu failed%s\n",
 			(unsigned long long)r.n, (unsigned long long)acked,
 			(unsigned long long)failed, cli_stop ? " (interrupted)" : "");

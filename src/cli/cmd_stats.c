@@ -1,6 +1,8 @@
 #include <getopt.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 
 static const char help_stats[] =
@@ -10,10 +12,11 @@ static const char help_stats[] =
 	"event; and the quarantine count.\n";
 
 static const char help_verify[] =
-	"usage: tarn verify --lake DIR\n"
+	"usage: tarn verify --lake DIR [--format table|json]\n"
 	"Runs PRAGMA integrity_check on every file, checks every shard's format,\n"
 	"blocks and dates, and that every gold table equals its recomputation from\n"
-	"the raw events. Exit 0 when clean, 1 naming each problem.\n";
+	"the raw events. Exit 0 when clean, 1 naming each problem. --format json:\n"
+	"{\"ok\": bool, \"problems\": [{\"file\", \"problem\"}...]} on stdout.\n";
 
 static int stats_row(void *ctx, const tarn_shard_stats *s)
 {
@@ -80,18 +83,23 @@ int cmd_stats(int argc, char **argv)
 
 static void print_problem(void *ctx, const char *file, const char *problem)
 {
-	(void)ctx;
-	printf("%s: %s\n", file, problem);
+	json_t *list = ctx;
+
+	if (list)
+		json_array_append_new(list, json_pack("{s:s,s:s}", "file", file, "problem", problem));
+	else
+		printf("%s: %s\n", file, problem);
 }
 
 int cmd_verify(int argc, char **argv)
 {
 	const char *dir = NULL;
 	uint64_t problems = 0;
+	json_t *list = NULL;
 	tarn_lake *lake;
-	int rc;
+	int rc, format = OUT_TABLE;
 
-	rc = cli_lake_args(argc, argv, "verify", help_verify, &dir, NULL, 0, NULL);
+	rc = cli_lake_args(argc, argv, "verify", help_verify, &dir, &format, 0, NULL);
 	if (!rc && optind < argc)
 		rc = cli_usage("verify", "unexpected argument '%s'", argv[optind]);
 	if (rc)
@@ -99,8 +107,19 @@ int cmd_verify(int argc, char **argv)
 	rc = tarn_lake_open(&lake, dir, TARN_LAKE_READONLY);
 	if (rc)
 		return cli_fail("verify", dir, rc);
-	rc = tarn_lake_verify(lake, print_problem, NULL, &problems);
+	if (format == OUT_JSON)
+		list = json_array();
+	rc = tarn_lake_verify(lake, print_problem, list, &problems);
 	tarn_lake_close(lake);
+	if (list && (rc == TARN_OK || rc == TARN_ECORRUPT)) {
+		json_t *j = json_pack("{s:b,s:o}", "ok", rc == TARN_OK, "problems", list);
+
+		json_dumpf(j, stdout, JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(j);
+		return rc == TARN_OK ? 0 : 1;
+	}
+	json_decref(list);
 	if (rc == TARN_OK) {
 		printf("ok: every file passes integrity_check and gold equals its recomputation\n");
 		return 0;

@@ -8,6 +8,9 @@ TARN=${TARN:-bin/tarn}
 TARN=$(cd "$(dirname "$TARN")" && pwd)/$(basename "$TARN")
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 FIX=$ROOT/fixtures
+# the loadable extension, as sqlite3's .load takes it (no .so suffix)
+EXT=${TARN_EXT:-$ROOT/build/libtarn_sqlite.so}
+EXT=$(cd "$(dirname "$EXT")" && pwd)/$(basename "$EXT" .so)
 WORK=$(mktemp -d /tmp/tarn-cli-XXXXXX)
 BROKER_PID=
 passed=0
@@ -22,6 +25,7 @@ kill_leftover_broker() {
 
 cleanup() {
 	kill_leftover_broker
+	[ -f "$WORK/serve.pids" ] && kill $(cat "$WORK/serve.pids") 2>/dev/null
 	umount "$WORK/small" 2>/dev/null
 	rm -rf "$WORK"
 }
@@ -552,6 +556,192 @@ t_crash_kill9_headers_only() {
 	grep -q "lost 0 duplicated 0 verify clean" "$WORK/crash2.out" || fail "crash loop"
 }
 
+# libtarn_sqlite.so in the stock sqlite3 shell and Debian's python3: the
+# same rows as tarn query's events view, pruning, read-only
+t_sqlite_extension() {
+	local L=$WORK/ext P=$WORK/ext-pruned sql a b before py
+	[ -f "$EXT.so" ] || fail "no $EXT.so (make builds it)"
+	"$TARN" produce -o "$WORK/ext.jsonl" --count 4000 --start 2026-11-20 --days 3 --seed 12 \
+		2>/dev/null || fail "produce"
+	"$TARN" ingest --lake "$L" "$WORK/ext.jsonl" "$FIX/events.jsonl" 2>/dev/null || fail "ingest"
+	before=$(md5sum "$L"/*.db "$L"/shards/*.db)
+	for sql in \
+		"SELECT event_name, count(*) FROM %s WHERE event_date = '2026-11-21' GROUP BY 1 ORDER BY 1" \
+		"SELECT event_id, event_time, event_date, event_name, payload, quote(key), topic, partition, \"offset\" FROM %s ORDER BY event_time, event_id" \
+		"SELECT count(*), sum(length(payload)) FROM %s WHERE event_time >= 1795219200000000 AND event_time < 1795222800000000" \
+		"SELECT event_date, payload FROM %s WHERE event_id = '6f1c0e3a-8a8e-4c1e-9a51-0a6d6b0c0002'"; do
+		# shellcheck disable=SC2059
+		a=$(sqlite3 -csv -cmd ".load $EXT" :memory: "$(printf "$sql" "tarn_events('$L')")" | tr -d '\r') ||
+			fail "sqlite3 shell: $sql"
+		# shellcheck disable=SC2059
+		b=$(tq "$L" "$(printf "$sql" events)") || fail "tarn query: $sql"
+		[ -n "$a" ] && [ "$a" = "$b" ] || fail "shell and tarn query differ: $sql"
+	done
+	[ "$(sqlite3 -cmd ".load $EXT" :memory: "CREATE VIRTUAL TABLE ev USING tarn('$L');
+		SELECT count(*) FROM ev WHERE event_date >= '2026-11-21'")" = \
+		"$(tq "$L" "SELECT count(*) FROM events WHERE event_date >= '2026-11-21'")" ] ||
+		fail "CREATE VIRTUAL TABLE ... USING tarn"
+	# python3's sqlite3 module (Debian's: built with extension loading)
+	py=/usr/bin/python3
+	"$py" - "$EXT" "$L" "$TARN" <<'PY' || fail "python3 sqlite3 module"
+import json, sqlite3, subprocess, sys
+ext, lake, tarn = sys.argv[1:4]
+db = sqlite3.connect(":memory:")
+db.enable_load_extension(True)
+db.load_extension(ext)
+db.enable_load_extension(False)
+cols = 'event_id, event_time, event_date, event_name, payload, hex(key) AS key, topic, partition, "offset"'
+got = [dict(zip([d[0] for d in c.description], r)) for c in
+       [db.execute(f"SELECT {cols} FROM tarn_events(?) WHERE event_date BETWEEN '2026-11-20' AND '2026-11-21' ORDER BY event_time, event_id", (lake,))]
+       for r in c.fetchall()]
+out = subprocess.run([tarn, "query", "--lake", lake, "--format", "json",
+                      f"SELECT {cols} FROM events WHERE event_date BETWEEN '2026-11-20' AND '2026-11-21' ORDER BY event_time, event_id"],
+                     check=True, capture_output=True).stdout
+want = json.loads(out)
+assert len(got) > 2000 and got == want, (len(got), len(want))
+for bad, msg in (("SELECT * FROM tarn_events", "give the lake folder"),
+                 ("SELECT * FROM tarn_events('/nonexistent')", "no lake here")):
+    try:
+        db.execute(bad).fetchall()
+        raise SystemExit("no error for " + bad)
+    except sqlite3.Error as e:
+        assert msg in str(e), str(e)
+PY
+	[ "$before" = "$(md5sum "$L"/*.db "$L"/shards/*.db)" ] || fail "the extension changed the lake"
+	# pruning: a damaged shard of another day is never opened
+	cp -r "$L" "$P"
+	head -c 5000 /dev/urandom >"$P/shards/2026-11-22.db"
+	rm -f "$P"/shards/2026-11-22.db-*
+	[ "$(sqlite3 -cmd ".load $EXT" :memory: "SELECT count(*) FROM tarn_events('$P') WHERE event_date = '2026-11-20'")" = \
+		"$(tq "$L" "SELECT count(*) FROM events WHERE event_date = '2026-11-20'")" ] ||
+		fail "a one-day query read another day's shard"
+	sqlite3 -cmd ".load $EXT" :memory: "SELECT count(*) FROM tarn_events('$P')" >/dev/null 2>&1 &&
+		fail "the damaged shard went unnoticed in an all-days query"
+	return 0
+}
+
+# start tarn serve on a free port; sets SERVE_PID and URL
+start_serve() {
+	"$TARN" serve --listen 127.0.0.1:0 "$@" >"$WORK/serve.out" 2>"$WORK/serve.err" &
+	SERVE_PID=$!
+	echo "$SERVE_PID" >>"$WORK/serve.pids"
+	for _ in $(seq 50); do
+		URL=$(head -1 "$WORK/serve.out" 2>/dev/null)
+		[ -n "$URL" ] && return 0
+		sleep 0.1
+	done
+	fail "serve did not print its address: $(cat "$WORK/serve.err")"
+}
+
+# wait until the gold tables count $2 events
+wait_gold_events() {
+	local n
+	for _ in $(seq 300); do
+		n=$(tq "$1" "SELECT sum(event_count) FROM events_per_name_daily" 2>/dev/null)
+		[ "$n" = "$2" ] && return 0
+		sleep 0.1
+	done
+	fail "gold never reached $2 events (at ${n:-none})"
+}
+
+chrome() {
+	local ud
+	ud=$(mktemp -d "$WORK/chrome-XXXXXX")
+	timeout 90 chromium --headless --no-sandbox --disable-gpu --no-first-run \
+		--disable-background-networking --disable-component-update --disable-sync \
+		--user-data-dir="$ud" --hide-scrollbars "$@" 2>>"$WORK/chrome.err"
+}
+
+# tarn serve beside a running tarn ingest, seen by headless Chromium: the
+# figures equal tarn gold's, they move when events arrive, the page
+# refreshes itself; /api and /metrics; bad requests get 4xx
+t_serve_dashboard() {
+	local L=$WORK/srv ipid rc=0 a b
+	command -v chromium >/dev/null || fail "no chromium (scripts/deps.sh installs it)"
+	"$TARN" produce -o "$WORK/srv.jsonl" --count 60000 --start 2026-11-20 --days 3 --seed 21 \
+		2>/dev/null || fail "produce"
+	split -l 20000 -d "$WORK/srv.jsonl" "$WORK/srv.part"
+	# one ingest process (the lake's writer throughout) reads three FIFOs
+	# in turn and commits at the end of each; between them it waits for
+	# the next, while the page is read
+	mkfifo "$WORK/srv.f0" "$WORK/srv.f1" "$WORK/srv.f2"
+	"$TARN" ingest --lake "$L" "$WORK/srv.f0" "$WORK/srv.f1" "$WORK/srv.f2" \
+		2>"$WORK/srv-ingest.err" &
+	ipid=$!
+	echo "$ipid" >>"$WORK/serve.pids"
+	cat "$WORK/srv.part00" >"$WORK/srv.f0"
+	wait_gold_events "$L" 20000
+	start_serve --lake "$L" --refresh 1 --max-seconds 600
+	"$TARN" gold --lake "$L" --format json >"$WORK/gold1.json" || fail "gold"
+	chrome --dump-dom "$URL" >"$WORK/dom1.html" || fail "chromium --dump-dom"
+	a=$(python3 "$ROOT/tests/cli/dashboard.py" page "$WORK/dom1.html" "$WORK/gold1.json" 20000) ||
+		fail "page 1 differs from tarn gold"
+	python3 "$ROOT/tests/cli/dashboard.py" api "$URL" "$WORK/gold1.json" 20000 || fail "api 1"
+	# more events arrive: the same page shows the new figures
+	cat "$WORK/srv.part01" >"$WORK/srv.f1"
+	wait_gold_events "$L" 40000
+	"$TARN" gold --lake "$L" --format json >"$WORK/gold2.json" || fail "gold"
+	chrome --dump-dom "$URL" >"$WORK/dom2.html" || fail "chromium --dump-dom"
+	b=$(python3 "$ROOT/tests/cli/dashboard.py" page "$WORK/dom2.html" "$WORK/gold2.json" 40000) ||
+		fail "page 2 differs from tarn gold"
+	[ "$a" != "$b" ] || fail "the figures did not change: $a"
+	python3 "$ROOT/tests/cli/dashboard.py" api "$URL" "$WORK/gold2.json" 40000 || fail "api 2"
+	# the page refreshes itself (every second here) without a reload
+	chrome --dump-dom --virtual-time-budget=4000 "$URL" >"$WORK/dom3.html" || fail "chromium"
+	grep -q 'data-refreshes="[1-9]' "$WORK/dom3.html" || fail "the page did not refresh itself"
+	mkdir -p "$ROOT/build"
+	chrome --screenshot="$ROOT/build/dashboard.png" --window-size=1400,1100 "$URL" >/dev/null ||
+		fail "chromium --screenshot"
+	[ -s "$ROOT/build/dashboard.png" ] || fail "no screenshot"
+	python3 "$ROOT/tests/cli/dashboard.py" hostile "$URL" || fail "hostile requests"
+	kill -0 "$ipid" 2>/dev/null || fail "ingest was not running beside serve"
+	cat "$WORK/srv.part02" >"$WORK/srv.f2"
+	wait "$ipid" || fail "ingest: $(cat "$WORK/srv-ingest.err")"
+	kill -TERM "$SERVE_PID"
+	wait "$SERVE_PID" || rc=$?
+	[ $rc = 0 ] || fail "serve exit status $rc after SIGTERM: $(cat "$WORK/serve.err")"
+	grep -q " 0 5xx" "$WORK/serve.err" || fail "5xx answers: $(cat "$WORK/serve.err")"
+	# --max-seconds: it stops by itself
+	timeout 20 "$TARN" serve --lake "$L" --listen 127.0.0.1:0 --max-seconds 1 >/dev/null 2>&1 ||
+		fail "serve --max-seconds 1 did not stop by itself with status 0"
+	"$TARN" serve --lake "$L" --listen nowhere:80 >/dev/null 2>&1
+	[ $? = 2 ] || fail "a bad --listen is a usage error"
+	"$TARN" verify --lake "$L" >/dev/null || fail "verify"
+}
+
+# progress on stderr only on a terminal unless forced; summaries as JSON
+t_progress_and_json() {
+	local L=$WORK/pj
+	"$TARN" produce -o "$WORK/pj.jsonl" --count 300000 --days 2 --seed 4 2>/dev/null || fail "produce"
+	"$TARN" ingest --lake "$L" "$WORK/pj.jsonl" --format json >"$WORK/pj.json" 2>"$WORK/pj.err" ||
+		fail "ingest"
+	[ ! -s "$WORK/pj.err" ] || fail "stderr is not a terminal, yet: $(cat "$WORK/pj.err")"
+	python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['stored']==300000 and j['read']==300000 and j['ok'] is True and j['bytes']>0, j" \
+		"$WORK/pj.json" || fail "ingest JSON summary: $(cat "$WORK/pj.json")"
+	# forced: one line a second with events, events/s, bytes and an ETA
+	"$TARN" replay --lake "$L" -o /dev/null --rate 150000 --progress --format json \
+		>"$WORK/pj.json" 2>"$WORK/pj.err" || fail "replay"
+	grep -Eq '^tarn replay: [0-9]+ events, [0-9]+ events/s, [0-9.]+ [kMG]?B$' "$WORK/pj.err" ||
+		fail "no progress with --progress: $(cat "$WORK/pj.err")"
+	python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['events']==300000 and j['ok'] is True, j" \
+		"$WORK/pj.json" || fail "replay JSON summary"
+	rm -rf "$WORK/pj2"
+	"$TARN" ingest --lake "$WORK/pj2" "$WORK/pj.jsonl" --progress 2>"$WORK/pj.err" >/dev/null || fail "ingest 2"
+	grep -q "ETA" "$WORK/pj.err" || [ "$(grep -c 'events/s' "$WORK/pj.err")" = 0 ] ||
+		fail "file ingest progress without an ETA: $(cat "$WORK/pj.err")"
+	# on a terminal (script(1) gives it one): progress by default, silenced by --no-progress
+	script -qec "'$TARN' replay --lake '$L' -o /dev/null --rate 150000" /dev/null >"$WORK/tty.out" ||
+		fail "replay on a tty"
+	grep -q "events/s" "$WORK/tty.out" || fail "no progress on a terminal"
+	script -qec "'$TARN' replay --lake '$L' -o /dev/null --rate 150000 --no-progress" /dev/null >"$WORK/tty.out" ||
+		fail "replay on a tty"
+	grep -q "events/s" "$WORK/tty.out" && fail "progress despite --no-progress"
+	"$TARN" verify --lake "$L" --format json >"$WORK/pj.json" || fail "verify"
+	python3 -c "import json,sys; assert json.load(open(sys.argv[1]))=={'ok':True,'problems':[]}" "$WORK/pj.json" ||
+		fail "verify JSON"
+	return 0
+}
+
 t_broker_stops_on_signal() {
 	local rc=0
 	start_broker --topic s
@@ -568,7 +758,7 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_crash_kill9_loop t_disk_full t_corrupt_and_foreign_files t_concurrent_readers_and_writers \
 	t_replay_checkpoint t_hostile_inputs t_identity_headers_only_resent_later \
 	t_identity_every_id_form_and_time_source t_identity_redelivery_a_million_events_later \
-	t_crash_kill9_headers_only \
+	t_crash_kill9_headers_only t_sqlite_extension t_serve_dashboard t_progress_and_json \
 	t_broker_stops_on_signal"
 for t in ${ONLY:-$ALL}; do
 	if ($t); then

@@ -35,6 +35,7 @@ static int setup(void **state)
 				 d, i, d, i, i == 2 ? "purchase" : "click", i);
 			fputs(line, f);
 		}
+	fputs("not json\n", f);
 	rewind(f);
 	if (tarn_ingest_stream(lake, f, "q.jsonl", NULL, NULL))
 		return -1;
@@ -171,6 +172,20 @@ static void query__refuses_writes_attach_and_extensions(void **state)
 	assert_int_equal(r.n, 2);
 }
 
+static void query__quarantine_by_reason_read_only(void **state)
+{
+	struct rows r;
+
+	(void)state;
+	assert_int_equal(run("SELECT reason, count(*) FROM quarantine.quarantine GROUP BY 1", &r),
+			 TARN_OK);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.first, "not_json");
+	assert_int_equal(r.sum, 1);
+	assert_int_equal(run("DELETE FROM quarantine.quarantine", &r), TARN_EINVAL);
+	assert_int_equal(run("DETACH quarantine", &r), TARN_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +193,7 @@ int main(void)
 		cmocka_unit_test(query__more_shards_than_attach_allows),
 		cmocka_unit_test(query__gold_tables_by_name),
 		cmocka_unit_test(query__refuses_writes_attach_and_extensions),
+		cmocka_unit_test(query__quarantine_by_reason_read_only),
 	};
 
 	return cmocka_run_group_tests_name("query", tests, setup, teardown);

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Checks for tests/cli/run.sh t_serve_dashboard.
+
+  dashboard.py page DOM.html GOLD.json [EXPECT_EVENTS]
+      the figures the page shows (data-key/data-value of each .num) equal
+      those of `tarn gold --format json`; prints "events=N dau=N".
+  dashboard.py api URL GOLD.json EVENTS
+      /api/* tables equal tarn gold's, /api/health and /metrics count EVENTS.
+  dashboard.py hostile URL
+      bad requests get a 4xx (never a crash), and the server still answers.
+"""
+import json, re, socket, sys, urllib.request, urllib.error
+
+
+def figures(dom):
+    out = {}
+    for m in re.finditer(r'data-key="([a-z_]+)" data-value="([^"]*)"(?: data-date="([^"]*)")?', dom):
+        out[m.group(1)] = (m.group(2), m.group(3))
+    return out
+
+
+def latest(rows, col):
+    return rows[-1]["event_date"], rows[-1][col]
+
+
+def check_page(dom_path, gold_path, expect_events=None):
+    dom = open(dom_path, encoding="utf-8").read()
+    gold = json.load(open(gold_path))
+    f = figures(dom)
+    for key, table, col in (("dau", "daily_active_users", "dau_count"),
+                            ("total_purchases", "conversion_rate_daily", "total_purchases")):
+        date, want = latest(gold[table], col)
+        assert f[key] == (str(want), date), (key, f.get(key), want, date)
+    date, want = latest(gold["conversion_rate_daily"], "conversion_rate")
+    assert f["conversion_rate"][1] == date and abs(float(f["conversion_rate"][0]) - want) < 1e-12, \
+        (f["conversion_rate"], want)
+    per_day = {}
+    for r in gold["events_per_name_daily"]:
+        per_day[r["event_date"]] = per_day.get(r["event_date"], 0) + r["event_count"]
+    last = max(per_day)
+    assert f["events"] == (str(per_day[last]), last), (f["events"], per_day[last], last)
+    total = sum(per_day.values())
+    assert int(f["lake_events"][0]) == total, (f["lake_events"], total)
+    if expect_events is not None:
+        assert total == int(expect_events), (total, expect_events)
+    for svg in ("daily active users per day", "conversion rate per day", "purchases per day",
+                "events per day", "events per minute by name", "logins per minute by source",
+                "top pages by purchases"):
+        assert f'aria-label="{svg}"' in dom, "no chart: " + svg
+    print(f"events={total} dau={f['dau'][0]} date={f['dau'][1]}")
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.status, r.headers.get("Content-Type"), r.read().decode("utf-8")
+
+
+def check_api(base, gold_path, events):
+    gold = json.load(open(gold_path))
+    for table, rows in gold.items():
+        st, ctype, body = get(base + "api/" + table)
+        assert st == 200 and ctype.startswith("application/json"), (table, st, ctype)
+        assert json.loads(body) == rows, table
+    st, _, body = get(base + "api/health")
+    h = json.loads(body)
+    assert h["events"] == int(events) and h["shards"] >= 1, h
+    st, ctype, body = get(base + "metrics")
+    assert ctype.startswith("text/plain; version=0.0.4"), ctype
+    assert re.search(r"^tarn_lake_events %s$" % events, body, re.M), body[:300]
+    for line in body.splitlines():
+        assert line.startswith("#") or re.match(r'^[a-z_]+(\{[^}]*\})? -?[0-9.e+]+$', line), line
+    st, _, body = get(base + "api/")
+    assert "/api/events_per_minute" in json.loads(body)["tables"]
+
+
+def raw(host, port, data, read=65536):
+    s = socket.create_connection((host, port), timeout=3)
+    try:
+        s.sendall(data)
+        got = b""
+        while b"\r\n" not in got:
+            chunk = s.recv(read)
+            if not chunk:
+                break
+            got += chunk
+        return got
+    finally:
+        s.close()
+
+
+def status_of(resp):
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", resp)
+    return int(m.group(1)) if m else None
+
+
+def check_hostile(base):
+    m = re.match(r"http://([0-9.]+):(\d+)/", base)
+    host, port = m.group(1), int(m.group(2))
+    cases = [
+        ("POST", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", {405}),
+        ("DELETE", b"DELETE /api/health HTTP/1.1\r\nHost: x\r\n\r\n", {405}),
+        ("dotdot", b"GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", {400, 404}),
+        ("encoded dotdot", b"GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", {400, 404}),
+        ("unknown api", b"GET /api/sqlite_master HTTP/1.1\r\nHost: x\r\n\r\n", {404}),
+        ("long URL", b"GET /" + b"a" * 100000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", {400, 413, 414, 431}),
+        ("long header", b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 100000 + b"\r\n\r\n", {400, 413, 431}),
+        ("GET with a body", b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789", {400}),
+        ("huge body", b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n" + b"z" * 200000, {400, 413}),
+        ("endless chunked body", b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         + (b"4000\r\n" + b"c" * 0x4000 + b"\r\n") * 5, {400, 413, None}),
+        ("HTTP/9.9", b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", {400, 505}),
+        ("bad header line", b"GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", {400}),
+        # no answer (the connection is closed, or held until its timeout) is fine here
+        ("binary garbage", b"\x00\x01\x02 nonsense\r\n\r\n", {400, 505, None}),
+        ("no host", b"GET / HTTP/1.1\r\n\r\n", {400}),
+    ]
+    for name, data, want in cases:
+        try:
+            st = status_of(raw(host, port, data))
+        except (ConnectionResetError, BrokenPipeError, socket.timeout):
+            st = None  # the server closed on us: acceptable for a bad request
+            want = want | {None}
+        assert st in want, (name, st, want)
+    st, _, body = get(base)
+    assert st == 200 and "Daily active users" in body
+
+
+if __name__ == "__main__":
+    what = sys.argv[1]
+    if what == "page":
+        check_page(*sys.argv[2:])
+    elif what == "api":
+        check_api(*sys.argv[2:])
+    elif what == "hostile":
+        check_hostile(*sys.argv[2:])
+    else:
+        sys.exit("unknown check " + what)
