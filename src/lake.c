@@ -34,6 +34,8 @@ struct tarn_lake {
 	size_t pending;
 	tarn__shard **shards; /* open shards, most recently used last */
 	tarn__idindex *ids;   /* every stored event id, lake-wide */
+	tarn_lake_progress_cb progress;
+	void *progress_ctx;
 	tarn__shard *last;    /* the shard of the last event added, and its day */
 	int64_t last_day0;
 	size_t n_shards;
@@ -900,6 +902,63 @@ static void check_shard_content(struct verify *v, tarn__shard *s, const char *fi
 	tarn__block_free(&b);
 }
 
+void tarn_lake_set_progress(tarn_lake *lake, tarn_lake_progress_cb cb, void *ctx)
+{
+	lake->progress = cb;
+	lake->progress_ctx = ctx;
+}
+
+/* Progress over the shards of dates[0..n): totals first, then after each. */
+struct walk {
+	uint64_t events, bytes, total_events, total_bytes;
+};
+
+static void shard_size(tarn__shard *s, uint64_t *events, uint64_t *bytes)
+{
+	sqlite3_stmt *st;
+
+	*events = *bytes = 0;
+	if (tarn__sql_prepare(tarn__shard_db(s),
+			      "SELECT ifnull(sum(n_events), 0), ifnull(sum(raw_bytes), 0) FROM blocks",
+			      &st, tarn__shard_path(s)) != TARN_OK)
+		return;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*events = (uint64_t)sqlite3_column_int64(st, 0);
+		*bytes = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+}
+
+static void walk_begin(tarn_lake *lake, struct walk *w, char (*dates)[11], size_t n)
+{
+	size_t i;
+
+	memset(w, 0, sizeof(*w));
+	if (!lake->progress)
+		return;
+	for (i = 0; i < n; i++) {
+		tarn__shard *s;
+		uint64_t e, b;
+		if (open_shard(lake, dates[i], &s) != TARN_OK)
+			continue;
+		shard_size(s, &e, &b);
+		w->total_events += e;
+		w->total_bytes += b;
+	}
+}
+
+static void walk_step(tarn_lake *lake, struct walk *w, tarn__shard *s)
+{
+	uint64_t e, b;
+
+	if (!lake->progress || !s)
+		return;
+	shard_size(s, &e, &b);
+	w->events += e;
+	w->bytes += b;
+	lake->progress(lake->progress_ctx, w->events, w->bytes, w->total_events, w->total_bytes);
+}
+
 /* ids.db must know every stored id: those in its runs plus those of the
  * blocks after its covered mark (which a writer re-reads) are at least the
  * events the shards hold (more when a shard was deleted). */
@@ -1051,6 +1110,7 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
 {
 	struct verify v = { lake, cb, ctx, 0 };
 	struct id_check idc;
+	struct walk w;
 	char (*dates)[11] = NULL;
 	size_t n = 0, i;
 	sqlite3 *mem = NULL;
@@ -1067,6 +1127,8 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
 				    " BEGIN", "verify");
 	if (!rc)
 		rc = tarn__shard_list(lake->dir, &dates, &n, odd_name, &v);
+	if (!rc)
+		walk_begin(lake, &w, dates, n);
 	for (i = 0; rc == TARN_OK && i < n; i++) {
 		char file[32];
 		tarn__shard *s;
@@ -1082,6 +1144,7 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
 		check_integrity(&v, tarn__shard_db(s), file);
 		check_shard_content(&v, s, file);
 		id_check_shard(&idc, s);
+		walk_step(lake, &w, s);
 		if (tarn__gold_recompute_day(g, s) != TARN_OK) {
 			problem(&v, file, "cannot recompute gold: %s", tarn_error_last());
 			continue;
@@ -1112,6 +1175,7 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
 int tarn_gold_rebuild(tarn_lake *lake)
 {
 	char (*dates)[11] = NULL;
+	struct walk w;
 	size_t n = 0, i;
 	int rc;
 
@@ -1120,6 +1184,8 @@ int tarn_gold_rebuild(tarn_lake *lake)
 	rc = tarn__shard_list(lake->dir, &dates, &n, NULL, NULL);
 	if (!rc)
 		rc = gold_begin(lake);
+	if (!rc)
+		walk_begin(lake, &w, dates, n);
 	/* Days whose shard is gone (retention) keep their gold rows: gold
 	 * outlives raw data. */
 	for (i = 0; rc == TARN_OK && i < n; i++) {
@@ -1128,6 +1194,8 @@ int tarn_gold_rebuild(tarn_lake *lake)
 		rc = open_shard(lake, dates[i], &s);
 		if (!rc)
 			rc = tarn__gold_recompute_day(lake->gold, s);
+		if (!rc)
+			walk_step(lake, &w, s);
 	}
 	free(dates);
 	if (!rc) {

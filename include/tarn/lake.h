@@ -163,6 +163,18 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
  * static. */
 const char *const *tarn_gold_tables(void);
 
+/* Receives the progress of work over the whole lake (tarn_lake_verify,
+ * tarn_gold_rebuild), after each shard: events and payload bytes (before
+ * compression) read so far, and the lake's totals of both (counted from
+ * the shards' block lists before the work starts). Called on the caller's
+ * thread. */
+typedef void (*tarn_lake_progress_cb)(void *ctx, uint64_t events, uint64_t bytes,
+				      uint64_t total_events, uint64_t total_bytes);
+
+/* Set (or with cb NULL, clear) the progress callback of lake; ctx is
+ * passed back to it. Never fails. */
+void tarn_lake_set_progress(tarn_lake *lake, tarn_lake_progress_cb cb, void *ctx);
+
 /* Recompute every gold table from the raw events of every shard and
  * replace the stored rows, in one gold.db transaction.
  * Returns TARN_OK, TARN_EINVAL (read-only lake), or a file's error. */

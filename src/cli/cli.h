@@ -35,11 +35,17 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 int cli_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int cli_double(const char *s, double min, double max, double *out);
 
-/* Parse "--lake DIR [--format F] [--rebuild] [--help]" for the commands
- * that read a lake. format NULL: no --format; allow_csv: csv is accepted;
- * rebuild NULL: no --rebuild. Returns 0, -1 after printing help, or 2. */
+/* Parse "--lake DIR [--format F] [--rebuild] [--progress|--no-progress]
+ * [--help]" for the commands that read a lake. format NULL: no --format;
+ * allow_csv: csv is accepted; rebuild NULL: no --rebuild; progress NULL:
+ * no --progress / --no-progress (else set to 1 / 0; leave it -1 for the
+ * default). Returns 0, -1 after printing help, or 2. */
 int cli_lake_args(int argc, char **argv, const char *cmd, const char *help,
-		  const char **dir, int *format, int allow_csv, int *rebuild);
+		  const char **dir, int *format, int allow_csv, int *rebuild, int *progress);
+/* A tarn_lake_progress_cb that shows it with cli_progress_update; ctx is
+ * a struct cli_progress. */
+void cli_lake_progress(void *ctx, uint64_t events, uint64_t bytes, uint64_t total_events,
+		       uint64_t total_bytes);
 
 /* -X key=value strings collected from the command line. */
 struct cli_conf {
@@ -85,6 +91,7 @@ struct cli_progress {
 	const char *cmd;
 	int on, tty, shown;
 	uint64_t total_bytes; /* 0: unknown, no ETA */
+	uint64_t events, bytes; /* the last counts reported */
 	int64_t t0, last;     /* microseconds */
 };
 /* mode: -1 when stderr is a terminal (the default), 0 never (--no-progress),

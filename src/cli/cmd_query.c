@@ -13,8 +13,10 @@ static const char help_query[] =
 
 static const char help_gold[] =
 	"usage: tarn gold --lake DIR [--rebuild] [TABLE] [--format table|csv|json]\n"
+	"                 [--progress|--no-progress]\n"
 	"Shows the daily gold tables (all, or TABLE). --rebuild first recomputes them\n"
-	"from the raw events in the shards.\n";
+	"from the raw events in the shards, showing progress on stderr when it is a\n"
+	"terminal (or with --progress).\n";
 
 /* Run sql and print its rows under an optional title. */
 static int print_sql(tarn_query *q, struct cli_out *o, const char *title, const char *sql)
@@ -34,7 +36,7 @@ int cmd_query(int argc, char **argv)
 	struct cli_out *o;
 	tarn_query *q;
 
-	rc = cli_lake_args(argc, argv, "query", help_query, &dir, &format, 1, NULL);
+	rc = cli_lake_args(argc, argv, "query", help_query, &dir, &format, 1, NULL, NULL);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if (argc - optind != 1)
@@ -63,11 +65,12 @@ int cmd_gold(int argc, char **argv)
 {
 	const char *dir = NULL, *table = NULL;
 	const char *const *t;
-	int format = OUT_TABLE, rebuild = 0, rc;
+	int format = OUT_TABLE, rebuild = 0, progress = -1, rc;
+	struct cli_progress prog;
 	struct cli_out *o;
 	tarn_query *q;
 
-	rc = cli_lake_args(argc, argv, "gold", help_gold, &dir, &format, 1, &rebuild);
+	rc = cli_lake_args(argc, argv, "gold", help_gold, &dir, &format, 1, &rebuild, &progress);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if (argc - optind > 1)
@@ -79,10 +82,14 @@ int cmd_gold(int argc, char **argv)
 	}
 	if (rebuild) {
 		tarn_lake *lake = NULL;
+		cli_progress_init(&prog, "gold", progress, 0);
 		rc = tarn_lake_open(&lake, dir, 0);
-		if (!rc)
+		if (!rc) {
+			tarn_lake_set_progress(lake, cli_lake_progress, &prog);
 			rc = tarn_gold_rebuild(lake);
+		}
 		tarn_lake_close(lake);
+		cli_progress_done(&prog);
 		if (rc)
 			return cli_fail("gold", "rebuild", rc);
 		fprintf(stderr, "tarn gold: rebuilt from the shards\n");

@@ -12,10 +12,11 @@ static const char help_stats[] =
 	"event; and the quarantine count.\n";
 
 static const char help_verify[] =
-	"usage: tarn verify --lake DIR [--format table|json]\n"
+	"usage: tarn verify --lake DIR [--format table|json] [--progress|--no-progress]\n"
 	"Runs PRAGMA integrity_check on every file, checks every shard's format,\n"
-	"blocks and dates, and that every gold table equals its recomputation from\n"
-	"the raw events. Exit 0 when clean, 1 naming each problem. --format json:\n"
+	"blocks and dates, that ids.db knows every stored event id, and that every\n"
+	"gold table equals its recomputation from the raw events. Exit 0 when clean,\n"
+	"1 naming each problem. Progress on stderr when it is a terminal. --format json:\n"
 	"{\"ok\": bool, \"problems\": [{\"file\", \"problem\"}...]} on stdout.\n";
 
 static int stats_row(void *ctx, const tarn_shard_stats *s)
@@ -48,7 +49,7 @@ int cmd_stats(int argc, char **argv)
 	struct cli_out *o;
 	tarn_lake *lake;
 
-	rc = cli_lake_args(argc, argv, "stats", help_stats, &dir, &format, 0, NULL);
+	rc = cli_lake_args(argc, argv, "stats", help_stats, &dir, &format, 0, NULL, NULL);
 	if (!rc && optind < argc)
 		rc = cli_usage("stats", "unexpected argument '%s'", argv[optind]);
 	if (rc)
@@ -97,9 +98,10 @@ int cmd_verify(int argc, char **argv)
 	uint64_t problems = 0;
 	json_t *list = NULL;
 	tarn_lake *lake;
-	int rc, format = OUT_TABLE;
+	int rc, format = OUT_TABLE, progress = -1;
+	struct cli_progress prog;
 
-	rc = cli_lake_args(argc, argv, "verify", help_verify, &dir, &format, 0, NULL);
+	rc = cli_lake_args(argc, argv, "verify", help_verify, &dir, &format, 0, NULL, &progress);
 	if (!rc && optind < argc)
 		rc = cli_usage("verify", "unexpected argument '%s'", argv[optind]);
 	if (rc)
@@ -109,8 +111,11 @@ int cmd_verify(int argc, char **argv)
 		return cli_fail("verify", dir, rc);
 	if (format == OUT_JSON)
 		list = json_array();
+	cli_progress_init(&prog, "verify", progress, 0);
+	tarn_lake_set_progress(lake, cli_lake_progress, &prog);
 	rc = tarn_lake_verify(lake, print_problem, list, &problems);
 	tarn_lake_close(lake);
+	cli_progress_done(&prog);
 	if (list && (rc == TARN_OK || rc == TARN_ECORRUPT)) {
 		json_t *j = json_pack("{s:b,s:o}", "ok", rc == TARN_OK, "problems", list);
 

@@ -29,14 +29,11 @@ static void human_bytes(char *s, size_t n, double b)
 	snprintf(s, n, u ? "%.1f %s" : "%.0f %s", b, unit[u]);
 }
 
-void cli_progress_update(struct cli_progress *p, uint64_t events, uint64_t bytes)
+static void show(struct cli_progress *p, int64_t now, uint64_t events, uint64_t bytes)
 {
-	int64_t now = tarn_time_now_us();
 	double secs = (double)(now - p->t0) / 1e6, rate;
 	char b[32], eta[48] = "";
 
-	if (!p->on || now - p->last < (p->tty ? 250000 : 1000000))
-		return;
 	p->last = now;
 	rate = secs > 0 ? (double)events / secs : 0;
 	human_bytes(b, sizeof(b), (double)bytes);
@@ -48,8 +45,33 @@ void cli_progress_update(struct cli_progress *p, uint64_t events, uint64_t bytes
 	p->shown = 1;
 }
 
+void cli_progress_update(struct cli_progress *p, uint64_t events, uint64_t bytes)
+{
+	int64_t now = tarn_time_now_us();
+
+	p->events = events;
+	p->bytes = bytes;
+	if (!p->on || now - p->last < (p->tty ? 250000 : 1000000))
+		return;
+	show(p, now, events, bytes);
+}
+
+void cli_lake_progress(void *ctx, uint64_t events, uint64_t bytes, uint64_t total_events,
+		       uint64_t total_bytes)
+{
+	struct cli_progress *p = ctx;
+
+	(void)total_events;
+	p->total_bytes = total_bytes;
+	cli_progress_update(p, events, bytes);
+}
+
 void cli_progress_done(struct cli_progress *p)
 {
+	/* forced on (--progress) but done within the first second: one line
+	 * with the final counts, so the output never depends on timing */
+	if (p->on && !p->tty && !p->shown && p->events)
+		show(p, tarn_time_now_us(), p->events, p->bytes);
 	if (p->on && p->tty && p->shown)
 		fputs("\r\033[K", stderr);
 }

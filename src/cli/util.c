@@ -118,12 +118,14 @@ int cli_format(const char *s, int allow_csv, int *out)
 }
 
 int cli_lake_args(int argc, char **argv, const char *cmd, const char *help,
-		  const char **dir, int *format, int allow_csv, int *rebuild)
+		  const char **dir, int *format, int allow_csv, int *rebuild, int *progress)
 {
 	static const struct option opts[] = {
 		{ "lake", required_argument, NULL, 'L' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "rebuild", no_argument, NULL, 'R' },
+		{ "progress", no_argument, NULL, 'P' },
+		{ "no-progress", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -143,6 +145,12 @@ int cli_lake_args(int argc, char **argv, const char *cmd, const char *help,
 			if (!rebuild)
 				return cli_usage(cmd, "bad option --rebuild");
 			*rebuild = 1;
+			break;
+		case 'P':
+		case 'N':
+			if (!progress)
+				return cli_usage(cmd, "bad option --%sprogress", opt == 'N' ? "no-" : "");
+			*progress = opt == 'P';
 			break;
 		case 'h':
 			fputs(help, stdout);

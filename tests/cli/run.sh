@@ -727,7 +727,7 @@ t_progress_and_json() {
 		"$WORK/pj.json" || fail "replay JSON summary"
 	rm -rf "$WORK/pj2"
 	"$TARN" ingest --lake "$WORK/pj2" "$WORK/pj.jsonl" --progress 2>"$WORK/pj.err" >/dev/null || fail "ingest 2"
-	grep -q "ETA" "$WORK/pj.err" || [ "$(grep -c 'events/s' "$WORK/pj.err")" = 0 ] ||
+	grep -q "ETA" "$WORK/pj.err" || [ "$(grep -c 'events/s' "$WORK/pj.err")" -le 1 ] ||
 		fail "file ingest progress without an ETA: $(cat "$WORK/pj.err")"
 	# on a terminal (script(1) gives it one): progress by default, silenced by --no-progress
 	script -qec "'$TARN' replay --lake '$L' -o /dev/null --rate 150000" /dev/null >"$WORK/tty.out" ||
@@ -736,6 +736,17 @@ t_progress_and_json() {
 	script -qec "'$TARN' replay --lake '$L' -o /dev/null --rate 150000 --no-progress" /dev/null >"$WORK/tty.out" ||
 		fail "replay on a tty"
 	grep -q "events/s" "$WORK/tty.out" && fail "progress despite --no-progress"
+	# verify and gold --rebuild report progress over the shards too
+	"$TARN" verify --lake "$L" >/dev/null 2>"$WORK/pv.err" || fail "verify"
+	[ ! -s "$WORK/pv.err" ] || fail "verify progress without a terminal: $(cat "$WORK/pv.err")"
+	"$TARN" verify --lake "$L" --progress >/dev/null 2>"$WORK/pv.err" || fail "verify --progress"
+	grep -Eq '^tarn verify: [0-9]+ events, [0-9]+ events/s, [0-9.]+ [kMG]?B' "$WORK/pv.err" ||
+		fail "no verify progress: $(cat "$WORK/pv.err")"
+	"$TARN" gold --lake "$L" --rebuild --progress >/dev/null 2>"$WORK/pv.err" || fail "gold --rebuild"
+	grep -Eq '^tarn gold: [0-9]+ events, [0-9]+ events/s' "$WORK/pv.err" ||
+		fail "no rebuild progress: $(cat "$WORK/pv.err")"
+	"$TARN" gold --lake "$L" --rebuild >/dev/null 2>"$WORK/pv.err" || fail "gold --rebuild"
+	grep -q "events/s" "$WORK/pv.err" && fail "rebuild progress without a terminal"
 	"$TARN" verify --lake "$L" --format json >"$WORK/pj.json" || fail "verify"
 	python3 -c "import json,sys; assert json.load(open(sys.argv[1]))=={'ok':True,'problems':[]}" "$WORK/pj.json" ||
 		fail "verify JSON"
