@@ -5,8 +5,8 @@
  *
  * Three parts, cheapest first:
  *  - a blocked Bloom filter over the 64-bit hashes of every stored id, in
- *    memory (8 to 12 bits an id, one 64-byte line per id): "certainly
- *    new" for all but about 1% of new ids, with one cache miss;
+ *    memory (10 to 15 bits an id, one 64-byte line per id): "certainly
+ *    new" for all but about 0.5% of new ids, with one cache miss;
  *  - the ids stored since the last flush (about TARN__IDS_MEM entries), in
  *    memory, each with its location (event date, block id) and a keyed
  *    hash of its payload, so that a recent re-delivery is decided without

@@ -132,7 +132,7 @@ static void commit_offsets(tarn_consumer *consumer, struct batch_offsets *b,
  * about a third of the work) and copies them into chunks; the calling
  * thread stores the chunks in order, commits batches and then, for Kafka,
  * the batches' offsets. Three chunks circulate, so memory is bounded. */
-#define CHUNK_EVENTS 1024
+#define CHUNK_EVENTS 512
 #define N_CHUNKS 3
 #define CHUNK_MAX_US 20000 /* a chunk waiting for input is handed on after 20 ms */
 
