@@ -2,12 +2,16 @@
 #include <signal.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 
 static const char help[] =
-	"usage: tarn broker [--partitions N] [--topic NAME]...\n"
+	"usage: tarn broker [--partitions N] [--topic NAME]... [--format text|json]\n"
 	"Runs librdkafka's mock cluster on 127.0.0.1 and prints its bootstrap\n"
-	"address as the first line of stdout; stops on SIGINT/SIGTERM.\n"
+	"address as the first line of stdout (with --format json, that line is\n"
+	"{\"bootstrap\": ..., \"partitions\": N, \"topics\": [...]}); stops on\n"
+	"SIGINT/SIGTERM.\n"
 	"Each --topic is created with N partitions (default 4). The mock keeps\n"
 	"about 5 MB / 100,000 messages per partition: use one partition per ~4 MB.\n";
 
@@ -16,6 +20,7 @@ int cmd_broker(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "partitions", required_argument, NULL, 'p' },
 		{ "topic", required_argument, NULL, 't' },
+		{ "format", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -24,7 +29,7 @@ int cmd_broker(int argc, char **argv)
 	uint64_t partitions = 4;
 	tarn_broker *b;
 	sigset_t set;
-	int opt, sig, rc;
+	int opt, sig, rc, json = 0;
 
 	while ((opt = getopt_long(argc, argv, "p:t:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -36,6 +41,11 @@ int cmd_broker(int argc, char **argv)
 			if (n_topics == 64)
 				return cli_usage("broker", "at most 64 topics");
 			topics[n_topics++] = optarg;
+			break;
+		case 'f':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
+				return cli_usage("broker", "--format wants text or json");
+			json = strcmp(optarg, "json") == 0;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -61,7 +71,18 @@ int cmd_broker(int argc, char **argv)
 			return cli_fail("broker", "create topic", rc);
 		}
 	}
-	printf("%s\n", tarn_broker_bootstrap(b));
+	if (json) {
+		json_t *names = json_array(), *j;
+		for (i = 0; i < n_topics; i++)
+			json_array_append_new(names, json_string(topics[i]));
+		j = json_pack("{s:s,s:i,s:o}", "bootstrap", tarn_broker_bootstrap(b), "partitions",
+			      (int)partitions, "topics", names);
+		json_dumpf(j, stdout, JSON_PRESERVE_ORDER | JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(j);
+	} else {
+		printf("%s\n", tarn_broker_bootstrap(b));
+	}
 	fflush(stdout);
 	sigwait(&set, &sig);
 	tarn_broker_stop(b);

@@ -5,13 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 
 static const char help[] =
-	"usage: tarn demo [--lake DIR] [--count N]\n"
+	"usage: tarn demo [--lake DIR] [--count N] [--format text|json]\n"
 	"Starts an embedded broker, produces N events (default 100000) over 3 days\n"
 	"with 5% re-deliveries, ingests them with a consumer group, prints the gold\n"
-	"tables, replays the last day to another topic and counts what came back.\n";
+	"tables, replays the last day to another topic and counts what came back.\n"
+	"--format json: the steps go to stderr and stdout gets one JSON object of\n"
+	"the counts.\n";
 
 static double secs(int64_t t0)
 {
@@ -141,7 +145,7 @@ static int count_topic(const char *brokers, const char *topic, uint64_t *n)
 	return rc == TARN_ENOTFOUND ? TARN_OK : rc;
 }
 
-static int show_gold(const char *dir)
+static int show_gold(const char *dir, FILE *f)
 {
 	struct cli_out *o;
 	tarn_query *q;
@@ -150,7 +154,7 @@ static int show_gold(const char *dir)
 
 	if (rc)
 		return rc;
-	o = cli_out_new(stdout, OUT_TABLE);
+	o = cli_out_new(f, OUT_TABLE);
 	for (t = tarn_gold_tables(); *t && rc == TARN_OK; t++) {
 		char sql[160];
 		snprintf(sql, sizeof(sql), "SELECT * FROM %s ORDER BY 1, 2", *t);
@@ -182,6 +186,7 @@ int cmd_demo(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "lake", required_argument, NULL, 'L' },
 		{ "count", required_argument, NULL, 'c' },
+		{ "format", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -193,8 +198,9 @@ int cmd_demo(int argc, char **argv)
 	int64_t start_us, t0;
 	tarn_broker *b = NULL;
 	tarn_lake *lake = NULL;
-	int opt, rc, parts;
+	int opt, rc, parts, json = 0;
 	const char *bs;
+	FILE *say = stdout; /* the steps; on stderr when stdout gets JSON */
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -202,6 +208,11 @@ int cmd_demo(int argc, char **argv)
 		case 'c':
 			if (cli_u64(optarg, 1, 100000000, &count))
 				return cli_usage("demo", "--count wants 1..100000000");
+			break;
+		case 'f':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
+				return cli_usage("demo", "--format wants text or json");
+			json = strcmp(optarg, "json") == 0;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -228,7 +239,9 @@ int cmd_demo(int argc, char **argv)
 	 * per 5,000 events (measured: 6 partitions for 105,000 lost 3%). */
 	parts = (int)(count / 5000) + 4;
 
-	printf("tarn demo: lake %s\n", dir);
+	if (json)
+		say = stderr;
+	fprintf(say, "tarn demo: lake %s\n", dir);
 	t0 = tarn_time_now_us();
 	rc = tarn_broker_start(&b, 1, parts);
 	if (!rc)
@@ -238,14 +251,14 @@ int cmd_demo(int argc, char **argv)
 	if (rc)
 		return cli_fail("demo", "embedded broker", rc);
 	bs = tarn_broker_bootstrap(b);
-	printf("1. embedded Kafka broker at %s, topics 'events' and 'replay' with %d partitions\n",
+	fprintf(say, "1. embedded Kafka broker at %s, topics 'events' and 'replay' with %d partitions\n",
 	       bs, parts);
 
 	t0 = tarn_time_now_us();
 	rc = produce(bs, count, start_us, &sent, &dups);
 	if (rc)
 		goto fail_step;
-	printf("2. produced %llu events (%llu unique + %llu re-deliveries) over 3 days in %.1fs\n",
+	fprintf(say, "2. produced %llu events (%llu unique + %llu re-deliveries) over 3 days in %.1fs\n",
 	       (unsigned long long)sent, (unsigned long long)count, (unsigned long long)dups,
 	       secs(t0));
 
@@ -255,7 +268,7 @@ int cmd_demo(int argc, char **argv)
 		rc = ingest(bs, "events", "tarn-demo", lake, &c);
 	if (rc)
 		goto fail_step;
-	printf("3. ingested with consumer group 'tarn-demo' in %.1fs: %llu read, %llu stored,"
+	fprintf(say, "3. ingested with consumer group 'tarn-demo' in %.1fs: %llu read, %llu stored,"
 	       " %llu duplicates absorbed, %llu quarantined\n", secs(t0),
 	       (unsigned long long)c.read, (unsigned long long)c.stored,
 	       (unsigned long long)c.duplicates, (unsigned long long)c.quarantined);
@@ -268,8 +281,8 @@ int cmd_demo(int argc, char **argv)
 	tarn_lake_close(lake);
 	lake = NULL;
 
-	printf("4. gold tables:\n\n");
-	rc = show_gold(dir);
+	fprintf(say, "4. gold tables:\n\n");
+	rc = show_gold(dir, say);
 	if (rc)
 		goto fail_step;
 
@@ -279,7 +292,7 @@ int cmd_demo(int argc, char **argv)
 		rc = tarn_lake_verify(lake, NULL, NULL, &problems);
 	if (rc)
 		goto fail_step;
-	printf("\n5. verify: every file passes integrity_check, gold equals its recomputation"
+	fprintf(say, "\n5. verify: every file passes integrity_check, gold equals its recomputation"
 	       " (%.1fs)\n", secs(t0));
 
 	t0 = tarn_time_now_us();
@@ -292,7 +305,7 @@ int cmd_demo(int argc, char **argv)
 		rc = tarn_lake_stats_get(lake, find_day, &dc, NULL);
 	if (rc)
 		goto fail_step;
-	printf("6. replayed %s to topic 'replay': %llu sent, %llu acknowledged, %llu read back"
+	fprintf(say, "6. replayed %s to topic 'replay': %llu sent, %llu acknowledged, %llu read back"
 	       " (%llu stored that day) in %.1fs\n", last_day, (unsigned long long)rsent,
 	       (unsigned long long)racked, (unsigned long long)back, (unsigned long long)dc.n,
 	       secs(t0));
@@ -302,8 +315,22 @@ int cmd_demo(int argc, char **argv)
 		fprintf(stderr, "tarn demo: replay count does not match the day's events\n");
 		return 1;
 	}
-	printf("\ndemo ok. Look around: tarn stats --lake %s; tarn query --lake %s"
+	fprintf(say, "\ndemo ok. Look around: tarn stats --lake %s; tarn query --lake %s"
 	       " \"SELECT event_name, count(*) FROM events GROUP BY 1\"\n", dir, dir);
+	if (json) {
+		json_t *j = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:I,s:I,s:I,s:b}",
+				      "lake", dir, "produced", (json_int_t)sent,
+				      "unique", (json_int_t)count, "re_sends", (json_int_t)dups,
+				      "read", (json_int_t)c.read, "stored", (json_int_t)c.stored,
+				      "duplicates", (json_int_t)c.duplicates,
+				      "quarantined", (json_int_t)c.quarantined, "verify_ok", 1,
+				      "replayed_day", last_day, "replay_sent", (json_int_t)rsent,
+				      "replay_acknowledged", (json_int_t)racked,
+				      "replay_read_back", (json_int_t)back, "ok", 1);
+		json_dumpf(j, stdout, JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(j);
+	}
 	return 0;
 fail_step:
 	cli_fail("demo", "step failed", rc);

@@ -2,12 +2,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 
 static const char help[] =
 	"usage: tarn produce (-b BROKERS -t TOPIC | -o FILE|-) [--count N] [--rate N]\n"
 	"                    [--seed S] [--start YYYY-MM-DD] [--days D] [--dup-rate F]\n"
-	"                    [--unkeyed] [--headers-only] [-X key=value]...\n"
+	"                    [--unkeyed] [--headers-only] [--format text|json]\n"
+	"                    [-X key=value]...\n"
 	"Generates synthetic user events (deterministic for a seed). To Kafka: key =\n"
 	"user_id, headers event_id and event_name, timestamp = event time. --rate is\n"
 	"events per second (default: as fast as possible). --dup-rate F re-sends that\n"
@@ -17,14 +20,15 @@ static const char help[] =
 	"per partition, so a hot key overflows it beyond a few hundred thousand events.\n"
 	"--headers-only leaves event_id and timestamp out of the payload: the id is\n"
 	"only in the event_id header and the time is the Kafka timestamp the producer\n"
-	"stamps when it sends (so a re-send carries a later time).\n";
+	"stamps when it sends (so a re-send carries a later time).\n"
+	"--format json prints the summary as one JSON object on stdout.\n";
 
 struct produce_args {
 	const char *brokers, *topic, *out;
 	struct cli_conf conf;
 	tarn_gen_options gen;
 	double rate;
-	int unkeyed;
+	int unkeyed, json;
 };
 
 static int parse(int argc, char **argv, struct produce_args *a)
@@ -38,6 +42,7 @@ static int parse(int argc, char **argv, struct produce_args *a)
 		{ "dup-rate", required_argument, NULL, 'D' },
 		{ "unkeyed", no_argument, NULL, 'U' },
 		{ "headers-only", no_argument, NULL, 'H' },
+		{ "format", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -85,6 +90,11 @@ static int parse(int argc, char **argv, struct produce_args *a)
 			break;
 		case 'H':
 			a->gen.headers_only = 1;
+			break;
+		case 'f':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
+				return cli_usage("produce", "--format wants text or json");
+			a->json = strcmp(optarg, "json") == 0;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -180,6 +190,8 @@ int cmd_produce(int argc, char **argv)
 	rc = parse(argc, argv, &a);
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	if (a.json && a.out && strcmp(a.out, "-") == 0)
+		return cli_usage("produce", "--format json needs stdout: write events with -o FILE");
 	if (a.out && a.gen.headers_only)
 		return cli_usage("produce", "--headers-only needs Kafka (-b, -t): a JSON line"
 				 " has no headers to carry the id");
@@ -192,5 +204,12 @@ int cmd_produce(int argc, char **argv)
 	if (rc == 0)
 		fprintf(stderr, "tarn produce: %llu events (%llu re-sends) to %s\n",
 			(unsigned long long)n, (unsigned long long)dups, a.out ? a.out : a.topic);
+	if (a.json) {
+		json_t *j = json_pack("{s:I,s:I,s:s,s:b}", "events", (json_int_t)n, "re_sends",
+				      (json_int_t)dups, "to", a.out ? a.out : a.topic, "ok", rc == 0);
+		json_dumpf(j, stdout, JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(j);
+	}
 	return rc;
 }

@@ -753,6 +753,34 @@ t_progress_and_json() {
 	return 0
 }
 
+# every command's summary as JSON: produce, broker, demo (the others in
+# t_progress_and_json and t_stats_json)
+t_json_summaries() {
+	local bpid line
+	"$TARN" produce -o "$WORK/js.jsonl" --count 500 --dup-rate 0.1 --format json >"$WORK/js.json" \
+		2>/dev/null || fail "produce"
+	python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['events']==500+j['re_sends'] and j['re_sends']>0 and j['ok'] is True, j" \
+		"$WORK/js.json" || fail "produce JSON: $(cat "$WORK/js.json")"
+	"$TARN" broker --topic t1 --partitions 2 --format json >"$WORK/jb.out" 2>/dev/null &
+	bpid=$!
+	echo "$bpid" >"$WORK/broker.pid"
+	for _ in $(seq 50); do
+		line=$(head -1 "$WORK/jb.out" 2>/dev/null)
+		[ -n "$line" ] && break
+		sleep 0.1
+	done
+	kill "$bpid"
+	wait "$bpid" || fail "broker exit status"
+	rm -f "$WORK/broker.pid"
+	python3 -c "import json,sys; j=json.loads(sys.argv[1]); assert j['bootstrap'].startswith('127.0.0.1:') and j['topics']==['t1'] and j['partitions']==2, j" \
+		"$line" || fail "broker JSON: $line"
+	timeout 120 "$TARN" demo --count 2000 --lake "$WORK/jd" --format json >"$WORK/jd.json" \
+		2>"$WORK/jd.err" || fail "demo: $(tail -3 "$WORK/jd.err")"
+	python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['ok'] is True and j['stored']==2000 and j['duplicates']==j['re_sends'] and j['replay_read_back']==j['replay_acknowledged']>0, j" \
+		"$WORK/jd.json" || fail "demo JSON: $(cat "$WORK/jd.json")"
+	grep -q "^4. gold tables" "$WORK/jd.err" || fail "demo steps not on stderr"
+}
+
 t_broker_stops_on_signal() {
 	local rc=0
 	start_broker --topic s
@@ -770,7 +798,7 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_replay_checkpoint t_hostile_inputs t_identity_headers_only_resent_later \
 	t_identity_every_id_form_and_time_source t_identity_redelivery_a_million_events_later \
 	t_crash_kill9_headers_only t_sqlite_extension t_serve_dashboard t_progress_and_json \
-	t_broker_stops_on_signal"
+	t_json_summaries t_broker_stops_on_signal"
 for t in ${ONLY:-$ALL}; do
 	if ($t); then
 		echo "PASS ${t#t_}"
