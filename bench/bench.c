@@ -519,7 +519,8 @@ static void bench_latency(const char *work, int seconds, int rate)
 		die("producer", rc);
 	/* warm up: one event, wait until ingest has joined and stored it */
 	tarn_time_format(tarn_time_now_us(), ts);
-	snprintf(payload, sizeof(payload), "{\"event_id\":\"warm-up\",\"timestamp\":\"%s\"}", ts);
+	snprintf(payload, sizeof(payload),
+		 "{\"event_id\":\"warm-up\",\"timestamp\":\"%s\",\"event_type\":\"click\"}", ts);
 	tarn_producer_send(p, payload, strlen(payload), NULL, 0, NULL, 0, -1);
 	deadline = now_s() + 60;
 	while (now_s() < deadline) {
@@ -527,8 +528,10 @@ static void bench_latency(const char *work, int seconds, int rate)
 		if (!db && access(gold, F_OK) == 0 &&
 		    sqlite3_open_v2(gold, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
 			sqlite3_busy_timeout(db, 1000);
+			/* the speed layer's table: written in the same commit as
+			 * the raw events and the daily gold rows */
 			if (sqlite3_prepare_v2(db, "SELECT ifnull(sum(event_count), 0) FROM"
-						   " events_per_name_daily", -1, &st, NULL) != SQLITE_OK) {
+						   " events_per_minute", -1, &st, NULL) != SQLITE_OK) {
 				sqlite3_close(db);
 				db = NULL;
 			}
@@ -580,8 +583,8 @@ static void bench_latency(const char *work, int seconds, int rate)
 	qsort(lat, seen, sizeof(double), cmp_double);
 	if (seen) {
 		double p50 = lat[seen / 2] * 1000, p99 = lat[(size_t)((double)seen * 0.99)] * 1000;
-		add_row(7, "produce -> gold visible p50 (ms)", "ms", p50, 1000, "target 1 s", "-", -1);
-		add_row(7, "produce -> gold visible p99 (ms)", "ms", p99, 1000, "target 1 s",
+		add_row(7, "produce -> per-minute table visible p50 (ms)", "ms", p50, 1000, "target 1 s", "-", -1);
+		add_row(7, "produce -> per-minute table visible p99 (ms)", "ms", p99, 1000, "target 1 s",
 			"< 1000 ms", p99 < 1000 && seen == n);
 	}
 	free(t_send);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tarn/time.h"
 #include "error_internal.h"
 #include "lake_internal.h"
 
@@ -25,6 +26,16 @@ const char tarn__gold_schema[] =
 	" event_name TEXT, event_count INTEGER NOT NULL, bytes INTEGER NOT NULL);"
 	"CREATE UNIQUE INDEX IF NOT EXISTS events_per_name_key ON"
 	" events_per_name_daily(event_date, ifnull(event_name, x''));"
+	/* the speed layer: per UTC minute of event time */
+	"CREATE TABLE IF NOT EXISTS events_per_minute(event_date TEXT NOT NULL,"
+	" window_start TEXT NOT NULL, event_type TEXT NOT NULL, event_count INTEGER NOT NULL,"
+	" PRIMARY KEY(event_date, window_start, event_type)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS logins_per_source(event_date TEXT NOT NULL,"
+	" window_start TEXT NOT NULL, source TEXT NOT NULL, login_count INTEGER NOT NULL,"
+	" PRIMARY KEY(event_date, window_start, source)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS purchases_per_minute(event_date TEXT NOT NULL,"
+	" window_start TEXT NOT NULL, purchase_count INTEGER NOT NULL,"
+	" PRIMARY KEY(event_date, window_start)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS day_users(event_date TEXT NOT NULL,"
 	" user_id TEXT NOT NULL, purchases INTEGER NOT NULL,"
 	" PRIMARY KEY(event_date, user_id)) WITHOUT ROWID;"
@@ -33,8 +44,19 @@ const char tarn__gold_schema[] =
 
 static const char *const gold_tables[] = {
 	"daily_active_users", "conversion_rate_daily", "events_per_source_daily",
-	"purchases_per_page_daily", "events_per_name_daily", NULL
+	"purchases_per_page_daily", "events_per_name_daily", "events_per_minute",
+	"logins_per_source", "purchases_per_minute", NULL
 };
+
+/* The per-minute tables (the speed layer), a subset of gold_tables. */
+static const char *const minute_tables[] = {
+	"events_per_minute", "logins_per_source", "purchases_per_minute", NULL
+};
+
+const char *const *tarn_gold_minute_tables(void)
+{
+	return minute_tables;
+}
 
 const char *const *tarn_gold_tables(void)
 {
@@ -43,7 +65,7 @@ const char *const *tarn_gold_tables(void)
 
 enum {
 	ST_USER_GET, ST_USER_INS, ST_USER_BUY, ST_CONV, ST_SOURCE, ST_PAGE,
-	ST_NAME_UPD, ST_NAME_INS, ST_WM_GET, ST_WM_SET, ST_COUNT
+	ST_NAME_UPD, ST_NAME_INS, ST_WM_GET, ST_WM_SET, ST_EPM, ST_LPS, ST_PPM, ST_COUNT
 };
 
 static const char *const gold_sql[ST_COUNT] = {
@@ -67,6 +89,14 @@ static const char *const gold_sql[ST_COUNT] = {
 	[ST_NAME_INS] = "INSERT INTO events_per_name_daily VALUES(?1, ?2, ?3, ?4)",
 	[ST_WM_GET] = "SELECT shard_seq FROM watermarks WHERE event_date=?",
 	[ST_WM_SET] = "INSERT OR REPLACE INTO watermarks VALUES(?, ?)",
+	/* ?1 date, ?2 window_start, ?3 type or source, ?4 count */
+	[ST_EPM] = "INSERT INTO events_per_minute VALUES(?1, ?2, ?3, ?4)"
+		   " ON CONFLICT DO UPDATE SET event_count=event_count+?4",
+	[ST_LPS] = "INSERT INTO logins_per_source VALUES(?1, ?2, ?3, ?4)"
+		   " ON CONFLICT DO UPDATE SET login_count=login_count+?4",
+	/* ?3 unused */
+	[ST_PPM] = "INSERT INTO purchases_per_minute VALUES(?1, ?2, ?4)"
+		   " ON CONFLICT DO UPDATE SET purchase_count=purchase_count+?4",
 };
 
 /* A small string-keyed hash table (open addressing, linear probing) of
@@ -92,6 +122,8 @@ struct day {
 	struct table pages;    /* a: purchases */
 	struct table users;    /* a: purchases before the batch + in it, b: in it;
 				* flags: USER_* */
+	/* per minute, keys "HH:MM" MINUTE_SEP value (or "HH:MM" alone): a */
+	struct table minute_types, minute_logins, minute_buys;
 	int64_t new_users, new_purchasers, purchases;
 };
 
@@ -177,6 +209,9 @@ static void day_free(struct day *d)
 	table_free(&d->sources);
 	table_free(&d->pages);
 	table_free(&d->users);
+	table_free(&d->minute_types);
+	table_free(&d->minute_logins);
+	table_free(&d->minute_buys);
 }
 
 static void drop_day(tarn__gold *g, size_t i)
@@ -331,6 +366,42 @@ static int count_in(struct table *t, const char *key, int64_t bytes)
 	return TARN_OK;
 }
 
+/* The key of a minute: "HH:MM" of the event time (UTC), then, when value
+ * is not NULL, a unit separator and the value. */
+#define MINUTE_SEP '\x1f'
+static void minute_key(char *buf, size_t len, int64_t time_us, const char *value)
+{
+	int64_t us = time_us % TARN_US_PER_DAY, m;
+
+	if (us < 0)
+		us += TARN_US_PER_DAY;
+	m = us / 60000000;
+	if (value)
+		snprintf(buf, len, "%02d:%02d%c%s", (int)(m / 60), (int)(m % 60), MINUTE_SEP, value);
+	else
+		snprintf(buf, len, "%02d:%02d", (int)(m / 60), (int)(m % 60));
+}
+
+static int count_minutes(struct day *d, const tarn_event *ev, int is_purchase)
+{
+	char key[8 + TARN_DIM_MAX + 1];
+	int rc = TARN_OK;
+
+	if (!ev->has_event_type)
+		return TARN_OK;
+	minute_key(key, sizeof(key), ev->time_us, ev->event_type);
+	rc = count_in(&d->minute_types, key, 0);
+	if (!rc && ev->has_source && strcmp(ev->event_type, "login") == 0) {
+		minute_key(key, sizeof(key), ev->time_us, ev->source);
+		rc = count_in(&d->minute_logins, key, 0);
+	}
+	if (!rc && is_purchase) {
+		minute_key(key, sizeof(key), ev->time_us, NULL);
+		rc = count_in(&d->minute_buys, key, 0);
+	}
+	return rc;
+}
+
 int tarn__gold_add(tarn__gold *g, const char *date, const tarn_event *ev)
 {
 	int is_purchase = ev->has_event_type && strcmp(ev->event_type, "purchase") == 0;
@@ -338,6 +409,8 @@ int tarn__gold_add(tarn__gold *g, const char *date, const tarn_event *ev)
 	int rc;
 
 	rc = day_get(g, date, &d);
+	if (!rc)
+		rc = count_minutes(d, ev, is_purchase);
 	if (rc)
 		return rc;
 	if (ev->has_user_id)
@@ -408,6 +481,29 @@ static int write_users(tarn__gold *g, const struct day *d)
 	return rc;
 }
 
+/* Per-minute deltas: window_start is the date, "T", the minute, ":00Z". */
+static int write_minutes(tarn__gold *g, const char *date, const struct table *t, int which)
+{
+	size_t i;
+	int rc = TARN_OK;
+
+	for (i = 0; rc == TARN_OK && i < t->cap; i++) {
+		const char *k = t->e[i].key;
+		char window[32];
+		sqlite3_stmt *st;
+
+		if (!k)
+			continue;
+		snprintf(window, sizeof(window), "%sT%.5s:00Z", date, k);
+		st = bind2(g, which, date, window);
+		if (k[5] == MINUTE_SEP)
+			sqlite3_bind_text(st, 3, k + 6, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, t->e[i].a);
+		rc = run(g, which, NULL, NULL);
+	}
+	return rc;
+}
+
 /* Write a day's batch deltas to the gold tables (inside the caller's
  * transaction) and forget them. */
 static int flush_day(tarn__gold *g, const char *date)
@@ -439,6 +535,12 @@ static int flush_day(tarn__gold *g, const char *date)
 					d->names.e[i].b);
 	if (!rc && d->null_names)
 		rc = write_name(g, date, NULL, d->null_names, d->null_name_bytes);
+	if (!rc)
+		rc = write_minutes(g, date, &d->minute_types, ST_EPM);
+	if (!rc)
+		rc = write_minutes(g, date, &d->minute_logins, ST_LPS);
+	if (!rc)
+		rc = write_minutes(g, date, &d->minute_buys, ST_PPM);
 	drop_day(g, (size_t)(d - g->days));
 	return rc;
 }
@@ -463,8 +565,8 @@ int tarn__gold_clear_day(tarn__gold *g, const char *date)
 {
 	static const char *const tables[] = {
 		"daily_active_users", "conversion_rate_daily", "events_per_source_daily",
-		"purchases_per_page_daily", "events_per_name_daily", "day_users",
-		"watermarks"
+		"purchases_per_page_daily", "events_per_name_daily", "events_per_minute",
+		"logins_per_source", "purchases_per_minute", "day_users", "watermarks"
 	};
 	size_t i;
 	int rc = TARN_OK;

@@ -36,6 +36,7 @@ struct tarn_lake {
 	tarn__idindex *ids;   /* every stored event id, lake-wide */
 	tarn_lake_progress_cb progress;
 	void *progress_ctx;
+	int minute_days;      /* settings 'minute_days'; 0: no horizon */
 	tarn__shard *last;    /* the shard of the last event added, and its day */
 	int64_t last_day0;
 	size_t n_shards;
@@ -119,6 +120,81 @@ static int open_file(tarn_lake *lake, const char *name, const char *schema,
 
 static int open_shard(tarn_lake *lake, const char *date, tarn__shard **out);
 static int repair_gold(tarn_lake *lake);
+
+static int load_minute_days(tarn_lake *lake)
+{
+	sqlite3_stmt *st;
+	int rc = tarn__sql_prepare(lake->catalog,
+				   "SELECT value FROM settings WHERE key='minute_days'", &st, "lake.db");
+
+	if (rc)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		lake->minute_days = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return TARN_OK;
+}
+
+int tarn_lake_set_minute_days(tarn_lake *lake, int days)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (lake->readonly)
+		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
+	if (days < 0 || days > 100000)
+		return tarn__error_set(TARN_EINVAL, "minute days %d: want 0..100000", days);
+	rc = tarn__sql_prepare(lake->catalog,
+			       "INSERT OR REPLACE INTO settings VALUES('minute_days', ?)", &st,
+			       "lake.db");
+	if (rc)
+		return rc;
+	sqlite3_bind_int(st, 1, days);
+	rc = sqlite3_step(st) == SQLITE_DONE ? TARN_OK
+					     : tarn__error_sqlite(lake->catalog, "lake.db: settings");
+	sqlite3_finalize(st);
+	if (!rc)
+		lake->minute_days = days;
+	return rc;
+}
+
+/* The first event date whose per-minute rows are kept ("" for all). */
+static void minute_horizon(const tarn_lake *lake, char out[11])
+{
+	int64_t now = tarn_time_now_us(), day0 = now - now % TARN_US_PER_DAY;
+
+	out[0] = '\0';
+	if (lake->minute_days > 0 &&
+	    tarn_time_date(day0 - (int64_t)(lake->minute_days - 1) * TARN_US_PER_DAY, out))
+		out[0] = '\0';
+}
+
+/* Delete the per-minute rows before the horizon from db's gold tables. */
+static int prune_minutes(const tarn_lake *lake, sqlite3 *db)
+{
+	const char *const *t;
+	char horizon[11];
+	int rc = TARN_OK;
+
+	minute_horizon(lake, horizon);
+	if (!horizon[0])
+		return TARN_OK;
+	for (t = tarn_gold_minute_tables(); *t && rc == TARN_OK; t++) {
+		sqlite3_stmt *st;
+		char sql[128];
+
+		/* table names come from tarn's own list, never from input */
+		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE event_date < ?", *t);
+		rc = tarn__sql_prepare(db, sql, &st, "gold.db");
+		if (rc)
+			break;
+		sqlite3_bind_text(st, 1, horizon, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = tarn__error_sqlite(db, "gold.db: minute retention");
+		sqlite3_finalize(st);
+	}
+	return rc;
+}
 
 /* Best effort: keep LAKE/reserve at RESERVE_BYTES. */
 static void keep_reserve(tarn_lake *lake)
@@ -205,6 +281,8 @@ int tarn_lake_open(tarn_lake **out, const char *dir, unsigned flags)
 		 " ('created_at', strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', 'now'));",
 		 TARN_LAKE_FORMAT_VERSION);
 	rc = open_file(lake, "lake.db", catalog_schema, &lake->catalog);
+	if (!rc)
+		rc = load_minute_days(lake);
 	if (!rc)
 		rc = open_file(lake, "gold.db", tarn__gold_schema, &lake->gold_db);
 	if (!rc)
@@ -400,7 +478,11 @@ static int repair_gold(tarn_lake *lake)
 		return rc;
 	}
 	if (lake->gold_txn) {
-		rc = tarn__sql_exec(lake->gold_db, "COMMIT", "gold.db");
+		rc = prune_minutes(lake, lake->gold_db);
+		if (!rc)
+			rc = tarn__sql_exec(lake->gold_db, "COMMIT", "gold.db");
+		if (rc)
+			tarn_lake_rollback(lake);
 		lake->gold_txn = 0;
 	}
 	return rc;
@@ -663,7 +745,9 @@ int tarn_lake_commit(tarn_lake *lake)
 			goto fail;
 	}
 	if (lake->gold_txn) {
-		rc = tarn__sql_exec(lake->gold_db, "COMMIT", "gold.db");
+		rc = prune_minutes(lake, lake->gold_db);
+		if (!rc)
+			rc = tarn__sql_exec(lake->gold_db, "COMMIT", "gold.db");
 		if (rc)
 			goto fail;
 		lake->gold_txn = 0;
@@ -1159,6 +1243,8 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
 	free(dates);
 	id_check_close(&v, &idc);
 	if (!rc)
+		rc = prune_minutes(lake, mem);
+	if (!rc)
 		compare_gold(&v, mem);
 	tarn__gold_detach(g);
 	sqlite3_close(mem);
@@ -1198,6 +1284,8 @@ int tarn_gold_rebuild(tarn_lake *lake)
 			walk_step(lake, &w, s);
 	}
 	free(dates);
+	if (!rc)
+		rc = prune_minutes(lake, lake->gold_db);
 	if (!rc) {
 		rc = tarn__sql_exec(lake->gold_db, "COMMIT", "gold.db");
 		lake->gold_txn = 0;

@@ -163,6 +163,23 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
  * static. */
 const char *const *tarn_gold_tables(void);
 
+/* The per-minute ones among them (the speed layer: events_per_minute,
+ * logins_per_source, purchases_per_minute; window_start is the UTC minute
+ * of the event time as "YYYY-MM-DDTHH:MM:00Z", RFC 3339), NULL-terminated,
+ * static. */
+const char *const *tarn_gold_minute_tables(void);
+
+/* Keep the per-minute gold rows (events_per_minute, logins_per_source,
+ * purchases_per_minute) only for the last `days` UTC dates: today by the
+ * wall clock and the days - 1 before it; 0 keeps them as long as their
+ * shard (the default). The daily gold tables are not affected. Stored in
+ * LAKE/lake.db (settings 'minute_days'), so later writers, tarn_lake_verify
+ * and tarn_gold_rebuild apply the same horizon; rows older than it are
+ * deleted at each commit, in the gold transaction.
+ * Returns TARN_OK, TARN_EINVAL (read-only lake, days < 0 or > 100000),
+ * TARN_ESQLITE. */
+int tarn_lake_set_minute_days(tarn_lake *lake, int days);
+
 /* Receives the progress of work over the whole lake (tarn_lake_verify,
  * tarn_gold_rebuild), after each shard: events and payload bytes (before
  * compression) read so far, and the lake's totals of both (counted from

@@ -35,6 +35,13 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 int cli_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int cli_double(const char *s, double min, double max, double *out);
 
+/* 1 when t is one of the per-minute gold tables. */
+int cli_is_minute_table(const char *t);
+/* The SELECT that shows gold table t (a name from tarn_gold_tables, never
+ * input) in key order; for a per-minute table with last_minutes > 0, only
+ * its latest last_minutes windows. */
+void cli_gold_sql(char *sql, size_t len, const char *t, int last_minutes);
+
 /* Parse "--lake DIR [--format F] [--rebuild] [--progress|--no-progress]
  * [--help]" for the commands that read a lake. format NULL: no --format;
  * allow_csv: csv is accepted; rebuild NULL: no --rebuild; progress NULL:

@@ -156,9 +156,12 @@ static int show_gold(const char *dir, FILE *f)
 		return rc;
 	o = cli_out_new(f, OUT_TABLE);
 	for (t = tarn_gold_tables(); *t && rc == TARN_OK; t++) {
-		char sql[160];
-		snprintf(sql, sizeof(sql), "SELECT * FROM %s ORDER BY 1, 2", *t);
-		cli_out_begin(o, *t);
+		char sql[320];
+		char title[96];
+		cli_gold_sql(sql, sizeof(sql), *t, 5);
+		snprintf(title, sizeof(title), "%s%s", *t,
+			 cli_is_minute_table(*t) ? " (the last 5 minutes)" : "");
+		cli_out_begin(o, title);
 		rc = tarn_query_exec(q, sql, cli_out_row, o, NULL);
 		cli_out_end(o);
 	}

@@ -11,6 +11,7 @@ static const char help[] =
 	"usage: tarn ingest --lake DIR (-b BROKERS -t TOPIC [-G GROUP] [-e] | FILE... | -)\n"
 	"                   [--id-field P] [--time-field P] [--name-field P] [--group-readable]\n"
 	"                   [-X key=value]... [--progress|--no-progress] [--format text|json]\n"
+	"                   [--minute-days N]\n"
 	"Stores events in the lake: deduplicated by event id across the lake, payloads\n"
 	"zstd-compressed, gold tables updated in the same batch; inputs that cannot be\n"
 	"stored go to the quarantine with a reason. From Kafka, offsets are committed\n"
@@ -20,7 +21,9 @@ static const char help[] =
 	"(folders 0700); --group-readable makes them 0640 (0750).\n"
 	"Progress (events, events/s, bytes, ETA for files) goes to stderr when it is a\n"
 	"terminal; --progress / --no-progress force it. --format json prints the\n"
-	"summary as a JSON object on stdout instead of the line on stderr.\n";
+	"summary as a JSON object on stdout instead of the line on stderr.\n"
+	"--minute-days N keeps the per-minute gold tables for the last N UTC dates\n"
+	"only (0: as long as the shards; remembered by the lake).\n";
 
 static void progress(void *ctx, const tarn_ingest_counts *c)
 {
@@ -108,6 +111,7 @@ int cmd_ingest(int argc, char **argv)
 		{ "progress", no_argument, NULL, 'p' },
 		{ "no-progress", no_argument, NULL, 'P' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "minute-days", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -122,6 +126,8 @@ int cmd_ingest(int argc, char **argv)
 	tarn_lake *lake;
 	int opt, rc;
 	unsigned lake_flags = 0;
+	uint64_t minute_days = 0;
+	int set_minute_days = 0;
 
 	while ((opt = getopt_long(argc, argv, "b:t:G:eX:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -134,6 +140,11 @@ int cmd_ingest(int argc, char **argv)
 		case 'T': o.extract.time_field = optarg; break;
 		case 'N': o.extract.name_field = optarg; break;
 		case 'g': lake_flags |= TARN_LAKE_GROUP_READABLE; break;
+		case 'm':
+			if (cli_u64(optarg, 0, 100000, &minute_days))
+				return cli_usage("ingest", "--minute-days wants 0..100000");
+			set_minute_days = 1;
+			break;
 		case 'p': progress_mode = 1; break;
 		case 'P': progress_mode = 0; break;
 		case 'f':
@@ -165,6 +176,13 @@ int cmd_ingest(int argc, char **argv)
 	rc = tarn_lake_open(&lake, dir, lake_flags);
 	if (rc)
 		return cli_fail("ingest", dir, rc);
+	if (set_minute_days) {
+		rc = tarn_lake_set_minute_days(lake, (int)minute_days);
+		if (rc) {
+			tarn_lake_close(lake);
+			return cli_fail("ingest", "--minute-days", rc);
+		}
+	}
 	cli_catch_signals();
 	o.stop = &cli_stop;
 	cli_progress_init(&prog, "ingest", progress_mode,

@@ -99,13 +99,15 @@ int cmd_gold(int argc, char **argv)
 		return cli_fail("gold", dir, rc);
 	o = cli_out_new(stdout, format);
 	for (t = tarn_gold_tables(); *t && rc == TARN_OK; t++) {
-		char sql[160];
+		char sql[320], title[96];
 
 		if (table && strcmp(table, *t) != 0)
 			continue;
-		/* names come from tarn's own list, never from input */
-		snprintf(sql, sizeof(sql), "SELECT * FROM %s ORDER BY 1, 2", *t);
-		rc = print_sql(q, o, table ? NULL : *t, sql);
+		cli_gold_sql(sql, sizeof(sql), *t, !table && format != OUT_JSON ? 10 : 0);
+		snprintf(title, sizeof(title), "%s%s", *t,
+			 !table && format != OUT_JSON && cli_is_minute_table(*t)
+				 ? " (the last 10 minutes; tarn gold TABLE for all)" : "");
+		rc = print_sql(q, o, table ? NULL : title, sql);
 	}
 	cli_out_free(o);
 	tarn_query_close(q);

@@ -241,26 +241,31 @@ static const struct panel_sql {
 	  " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10" },
 	{ "quarantine_by_reason", NULL },
 	{ "watermarks", "SELECT event_date, shard_seq FROM watermarks ORDER BY 1" },
-	{ "events_per_minute", NULL },
-	{ "logins_per_source_per_minute", NULL },
+	{ "events_per_minute_last_hour", NULL },
+	{ "logins_per_source_last_hour", NULL },
+	/* the per-minute gold tables whole, as tarn gold --format json gives them */
+	{ "events_per_minute", "SELECT * FROM events_per_minute ORDER BY 1, 2, 3" },
+	{ "logins_per_source", "SELECT * FROM logins_per_source ORDER BY 1, 2, 3" },
+	{ "purchases_per_minute", "SELECT * FROM purchases_per_minute ORDER BY 1, 2" },
 };
 
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
 enum { T_DAU, T_CONV, T_SOURCE, T_PAGE, T_NAME, T_PER_DAY, T_TOP_PAGES, T_QUAR, T_MARKS,
        T_PER_MIN, T_LOGINS };
 
-/* The per-minute panels cover the hour up to the lake's latest event; the
- * bounds are integers tarn computed, and event_time ranges let the events
- * view read only the blocks of that hour. */
+/* The per-minute panels cover the hour up to the lake's latest minute,
+ * from the per-minute gold tables (written in the same commit as the raw
+ * events); the bounds are minute strings tarn computed. */
 static const char per_min_sql[] =
-	"SELECT strftime('%%Y-%%m-%%dT%%H:%%MZ', event_time / 1000000, 'unixepoch') AS minute,"
-	" ifnull(event_name, '') AS event_name, count(*) AS events FROM events"
-	" WHERE event_time > %lld AND event_time <= %lld GROUP BY 1, 2 ORDER BY 1, 2";
+	"SELECT substr(window_start, 1, 16) || 'Z' AS minute, event_type AS event_name,"
+	" event_count AS events FROM events_per_minute"
+	" WHERE event_date >= '%s' AND window_start > '%s' AND window_start <= '%s'"
+	" ORDER BY 1, 2";
 static const char logins_sql[] =
-	"SELECT strftime('%%Y-%%m-%%dT%%H:%%MZ', event_time / 1000000, 'unixepoch') AS minute,"
-	" ifnull(json_extract(payload, '$.source'), '') AS source, count(*) AS logins FROM events"
-	" WHERE event_time > %lld AND event_time <= %lld AND event_name = 'login'"
-	" GROUP BY 1, 2 ORDER BY 1, 2";
+	"SELECT substr(window_start, 1, 16) || 'Z' AS minute, source,"
+	" login_count AS logins FROM logins_per_source"
+	" WHERE event_date >= '%s' AND window_start > '%s' AND window_start <= '%s'"
+	" ORDER BY 1, 2";
 
 struct dash {
 	struct dtab t[N_TABLES];
@@ -292,6 +297,18 @@ static int quarantine_table(tarn_query *q, struct dtab *t)
 #define BIT(t) (1u << (t))
 #define ALL_TABLES ((1u << N_TABLES) - 1)
 
+/* "YYYY-MM-DDTHH:MM:00Z", the window_start of the minute holding us. */
+static void minute_text(int64_t us, char out[32])
+{
+	char t[40];
+
+	if (tarn_time_format(us, t) != TARN_OK) {
+		snprintf(out, 32, "0000-00-00T00:00:00Z");
+		return;
+	}
+	snprintf(out, 32, "%.16s:00Z", t);
+}
+
 static int minute_tables(tarn_query *q, struct dash *d, unsigned mask)
 {
 	struct dtab last;
@@ -304,15 +321,21 @@ static int minute_tables(tarn_query *q, struct dash *d, unsigned mask)
 	dtab_free(&last);
 	if (rc || d->latest_us == INT64_MIN)
 		return rc;
-	if (mask & BIT(T_PER_MIN)) {
-		snprintf(sql, sizeof(sql), per_min_sql, (long long)(d->latest_us - 3600000000LL),
-			 (long long)d->latest_us);
-		rc = dtab_get(q, sql, &d->t[T_PER_MIN]);
-	}
-	if (!rc && (mask & BIT(T_LOGINS))) {
-		snprintf(sql, sizeof(sql), logins_sql, (long long)(d->latest_us - 3600000000LL),
-			 (long long)d->latest_us);
-		rc = dtab_get(q, sql, &d->t[T_LOGINS]);
+	{
+		char from[32], to[32], day[11];
+		int64_t hi = d->latest_us, lo = hi - 3600000000LL;
+		minute_text(hi, to);
+		minute_text(lo, from);
+		if (tarn_time_date(lo, day))
+			return TARN_OK;
+		if (mask & BIT(T_PER_MIN)) {
+			snprintf(sql, sizeof(sql), per_min_sql, day, from, to);
+			rc = dtab_get(q, sql, &d->t[T_PER_MIN]);
+		}
+		if (!rc && (mask & BIT(T_LOGINS))) {
+			snprintf(sql, sizeof(sql), logins_sql, day, from, to);
+			rc = dtab_get(q, sql, &d->t[T_LOGINS]);
+		}
 	}
 	return rc;
 }

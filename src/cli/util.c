@@ -117,6 +117,34 @@ int cli_format(const char *s, int allow_csv, int *out)
 	return 0;
 }
 
+int cli_is_minute_table(const char *t)
+{
+	const char *const *m;
+
+	for (m = tarn_gold_minute_tables(); *m; m++)
+		if (strcmp(*m, t) == 0)
+			return 1;
+	return 0;
+}
+
+void cli_gold_sql(char *sql, size_t len, const char *t, int last_minutes)
+{
+	if (!cli_is_minute_table(t)) {
+		/* daily_active_users has two columns; the others' keys are the
+		 * first two */
+		snprintf(sql, len, "SELECT * FROM %s ORDER BY 1, 2", t);
+	} else if (last_minutes <= 0) {
+		snprintf(sql, len, "SELECT * FROM %s ORDER BY 1, 2%s", t,
+			 strcmp(t, "purchases_per_minute") == 0 ? "" : ", 3");
+	} else {
+		snprintf(sql, len,
+			 "SELECT * FROM %s WHERE window_start >= (SELECT ifnull(min(w), '') FROM"
+			 " (SELECT DISTINCT window_start AS w FROM %s ORDER BY 1 DESC LIMIT %d))"
+			 " ORDER BY 1, 2%s", t, t, last_minutes,
+			 strcmp(t, "purchases_per_minute") == 0 ? "" : ", 3");
+	}
+}
+
 int cli_lake_args(int argc, char **argv, const char *cmd, const char *help,
 		  const char **dir, int *format, int allow_csv, int *rebuild, int *progress)
 {
