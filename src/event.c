@@ -45,6 +45,7 @@ const char *tarn_reject_name(tarn_reject reason)
 	case TARN_REJECT_BAD_NAME: return "bad_name";
 	case TARN_REJECT_OVERSIZED: return "oversized";
 	case TARN_REJECT_CONFLICTING_DUPLICATE: return "conflicting_duplicate";
+	case TARN_REJECT_EXPIRED: return "expired";
 	}
 	return "unknown";
 }

@@ -75,6 +75,8 @@ struct tarn__idindex {
 	struct { int32_t day; int64_t block_id; } *cov;
 	size_t n_cov;
 	uint64_t seed;      /* keys the payload hash: not guessable from outside */
+	int32_t *gone;      /* days whose shard was deleted, sorted */
+	size_t n_gone;
 	/* lookup result */
 	struct tarn__idcand *res;
 	size_t res_cap;
@@ -670,6 +672,7 @@ void tarn__idindex_close(tarn__idindex *x)
 	free(x->mtab);
 	free(x->runs);
 	free(x->cov);
+	free(x->gone);
 	free(x->res);
 	free(x->path);
 	free(x);
@@ -803,6 +806,36 @@ int tarn__idindex_recover(tarn__idindex *x, uint64_t h, struct tarn__idloc loc)
 	if (!rc && x->n_committed >= TARN__IDS_MEM)
 		rc = tarn__idindex_flush(x, 0);
 	return rc;
+}
+
+static int day_gone(const tarn__idindex *x, int32_t day)
+{
+	size_t i;
+
+	for (i = 0; i < x->n_gone; i++)
+		if (x->gone[i] == day)
+			return 1;
+	return 0;
+}
+
+void tarn__idindex_forget_day(tarn__idindex *x, int32_t day)
+{
+	sqlite3_stmt *st;
+	int32_t *g;
+
+	if (!x || day_gone(x, day))
+		return;
+	g = realloc(x->gone, (x->n_gone + 1) * sizeof(*g));
+	if (g) {
+		x->gone = g;
+		x->gone[x->n_gone++] = day;
+	}
+	if (tarn__sql_prepare(x->db, "DELETE FROM covered WHERE day=?", &st, x->path) == TARN_OK) {
+		sqlite3_bind_int64(st, 1, day);
+		sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	load_covered(x);
 }
 
 void tarn__idindex_commit(tarn__idindex *x)
@@ -941,7 +974,9 @@ static int merge_runs(tarn__idindex *x, size_t *ix, size_t k, int level, struct 
 				best = &c[i];
 		if (!best)
 			break;
-		rc = writer_put(w, &best->e[best->pos]);
+		/* ids of a deleted shard are not carried into the merged run */
+		if (!x->n_gone || !day_gone(x, best->e[best->pos].day))
+			rc = writer_put(w, &best->e[best->pos]);
 		if (!rc && ++best->pos == best->n)
 			rc = cursor_next_page(x, best);
 	}

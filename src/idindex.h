@@ -82,6 +82,9 @@ int tarn__idindex_add(tarn__idindex *x, uint64_t h, uint64_t payload_hash,
 		      struct tarn__idloc loc);
 /* Remember an id of an already committed block found by recovery. */
 int tarn__idindex_recover(tarn__idindex *x, uint64_t h, struct tarn__idloc loc);
+/* The shard of `day` was deleted (retention): forget where its blocks end
+ * and drop its ids from runs as they are merged. Best effort. */
+void tarn__idindex_forget_day(tarn__idindex *x, int32_t day);
 /* The batch's shards committed: its ids are kept. */
 void tarn__idindex_commit(tarn__idindex *x);
 /* The batch rolled back: forget its ids. */

@@ -38,9 +38,11 @@ static int store_one(tarn_lake *lake, tarn_event *ev, int x_rc, tarn_reject why,
 		c->stored++;
 	else if (res == TARN_ADD_DUPLICATE)
 		c->duplicates++;
-	else {
+	else if (res == TARN_ADD_CONFLICT) {
 		c->conflicts++;
 		c->quarantined++;
+	} else {
+		c->quarantined++; /* expired */
 	}
 	return TARN_OK;
 }

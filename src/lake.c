@@ -37,6 +37,9 @@ struct tarn_lake {
 	tarn_lake_progress_cb progress;
 	void *progress_ctx;
 	int minute_days;      /* settings 'minute_days'; 0: no horizon */
+	int keep_days;        /* settings 'keep_days'; 0: no rolling retention */
+	char raw_horizon[11]; /* settings 'raw_horizon': first date stored, or "" */
+	int64_t horizon_us;   /* its start, or INT64_MIN */
 	tarn__shard *last;    /* the shard of the last event added, and its day */
 	int64_t last_day0;
 	size_t n_shards;
@@ -121,52 +124,96 @@ static int open_file(tarn_lake *lake, const char *name, const char *schema,
 static int open_shard(tarn_lake *lake, const char *date, tarn__shard **out);
 static int repair_gold(tarn_lake *lake);
 
+/* The lake's settings that change what a writer does (lake.db). */
 static int load_minute_days(tarn_lake *lake)
 {
 	sqlite3_stmt *st;
 	int rc = tarn__sql_prepare(lake->catalog,
-				   "SELECT value FROM settings WHERE key='minute_days'", &st, "lake.db");
+				   "SELECT key, value FROM settings WHERE key IN"
+				   " ('minute_days', 'keep_days', 'raw_horizon')", &st, "lake.db");
 
 	if (rc)
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		lake->minute_days = sqlite3_column_int(st, 0);
+	lake->horizon_us = INT64_MIN;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		const char *v = (const char *)sqlite3_column_text(st, 1);
+		if (!k)
+			continue;
+		if (strcmp(k, "minute_days") == 0)
+			lake->minute_days = sqlite3_column_int(st, 1);
+		else if (strcmp(k, "keep_days") == 0)
+			lake->keep_days = sqlite3_column_int(st, 1);
+		else if (v && tarn_time_parse_date(v, &lake->horizon_us) == TARN_OK)
+			snprintf(lake->raw_horizon, sizeof(lake->raw_horizon), "%s", v);
+	}
 	sqlite3_finalize(st);
 	return TARN_OK;
 }
 
-int tarn_lake_set_minute_days(tarn_lake *lake, int days)
+static int setting_set(tarn_lake *lake, const char *key, const char *text, int64_t num)
 {
 	sqlite3_stmt *st;
+	int rc;
+
+	rc = tarn__sql_prepare(lake->catalog, "INSERT OR REPLACE INTO settings VALUES(?, ?)", &st,
+			       "lake.db");
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (text)
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 2, num);
+	rc = sqlite3_step(st) == SQLITE_DONE ? TARN_OK
+					     : tarn__error_sqlite(lake->catalog, "lake.db: settings");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int tarn_lake_set_minute_days(tarn_lake *lake, int days)
+{
 	int rc;
 
 	if (lake->readonly)
 		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
 	if (days < 0 || days > 100000)
 		return tarn__error_set(TARN_EINVAL, "minute days %d: want 0..100000", days);
-	rc = tarn__sql_prepare(lake->catalog,
-			       "INSERT OR REPLACE INTO settings VALUES('minute_days', ?)", &st,
-			       "lake.db");
-	if (rc)
-		return rc;
-	sqlite3_bind_int(st, 1, days);
-	rc = sqlite3_step(st) == SQLITE_DONE ? TARN_OK
-					     : tarn__error_sqlite(lake->catalog, "lake.db: settings");
-	sqlite3_finalize(st);
+	rc = setting_set(lake, "minute_days", NULL, days);
 	if (!rc)
 		lake->minute_days = days;
 	return rc;
 }
 
-/* The first event date whose per-minute rows are kept ("" for all). */
-static void minute_horizon(const tarn_lake *lake, char out[11])
+int tarn_lake_set_keep_days(tarn_lake *lake, int days)
+{
+	int rc;
+
+	if (lake->readonly)
+		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
+	if (days < 0 || days > 1000000)
+		return tarn__error_set(TARN_EINVAL, "keep days %d: want 0..1000000", days);
+	rc = setting_set(lake, "keep_days", NULL, days);
+	if (!rc)
+		lake->keep_days = days;
+	return rc;
+}
+
+/* "YYYY-MM-DD" of today (UTC, wall clock) minus back days. */
+static void days_ago(int back, char out[11])
 {
 	int64_t now = tarn_time_now_us(), day0 = now - now % TARN_US_PER_DAY;
 
-	out[0] = '\0';
-	if (lake->minute_days > 0 &&
-	    tarn_time_date(day0 - (int64_t)(lake->minute_days - 1) * TARN_US_PER_DAY, out))
+	if (tarn_time_date(day0 - (int64_t)back * TARN_US_PER_DAY, out))
 		out[0] = '\0';
+}
+
+/* The first event date whose per-minute rows are kept ("" for all). */
+static void minute_horizon(const tarn_lake *lake, char out[11])
+{
+	out[0] = '\0';
+	if (lake->minute_days > 0)
+		days_ago(lake->minute_days - 1, out);
 }
 
 /* Delete the per-minute rows before the horizon from db's gold tables. */
@@ -541,10 +588,13 @@ static int find_stored(tarn_lake *lake, uint64_t h, const tarn_event *ev, int *f
 	for (i = 0; !rc && !*found && i < n; i++) {
 		tarn__shard *s;
 		if (copy[i].has_payload_hash) {
+			/* a shard deleted by retention took the id with it */
+			rc = candidate_shard(lake, copy[i].loc.day, where);
+			if (rc || !*where)
+				continue;
 			*found = 1;
 			*res = copy[i].payload_hash == *phash ? TARN_ADD_DUPLICATE
 							      : TARN_ADD_CONFLICT;
-			rc = candidate_shard(lake, copy[i].loc.day, where);
 			break;
 		}
 		rc = candidate_shard(lake, copy[i].loc.day, &s);
@@ -594,6 +644,13 @@ int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result
 		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
 	if (ev->id_len == 0 || (ev->id_is_uuid && ev->id_len != 16))
 		return tarn__error_set(TARN_EINVAL, "event has no id");
+	if (ev->time_us < lake->horizon_us) {
+		lake->pending++;
+		if (result)
+			*result = TARN_ADD_EXPIRED;
+		return tarn_lake_quarantine(lake, ev, TARN_REJECT_EXPIRED,
+					    "event date before the retention horizon");
+	}
 	h = tarn__id_hash(ev->id_is_uuid, ev->id, ev->id_len);
 	rc = gold_begin(lake);
 	if (!rc)
@@ -713,6 +770,20 @@ int tarn_lake_rollback(tarn_lake *lake)
 	return TARN_OK;
 }
 
+static int apply_keep_days(tarn_lake *lake)
+{
+	tarn_prune_options o = TARN_PRUNE_OPTIONS_INIT;
+	char before[11];
+
+	if (lake->keep_days <= 0)
+		return TARN_OK;
+	days_ago(lake->keep_days - 1, before);
+	if (!before[0] || strcmp(before, lake->raw_horizon) <= 0)
+		return TARN_OK; /* done for this date already */
+	o.keep_days = lake->keep_days;
+	return tarn_lake_prune(lake, &o, NULL);
+}
+
 int tarn_lake_commit(tarn_lake *lake)
 {
 	size_t i;
@@ -758,7 +829,7 @@ int tarn_lake_commit(tarn_lake *lake)
 	 * run now (disk full), the ids stay in memory and the next commit, the
 	 * close or the next open (from the blocks) writes them. */
 	tarn__idindex_flush(lake->ids, 0);
-	return TARN_OK;
+	return apply_keep_days(lake);
 fail:
 	{
 		char msg[1024];
@@ -773,6 +844,156 @@ fail:
 		}
 		tarn__error_set(rc, "%s", msg);
 	}
+	return rc;
+}
+
+/* ---- retention ---- */
+
+static uint64_t file_and_wal_size(const char *path);
+static void shard_size(tarn__shard *s, uint64_t *events, uint64_t *bytes);
+
+/* Close a shard of the open list (it is not in a batch). */
+static void forget_shard(tarn_lake *lake, const char *date)
+{
+	size_t i;
+
+	for (i = 0; i < lake->n_shards; i++) {
+		if (strcmp(tarn__shard_date(lake->shards[i]), date) != 0)
+			continue;
+		if (lake->shards[i] == lake->last)
+			lake->last = NULL;
+		tarn__shard_close(lake->shards[i]);
+		memmove(lake->shards + i, lake->shards + i + 1,
+			(lake->n_shards - i - 1) * sizeof(*lake->shards));
+		lake->n_shards--;
+		return;
+	}
+}
+
+static int unlink_shard(tarn_lake *lake, const char *date)
+{
+	static const char *const tails[] = { "", "-wal", "-shm", "-journal" };
+	char name[48];
+	size_t i;
+	int rc = TARN_OK;
+
+	for (i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		char *path;
+		snprintf(name, sizeof(name), "shards/%s.db%s", date, tails[i]);
+		path = tarn__path_join(lake->dir, name);
+		if (!path)
+			return tarn__error_set(TARN_ENOMEM, "prune");
+		if (unlink(path) != 0 && errno != ENOENT && !rc)
+			rc = tarn__error_set(TARN_EIO, "delete %s: %s", path, strerror(errno));
+		free(path);
+	}
+	return rc;
+}
+
+static int prune_quarantine(tarn_lake *lake, int days, uint64_t *rows)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = tarn__sql_prepare(lake->quar_db, "DELETE FROM quarantine WHERE ingest_time < ?", &st,
+			       "quarantine.db");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, tarn_time_now_us() - (int64_t)days * TARN_US_PER_DAY);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = tarn__error_sqlite(lake->quar_db, "quarantine.db: prune");
+	else if (rows)
+		*rows = (uint64_t)sqlite3_changes(lake->quar_db);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int tarn_lake_prune(tarn_lake *lake, const tarn_prune_options *o, tarn_prune_result *r)
+{
+	tarn_prune_result res;
+	char (*dates)[11] = NULL, before[11] = "", horizon[11];
+	uint64_t *sizes = NULL, total = 0;
+	size_t n = 0, cut = 0, i;
+	int rc;
+
+	memset(&res, 0, sizeof(res));
+	if (lake->readonly)
+		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
+	if (lake->pending || lake->gold_txn || lake->quar_txn)
+		return tarn__error_set(TARN_EINVAL, "prune: commit the batch first");
+	if (o && o->before) {
+		if (tarn_time_parse_date(o->before, NULL) != TARN_OK)
+			return tarn__error_set(TARN_EINVAL, "'%s' is not a YYYY-MM-DD date",
+					       o->before);
+		snprintf(before, sizeof(before), "%s", o->before);
+	}
+	if (o && o->keep_days > 0) {
+		char k[11];
+		days_ago(o->keep_days - 1, k);
+		if (strcmp(k, before) > 0)
+			memcpy(before, k, sizeof(before));
+	}
+	rc = tarn__shard_list(lake->dir, &dates, &n, NULL, NULL);
+	if (rc)
+		return rc;
+	sizes = calloc(n ? n : 1, sizeof(*sizes));
+	if (!sizes) {
+		free(dates);
+		return tarn__error_set(TARN_ENOMEM, "prune");
+	}
+	for (i = 0; i < n; i++) {
+		char name[32], *path;
+		snprintf(name, sizeof(name), "shards/%s.db", dates[i]);
+		path = tarn__path_join(lake->dir, name);
+		sizes[i] = path ? file_and_wal_size(path) : 0;
+		free(path);
+		total += sizes[i];
+	}
+	while (cut < n && before[0] && strcmp(dates[cut], before) < 0)
+		total -= sizes[cut++];
+	while (cut < n && o && o->max_bytes && total > o->max_bytes)
+		total -= sizes[cut++];
+	/* The horizon first: from here on nothing older is stored again,
+	 * even if a deletion below fails. */
+	memcpy(horizon, before, sizeof(horizon));
+	if (cut) {
+		int64_t us;
+		char next[11];
+		tarn_time_parse_date(dates[cut - 1], &us);
+		if (tarn_time_date(us + TARN_US_PER_DAY, next) == TARN_OK &&
+		    strcmp(next, horizon) > 0)
+			memcpy(horizon, next, sizeof(horizon));
+	}
+	if (horizon[0] && strcmp(horizon, lake->raw_horizon) > 0) {
+		rc = setting_set(lake, "raw_horizon", horizon, 0);
+		if (!rc) {
+			memcpy(lake->raw_horizon, horizon, sizeof(horizon));
+			tarn_time_parse_date(horizon, &lake->horizon_us);
+		}
+	}
+	for (i = 0; !rc && i < cut; i++) {
+		tarn__shard *s;
+		uint64_t events = 0, bytes;
+		int64_t day0;
+		if (open_shard(lake, dates[i], &s) == TARN_OK)
+			shard_size(s, &events, &bytes);
+		forget_shard(lake, dates[i]);
+		rc = unlink_shard(lake, dates[i]);
+		if (rc)
+			break;
+		tarn_time_parse_date(dates[i], &day0);
+		tarn__idindex_forget_day(lake->ids, day_of(day0));
+		res.shards++;
+		res.events += events;
+		res.bytes += sizes[i];
+	}
+	if (!rc && o && o->quarantine_days > 0)
+		rc = prune_quarantine(lake, o->quarantine_days, &res.quarantine_rows);
+	free(sizes);
+	free(dates);
+	memcpy(res.horizon, lake->raw_horizon, sizeof(res.horizon));
+	if (r)
+		*r = res;
 	return rc;
 }
 

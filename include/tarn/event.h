@@ -40,7 +40,8 @@ typedef enum tarn_reject {
 	TARN_REJECT_BAD_TIME,      /* time present but not RFC 3339/epoch ms, or out of range */
 	TARN_REJECT_BAD_NAME,      /* name not a string, or longer than 255 bytes */
 	TARN_REJECT_OVERSIZED,     /* payload longer than max_payload_bytes */
-	TARN_REJECT_CONFLICTING_DUPLICATE /* id already stored with another payload */
+	TARN_REJECT_CONFLICTING_DUPLICATE, /* id already stored with another payload */
+	TARN_REJECT_EXPIRED        /* event date before the lake's retention horizon */
 } tarn_reject;
 
 /* One event. Fixed-size fields are filled by tarn_event_extract(); the
@@ -122,7 +123,8 @@ int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts,
 int tarn_event_dimensions(tarn_event *ev, const tarn_extract_options *opts);
 
 /* The stable snake_case name of a reject reason ("not_json", "no_id", ...,
- * "conflicting_duplicate"); "none" for TARN_REJECT_NONE. Static string. */
+ * "conflicting_duplicate", "expired"); "none" for TARN_REJECT_NONE. Static
+ * string. */
 const char *tarn_reject_name(tarn_reject reason);
 
 /* Format an event id for display: UUIDs as 36 lowercase characters

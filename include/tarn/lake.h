@@ -62,9 +62,11 @@ const char *tarn_lake_dir(const tarn_lake *lake);
 /* What happened to one event. */
 typedef enum tarn_add_result {
 	TARN_ADD_STORED = 0,   /* new: stored, counted in gold */
-	TARN_ADD_DUPLICATE,    /* same (time, id) and same payload already stored */
-	TARN_ADD_CONFLICT      /* same (time, id), different payload: quarantined
-				  as conflicting_duplicate; the first stays */
+	TARN_ADD_DUPLICATE,    /* same id and same payload bytes already stored */
+	TARN_ADD_CONFLICT,     /* same id, different payload: quarantined as
+				  conflicting_duplicate; the first stays */
+	TARN_ADD_EXPIRED       /* event date before the retention horizon
+				  (tarn_lake_prune): quarantined as expired */
 } tarn_add_result;
 
 /* Add one extracted event to the current batch (opening one if needed).
@@ -73,10 +75,13 @@ typedef enum tarn_add_result {
  *   headers are copied (compressed into the shard's next block), so they
  *   need not outlive the call.
  * result: receives what happened (may be NULL).
- * Deduplication key: (event time, event id). First write wins. A
+ * Identity: the event id (its kind, UUID or text, and its bytes), across
+ * every shard of the lake, whatever the event's time. First write wins. A
  * re-delivery is told DUPLICATE or CONFLICT by its payload bytes, or, when
- * this process stored the first copy among its last ~500,000 events, by a
- * keyed 64-bit hash of them (docs/FORMAT.md, "Deduplication").
+ * the first copy is among the ~128K ids stored since the id index's last
+ * flush, by a keyed 64-bit hash of them (docs/FORMAT.md, "Deduplication"
+ * and "ids.db"). An event dated before the retention horizon is not
+ * stored: EXPIRED (its id may have been forgotten with its shard).
  * Returns TARN_OK; TARN_EINVAL (read-only lake, ev has no id, or its time is
  * outside the date it maps to);
  * TARN_ESQLITE/TARN_ENOSPC/TARN_EIO/TARN_ECORRUPT (the shard file; the
@@ -106,6 +111,50 @@ int tarn_lake_commit(tarn_lake *lake);
 
 /* Drop the current batch. Returns TARN_OK. */
 int tarn_lake_rollback(tarn_lake *lake);
+
+/* ---- retention ---- */
+
+/* What tarn_lake_prune deletes. Whole shard files only, oldest first;
+ * gold rows stay (gold outlives raw data). */
+typedef struct tarn_prune_options {
+	const char *before;   /* "YYYY-MM-DD": shards of earlier dates; NULL: none */
+	int keep_days;        /* > 0: shards before today - keep_days + 1 (UTC,
+				 wall clock); 0: none */
+	uint64_t max_bytes;   /* > 0: then the oldest shards while all shard files
+				 (with -wal) exceed this many bytes; 0: no cap */
+	int quarantine_days;  /* > 0: quarantine rows ingested more than this many
+				 days ago; 0: keep them */
+} tarn_prune_options;
+
+#define TARN_PRUNE_OPTIONS_INIT { NULL, 0, 0, 0 }
+
+typedef struct tarn_prune_result {
+	uint64_t shards;          /* shard files deleted */
+	uint64_t events;          /* events they held */
+	uint64_t bytes;           /* their size on disk, bytes */
+	uint64_t quarantine_rows; /* quarantine rows deleted */
+	char horizon[11];         /* first date still stored ("" when none set) */
+} tarn_prune_result;
+
+/* Delete old shards (and quarantine rows) of a writer's lake.
+ *
+ * Sets the lake's retention horizon (lake.db settings 'raw_horizon') to the
+ * day after the newest deleted date, before deleting anything: from then
+ * on an event dated before it is quarantined as `expired` (its shard, and
+ * with it the record of its id, is gone, so a re-delivery could not be
+ * told from a new event). Readers that have a deleted shard open keep
+ * reading it (POSIX unlink). The id index forgets the deleted days.
+ * o: what to delete (NULL: nothing); r: receives counts (may be NULL).
+ * Returns TARN_OK; TARN_EINVAL (read-only lake, a batch not committed, a
+ * bad date); TARN_EIO (a file that cannot be deleted: the horizon is set
+ * and a later prune deletes it); TARN_ESQLITE. */
+int tarn_lake_prune(tarn_lake *lake, const tarn_prune_options *o, tarn_prune_result *r);
+
+/* Apply `keep_days` (as tarn_prune_options.keep_days) after every commit of
+ * this writer, once per new UTC date; stored in lake.db (settings
+ * 'keep_days') for later writers. 0 turns it off. Returns TARN_OK,
+ * TARN_EINVAL (read-only, days < 0), TARN_ESQLITE. */
+int tarn_lake_set_keep_days(tarn_lake *lake, int days);
 
 /* Events and quarantined inputs added to the current, uncommitted batch. */
 size_t tarn_lake_pending(const tarn_lake *lake);

@@ -11,7 +11,7 @@ static const char help[] =
 	"usage: tarn ingest --lake DIR (-b BROKERS -t TOPIC [-G GROUP] [-e] | FILE... | -)\n"
 	"                   [--id-field P] [--time-field P] [--name-field P] [--group-readable]\n"
 	"                   [-X key=value]... [--progress|--no-progress] [--format text|json]\n"
-	"                   [--minute-days N]\n"
+	"                   [--minute-days N] [--keep-days N]\n"
 	"Stores events in the lake: deduplicated by event id across the lake, payloads\n"
 	"zstd-compressed, gold tables updated in the same batch; inputs that cannot be\n"
 	"stored go to the quarantine with a reason. From Kafka, offsets are committed\n"
@@ -23,7 +23,9 @@ static const char help[] =
 	"terminal; --progress / --no-progress force it. --format json prints the\n"
 	"summary as a JSON object on stdout instead of the line on stderr.\n"
 	"--minute-days N keeps the per-minute gold tables for the last N UTC dates\n"
-	"only (0: as long as the shards; remembered by the lake).\n";
+	"only (0: as long as the shards; remembered by the lake). --keep-days N\n"
+	"deletes shards older than the last N UTC dates as it goes (tarn prune;\n"
+	"remembered by the lake; 0 turns it off).\n";
 
 static void progress(void *ctx, const tarn_ingest_counts *c)
 {
@@ -112,6 +114,7 @@ int cmd_ingest(int argc, char **argv)
 		{ "no-progress", no_argument, NULL, 'P' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "minute-days", required_argument, NULL, 'm' },
+		{ "keep-days", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -126,8 +129,8 @@ int cmd_ingest(int argc, char **argv)
 	tarn_lake *lake;
 	int opt, rc;
 	unsigned lake_flags = 0;
-	uint64_t minute_days = 0;
-	int set_minute_days = 0;
+	uint64_t minute_days = 0, keep_days = 0;
+	int set_minute_days = 0, set_keep_days = 0;
 
 	while ((opt = getopt_long(argc, argv, "b:t:G:eX:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -144,6 +147,11 @@ int cmd_ingest(int argc, char **argv)
 			if (cli_u64(optarg, 0, 100000, &minute_days))
 				return cli_usage("ingest", "--minute-days wants 0..100000");
 			set_minute_days = 1;
+			break;
+		case 'K':
+			if (cli_u64(optarg, 0, 1000000, &keep_days))
+				return cli_usage("ingest", "--keep-days wants 0..1000000");
+			set_keep_days = 1;
 			break;
 		case 'p': progress_mode = 1; break;
 		case 'P': progress_mode = 0; break;
@@ -176,6 +184,13 @@ int cmd_ingest(int argc, char **argv)
 	rc = tarn_lake_open(&lake, dir, lake_flags);
 	if (rc)
 		return cli_fail("ingest", dir, rc);
+	if (set_keep_days) {
+		rc = tarn_lake_set_keep_days(lake, (int)keep_days);
+		if (rc) {
+			tarn_lake_close(lake);
+			return cli_fail("ingest", "--keep-days", rc);
+		}
+	}
 	if (set_minute_days) {
 		rc = tarn_lake_set_minute_days(lake, (int)minute_days);
 		if (rc) {

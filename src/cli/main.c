@@ -17,6 +17,7 @@ static const struct {
 	{ "query", cmd_query, "run read-only SQL over gold tables and the events view" },
 	{ "stats", cmd_stats, "events, duplicates, quarantine and bytes per shard" },
 	{ "verify", cmd_verify, "check every file and that gold equals its recomputation" },
+	{ "prune", cmd_prune, "retention: delete whole old shard files (gold stays)" },
 	{ "serve", cmd_serve, "a read-only live dashboard, JSON tables and /metrics over HTTP" },
 	{ "demo", cmd_demo, "the whole flow on an embedded broker, with numbers" },
 };

@@ -789,6 +789,60 @@ t_minute_tables() {
 	"$TARN" verify --lake "$WORK/pm2" >/dev/null || fail "verify after rebuild"
 }
 
+# retention: whole shard files, oldest first; gold stays; an event older
+# than the horizon is quarantined as expired; a running writer keeps prune out
+t_prune_retention() {
+	local L=$WORK/pr keep newest rc=0 ipid n
+	"$TARN" produce -o "$WORK/pr.jsonl" --count 12000 --days 6 --seed 31 2>/dev/null || fail "produce"
+	"$TARN" ingest --lake "$L" "$WORK/pr.jsonl" 2>/dev/null || fail "ingest"
+	[ "$(ls "$L/shards" | grep -c '\.db$')" = 6 ] || fail "expected 6 shards"
+	keep=$(date -u -d '2 days ago' +%F)
+	"$TARN" prune --lake "$L" --keep-days 3 --format json >"$WORK/pr.json" || fail "prune"
+	python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['shards']==4 and j['events']==8000 and j['horizon']==sys.argv[2], j" \
+		"$WORK/pr.json" "$keep" || fail "prune summary: $(cat "$WORK/pr.json")"
+	[ "$(ls "$L/shards" | grep '\.db$' | head -1)" = "$keep.db" ] || fail "oldest kept: $(ls "$L/shards")"
+	[ "$(tq "$L" "SELECT count(DISTINCT event_date) FROM events_per_name_daily")" = 6 ] ||
+		fail "gold rows of pruned days lost"
+	"$TARN" verify --lake "$L" >/dev/null || fail "verify after prune"
+	# the same file again: old dates expire (kept, with a reason), the rest are duplicates
+	"$TARN" ingest --lake "$L" "$WORK/pr.jsonl" 2>"$WORK/err" || fail "re-ingest"
+	grep -q "12000 read, 0 stored, 4000 duplicates absorbed, 8000 quarantined" "$WORK/err" ||
+		fail "re-ingest: $(cat "$WORK/err")"
+	[ "$(sqlite3 "file:$L/quarantine.db?mode=ro" "SELECT count(*) FROM quarantine WHERE reason='expired'")" = 8000 ] ||
+		fail "expired not quarantined"
+	# --max-bytes: the oldest go until the rest fit
+	newest=$(ls "$L/shards" | grep '\.db$' | tail -1)
+	"$TARN" prune --lake "$L" --max-bytes "$(( $(stat -c %s "$L/shards/$newest") + 1 ))" 2>/dev/null ||
+		fail "prune --max-bytes"
+	[ "$(ls "$L/shards" | grep '\.db$')" = "$newest" ] || fail "max-bytes kept: $(ls "$L/shards")"
+	# quarantine rows have their own horizon
+	sqlite3 "$L/quarantine.db" "UPDATE quarantine SET ingest_time = ingest_time - 5 * 86400000000 WHERE rowid % 2 = 0"
+	n=$(sqlite3 "file:$L/quarantine.db?mode=ro" "SELECT count(*) FROM quarantine WHERE rowid % 2 = 1")
+	"$TARN" prune --lake "$L" --quarantine-days 3 2>/dev/null || fail "prune --quarantine-days"
+	[ "$(sqlite3 "file:$L/quarantine.db?mode=ro" "SELECT count(*) FROM quarantine")" = "$n" ] ||
+		fail "quarantine rows older than 3 days not deleted"
+	"$TARN" verify --lake "$L" >/dev/null || fail "verify"
+	# a running writer: prune refuses, nothing deleted; ingest --keep-days prunes as it goes
+	start_broker --topic pr
+	"$TARN" ingest --lake "$L" -b "$BS" -t pr -G prg -X session.timeout.ms=6000 2>/dev/null &
+	ipid=$!
+	echo "$ipid" >>"$WORK/serve.pids"
+	sleep 1
+	"$TARN" prune --lake "$L" --keep-days 1 2>"$WORK/err" || rc=$?
+	kill -TERM "$ipid"
+	wait "$ipid"
+	stop_broker
+	[ $rc = 1 ] && grep -q "another tarn process is writing" "$WORK/err" ||
+		fail "prune beside a writer: exit $rc: $(cat "$WORK/err")"
+	[ "$(ls "$L/shards" | grep '\.db$')" = "$newest" ] || fail "prune deleted beside a writer"
+	"$TARN" ingest --lake "$WORK/pr2" --keep-days 2 "$WORK/pr.jsonl" 2>/dev/null || fail "ingest --keep-days"
+	[ "$(ls "$WORK/pr2/shards" | grep '\.db$' | head -1)" = "$(date -u -d yesterday +%F).db" ] ||
+		fail "ingest --keep-days kept: $(ls "$WORK/pr2/shards")"
+	[ "$(sqlite3 "file:$WORK/pr2/lake.db?mode=ro" "SELECT value FROM settings WHERE key='keep_days'")" = 2 ] ||
+		fail "keep_days not remembered"
+	"$TARN" verify --lake "$WORK/pr2" >/dev/null || fail "verify pr2"
+}
+
 # every command's summary as JSON: produce, broker, demo (the others in
 # t_progress_and_json and t_stats_json)
 t_json_summaries() {
@@ -834,7 +888,7 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_replay_checkpoint t_hostile_inputs t_identity_headers_only_resent_later \
 	t_identity_every_id_form_and_time_source t_identity_redelivery_a_million_events_later \
 	t_crash_kill9_headers_only t_sqlite_extension t_serve_dashboard t_progress_and_json \
-	t_json_summaries t_minute_tables t_broker_stops_on_signal"
+	t_json_summaries t_minute_tables t_prune_retention t_broker_stops_on_signal"
 for t in ${ONLY:-$ALL}; do
 	if ($t); then
 		echo "PASS ${t#t_}"

@@ -233,6 +233,45 @@ static void ids__verify_names_a_lost_index(void **state)
 	tarn_lake_close(lake);
 }
 
+/* Retention: a pruned shard takes its ids with it. An event dated before
+ * the horizon is quarantined as expired; the same id dated inside it is
+ * a new event (documented: the first copy is gone). */
+static void ids__prune_forgets_ids_and_expires_old_dates(void **state)
+{
+	tarn_prune_options po = TARN_PRUNE_OPTIONS_INIT;
+	tarn_prune_result pr;
+	tarn_lake *lake = open_lake();
+	tarn_lake_stats st;
+	int k;
+
+	(void)state;
+	for (k = 0; k < 3000; k++)
+		assert_int_equal(add_ev(lake, DAY0 + (int64_t)(k % 3) * DAY_US + k, k, 0, k & 1, 0),
+				 TARN_ADD_STORED);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	po.before = "2026-11-21";
+	assert_int_equal(tarn_lake_prune(lake, &po, &pr), TARN_OK);
+	assert_int_equal(pr.shards, 1);
+	assert_int_equal(pr.events, 1000);
+	assert_string_equal(pr.horizon, "2026-11-21");
+	/* k % 3 == 0 lived on 2026-11-20 */
+	assert_int_equal(add_ev(lake, DAY0 + 5, 0, 0, 0, 0), TARN_ADD_EXPIRED);
+	assert_int_equal(add_ev(lake, DAY0 + DAY_US + 5, 0, 0, 0, 0), TARN_ADD_STORED);
+	/* the other days' ids are still known, whatever time they carry */
+	assert_int_equal(add_ev(lake, DAY0 + 2 * DAY_US, 1, 0, 1, 3), TARN_ADD_DUPLICATE);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	tarn_lake_close(lake);
+	lake = open_lake(); /* the horizon is remembered */
+	assert_int_equal(add_ev(lake, DAY0 + 7, 3, 0, 1, 0), TARN_ADD_EXPIRED);
+	assert_int_equal(add_ev(lake, DAY0 + DAY_US + 9, 4, 0, 0, 0), TARN_ADD_DUPLICATE);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	assert_int_equal(tarn_lake_stats_get(lake, NULL, NULL, &st), TARN_OK);
+	assert_int_equal(st.total.events, 2001);
+	assert_int_equal(st.quarantined, 2);
+	check_counts(lake, 2001, 2, 0);
+	tarn_lake_close(lake);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +282,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(ids__writer_killed_before_the_index_is_written,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(ids__verify_names_a_lost_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(ids__prune_forgets_ids_and_expires_old_dates, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
