@@ -394,6 +394,89 @@ static void bench_big(const char *work, uint64_t big, double rate_small, long rs
 	(void)stored;
 }
 
+/* Line 8: a day ingested at a trickle (a commit per event, as Kafka
+ * ingest at 10 events/s with a commit each 100 ms makes) against the same
+ * day in bulk, before and after tarn_lake_compact; bytes per event of the
+ * shard file. Through the library: a real trickle would take a day. */
+static uint64_t shard_file_bytes(const char *lake, const char *date)
+{
+	char path[700];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/shards/%s.db", lake, date);
+	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+static void fill_lake(const char *lake, uint64_t n, uint64_t per_commit)
+{
+	tarn_extract_options xo = TARN_EXTRACT_OPTIONS_INIT;
+	tarn_gen_options o = TARN_GEN_OPTIONS_INIT;
+	tarn_gen_event ge;
+	tarn_lake *l;
+	tarn_gen *g;
+	uint64_t k = 0;
+	int rc;
+
+	o.seed = 77;
+	o.count = n;
+	o.days = 1;
+	o.start_us = 1795132800000000LL; /* 2026-11-20 */
+	if (tarn_gen_new(&g, &o) || tarn_lake_open(&l, lake, 0))
+		die("trickle lake", TARN_EIO);
+	while (tarn_gen_next(g, &ge) == TARN_OK) {
+		tarn_event ev;
+		tarn_reject why;
+		tarn_event_init(&ev);
+		ev.payload = ge.payload;
+		ev.payload_len = ge.payload_len;
+		rc = tarn_event_extract(&ev, &xo, &why, NULL, 0);
+		if (!rc)
+			rc = tarn_lake_add(l, &ev, NULL);
+		if (!rc && ++k % per_commit == 0)
+			rc = tarn_lake_commit(l);
+		if (rc)
+			die("trickle lake", rc);
+	}
+	rc = tarn_lake_commit(l);
+	if (rc)
+		die("trickle lake", rc);
+	tarn_gen_free(g);
+	tarn_lake_close(l);
+}
+
+static void bench_compact(const char *work, uint64_t n)
+{
+	char bulk[600], trickle[600], cmd[1300];
+	uint64_t b_bulk, b_trickle, b_after;
+	tarn_compact_result r;
+	tarn_lake *l;
+	int rc;
+
+	snprintf(bulk, sizeof(bulk), "%s/lake-bulk", work);
+	snprintf(trickle, sizeof(trickle), "%s/lake-trickle", work);
+	fprintf(stderr, "bench: a day of %llu events in bulk and at a trickle\n",
+		(unsigned long long)n);
+	fill_lake(bulk, n, 20000);
+	fill_lake(trickle, n, 1);
+	b_bulk = shard_file_bytes(bulk, "2026-11-20");
+	b_trickle = shard_file_bytes(trickle, "2026-11-20");
+	rc = tarn_lake_open(&l, trickle, 0);
+	if (!rc)
+		rc = tarn_lake_compact(l, NULL, &r);
+	tarn_lake_close(l);
+	if (rc)
+		die("compact", rc);
+	b_after = shard_file_bytes(trickle, "2026-11-20");
+	add_row(8, "shard bytes/event, trickle (1 event a commit)", "B/ev",
+		(double)b_trickle / (double)n, (double)b_bulk / (double)n, "same day in bulk", "-",
+		-1);
+	add_row(8, "shard bytes/event, trickle after tarn compact", "B/ev",
+		(double)b_after / (double)n, (double)b_bulk / (double)n, "same day in bulk",
+		"<= 1.1x", (double)b_after <= 1.1 * (double)b_bulk);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", bulk, trickle);
+	run(cmd);
+}
+
 /* Best of 3 wall times of `tarn query --lake L SQL`. */
 static double time_query(const char *lake, const char *sql)
 {
@@ -724,6 +807,7 @@ int main(int argc, char **argv)
 	if (!skip_big)
 		bench_big(work, big, (double)lines / t_tarn, rss);
 	bench_query(work, days, per_day);
+	bench_compact(work, 20000);
 	if (!skip_kafka)
 		bench_latency(work, lat_s, rate);
 

@@ -808,6 +808,8 @@ int tarn__idindex_recover(tarn__idindex *x, uint64_t h, struct tarn__idloc loc)
 	return rc;
 }
 
+static int set_covered(tarn__idindex *x, int32_t day, int64_t block_id);
+
 static int day_gone(const tarn__idindex *x, int32_t day)
 {
 	size_t i;
@@ -836,6 +838,12 @@ void tarn__idindex_forget_day(tarn__idindex *x, int32_t day)
 		sqlite3_finalize(st);
 	}
 	load_covered(x);
+}
+
+void tarn__idindex_set_covered(tarn__idindex *x, int32_t day, int64_t block_id)
+{
+	if (x && set_covered(x, day, block_id) == TARN_OK)
+		load_covered(x);
 }
 
 void tarn__idindex_commit(tarn__idindex *x)

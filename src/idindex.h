@@ -85,6 +85,9 @@ int tarn__idindex_recover(tarn__idindex *x, uint64_t h, struct tarn__idloc loc);
 /* The shard of `day` was deleted (retention): forget where its blocks end
  * and drop its ids from runs as they are merged. Best effort. */
 void tarn__idindex_forget_day(tarn__idindex *x, int32_t day);
+/* Every block of day's shard up to block_id is indexed (after compaction
+ * gave the indexed events new block ids). Best effort. */
+void tarn__idindex_set_covered(tarn__idindex *x, int32_t day, int64_t block_id);
 /* The batch's shards committed: its ids are kept. */
 void tarn__idindex_commit(tarn__idindex *x);
 /* The batch rolled back: forget its ids. */

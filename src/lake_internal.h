@@ -37,6 +37,22 @@ int tarn__shard_append(tarn__shard *s, uint64_t h, const tarn_event *ev, int64_t
  * TARN_ADD_CONFLICT. */
 int tarn__shard_find(tarn__shard *s, int64_t block_id, uint64_t h, const tarn_event *ev,
 		     int *found, tarn_add_result *res);
+/* Compaction: blocks under TARN__COMPACT_SMALL events (made by commits at
+ * a trickle) are rewritten into full blocks in one transaction; the old
+ * block ids point to the new ones (block_alias), so the id index stays
+ * valid. Readers keep their snapshot (WAL). Not in a batch. */
+#define TARN__COMPACT_SMALL (TARN__BLOCK_EVENTS / 2)
+struct tarn__compact_result {
+	uint64_t old_blocks, new_blocks, events;
+	int64_t old_max_block; /* the highest block id before */
+	int64_t new_max_block; /* the highest new block id (0: none written) */
+};
+int tarn__shard_compact(tarn__shard *s, struct tarn__compact_result *r);
+/* Blocks under TARN__COMPACT_SMALL events. */
+int tarn__shard_idle_small(const tarn__shard *s);
+/* When this handle last committed a batch (0: never), µs since the epoch. */
+int64_t tarn__shard_last_commit_us(const tarn__shard *s);
+
 /* Count one absorbed re-delivery of an event of this shard (written to
  * meta 'duplicates' at the batch's commit). */
 int tarn__shard_count_duplicate(tarn__shard *s);

@@ -20,7 +20,9 @@ static const char shard_schema[] =
 	" n_events INTEGER NOT NULL, min_time INTEGER NOT NULL, max_time INTEGER NOT NULL,"
 	" raw_bytes INTEGER NOT NULL, zstd_bytes INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS block_data(block_id INTEGER PRIMARY KEY,"
-	" events BLOB NOT NULL, payloads BLOB NOT NULL);";
+	" events BLOB NOT NULL, payloads BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS block_alias(first_old INTEGER PRIMARY KEY,"
+	" last_old INTEGER NOT NULL, new_id INTEGER NOT NULL);";
 
 /* Decoded blocks kept for duplicate checks and reads. */
 #define CACHE_SLOTS 2
@@ -46,6 +48,7 @@ struct tarn__shard {
 	sqlite3_stmt *ins_block, *ins_data, *get_events, *get_data;
 	sqlite3_stmt *set_meta, *get_meta;
 	int in_txn;
+	int64_t last_commit_us;      /* when this handle last committed a batch */
 	uint64_t pending_dups;
 	tarn__block pend;            /* the block this batch is filling */
 	struct pend_slot *ptab;
@@ -272,7 +275,9 @@ int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
 	}
 	if (!readonly && access(s->path, F_OK) != 0)
 		is_new = 1;
-	rc = tarn__sql_open(&s->db, s->path, readonly, readonly ? 0 : create_mode);
+	/* a new shard frees the pages of compacted blocks (incremental_vacuum) */
+	rc = tarn__sql_open_ex(&s->db, s->path, readonly, readonly ? 0 : create_mode,
+			       "PRAGMA auto_vacuum=INCREMENTAL");
 	if (rc)
 		goto fail;
 	if (!readonly) {
@@ -513,7 +518,8 @@ static int flush_block(tarn__shard *s)
 	memset(&slot->blk.pay, 0, sizeof(slot->blk.pay));
 	slot->blk.has_payloads = 0;
 	tarn__block_reset(&s->pend);
-	memset(s->ptab, 0, PEND_SLOTS * sizeof(*s->ptab));
+	if (s->ptab)
+		memset(s->ptab, 0, PEND_SLOTS * sizeof(*s->ptab));
 	return TARN_OK;
 }
 
@@ -554,6 +560,27 @@ static int64_t find_id(const tarn__block *b, const tarn_event *ev)
 	return -1;
 }
 
+/* The block that compaction moved *block_id's events to, or -1. */
+static int alias_of(tarn__shard *s, int64_t *block_id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT new_id FROM block_alias WHERE first_old <= ?1"
+			       " AND last_old >= ?1 ORDER BY first_old DESC LIMIT 1", -1, &st,
+			       NULL) != SQLITE_OK) {
+		*block_id = -1; /* a shard from before compaction existed */
+		return TARN_OK;
+	}
+	sqlite3_bind_int64(st, 1, *block_id);
+	rc = sqlite3_step(st);
+	*block_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return tarn__error_sqlite(s->db, "%s: block_alias", s->path);
+	return TARN_OK;
+}
+
 int tarn__shard_find(tarn__shard *s, int64_t block_id, uint64_t h, const tarn_event *ev,
 		     int *found, tarn_add_result *res)
 {
@@ -581,8 +608,16 @@ int tarn__shard_find(tarn__shard *s, int64_t block_id, uint64_t h, const tarn_ev
 	 * back one) holds nothing */
 	for (k = 0; k < s->n_spans && s->spans[k].block_id != block_id; k++)
 		;
-	if (k == s->n_spans)
-		return TARN_OK;
+	if (k == s->n_spans) {
+		/* compacted: its events moved to one new block */
+		rc = alias_of(s, &block_id);
+		if (rc || block_id < 0)
+			return rc;
+		for (k = 0; k < s->n_spans && s->spans[k].block_id != block_id; k++)
+			;
+		if (k == s->n_spans)
+			return TARN_OK;
+	}
 	rc = tarn__shard_block(s, block_id, 0, &b);
 	if (rc)
 		return rc;
@@ -645,6 +680,157 @@ int tarn__shard_append(tarn__shard *s, uint64_t h, const tarn_event *ev, int64_t
 	return TARN_OK;
 }
 
+/* ---- compaction ---- */
+
+/* Run one statement binding up to three integers. */
+static int exec3(tarn__shard *s, const char *sql, int64_t a, int64_t b, int64_t c)
+{
+	sqlite3_stmt *st;
+	int rc = tarn__sql_prepare(s->db, sql, &st, s->path);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, a);
+	if (sqlite3_bind_parameter_count(st) > 1)
+		sqlite3_bind_int64(st, 2, b);
+	if (sqlite3_bind_parameter_count(st) > 2)
+		sqlite3_bind_int64(st, 3, c);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = tarn__error_sqlite(s->db, "%s: compact", s->path);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Write the block being filled and point the old blocks it holds at it. */
+static int compact_flush(tarn__shard *s, const int64_t *olds, size_t n_olds,
+			 struct tarn__compact_result *r)
+{
+	int64_t new_id = s->next_block_id;
+	size_t i;
+	int rc;
+
+	if (s->pend.n == 0)
+		return TARN_OK;
+	rc = flush_block(s);
+	for (i = 0; !rc && i < n_olds; i++) {
+		rc = exec3(s, "DELETE FROM blocks WHERE block_id=?1", olds[i], 0, 0);
+		if (!rc)
+			rc = exec3(s, "DELETE FROM block_data WHERE block_id=?1", olds[i], 0, 0);
+		/* an earlier compaction's ids that pointed here follow */
+		if (!rc)
+			rc = exec3(s, "UPDATE block_alias SET new_id=?2 WHERE new_id=?1", olds[i],
+				   new_id, 0);
+	}
+	/* one row per run of consecutive old ids (a trickle's blocks are):
+	 * the table stays a few rows, not one per small block */
+	for (i = 0; !rc && i < n_olds;) {
+		size_t j = i;
+		while (j + 1 < n_olds && olds[j + 1] == olds[j] + 1)
+			j++;
+		rc = exec3(s, "INSERT OR REPLACE INTO block_alias(first_old, last_old, new_id)"
+			   " VALUES(?1, ?2, ?3)", olds[i], olds[j], new_id);
+		i = j + 1;
+	}
+	if (!rc) {
+		r->new_blocks++;
+		r->new_max_block = new_id;
+	}
+	return rc;
+}
+
+int tarn__shard_compact(tarn__shard *s, struct tarn__compact_result *r)
+{
+	int64_t *ids = NULL, *olds = NULL;
+	size_t n_ids = 0, n_olds = 0, k;
+	tarn__block old;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (s->readonly || s->in_txn)
+		return tarn__error_set(TARN_EINVAL, "%s: cannot compact %s", s->path,
+				       s->readonly ? "read-only" : "in a batch");
+	for (k = 0; k < s->n_spans; k++)
+		if (s->spans[k].n_events < TARN__COMPACT_SMALL)
+			n_ids++;
+	r->old_max_block = s->n_spans ? s->spans[s->n_spans - 1].block_id : 0;
+	if (n_ids < 2)
+		return TARN_OK;
+	ids = malloc(n_ids * sizeof(*ids));
+	olds = malloc(n_ids * sizeof(*olds));
+	if (!ids || !olds) {
+		free(ids);
+		free(olds);
+		return tarn__error_set(TARN_ENOMEM, "%s: compact", s->path);
+	}
+	n_ids = 0;
+	for (k = 0; k < s->n_spans; k++)
+		if (s->spans[k].n_events < TARN__COMPACT_SMALL)
+			ids[n_ids++] = s->spans[k].block_id;
+	tarn__block_init(&old);
+	rc = begin(s);
+	for (k = 0; !rc && k < n_ids; k++) {
+		uint32_t i;
+
+		rc = tarn__shard_read_block(s, ids[k], 1, &old);
+		if (rc)
+			break;
+		/* an old block goes whole into one new block, so that each old
+		 * id has one successor (block_alias) */
+		if (s->pend.n && (s->pend.n + old.n > TARN__BLOCK_EVENTS ||
+				  s->pend.raw_bytes + old.raw_bytes > TARN__BLOCK_BYTES)) {
+			rc = compact_flush(s, olds, n_olds, r);
+			n_olds = 0;
+		}
+		for (i = 0; !rc && i < old.n; i++) {
+			tarn_event ev;
+			tarn_event_init(&ev);
+			rc = tarn__block_event(&old, i, &s->scratch2, &ev);
+			if (!rc)
+				rc = tarn__block_add(&s->pend, &ev);
+		}
+		olds[n_olds++] = ids[k];
+		r->old_blocks++;
+		r->events += old.n;
+	}
+	if (!rc)
+		rc = compact_flush(s, olds, n_olds, r);
+	/* the events are the same: commit_seq (and so the gold watermark) stays */
+	if (!rc)
+		rc = tarn__sql_exec(s->db, "COMMIT", s->path);
+	tarn__block_free(&old);
+	free(ids);
+	free(olds);
+	if (rc) {
+		tarn__shard_rollback(s);
+		return rc;
+	}
+	s->in_txn = 0;
+	for (k = 0; k < CACHE_SLOTS; k++)
+		s->cache[k].blk.id = -1;
+	drop_spans(s, 0);
+	rc = load_spans(s);
+	/* give the freed pages back, and empty the WAL; best effort: a reader
+	 * holding an old snapshot only delays it */
+	sqlite3_exec(s->db, "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE)", NULL,
+		     NULL, NULL);
+	return rc;
+}
+
+int64_t tarn__shard_last_commit_us(const tarn__shard *s)
+{
+	return s->last_commit_us;
+}
+
+int tarn__shard_idle_small(const tarn__shard *s)
+{
+	size_t k, n = 0;
+
+	for (k = 0; k < s->n_spans; k++)
+		if (s->spans[k].n_events < TARN__COMPACT_SMALL)
+			n++;
+	return (int)n;
+}
+
 int tarn__shard_seq(tarn__shard *s, int64_t *seq)
 {
 	return meta_get(s, "commit_seq", seq, NULL, 0);
@@ -674,6 +860,7 @@ int tarn__shard_commit(tarn__shard *s, int64_t *seq)
 	}
 	s->in_txn = 0;
 	s->pending_dups = 0;
+	s->last_commit_us = tarn_time_now_us();
 	*seq = cur + 1;
 	return TARN_OK;
 }

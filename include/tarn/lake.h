@@ -150,6 +150,35 @@ typedef struct tarn_prune_result {
  * and a later prune deletes it); TARN_ESQLITE. */
 int tarn_lake_prune(tarn_lake *lake, const tarn_prune_options *o, tarn_prune_result *r);
 
+/* What tarn_lake_compact did. */
+typedef struct tarn_compact_result {
+	uint64_t shards;        /* shards that had small blocks to rewrite */
+	uint64_t old_blocks;    /* small blocks rewritten */
+	uint64_t new_blocks;    /* full blocks written */
+	uint64_t events;        /* events moved (each once) */
+	uint64_t bytes_before;  /* those shards' files (with -wal) before, bytes */
+	uint64_t bytes_after;   /* and after */
+} tarn_compact_result;
+
+/* Rewrite the small blocks (under 2,048 events) of the shard of date, or
+ * of every shard when date is NULL, into full blocks: what ingest at a
+ * trickle leaves behind (a commit every 100 ms makes a block of a few
+ * events, which compresses poorly). Each shard in one SQLite transaction:
+ * a crash leaves it as before or as after, never between; readers keep
+ * their snapshot (WAL). Events, their order, commit_seq and gold are
+ * unchanged; the old block ids stay valid for the id index (block_alias,
+ * docs/FORMAT.md). Freed pages go back to the file system.
+ * Returns TARN_OK; TARN_EINVAL (read-only, a batch not committed, bad
+ * date); TARN_ENOTFOUND (no shard of date); TARN_ESQLITE/TARN_ENOSPC;
+ * TARN_ECORRUPT (a block that does not decode: nothing is changed). */
+int tarn_lake_compact(tarn_lake *lake, const char *date, tarn_compact_result *r);
+
+/* Compact automatically (tarn_lake_compact) each shard this writer has
+ * written, once it has had no commit for `seconds` seconds (checked at each
+ * commit); 0 turns it off. Default 600. Returns TARN_OK, TARN_EINVAL
+ * (read-only, seconds < 0). */
+int tarn_lake_set_compact_after(tarn_lake *lake, int seconds);
+
 /* Apply `keep_days` (as tarn_prune_options.keep_days) after every commit of
  * this writer, once per new UTC date; stored in lake.db (settings
  * 'keep_days') for later writers. 0 turns it off. Returns TARN_OK,

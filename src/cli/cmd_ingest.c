@@ -11,7 +11,7 @@ static const char help[] =
 	"usage: tarn ingest --lake DIR (-b BROKERS -t TOPIC [-G GROUP] [-e] | FILE... | -)\n"
 	"                   [--id-field P] [--time-field P] [--name-field P] [--group-readable]\n"
 	"                   [-X key=value]... [--progress|--no-progress] [--format text|json]\n"
-	"                   [--minute-days N] [--keep-days N]\n"
+	"                   [--minute-days N] [--keep-days N] [--compact-after S]\n"
 	"Stores events in the lake: deduplicated by event id across the lake, payloads\n"
 	"zstd-compressed, gold tables updated in the same batch; inputs that cannot be\n"
 	"stored go to the quarantine with a reason. From Kafka, offsets are committed\n"
@@ -25,7 +25,9 @@ static const char help[] =
 	"--minute-days N keeps the per-minute gold tables for the last N UTC dates\n"
 	"only (0: as long as the shards; remembered by the lake). --keep-days N\n"
 	"deletes shards older than the last N UTC dates as it goes (tarn prune;\n"
-	"remembered by the lake; 0 turns it off).\n";
+	"remembered by the lake; 0 turns it off). --compact-after S rewrites the small\n"
+	"blocks of a shard it wrote once that shard has had no commit for S seconds\n"
+	"(default 600; 0: never; see tarn compact).\n";
 
 static void progress(void *ctx, const tarn_ingest_counts *c)
 {
@@ -115,6 +117,7 @@ int cmd_ingest(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "minute-days", required_argument, NULL, 'm' },
 		{ "keep-days", required_argument, NULL, 'K' },
+		{ "compact-after", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -129,7 +132,7 @@ int cmd_ingest(int argc, char **argv)
 	tarn_lake *lake;
 	int opt, rc;
 	unsigned lake_flags = 0;
-	uint64_t minute_days = 0, keep_days = 0;
+	uint64_t minute_days = 0, keep_days = 0, compact_after = 600;
 	int set_minute_days = 0, set_keep_days = 0;
 
 	while ((opt = getopt_long(argc, argv, "b:t:G:eX:h", opts, NULL)) != -1) {
@@ -147,6 +150,10 @@ int cmd_ingest(int argc, char **argv)
 			if (cli_u64(optarg, 0, 100000, &minute_days))
 				return cli_usage("ingest", "--minute-days wants 0..100000");
 			set_minute_days = 1;
+			break;
+		case 'C':
+			if (cli_u64(optarg, 0, 100000000, &compact_after))
+				return cli_usage("ingest", "--compact-after wants seconds >= 0");
 			break;
 		case 'K':
 			if (cli_u64(optarg, 0, 1000000, &keep_days))
@@ -184,6 +191,7 @@ int cmd_ingest(int argc, char **argv)
 	rc = tarn_lake_open(&lake, dir, lake_flags);
 	if (rc)
 		return cli_fail("ingest", dir, rc);
+	tarn_lake_set_compact_after(lake, (int)compact_after);
 	if (set_keep_days) {
 		rc = tarn_lake_set_keep_days(lake, (int)keep_days);
 		if (rc) {

@@ -18,6 +18,7 @@ static const struct {
 	{ "stats", cmd_stats, "events, duplicates, quarantine and bytes per shard" },
 	{ "verify", cmd_verify, "check every file and that gold equals its recomputation" },
 	{ "prune", cmd_prune, "retention: delete whole old shard files (gold stays)" },
+	{ "compact", cmd_compact, "rewrite the small blocks of a trickle into full ones" },
 	{ "serve", cmd_serve, "a read-only live dashboard, JSON tables and /metrics over HTTP" },
 	{ "demo", cmd_demo, "the whole flow on an embedded broker, with numbers" },
 };

@@ -843,6 +843,41 @@ t_prune_retention() {
 	"$TARN" verify --lake "$WORK/pr2" >/dev/null || fail "verify pr2"
 }
 
+# compaction: Kafka ingest at a trickle makes a block per commit; a day
+# quiet for --compact-after seconds is rewritten by ingest itself, the
+# rest by tarn compact; events, ids and verify unchanged
+t_compaction() {
+	local L=$WORK/cp ipid a b
+	start_broker --topic tr
+	"$TARN" ingest --lake "$L" -b "$BS" -t tr -G cpg --compact-after 1 \
+		-X session.timeout.ms=6000 2>"$WORK/cp.err" &
+	ipid=$!
+	echo "$ipid" >>"$WORK/serve.pids"
+	sleep 4 # the embedded broker's group join
+	# 120 events of 2026-11-20, then 120 of 2026-11-21, 40 a second
+	"$TARN" produce -b "$BS" -t tr --count 240 --days 2 --start 2026-11-20 --rate 40 \
+		--unkeyed 2>/dev/null || fail "produce"
+	sleep 0.3
+	kill -TERM "$ipid"
+	wait "$ipid" || fail "ingest: $(cat "$WORK/cp.err")"
+	stop_broker
+	a=$(sqlite3 "file:$L/shards/2026-11-20.db?mode=ro" 'SELECT count(*) FROM blocks')
+	b=$(sqlite3 "file:$L/shards/2026-11-21.db?mode=ro" 'SELECT count(*) FROM blocks')
+	[ "$a" = 1 ] || fail "the day that went quiet was not compacted: $a blocks"
+	[ "$b" -gt 3 ] || fail "the day still written: $b blocks (expected small ones)"
+	[ "$(shard_sum "$L" 'SELECT sum(n_events) FROM blocks')" = 240 ] || fail "events"
+	"$TARN" compact --lake "$L" --format json >"$WORK/cp.json" || fail "compact"
+	python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['old_blocks']==int(sys.argv[2]) and j['new_blocks']==1 and j['events']==120 and j['bytes_after']<j['bytes_before'], j" \
+		"$WORK/cp.json" "$b" || fail "compact summary: $(cat "$WORK/cp.json")"
+	[ "$(sqlite3 "file:$L/shards/2026-11-21.db?mode=ro" 'SELECT count(*) FROM blocks')" = 1 ] ||
+		fail "not compacted"
+	[ "$(tq "$L" "SELECT count(*) || ' ' || count(DISTINCT event_id) FROM events")" = "240 240" ] ||
+		fail "events view"
+	"$TARN" verify --lake "$L" >/dev/null || fail "verify"
+	"$TARN" compact --lake "$L" 2023-01-01 2>/dev/null && fail "a date with no shard"
+	return 0
+}
+
 # every command's summary as JSON: produce, broker, demo (the others in
 # t_progress_and_json and t_stats_json)
 t_json_summaries() {
@@ -888,7 +923,7 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_replay_checkpoint t_hostile_inputs t_identity_headers_only_resent_later \
 	t_identity_every_id_form_and_time_source t_identity_redelivery_a_million_events_later \
 	t_crash_kill9_headers_only t_sqlite_extension t_serve_dashboard t_progress_and_json \
-	t_json_summaries t_minute_tables t_prune_retention t_broker_stops_on_signal"
+	t_json_summaries t_minute_tables t_prune_retention t_compaction t_broker_stops_on_signal"
 for t in ${ONLY:-$ALL}; do
 	if ($t); then
 		echo "PASS ${t#t_}"
