@@ -90,20 +90,29 @@ static uint64_t mix64(uint64_t z)
 	return z ^ (z >> 31);
 }
 
-uint64_t tarn__id_hash(int is_uuid, const unsigned char *id, size_t len)
+/* Eight bytes a step, each word mixed in by multiply and rotate, from a
+ * starting value h, finished by mix64. */
+static uint64_t hash_words(uint64_t h, const void *p, size_t n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull * (len + 1) ^ (is_uuid ? 0x5555 : 0), w;
+	const unsigned char *b = p;
+	uint64_t w;
 	size_t i;
 
-	for (i = 0; i + 8 <= len; i += 8) {
-		memcpy(&w, id + i, 8);
+	for (i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, b + i, 8);
 		h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
 		h = (h << 29) | (h >> 35);
 	}
 	w = 0;
-	memcpy(&w, id + i, len - i);
+	if (n > i)
+		memcpy(&w, b + i, n - i);
 	h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
 	return mix64(h);
+}
+
+uint64_t tarn__id_hash(int is_uuid, const unsigned char *id, size_t len)
+{
+	return hash_words(0x9e3779b97f4a7c15ull * (len + 1) ^ (is_uuid ? 0x5555 : 0), id, len);
 }
 
 /* ---- filter ---- */
@@ -572,24 +581,11 @@ static int mem_push(tarn__idindex *x, uint64_t h, uint64_t payload_hash,
 	return TARN_OK;
 }
 
-/* Eight bytes a step, each word mixed in by multiply and rotate, keyed by
- * the index's seed, finished by mix64. */
+/* Keyed by the index's seed, so that collisions cannot be aimed at. */
 uint64_t tarn__idindex_payload_hash(const tarn__idindex *x, const void *p, size_t n)
 {
-	const unsigned char *b = p;
-	uint64_t h = x->seed ^ (n * 0x9e3779b97f4a7c15ull), w;
-	size_t i;
-
-	for (i = 0; i + 8 <= n; i += 8) {
-		memcpy(&w, b + i, 8);
-		h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
-		h = (h << 29) | (h >> 35);
-	}
-	w = 0;
-	if (n > i)
-		memcpy(&w, b + i, n - i);
-	h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
-	return mix64(h) | 1; /* never 0: see struct mem_entry */
+	return hash_words(x->seed ^ (n * 0x9e3779b97f4a7c15ull), p, n) |
+	       1; /* never 0: see struct mem_entry */
 }
 
 /* ---- open / close ---- */

@@ -172,32 +172,29 @@ static int setting_set(tarn_lake *lake, const char *key, const char *text, int64
 	return rc;
 }
 
-int tarn_lake_set_minute_days(tarn_lake *lake, int days)
+/* A count of days kept in lake.db and in *field. */
+static int set_days(tarn_lake *lake, const char *key, int days, int max, int *field)
 {
 	int rc;
 
 	if (lake->readonly)
 		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
-	if (days < 0 || days > 100000)
-		return tarn__error_set(TARN_EINVAL, "minute days %d: want 0..100000", days);
-	rc = setting_set(lake, "minute_days", NULL, days);
+	if (days < 0 || days > max)
+		return tarn__error_set(TARN_EINVAL, "%s %d: want 0..%d", key, days, max);
+	rc = setting_set(lake, key, NULL, days);
 	if (!rc)
-		lake->minute_days = days;
+		*field = days;
 	return rc;
+}
+
+int tarn_lake_set_minute_days(tarn_lake *lake, int days)
+{
+	return set_days(lake, "minute_days", days, 100000, &lake->minute_days);
 }
 
 int tarn_lake_set_keep_days(tarn_lake *lake, int days)
 {
-	int rc;
-
-	if (lake->readonly)
-		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
-	if (days < 0 || days > 1000000)
-		return tarn__error_set(TARN_EINVAL, "keep days %d: want 0..1000000", days);
-	rc = setting_set(lake, "keep_days", NULL, days);
-	if (!rc)
-		lake->keep_days = days;
-	return rc;
+	return set_days(lake, "keep_days", days, 1000000, &lake->keep_days);
 }
 
 /* "YYYY-MM-DD" of today (UTC, wall clock) minus back days. */

@@ -37,6 +37,14 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 int cli_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int cli_double(const char *s, double min, double max, double *out);
 
+/* --format text|json: *json set to 1 for json; returns 0, or prints the
+ * usage error and returns 2. */
+int cli_text_or_json(const char *cmd, const char *arg, int *json);
+/* Print a command's summary object as one line of JSON on stdout and
+ * free it (jansson's json_t; NULL prints nothing). */
+struct json_t;
+void cli_json_print(struct json_t *j);
+
 /* 1 when t is one of the per-minute gold tables. */
 int cli_is_minute_table(const char *t);
 /* The SELECT that shows gold table t (a name from tarn_gold_tables, never

@@ -43,9 +43,8 @@ int cmd_broker(int argc, char **argv)
 			topics[n_topics++] = optarg;
 			break;
 		case 'f':
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
-				return cli_usage("broker", "--format wants text or json");
-			json = strcmp(optarg, "json") == 0;
+			if (cli_text_or_json("broker", optarg, &json))
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			fputs(help, stdout);

@@ -35,9 +35,8 @@ int cmd_compact(int argc, char **argv)
 		switch (opt) {
 		case 'L': dir = optarg; break;
 		case 'f':
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
-				return cli_usage("compact", "--format wants text or json");
-			json = strcmp(optarg, "json") == 0;
+			if (cli_text_or_json("compact", optarg, &json))
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -76,9 +75,7 @@ int cmd_compact(int argc, char **argv)
 				      (json_int_t)sum.events, "bytes_before",
 				      (json_int_t)sum.bytes_before, "bytes_after",
 				      (json_int_t)sum.bytes_after, "ok", 1);
-		json_dumpf(j, stdout, JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(j);
+		cli_json_print(j);
 	} else {
 		fprintf(stderr,
 			"tarn compact: %llu shards, %llu small blocks -> %llu (%llu events),"

@@ -213,9 +213,8 @@ int cmd_demo(int argc, char **argv)
 				return cli_usage("demo", "--count wants 1..100000000");
 			break;
 		case 'f':
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
-				return cli_usage("demo", "--format wants text or json");
-			json = strcmp(optarg, "json") == 0;
+			if (cli_text_or_json("demo", optarg, &json))
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -330,9 +329,7 @@ int cmd_demo(int argc, char **argv)
 				      "replayed_day", last_day, "replay_sent", (json_int_t)rsent,
 				      "replay_acknowledged", (json_int_t)racked,
 				      "replay_read_back", (json_int_t)back, "ok", 1);
-		json_dumpf(j, stdout, JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(j);
+		cli_json_print(j);
 	}
 	return 0;
 fail_step:

@@ -61,9 +61,7 @@ static void summary_json(const tarn_ingest_counts *c, int64_t t0, int rc)
 			      "seconds", (double)(tarn_time_now_us() - t0) / 1e6, "ok", rc == 0);
 
 	if (j) {
-		json_dumpf(j, stdout, JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(j);
+		cli_json_print(j);
 	}
 }
 
@@ -163,9 +161,8 @@ int cmd_ingest(int argc, char **argv)
 		case 'p': progress_mode = 1; break;
 		case 'P': progress_mode = 0; break;
 		case 'f':
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
-				return cli_usage("ingest", "--format wants text or json");
-			json = strcmp(optarg, "json") == 0;
+			if (cli_text_or_json("ingest", optarg, &json))
+				return EXIT_USAGE;
 			break;
 		case 'X':
 			if (cli_conf_add(&conf, "ingest", optarg))

@@ -92,9 +92,8 @@ static int parse(int argc, char **argv, struct produce_args *a)
 			a->gen.headers_only = 1;
 			break;
 		case 'f':
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
-				return cli_usage("produce", "--format wants text or json");
-			a->json = strcmp(optarg, "json") == 0;
+			if (cli_text_or_json("produce", optarg, &a->json))
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -207,9 +206,7 @@ int cmd_produce(int argc, char **argv)
 	if (a.json) {
 		json_t *j = json_pack("{s:I,s:I,s:s,s:b}", "events", (json_int_t)n, "re_sends",
 				      (json_int_t)dups, "to", a.out ? a.out : a.topic, "ok", rc == 0);
-		json_dumpf(j, stdout, JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(j);
+		cli_json_print(j);
 	}
 	return rc;
 }

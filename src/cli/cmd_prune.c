@@ -62,9 +62,8 @@ int cmd_prune(int argc, char **argv)
 			o.quarantine_days = (int)v;
 			break;
 		case 'f':
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
-				return cli_usage("prune", "--format wants text or json");
-			json = strcmp(optarg, "json") == 0;
+			if (cli_text_or_json("prune", optarg, &json))
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -91,9 +90,7 @@ int cmd_prune(int argc, char **argv)
 				      "events", (json_int_t)r.events, "bytes", (json_int_t)r.bytes,
 				      "quarantine_rows", (json_int_t)r.quarantine_rows, "horizon",
 				      r.horizon, "ok", 1);
-		json_dumpf(j, stdout, JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(j);
+		cli_json_print(j);
 	} else {
 		fprintf(stderr,
 			"tarn prune: %llu shards deleted (%llu events, %llu bytes), %llu quarantine"

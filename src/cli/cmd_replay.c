@@ -179,9 +179,8 @@ int cmd_replay(int argc, char **argv)
 		case 'p': progress_mode = 1; break;
 		case 'P': progress_mode = 0; break;
 		case 'f':
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
-				return cli_usage("replay", "--format wants text or json");
-			json = strcmp(optarg, "json") == 0;
+			if (cli_text_or_json("replay", optarg, &json))
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -263,9 +262,7 @@ int cmd_replay(int argc, char **argv)
 				      "interrupted", cli_stop != 0, "ok", !(rc || frc || cli_stop));
 
 		if (j) {
-			json_dumpf(j, stdout, JSON_PRESERVE_ORDER);
-			fputc('\n', stdout);
-			json_decref(j);
+			cli_json_print(j);
 		}
 	} else if (r.p)
 		fprintf(stderr, "tarn replay: %llu events read, %llu acknowledged, %llu failed%s\n",

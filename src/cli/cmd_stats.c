@@ -119,9 +119,7 @@ int cmd_verify(int argc, char **argv)
 	if (list && (rc == TARN_OK || rc == TARN_ECORRUPT)) {
 		json_t *j = json_pack("{s:b,s:o}", "ok", rc == TARN_OK, "problems", list);
 
-		json_dumpf(j, stdout, JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(j);
+		cli_json_print(j);
 		return rc == TARN_OK ? 0 : 1;
 	}
 	json_decref(list);

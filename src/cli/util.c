@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 
 volatile sig_atomic_t cli_stop;
@@ -115,6 +117,23 @@ int cli_format(const char *s, int allow_csv, int *out)
 	else
 		return -1;
 	return 0;
+}
+
+int cli_text_or_json(const char *cmd, const char *arg, int *json)
+{
+	if (strcmp(arg, "json") != 0 && strcmp(arg, "text") != 0)
+		return cli_usage(cmd, "--format wants text or json");
+	*json = strcmp(arg, "json") == 0;
+	return 0;
+}
+
+void cli_json_print(struct json_t *j)
+{
+	if (!j)
+		return;
+	json_dumpf(j, stdout, JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(j);
 }
 
 int cli_is_minute_table(const char *t)
