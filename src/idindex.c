@@ -605,7 +605,9 @@ int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode)
 		free(x);
 		return tarn__error_set(TARN_ENOMEM, "id index");
 	}
-	rc = tarn__sql_open_ex(&x->db, x->path, 0, file_mode, "PRAGMA auto_vacuum=INCREMENTAL");
+	/* the pragma only on a new file: on an existing one it would write */
+	rc = tarn__sql_open_ex(&x->db, x->path, 0, file_mode,
+			       access(x->path, F_OK) != 0 ? "PRAGMA auto_vacuum=INCREMENTAL" : NULL);
 	/* runs are read in order and once: a small page cache. The pages of
 	 * merged runs go back to the file system (auto_vacuum=INCREMENTAL,
 	 * set on a new file above, and incremental_vacuum after a merge). */

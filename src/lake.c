@@ -1011,6 +1011,8 @@ int tarn_lake_prune(tarn_lake *lake, const tarn_prune_options *o, tarn_prune_res
 		res.shards++;
 		res.events += events;
 		res.bytes += sizes[i];
+		if (lake->progress)
+			lake->progress(lake->progress_ctx, res.events, res.bytes, 0, 0);
 	}
 	if (!rc && o && o->quarantine_days > 0)
 		rc = prune_quarantine(lake, o->quarantine_days, &res.quarantine_rows);
@@ -1085,6 +1087,8 @@ int tarn_lake_compact(tarn_lake *lake, const char *date, tarn_compact_result *r)
 		rc = open_shard(lake, dates[i], &s);
 		if (!rc)
 			rc = compact_shard(lake, s, &res);
+		if (!rc && lake->progress)
+			lake->progress(lake->progress_ctx, res.events, res.bytes_before, 0, 0);
 		if (date)
 			break;
 	}

@@ -277,7 +277,7 @@ int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
 		is_new = 1;
 	/* a new shard frees the pages of compacted blocks (incremental_vacuum) */
 	rc = tarn__sql_open_ex(&s->db, s->path, readonly, readonly ? 0 : create_mode,
-			       "PRAGMA auto_vacuum=INCREMENTAL");
+			       is_new ? "PRAGMA auto_vacuum=INCREMENTAL" : NULL);
 	if (rc)
 		goto fail;
 	if (!readonly) {

@@ -9,7 +9,7 @@
 #include "cli.h"
 
 static const char help[] =
-	"usage: tarn compact --lake DIR [YYYY-MM-DD]... [--format text|json]\n"
+	"usage: tarn compact --lake DIR [YYYY-MM-DD]... [--format text|json] [--progress|--no-progress]\n"
 	"Rewrites the small blocks of each shard (or of the dates given) into full\n"
 	"ones: ingest at a trickle commits a block of a few events every 100 ms,\n"
 	"which compresses poorly. One SQLite transaction per shard, so a crash leaves\n"
@@ -23,12 +23,16 @@ int cmd_compact(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "lake", required_argument, NULL, 'L' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "no-progress", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	tarn_compact_result r, sum;
 	const char *dir = NULL;
 	tarn_lake *lake = NULL;
+	int progress = -1;
+	struct cli_progress prog;
 	int opt, rc = TARN_OK, json = 0, i;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -38,6 +42,8 @@ int cmd_compact(int argc, char **argv)
 			if (cli_text_or_json("compact", optarg, &json))
 				return EXIT_USAGE;
 			break;
+		case 'p': progress = 1; break;
+		case 'P': progress = 0; break;
 		case 'h':
 			fputs(help, stdout);
 			return 0;
@@ -53,6 +59,8 @@ int cmd_compact(int argc, char **argv)
 	rc = tarn_lake_open(&lake, dir, 0);
 	if (rc)
 		return cli_fail("compact", dir, rc);
+	cli_progress_init(&prog, "compact", progress, 0);
+	tarn_lake_set_progress(lake, cli_lake_progress, &prog);
 	memset(&sum, 0, sizeof(sum));
 	for (i = optind; rc == TARN_OK && i <= argc; i++) {
 		if (i == argc && optind < argc)
@@ -66,6 +74,7 @@ int cmd_compact(int argc, char **argv)
 		sum.bytes_after += r.bytes_after;
 	}
 	tarn_lake_close(lake);
+	cli_progress_done(&prog);
 	if (rc)
 		return cli_fail("compact", dir, rc);
 	if (json) {

@@ -9,7 +9,7 @@
 
 static const char help[] =
 	"usage: tarn prune --lake DIR (--keep-days N | --before YYYY-MM-DD | --max-bytes B)...\n"
-	"                  [--quarantine-days N] [--format text|json]\n"
+	"                  [--quarantine-days N] [--format text|json] [--progress|--no-progress]\n"
 	"Deletes whole shard files, oldest first, never part of one: those before\n"
 	"today - N + 1 (UTC), those before DATE, then the oldest while all shard files\n"
 	"exceed B bytes. Gold rows stay (gold outlives raw data); --quarantine-days N\n"
@@ -29,6 +29,8 @@ int cmd_prune(int argc, char **argv)
 		{ "max-bytes", required_argument, NULL, 'm' },
 		{ "quarantine-days", required_argument, NULL, 'q' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "no-progress", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -37,6 +39,8 @@ int cmd_prune(int argc, char **argv)
 	const char *dir = NULL;
 	tarn_lake *lake = NULL;
 	uint64_t v;
+	int progress = -1;
+	struct cli_progress prog;
 	int opt, rc, json = 0;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -65,6 +69,8 @@ int cmd_prune(int argc, char **argv)
 			if (cli_text_or_json("prune", optarg, &json))
 				return EXIT_USAGE;
 			break;
+		case 'p': progress = 1; break;
+		case 'P': progress = 0; break;
 		case 'h':
 			fputs(help, stdout);
 			return 0;
@@ -81,8 +87,11 @@ int cmd_prune(int argc, char **argv)
 	rc = tarn_lake_open(&lake, dir, 0);
 	if (rc)
 		return cli_fail("prune", dir, rc);
+	cli_progress_init(&prog, "prune", progress, 0);
+	tarn_lake_set_progress(lake, cli_lake_progress, &prog);
 	rc = tarn_lake_prune(lake, &o, &r);
 	tarn_lake_close(lake);
+	cli_progress_done(&prog);
 	if (rc)
 		return cli_fail("prune", dir, rc);
 	if (json) {

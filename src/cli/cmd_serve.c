@@ -10,19 +10,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <microhttpd.h>
 
 #include "cli.h"
 
 static const char help[] =
 	"usage: tarn serve --lake DIR [--listen HOST:PORT] [--refresh S] [--threads N]\n"
-	"                  [--max-seconds N]\n"
+	"                  [--max-seconds N] [--format text|json]\n"
 	"Serves, read-only, a live dashboard of the lake at http://HOST:PORT/ (default\n"
 	"127.0.0.1:8080; port 0 picks a free one), its tables as JSON under /api/, and\n"
 	"its counters in the Prometheus text format at /metrics. Prints the address as\n"
 	"the first line on stdout. The page refreshes itself every S seconds (default\n"
 	"5). Runs until SIGINT/SIGTERM, or for N seconds with --max-seconds. GET and\n"
-	"HEAD only (405 otherwise); 4xx for bad requests.\n";
+	"HEAD only (405 otherwise); 4xx for bad requests. When it stops, a summary of\n"
+	"the requests answered goes to stderr (--format json: as JSON on stdout).\n";
 
 /* Bounds on what a client may send: headers and URL share the per
  * connection memory; a GET body is read and discarded up to MAX_BODY. */
@@ -189,6 +191,7 @@ int cmd_serve(int argc, char **argv)
 		{ "refresh", required_argument, NULL, 'r' },
 		{ "threads", required_argument, NULL, 'T' },
 		{ "max-seconds", required_argument, NULL, 'm' },
+		{ "format", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -201,7 +204,7 @@ int cmd_serve(int argc, char **argv)
 	char host[64];
 	socklen_t sl;
 	int64_t t0;
-	int opt;
+	int opt, json = 0;
 
 	memset(&s, 0, sizeof(s));
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -219,6 +222,10 @@ int cmd_serve(int argc, char **argv)
 		case 'm':
 			if (cli_u64(optarg, 0, 31536000, &max_s))
 				return cli_usage("serve", "--max-seconds wants 0..31536000 (0: until a signal)");
+			break;
+		case 'f':
+			if (cli_text_or_json("serve", optarg, &json))
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -269,6 +276,12 @@ int cmd_serve(int argc, char **argv)
 		nanosleep(&ts, NULL);
 	}
 	MHD_stop_daemon(d);
+	if (json)
+		cli_json_print(json_pack("{s:I,s:I,s:I,s:f}", "answered_2xx_3xx",
+					 (json_int_t)atomic_load(&s.counts.ok), "answered_4xx",
+					 (json_int_t)atomic_load(&s.counts.client_err), "answered_5xx",
+					 (json_int_t)atomic_load(&s.counts.server_err), "seconds",
+					 (double)(tarn_time_now_us() - t0) / 1e6));
 	fprintf(stderr, "tarn serve: stopped; %llu requests answered 2xx/3xx, %llu 4xx, %llu 5xx\n",
 		(unsigned long long)atomic_load(&s.counts.ok),
 		(unsigned long long)atomic_load(&s.counts.client_err),
