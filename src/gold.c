@@ -371,15 +371,30 @@ static int count_in(struct table *t, const char *key, int64_t bytes)
 #define MINUTE_SEP '\x1f'
 static void minute_key(char *buf, size_t len, int64_t time_us, const char *value)
 {
-	int64_t us = time_us % TARN_US_PER_DAY, m;
+	int64_t us = time_us % TARN_US_PER_DAY;
+	int m, h;
+	size_t n;
 
 	if (us < 0)
 		us += TARN_US_PER_DAY;
-	m = us / 60000000;
-	if (value)
-		snprintf(buf, len, "%02d:%02d%c%s", (int)(m / 60), (int)(m % 60), MINUTE_SEP, value);
-	else
-		snprintf(buf, len, "%02d:%02d", (int)(m / 60), (int)(m % 60));
+	m = (int)(us / 60000000);
+	h = m / 60;
+	m %= 60;
+	/* once per event: digits by hand rather than snprintf */
+	buf[0] = (char)('0' + h / 10);
+	buf[1] = (char)('0' + h % 10);
+	buf[2] = ':';
+	buf[3] = (char)('0' + m / 10);
+	buf[4] = (char)('0' + m % 10);
+	buf[5] = '\0';
+	if (!value)
+		return;
+	n = strlen(value);
+	if (n > len - 7)
+		n = len - 7;
+	buf[5] = MINUTE_SEP;
+	memcpy(buf + 6, value, n);
+	buf[6 + n] = '\0';
 }
 
 static int count_minutes(struct day *d, const tarn_event *ev, int is_purchase)
