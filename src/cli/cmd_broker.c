@@ -5,21 +5,25 @@
 #include "cli.h"
 
 static const char help[] =
-	"usage: tarn broker [--partitions N] [--topic NAME]...\n"
+	"usage: tarn broker [--partitions N] [--topic NAME]... [--refuse NAME]...\n"
 	"Runs librdkafka's mock cluster on 127.0.0.1 and prints its bootstrap\n"
 	"address as the first line of stdout; stops on SIGINT/SIGTERM.\n"
 	"Each --topic is created with N partitions (default 4). The mock keeps\n"
-	"about 5 MB / 100,000 messages per partition: use one partition per ~4 MB.\n";
+	"about 5 MB / 100,000 messages per partition: use one partition per ~4 MB.\n"
+	"--refuse NAME (fault injection, for tests): producers get\n"
+	"TOPIC_AUTHORIZATION_FAILED for topic NAME, so every message to it fails.\n";
 
 int cmd_broker(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "partitions", required_argument, NULL, 'p' },
 		{ "topic", required_argument, NULL, 't' },
+		{ "refuse", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *topics[64];
+	const char *topics[64], *refused[64];
+	size_t n_refused = 0;
 	size_t n_topics = 0, i;
 	uint64_t partitions = 4;
 	tarn_broker *b;
@@ -36,6 +40,11 @@ int cmd_broker(int argc, char **argv)
 			if (n_topics == 64)
 				return cli_usage("broker", "at most 64 topics");
 			topics[n_topics++] = optarg;
+			break;
+		case 'r':
+			if (n_refused == 64)
+				return cli_usage("broker", "at most 64 refused topics");
+			refused[n_refused++] = optarg;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -59,6 +68,13 @@ int cmd_broker(int argc, char **argv)
 		if (rc) {
 			tarn_broker_stop(b);
 			return cli_fail("broker", "create topic", rc);
+		}
+	}
+	for (i = 0; i < n_refused; i++) {
+		rc = tarn_broker_refuse_topic(b, refused[i], 29 /* TOPIC_AUTHORIZATION_FAILED */);
+		if (rc) {
+			tarn_broker_stop(b);
+			return cli_fail("broker", "refuse topic", rc);
 		}
 	}
 	printf("%s\n", tarn_broker_bootstrap(b));
