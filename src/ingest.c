@@ -386,6 +386,9 @@ static int wait_chunk(struct pipe *p, int k, int64_t wait_us)
 }
 
 struct storer {
+	unsigned char *dlq_hdr;     /* dead-letter header scratch */
+	size_t dlq_hdr_len, dlq_hdr_cap;
+	uint64_t dlq_pending;       /* dead-letter messages sent in this batch */
 	tarn_lake *lake;
 	const tarn_ingest_options *opts;
 	tarn_consumer *consumer;    /* NULL for files */
@@ -396,11 +399,57 @@ struct storer {
 	int commit_pending;
 };
 
-/* Commit the lake batch, then (Kafka) its offsets. */
+/* Produce a quarantined input to the dead-letter topic. */
+static int dlq_send(struct storer *st, const tarn_event *ev, const char *reason)
+{
+	int rc = tarn_dlq_headers(&st->dlq_hdr, &st->dlq_hdr_len, &st->dlq_hdr_cap, ev, reason);
+
+	if (!rc)
+		rc = tarn_producer_send_to(st->opts->dlq, st->opts->dlq_topic, ev->payload,
+					   ev->payload_len, ev->key, ev->key_len, st->dlq_hdr,
+					   st->dlq_hdr_len, ev->kafka_ts_us);
+	if (!rc) {
+		st->dlq_pending++;
+		tarn_producer_poll(st->opts->dlq);
+	}
+	return rc;
+}
+
+/* Wait for the batch's dead-letter acknowledgements; any failure stops
+ * ingest before the lake commit, so nothing of the batch is committed. */
+static int dlq_flush(struct storer *st)
+{
+	char why[400];
+	int rc;
+
+	if (!st->opts->dlq || !st->dlq_pending)
+		return TARN_OK;
+	rc = tarn_producer_flush(st->opts->dlq, st->opts->dlq_timeout_ms > 0
+							? st->opts->dlq_timeout_ms : 60000,
+				 NULL, NULL);
+	if (rc) {
+		snprintf(why, sizeof(why), "%s", tarn_error_last());
+		return tarn__error_set(rc, "dead-letter topic %s cannot be written (%s); "
+				       "the batch was not committed", st->opts->dlq_topic, why);
+	}
+	st->c.dead_lettered += st->dlq_pending;
+	st->dlq_pending = 0;
+	return TARN_OK;
+}
+
+/* Commit the lake batch (after its dead-letter messages were
+ * acknowledged), then (Kafka) its offsets. */
 static int store_commit(struct storer *st)
 {
-	int rc = commit_batch(st->lake, st->opts, &st->c, &st->committed);
+	int rc = dlq_flush(st);
 
+	if (rc) {
+		/* as a failed lake commit does: drop the batch and its counts */
+		tarn_lake_rollback(st->lake);
+		st->c = st->committed;
+		return rc;
+	}
+	rc = commit_batch(st->lake, st->opts, &st->c, &st->committed);
 	if (rc)
 		return rc;
 	if (st->consumer) {
@@ -419,8 +468,15 @@ static int store_chunk(struct storer *st, struct chunk *ch)
 	for (i = 0; rc == TARN_OK && i < ch->n; i++) {
 		if (st->in_batch == 0)
 			st->batch_start = tarn_time_now_us();
+		uint64_t q0 = st->c.quarantined;
+
 		rc = store_one(st->lake, &ch->ev[i], ch->x_rc[i], ch->why[i], ch->detail[i],
 			       &st->c);
+		if (!rc && st->opts->dlq && st->c.quarantined > q0)
+			rc = dlq_send(st, &ch->ev[i],
+				      ch->x_rc[i] == TARN_EINVAL
+					      ? tarn_reject_name(ch->why[i])
+					      : tarn_reject_name(TARN_REJECT_CONFLICTING_DUPLICATE));
 		if (!rc && st->consumer)
 			rc = note_offset(&st->offs, &ch->ev[i]);
 		if (!rc && ++st->in_batch >= st->opts->batch_events)
@@ -439,6 +495,8 @@ static int run_pipeline(tarn_lake *lake, struct source *src, tarn_ingest_counts 
 	pthread_t reader;
 	int rc = TARN_OK, k, last = 0, tries;
 
+	if (opts->dlq && (!opts->dlq_topic || !*opts->dlq_topic))
+		return tarn__error_set(TARN_EINVAL, "a dead-letter producer needs dlq_topic");
 	memset(&st, 0, sizeof(st));
 	st.lake = lake;
 	st.opts = opts;
@@ -504,6 +562,7 @@ static int run_pipeline(tarn_lake *lake, struct source *src, tarn_ingest_counts 
 		commit_offsets(consumer, &st.offs, &st.c, &st.commit_pending);
 	free(st.offs.topic);
 	free(st.offs.max);
+	free(st.dlq_hdr);
 	if (counts)
 		*counts = st.c;
 	return rc;

@@ -891,6 +891,64 @@ PY
 	stop_broker
 }
 
+# Issue 11: dead-letter topic. A refused topic stops ingest (exit 1) with
+# nothing committed; the rerun delivers every quarantined input to the
+# dead-letter topic, which kcat compares with quarantine.db (sqlite3 shell).
+t_ingest_dlq() {
+	local L=$WORK/dlq rc=0
+	start_broker --topic in --refuse refused
+	kcat -P -b "$BS" -t in -H trace=t1 -H empty= -l "$FIX/events.jsonl" || fail "kcat"
+	echo 'k1:{"event_id":"x-1","timestamp":"2026-11-20T00:00:00Z"}' |
+		kcat -P -b "$BS" -t in -K: || fail "kcat"
+	echo 'k2:not json at all' | kcat -P -b "$BS" -t in -K: -H trace=t2 || fail "kcat"
+	timeout 60 "$TARN" ingest --lake "$L" -b "$BS" -t in -G dg -e --dlq refused \
+		-X message.timeout.ms=3000 -X session.timeout.ms=6000 2>"$WORK/err" || rc=$?
+	[ $rc = 1 ] || fail "a refused dead-letter topic: exit $rc: $(cat "$WORK/err")"
+	grep -q "dead-letter topic refused cannot be written" "$WORK/err" ||
+		fail "message: $(cat "$WORK/err")"
+	[ "$(sqlite3 "file:$L/quarantine.db?mode=ro" 'SELECT count(*) FROM quarantine' 2>/dev/null ||
+		echo 0)" = 0 ] || fail "quarantine committed before the dead-letter acknowledgement"
+	# the same group again, to a topic that works: nothing was lost
+	timeout 60 "$TARN" ingest --lake "$L" -b "$BS" -t in -G dg -e --dlq dead \
+		-X session.timeout.ms=6000 2>"$WORK/err" || fail "rerun: $(cat "$WORK/err")"
+	grep -q "^tarn ingest: 14 read, 6 stored, 1 duplicates absorbed, 7 quarantined" "$WORK/err" ||
+		fail "rerun: $(cat "$WORK/err")"
+	grep -q "7 dead-lettered to dead" "$WORK/err" || fail "rerun: $(cat "$WORK/err")"
+	kcat -C -b "$BS" -t in -e -q -J >"$WORK/in.json" 2>/dev/null
+	kcat -C -b "$BS" -t dead -e -q -J >"$WORK/dead.json" 2>/dev/null
+	sqlite3 -json "file:$L/quarantine.db?mode=ro" "SELECT reason, CAST(payload AS TEXT) AS payload,
+		CAST(key AS TEXT) AS key, topic, partition, kafka_offset FROM quarantine" >"$WORK/q.json" ||
+		fail "sqlite3"
+	python3 - "$WORK/in.json" "$WORK/dead.json" "$WORK/q.json" <<'PY' || fail "dead-letter topic differs from quarantine.db"
+import json, sys
+def lines(p):
+    return [json.loads(l) for l in open(p) if l.strip()]
+src = {(m["partition"], m["offset"]): m for m in lines(sys.argv[1])}
+dead = lines(sys.argv[2])
+q = json.load(open(sys.argv[3]))
+assert len(dead) == len(q) == 7, (len(dead), len(q))
+def hdrs(m):
+    h = m.get("headers") or []
+    return list(zip(h[0::2], h[1::2]))
+got = set()
+for d in dead:
+    h = hdrs(d)
+    t = dict(h[-4:])
+    assert [k for k, _ in h[-4:]] == ["tarn_reason", "tarn_source_topic",
+        "tarn_source_partition", "tarn_source_offset"], h
+    s = src[(int(t["tarn_source_partition"]), int(t["tarn_source_offset"]))]
+    assert t["tarn_source_topic"] == "in"
+    for f in ("payload", "key", "ts"):
+        assert d[f] == s[f], (f, d[f], s[f])
+    assert h[:-4] == hdrs(s), (h, hdrs(s))
+    got.add((t["tarn_reason"], d["payload"], d["key"], "in",
+             int(t["tarn_source_partition"]), int(t["tarn_source_offset"])))
+want = {(r["reason"], r["payload"], r["key"], r["topic"], r["partition"], r["kafka_offset"]) for r in q}
+assert got == want, (got ^ want)
+PY
+	stop_broker
+}
+
 # ONLY="t_a t_b" runs just those
 ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
@@ -899,7 +957,7 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_replay_checkpoint t_hostile_inputs t_identity_headers_only_resent_later \
 	t_identity_every_id_form_and_time_source t_identity_redelivery_a_million_events_later \
 	t_crash_kill9_headers_only t_sqlite_extension t_serve_dashboard t_progress_and_json \
-	t_broker_stops_on_signal t_split_kill9_two_members"
+	t_broker_stops_on_signal t_split_kill9_two_members t_ingest_dlq"
 for t in ${ONLY:-$ALL}; do
 	if ($t); then
 		echo "PASS ${t#t_}"
