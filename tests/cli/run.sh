@@ -781,12 +781,20 @@ split_count() {
 	echo $n
 }
 
-# wait until the outputs hold at least $1 messages, for up to $2 seconds
+# wait until the outputs hold at least $1 messages, for up to $2 seconds;
+# with a third argument, also until their count stays the same for 3 s (a
+# count reached through duplicates alone does not mean the members are done)
 split_wait() {
-	local i
-	for i in $(seq $(($2 * 5))); do
-		[ "$(split_count)" -ge "$1" ] && return 0
-		sleep 0.2
+	local i n last=-1 same=0
+	for i in $(seq $(($2 * 2))); do
+		n=$(split_count)
+		if [ "$n" -ge "$1" ]; then
+			[ $# -lt 3 ] && return 0
+			[ "$n" = "$last" ] && same=$((same + 1)) || same=0
+			[ "$same" -ge 6 ] && return 0
+		fi
+		last=$n
+		sleep 0.5
 	done
 	return 1
 }
@@ -823,7 +831,7 @@ t_split_kill9_two_members() {
 	d=$MEMBER
 	n=$(kcat -C -b "$BS" -t central -e -q -f 'x\n' | wc -l)
 	[ "$n" = 3004 ] || fail "central holds $n, not 3004"
-	split_wait "$n" 60 || fail "split stalled at $(split_count) of $n: $(cat "$WORK/split.err")"
+	split_wait "$n" 90 settled || fail "split stalled at $(split_count) of $n: $(cat "$WORK/split.err")"
 	kill -TERM "$c" "$d"
 	wait "$c" || fail "member c exit status"
 	wait "$d" || fail "member d exit status"
