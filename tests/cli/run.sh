@@ -964,6 +964,27 @@ PY
 	stop_broker
 }
 
+# A splitter whose dead-letter topic is refused stops (exit 1) without
+# committing that batch; the rerun in the same group delivers it.
+t_split_dlq_refused() {
+	local rc=0
+	start_broker --topic mixed --refuse refused
+	echo '{"event_type":"click","n":1}' | kcat -P -b "$BS" -t mixed -H trace=a || fail "kcat"
+	echo 'k:nameless' | kcat -P -b "$BS" -t mixed -K: -H trace=b || fail "kcat"
+	timeout 60 "$TARN" split -b "$BS" -t mixed -G sd -e --dlq refused -X message.timeout.ms=3000 \
+		-X session.timeout.ms=6000 2>"$WORK/err" || rc=$?
+	[ $rc = 1 ] || fail "a refused dead-letter topic: exit $rc: $(cat "$WORK/err")"
+	grep -q "not acknowledged" "$WORK/err" || fail "message: $(cat "$WORK/err")"
+	timeout 60 "$TARN" split -b "$BS" -t mixed -G sd -e -X session.timeout.ms=6000 \
+		2>"$WORK/err" || fail "rerun: $(cat "$WORK/err")"
+	grep -q "2 read, 1 routed, 1 dead-lettered to mixed.dlq" "$WORK/err" ||
+		fail "rerun: $(cat "$WORK/err")"
+	[ "$(kcat -C -b "$BS" -t mixed.dlq -e -q -f '%k %s %h\n')" = \
+		"k nameless trace=b,tarn_reason=not_json,tarn_source_topic=mixed,tarn_source_partition=$(kcat -C -b "$BS" -t mixed -e -q -f '%p %s\n' | sed -n 's/ nameless$//p'),tarn_source_offset=$(kcat -C -b "$BS" -t mixed -e -q -f '%o %s\n' | sed -n 's/ nameless$//p')" ] ||
+		fail "dead-letter message: $(kcat -C -b "$BS" -t mixed.dlq -e -q -f '%k %s %h\n')"
+	stop_broker
+}
+
 # ONLY="t_a t_b" runs just those
 ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
@@ -972,7 +993,7 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_replay_checkpoint t_hostile_inputs t_identity_headers_only_resent_later \
 	t_identity_every_id_form_and_time_source t_identity_redelivery_a_million_events_later \
 	t_crash_kill9_headers_only t_sqlite_extension t_serve_dashboard t_progress_and_json \
-	t_broker_stops_on_signal t_split_kill9_two_members t_ingest_dlq"
+	t_broker_stops_on_signal t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused"
 for t in ${ONLY:-$ALL}; do
 	if ($t); then
 		echo "PASS ${t#t_}"
