@@ -899,10 +899,13 @@ PY
 		fail "check: $(tail -3 "$WORK/split.check"); outputs now $(split_count)"
 	cat "$WORK/split.check" | sed 's/^/    /'
 	grep -q ' dead-lettered 4$' "$WORK/split.check" || fail "dead-lettered"
-	# at-least-once: each kill may re-send the killed member's batch in
-	# flight (100 ms, ~100 messages at this rate)
-	[ "$(sed -n 's/.* duplicates \([0-9]*\) .*/\1/p' "$WORK/split.check")" -le 400 ] ||
-		fail "more duplicates than two killed batches"
+	# at-least-once: each kill and each of the four rebalances may re-send
+	# what a member had delivered and not yet committed (a batch: 100 ms of
+	# input after a fetch burst of up to fetch.wait.max.ms = 500 ms, so a
+	# few hundred messages at this rate); a third of the input would mean
+	# offsets are not being committed as batches are acknowledged
+	[ "$(sed -n 's/.* duplicates \([0-9]*\) .*/\1/p' "$WORK/split.check")" -le 1000 ] ||
+		fail "more duplicates than the killed and rebalanced batches explain"
 	stop_broker
 }
 
