@@ -766,9 +766,9 @@ split_member() {
 	echo "$MEMBER" >>"$WORK/serve.pids" # killed by cleanup if a check fails
 }
 
-# the topics the inputs below go to (tarn produce's four event types);
-# named here rather than listed with kcat -L, whose metadata answer can be
-# partial on a loaded machine
+# the topics the inputs below go to (tarn produce's four event types),
+# named here so that a topic missing from the outputs is read (and found
+# empty) rather than left out of the check
 split_outputs() {
 	echo events.click events.login events.logout events.purchase central.dlq
 }
