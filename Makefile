@@ -77,6 +77,7 @@ bench: deps
 	$(BUILD)/bench --dir $(BENCH_DIR) $(BENCH_ARGS)
 	$(BUILD)/json_choice $(BENCH_DIR)/input.jsonl
 	bash bench/serve_load.sh bin/tarn $(BENCH_DIR)/serve
+	bash bench/split_rate.sh bin/tarn $(BENCH_DIR)/split
 
 $(BUILD)/bench: bench/bench.c bench/mixed.c bench/mixed.h $(BUILD)/libtarn.a
 	$(CC) $(ALL_CFLAGS) -o $@ bench/bench.c bench/mixed.c $(BUILD)/libtarn.a $(LIBS)

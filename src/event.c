@@ -491,6 +491,38 @@ int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts,
 	return rc;
 }
 
+int tarn_event_name(tarn_event *ev, const tarn_extract_options *opts,
+		    tarn_reject *why, char *detail, size_t detail_len)
+{
+	tarn_extract_options defaults = TARN_EXTRACT_OPTIONS_INIT;
+	const char *err = "";
+	tarn_header h;
+	jobj *root;
+	int rc;
+
+	if (!opts)
+		opts = &defaults;
+	ev->has_name = 0;
+	ev->name[0] = '\0';
+	*why = TARN_REJECT_NONE;
+	if (detail && detail_len)
+		detail[0] = '\0';
+	/* the header alone decides: no JSON parse on the splitter's fast path */
+	if (tarn_headers_get(ev->headers, ev->headers_len, "event_name", &h) == TARN_OK)
+		return take_name(ev, NULL, opts, why, detail, detail_len);
+	if (parse(ev, &root, &err))
+		return reject(why, TARN_REJECT_NOT_JSON, detail, detail_len,
+			      "not JSON: %s", err, strlen(err));
+	if (!root || !json_object_is_type(root, json_type_object)) {
+		json_object_put(root);
+		return reject(why, TARN_REJECT_NOT_OBJECT, detail, detail_len,
+			      "JSON but not an object%s", NULL, 0);
+	}
+	rc = take_name(ev, root, opts, why, detail, detail_len);
+	json_object_put(root);
+	return rc;
+}
+
 int tarn_event_id_format(const unsigned char *id, size_t id_len, int is_uuid,
 			 char *buf, size_t buf_len)
 {

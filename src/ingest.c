@@ -15,18 +15,23 @@
 
 /* Add one extracted input to the lake's batch, or quarantine it when
  * extraction said why it cannot be stored (x_rc == TARN_EINVAL). */
+/* *quarantined: the reason when the input went to the quarantine, else
+ * TARN_REJECT_NONE. */
 static int store_one(tarn_lake *lake, tarn_event *ev, int x_rc, tarn_reject why,
-		     const char *detail, tarn_ingest_counts *c)
+		     const char *detail, tarn_ingest_counts *c, tarn_reject *quarantined)
 {
 	tarn_add_result res;
 	int rc;
 
+	*quarantined = TARN_REJECT_NONE;
 	c->read++;
 	c->bytes += ev->payload_len;
 	if (x_rc == TARN_EINVAL) {
 		rc = tarn_lake_quarantine(lake, ev, why, detail);
-		if (!rc)
+		if (!rc) {
 			c->quarantined++;
+			*quarantined = why;
+		}
 		return rc;
 	}
 	if (x_rc)
@@ -41,8 +46,10 @@ static int store_one(tarn_lake *lake, tarn_event *ev, int x_rc, tarn_reject why,
 	else if (res == TARN_ADD_CONFLICT) {
 		c->conflicts++;
 		c->quarantined++;
+		*quarantined = TARN_REJECT_CONFLICTING_DUPLICATE;
 	} else {
-		c->quarantined++; /* expired */
+		c->quarantined++;
+		*quarantined = TARN_REJECT_EXPIRED;
 	}
 	return TARN_OK;
 }
@@ -388,6 +395,9 @@ static int wait_chunk(struct pipe *p, int k, int64_t wait_us)
 }
 
 struct storer {
+	unsigned char *dlq_hdr;     /* dead-letter header scratch */
+	size_t dlq_hdr_len, dlq_hdr_cap;
+	uint64_t dlq_pending;       /* dead-letter messages sent in this batch */
 	tarn_lake *lake;
 	const tarn_ingest_options *opts;
 	tarn_consumer *consumer;    /* NULL for files */
@@ -398,11 +408,57 @@ struct storer {
 	int commit_pending;
 };
 
-/* Commit the lake batch, then (Kafka) its offsets. */
+/* Produce a quarantined input to the dead-letter topic. */
+static int dlq_send(struct storer *st, const tarn_event *ev, const char *reason)
+{
+	int rc = tarn_dlq_headers(&st->dlq_hdr, &st->dlq_hdr_len, &st->dlq_hdr_cap, ev, reason);
+
+	if (!rc)
+		rc = tarn_producer_send_to(st->opts->dlq, st->opts->dlq_topic, ev->payload,
+					   ev->payload_len, ev->key, ev->key_len, st->dlq_hdr,
+					   st->dlq_hdr_len, ev->kafka_ts_us);
+	if (!rc) {
+		st->dlq_pending++;
+		tarn_producer_poll(st->opts->dlq);
+	}
+	return rc;
+}
+
+/* Wait for the batch's dead-letter acknowledgements; any failure stops
+ * ingest before the lake commit, so nothing of the batch is committed. */
+static int dlq_flush(struct storer *st)
+{
+	char why[400];
+	int rc;
+
+	if (!st->opts->dlq || !st->dlq_pending)
+		return TARN_OK;
+	rc = tarn_producer_flush(st->opts->dlq, st->opts->dlq_timeout_ms > 0
+							? st->opts->dlq_timeout_ms : 60000,
+				 NULL, NULL);
+	if (rc) {
+		snprintf(why, sizeof(why), "%s", tarn_error_last());
+		return tarn__error_set(rc, "dead-letter topic %s cannot be written (%s); "
+				       "the batch was not committed", st->opts->dlq_topic, why);
+	}
+	st->c.dead_lettered += st->dlq_pending;
+	st->dlq_pending = 0;
+	return TARN_OK;
+}
+
+/* Commit the lake batch (after its dead-letter messages were
+ * acknowledged), then (Kafka) its offsets. */
 static int store_commit(struct storer *st)
 {
-	int rc = commit_batch(st->lake, st->opts, &st->c, &st->committed);
+	int rc = dlq_flush(st);
 
+	if (rc) {
+		/* as a failed lake commit does: drop the batch and its counts */
+		tarn_lake_rollback(st->lake);
+		st->c = st->committed;
+		return rc;
+	}
+	rc = commit_batch(st->lake, st->opts, &st->c, &st->committed);
 	if (rc)
 		return rc;
 	if (st->consumer) {
@@ -419,10 +475,14 @@ static int store_chunk(struct storer *st, struct chunk *ch)
 	int rc = TARN_OK;
 
 	for (i = 0; rc == TARN_OK && i < ch->n; i++) {
+		tarn_reject q;
+
 		if (st->in_batch == 0)
 			st->batch_start = tarn_time_now_us();
 		rc = store_one(st->lake, &ch->ev[i], ch->x_rc[i], ch->why[i], ch->detail[i],
-			       &st->c);
+			       &st->c, &q);
+		if (!rc && st->opts->dlq && q != TARN_REJECT_NONE)
+			rc = dlq_send(st, &ch->ev[i], tarn_reject_name(q));
 		if (!rc && st->consumer)
 			rc = note_offset(&st->offs, &ch->ev[i]);
 		if (!rc && ++st->in_batch >= st->opts->batch_events)
@@ -441,6 +501,8 @@ static int run_pipeline(tarn_lake *lake, struct source *src, tarn_ingest_counts 
 	pthread_t reader;
 	int rc = TARN_OK, k, last = 0, tries;
 
+	if (opts->dlq && (!opts->dlq_topic || !*opts->dlq_topic))
+		return tarn__error_set(TARN_EINVAL, "a dead-letter producer needs dlq_topic");
 	memset(&st, 0, sizeof(st));
 	st.lake = lake;
 	st.opts = opts;
@@ -506,6 +568,7 @@ static int run_pipeline(tarn_lake *lake, struct source *src, tarn_ingest_counts 
 		commit_offsets(consumer, &st.offs, &st.c, &st.commit_pending);
 	free(st.offs.topic);
 	free(st.offs.max);
+	free(st.dlq_hdr);
 	if (counts)
 		*counts = st.c;
 	return rc;

@@ -158,6 +158,14 @@ int tarn_broker_inject_errors(tarn_broker *b, int api_key, int count, int kafka_
 	return TARN_OK;
 }
 
+int tarn_broker_refuse_topic(tarn_broker *b, const char *name, int kafka_error)
+{
+	if (!name || !*name)
+		return tarn__error_set(TARN_EINVAL, "topic name is empty");
+	rd_kafka_mock_topic_set_error(b->mc, name, (rd_kafka_resp_err_t)kafka_error);
+	return TARN_OK;
+}
+
 void tarn_broker_stop(tarn_broker *b)
 {
 	if (!b)
@@ -511,8 +519,8 @@ int tarn_producer_open(tarn_producer **out, const tarn_producer_options *opts)
 	int rc;
 
 	*out = NULL;
-	if (!opts || !opts->brokers || !*opts->brokers || !opts->topic || !*opts->topic)
-		return tarn__error_set(TARN_EINVAL, "producer needs brokers and a topic");
+	if (!opts || !opts->brokers || !*opts->brokers || (opts->topic && !*opts->topic))
+		return tarn__error_set(TARN_EINVAL, "producer needs brokers (and a non-empty topic)");
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return tarn__error_set(TARN_ENOMEM, "producer");
@@ -545,6 +553,10 @@ int tarn_producer_open(tarn_producer **out, const tarn_producer_options *opts)
 		free(p);
 		return tarn__error_set(TARN_EKAFKA, "producer: %s", errstr);
 	}
+	if (!opts->topic) {
+		*out = p;
+		return TARN_OK;
+	}
 	p->rkt = rd_kafka_topic_new(p->rk, opts->topic, NULL);
 	if (!p->rkt) {
 		tarn_producer_close(p);
@@ -567,32 +579,29 @@ static rd_kafka_headers_t *to_kafka_headers(const void *block, size_t len)
 	return h;
 }
 
-int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len,
-		       const void *key, size_t key_len, const void *headers,
-		       size_t headers_len, int64_t ts_us)
+int tarn_producer_send_to(tarn_producer *p, const char *topic, const void *value,
+			  size_t value_len, const void *key, size_t key_len,
+			  const void *headers, size_t headers_len, int64_t ts_us)
 {
 	rd_kafka_resp_err_t err;
+	const char *name;
 
+	if (!topic && !p->rkt)
+		return tarn__error_set(TARN_EINVAL, "produce: no topic given");
+	name = topic ? topic : rd_kafka_topic_name(p->rkt);
 	for (;;) {
 		rd_kafka_headers_t *h = headers_len ? to_kafka_headers(headers, headers_len)
 						    : NULL;
-		if (h)
-			err = rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(p->rkt),
-						RD_KAFKA_V_VALUE((void *)value, value_len),
-						RD_KAFKA_V_KEY(key, key ? key_len : 0),
-						RD_KAFKA_V_HEADERS(h),
-						RD_KAFKA_V_TIMESTAMP(ts_us >= 0 ? ts_us / 1000 : 0),
-						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-						RD_KAFKA_V_OPAQUE((void *)(uintptr_t)p->sent),
-						RD_KAFKA_V_END);
-		else
-			err = rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(p->rkt),
-						RD_KAFKA_V_VALUE((void *)value, value_len),
-						RD_KAFKA_V_KEY(key, key ? key_len : 0),
-						RD_KAFKA_V_TIMESTAMP(ts_us >= 0 ? ts_us / 1000 : 0),
-						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-						RD_KAFKA_V_OPAQUE((void *)(uintptr_t)p->sent),
-						RD_KAFKA_V_END);
+		/* RD_KAFKA_V_HEADERS(NULL) would be taken as "no headers" too,
+		 * but ownership passes only on success: keep one call */
+		err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(name),
+					RD_KAFKA_V_VALUE((void *)value, value_len),
+					RD_KAFKA_V_KEY(key, key ? key_len : 0),
+					RD_KAFKA_V_HEADERS(h),
+					RD_KAFKA_V_TIMESTAMP(ts_us >= 0 ? ts_us / 1000 : 0),
+					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+					RD_KAFKA_V_OPAQUE((void *)(uintptr_t)p->sent),
+					RD_KAFKA_V_END);
 		if (err && h)
 			rd_kafka_headers_destroy(h); /* ownership passes only on success */
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -600,10 +609,18 @@ int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len,
 		rd_kafka_poll(p->rk, 100);
 	}
 	if (err)
-		return tarn__error_set(TARN_EKAFKA, "produce to %s: %s", rd_kafka_topic_name(p->rkt),
+		return tarn__error_set(TARN_EKAFKA, "produce to %s: %s", name,
 				       rd_kafka_err2str(err));
 	p->sent++;
 	return TARN_OK;
+}
+
+int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len,
+		       const void *key, size_t key_len, const void *headers,
+		       size_t headers_len, int64_t ts_us)
+{
+	return tarn_producer_send_to(p, NULL, value, value_len, key, key_len, headers,
+				     headers_len, ts_us);
 }
 
 int tarn_producer_send_event(tarn_producer *p, const tarn_event *ev)
@@ -634,7 +651,8 @@ int tarn_producer_flush(tarn_producer *p, int timeout_ms, uint64_t *acked,
 	return tarn__error_set(TARN_EDELIVERY,
 			       "%llu of %llu messages to %s not acknowledged: %s",
 			       (unsigned long long)(p->failed + missing),
-			       (unsigned long long)p->sent, rd_kafka_topic_name(p->rkt),
+			       (unsigned long long)p->sent,
+			       p->rkt ? rd_kafka_topic_name(p->rkt) : "the topics",
 			       p->failed ? p->first_error : "timed out waiting for delivery");
 }
 

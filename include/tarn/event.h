@@ -116,6 +116,21 @@ void tarn_event_init(tarn_event *ev);
 int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts,
 		       tarn_reject *reject, char *detail, size_t detail_len);
 
+/* Only the event name, as tarn_event_extract takes it (header `event_name`;
+ * payload `event_name` or `event_type`, or opts->name_field), without
+ * needing an id or a time; used by the splitter to route messages.
+ *
+ * ev: in: headers and payload; out: name, has_name (0 when there is none).
+ * The payload is parsed only when there is no `event_name` header; its
+ * size is not limited here.
+ * Returns TARN_OK (has_name says whether a name was found), or TARN_EINVAL
+ * with *reject = TARN_REJECT_NOT_JSON, TARN_REJECT_NOT_OBJECT (no header
+ * and a payload that cannot hold a name) or TARN_REJECT_BAD_NAME (a name
+ * that is not a string of at most 255 bytes without NUL), and detail
+ * filled as for tarn_event_extract. Thread-safe. */
+int tarn_event_name(tarn_event *ev, const tarn_extract_options *opts,
+		    tarn_reject *reject, char *detail, size_t detail_len);
+
 /* Only the gold dimensions of a stored payload (user_id, event_type, page,
  * source), as tarn_event_extract fills them; used to recompute gold from
  * raw data. Missing or non-object JSON leaves every has_x at 0.

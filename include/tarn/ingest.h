@@ -5,6 +5,18 @@
  * tarn_event_extract, then tarn_lake_add or tarn_lake_quarantine; batches
  * are committed with tarn_lake_commit, and only then are the Kafka offsets
  * of the batch stored and committed.
+ *
+ * Dead-letter topic (optional, opts->dlq): every input that goes to the
+ * quarantine is also produced to the dead-letter topic with its value, key,
+ * headers and timestamp plus the headers of tarn/split.h
+ * (TARN_DLQ_REASON = the quarantine reason, e.g. "not_json" or
+ * "conflicting_duplicate"; TARN_DLQ_SOURCE_TOPIC/_PARTITION/_OFFSET = where
+ * it came from: for files the file name, -1 and the line number). A batch
+ * is committed to the lake only after the broker acknowledged every
+ * dead-letter message of the batch, and its Kafka offsets only after that:
+ * a dead-letter topic that cannot be written stops ingest with
+ * TARN_EDELIVERY and the batch rolled back, so a rerun delivers it again.
+ * The lake itself knows nothing of Kafka: ingest does the producing.
  */
 #ifndef TARN_INGEST_H
 #define TARN_INGEST_H
@@ -17,6 +29,7 @@
 #include "tarn/event.h"
 #include "tarn/kafka.h"
 #include "tarn/lake.h"
+#include "tarn/split.h" /* the dead-letter header names */
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,6 +47,8 @@ typedef struct tarn_ingest_counts {
 				  retried with the next batch (the events were
 				  already stored; at worst they are re-delivered
 				  and absorbed by deduplication) */
+	uint64_t dead_lettered; /* quarantined inputs also acknowledged by the
+				  dead-letter topic (0 without opts->dlq) */
 } tarn_ingest_counts;
 
 /* Progress report after each committed batch; counts are running totals. */
@@ -46,10 +61,16 @@ typedef struct tarn_ingest_options {
 	tarn_ingest_progress_cb progress; /* may be NULL */
 	void *progress_ctx;
 	volatile sig_atomic_t *stop; /* when it becomes non-zero, commit and return; may be NULL */
+	tarn_producer *dlq;   /* producer for the dead-letter topic (borrowed);
+				 NULL: quarantine only */
+	const char *dlq_topic; /* the dead-letter topic; required with dlq */
+	int dlq_timeout_ms;   /* wait this long for the dead-letter
+				 acknowledgements of a batch, ms; default 60000
+				 (above the producer's message.timeout.ms) */
 } tarn_ingest_options;
 
 #define TARN_INGEST_OPTIONS_INIT \
-	{ TARN_EXTRACT_OPTIONS_INIT, 20000, 100, NULL, NULL, NULL }
+	{ TARN_EXTRACT_OPTIONS_INIT, 20000, 100, NULL, NULL, NULL, NULL, NULL, 60000 }
 
 /* Ingest a JSON-lines stream until end of file.
  *
@@ -58,8 +79,10 @@ typedef struct tarn_ingest_options {
  *   (e.g. the file name, or "-" for stdin); offset = 1-based line number.
  * A final line without "\n" is an input; empty lines are skipped.
  * counts: receives running totals (may be NULL).
- * Returns TARN_OK, TARN_EIO (read error), or the lake's error (the batch in
- * progress is rolled back; earlier batches stay). */
+ * Returns TARN_OK, TARN_EIO (read error), TARN_EINVAL (dlq without
+ * dlq_topic), TARN_EDELIVERY (the dead-letter topic did not acknowledge),
+ * TARN_EKAFKA (the dead-letter producer refused a message), or the lake's
+ * error (the batch in progress is rolled back; earlier batches stay). */
 int tarn_ingest_stream(tarn_lake *lake, FILE *in, const char *source,
 		       const tarn_ingest_options *opts,
 		       tarn_ingest_counts *counts);
@@ -69,8 +92,9 @@ int tarn_ingest_stream(tarn_lake *lake, FILE *in, const char *source,
  * then its offsets are stored and committed to the group. A broker outage
  * is waited out: polling goes on, and an offset commit that fails is
  * counted and retried with the next batch (and once more at the end).
- * Returns TARN_OK, TARN_EKAFKA (a fatal consumer error), or the lake's
- * error (no offset beyond what is stored is ever committed). */
+ * Returns TARN_OK, TARN_EKAFKA (a fatal consumer error), TARN_EDELIVERY
+ * and TARN_EINVAL as tarn_ingest_stream, or the lake's error (no offset
+ * beyond what is stored and dead-lettered is ever committed). */
 int tarn_ingest_kafka(tarn_lake *lake, tarn_consumer *consumer,
 		      const tarn_ingest_options *opts,
 		      tarn_ingest_counts *counts);

@@ -56,6 +56,14 @@ int tarn_broker_set_up(tarn_broker *b, int broker_id, int up);
  * Returns TARN_OK, or TARN_EINVAL when count < 1 or count > 1000. */
 int tarn_broker_inject_errors(tarn_broker *b, int api_key, int count, int kafka_error);
 
+/* Make the broker refuse topic `name`: metadata requests for it answer with
+ * Kafka protocol error `kafka_error` (e.g. 29 TOPIC_AUTHORIZATION_FAILED),
+ * so producers fail every message to it (rd_kafka_mock_topic_set_error;
+ * the topic is created when it does not exist). For fault-injection tests
+ * of dead-letter topics; 0 lifts the refusal.
+ * Returns TARN_OK, or TARN_EINVAL for an empty name. */
+int tarn_broker_refuse_topic(tarn_broker *b, const char *name, int kafka_error);
+
 /* Stop the broker and free it; NULL is allowed. Connected clients see the
  * connection close. */
 void tarn_broker_stop(tarn_broker *b);
@@ -122,7 +130,8 @@ typedef struct tarn_producer tarn_producer;
 
 typedef struct tarn_producer_options {
 	const char *brokers;   /* bootstrap.servers, required */
-	const char *topic;     /* required */
+	const char *topic;     /* the topic of tarn_producer_send; may be NULL
+				  when only tarn_producer_send_to is used */
 	int idempotent;        /* 1: enable.idempotence=true (Kafka protocol's
 				  idempotent producer: no duplicates on retry) */
 	int unkeyed_spread;    /* 1: sticky.partitioning.linger.ms=0 so unkeyed
@@ -133,8 +142,9 @@ typedef struct tarn_producer_options {
 
 #define TARN_PRODUCER_OPTIONS_INIT { NULL, NULL, 1, 1, NULL, 0 }
 
-/* Open a producer for one topic.
- * Returns TARN_OK, TARN_EINVAL (as for the consumer), or TARN_EKAFKA. */
+/* Open a producer (for one topic, or for any with tarn_producer_send_to).
+ * Returns TARN_OK, TARN_EINVAL (no brokers, or as for the consumer), or
+ * TARN_EKAFKA. */
 int tarn_producer_open(tarn_producer **out, const tarn_producer_options *opts);
 
 /* Queue one message with rd_kafka_producev: value, key, headers (a header
@@ -145,6 +155,16 @@ int tarn_producer_open(tarn_producer **out, const tarn_producer_options *opts);
 int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len,
 		       const void *key, size_t key_len, const void *headers,
 		       size_t headers_len, int64_t ts_us);
+
+/* As tarn_producer_send, to topic `topic` (NUL-terminated; NULL: the
+ * producer's own topic, which then must have been given). The topic is
+ * created by the broker on first use when it allows that (the embedded
+ * broker does, with 4 partitions). Delivery reports count as for
+ * tarn_producer_send.
+ * Returns TARN_OK, TARN_EINVAL (no topic at all), or TARN_EKAFKA. */
+int tarn_producer_send_to(tarn_producer *p, const char *topic, const void *value,
+			  size_t value_len, const void *key, size_t key_len,
+			  const void *headers, size_t headers_len, int64_t ts_us);
 
 /* Re-emit a stored event with tarn_producer_send: its payload, key and
  * header block as stored, and its Kafka timestamp, or its event time when

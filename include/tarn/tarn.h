@@ -16,5 +16,6 @@
 #include "tarn/ingest.h"
 #include "tarn/replay.h"
 #include "tarn/query.h"
+#include "tarn/split.h"
 
 #endif

@@ -7,13 +7,15 @@
 #include "cli.h"
 
 static const char help[] =
-	"usage: tarn broker [--partitions N] [--topic NAME]... [--format text|json]\n"
+	"usage: tarn broker [--partitions N] [--topic NAME]... [--refuse NAME]... [--format text|json]\n"
 	"Runs librdkafka's mock cluster on 127.0.0.1 and prints its bootstrap\n"
 	"address as the first line of stdout (with --format json, that line is\n"
 	"{\"bootstrap\": ..., \"partitions\": N, \"topics\": [...]}); stops on\n"
 	"SIGINT/SIGTERM.\n"
 	"Each --topic is created with N partitions (default 4). The mock keeps\n"
-	"about 5 MB / 100,000 messages per partition: use one partition per ~4 MB.\n";
+	"about 5 MB / 100,000 messages per partition: use one partition per ~4 MB.\n"
+	"--refuse NAME (fault injection, for tests): producers get\n"
+	"TOPIC_AUTHORIZATION_FAILED for topic NAME, so every message to it fails.\n";
 
 int cmd_broker(int argc, char **argv)
 {
@@ -21,10 +23,12 @@ int cmd_broker(int argc, char **argv)
 		{ "partitions", required_argument, NULL, 'p' },
 		{ "topic", required_argument, NULL, 't' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "refuse", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *topics[64];
+	const char *topics[64], *refused[64];
+	size_t n_refused = 0;
 	size_t n_topics = 0, i;
 	uint64_t partitions = 4;
 	tarn_broker *b;
@@ -45,6 +49,11 @@ int cmd_broker(int argc, char **argv)
 		case 'f':
 			if (cli_text_or_json("broker", optarg, &json))
 				return EXIT_USAGE;
+			break;
+		case 'r':
+			if (n_refused == 64)
+				return cli_usage("broker", "at most 64 refused topics");
+			refused[n_refused++] = optarg;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -68,6 +77,13 @@ int cmd_broker(int argc, char **argv)
 		if (rc) {
 			tarn_broker_stop(b);
 			return cli_fail("broker", "create topic", rc);
+		}
+	}
+	for (i = 0; i < n_refused; i++) {
+		rc = tarn_broker_refuse_topic(b, refused[i], 29 /* TOPIC_AUTHORIZATION_FAILED */);
+		if (rc) {
+			tarn_broker_stop(b);
+			return cli_fail("broker", "refuse topic", rc);
 		}
 	}
 	if (json) {

@@ -10,6 +10,7 @@
 static const char help[] =
 	"usage: tarn ingest --lake DIR (-b BROKERS -t TOPIC [-G GROUP] [-e] | FILE... | -)\n"
 	"                   [--id-field P] [--time-field P] [--name-field P] [--group-readable]\n"
+	"                   [--dlq TOPIC [-b BROKERS]]\n"
 	"                   [-X key=value]... [--progress|--no-progress] [--format text|json]\n"
 	"                   [--minute-days N] [--keep-days N] [--compact-after S]\n"
 	"Stores events in the lake: deduplicated by event id across the lake, payloads\n"
@@ -19,6 +20,12 @@ static const char help[] =
 	"at the end of every assigned partition; otherwise ingest runs until\n"
 	"SIGINT/SIGTERM, commits what it stored and exits 0. New lake files are 0600\n"
 	"(folders 0700); --group-readable makes them 0640 (0750).\n"
+	"--dlq TOPIC also produces every quarantined input to TOPIC (on -b BROKERS,\n"
+	"also with FILE input) with its value, key, headers and timestamp, plus\n"
+	"headers tarn_reason, tarn_source_topic, tarn_source_partition and\n"
+	"tarn_source_offset; a batch (and its offsets) is committed only after TOPIC\n"
+	"acknowledged it. A TOPIC that cannot be written stops ingest with exit 1;\n"
+	"nothing is lost: run the same command again.\n"
 	"Progress (events, events/s, bytes, ETA for files) goes to stderr when it is a\n"
 	"terminal; --progress / --no-progress force it. --format json prints the\n"
 	"summary as a JSON object on stdout instead of the line on stderr.\n"
@@ -51,13 +58,14 @@ static uint64_t input_bytes(int argc, char **argv)
 
 static void summary_json(const tarn_ingest_counts *c, int64_t t0, int rc)
 {
-	json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:b}",
+	json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:b}",
 			      "read", (json_int_t)c->read, "stored", (json_int_t)c->stored,
 			      "duplicates", (json_int_t)c->duplicates,
 			      "quarantined", (json_int_t)c->quarantined,
 			      "conflicting_duplicates", (json_int_t)c->conflicts,
 			      "batches", (json_int_t)c->batches, "bytes", (json_int_t)c->bytes,
 			      "offset_commit_errors", (json_int_t)c->offset_commit_errors,
+			      "dead_lettered", (json_int_t)c->dead_lettered,
 			      "seconds", (double)(tarn_time_now_us() - t0) / 1e6, "ok", rc == 0);
 
 	if (j) {
@@ -116,6 +124,7 @@ int cmd_ingest(int argc, char **argv)
 		{ "minute-days", required_argument, NULL, 'm' },
 		{ "keep-days", required_argument, NULL, 'K' },
 		{ "compact-after", required_argument, NULL, 'C' },
+		{ "dlq", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -123,7 +132,8 @@ int cmd_ingest(int argc, char **argv)
 	tarn_ingest_options o = TARN_INGEST_OPTIONS_INIT;
 	tarn_ingest_counts c = { 0 };
 	struct cli_conf conf = { { 0 }, 0 };
-	const char *dir = NULL;
+	const char *dir = NULL, *dlq = NULL;
+	tarn_producer *dlq_prod = NULL;
 	int64_t t0 = tarn_time_now_us();
 	struct cli_progress prog;
 	int progress_mode = -1, json = 0;
@@ -143,6 +153,7 @@ int cmd_ingest(int argc, char **argv)
 		case 'I': o.extract.id_field = optarg; break;
 		case 'T': o.extract.time_field = optarg; break;
 		case 'N': o.extract.name_field = optarg; break;
+		case 'D': dlq = optarg; break;
 		case 'g': lake_flags |= TARN_LAKE_GROUP_READABLE; break;
 		case 'm':
 			if (cli_u64(optarg, 0, 100000, &minute_days))
@@ -177,22 +188,44 @@ int cmd_ingest(int argc, char **argv)
 	}
 	if (!dir)
 		return cli_usage("ingest", "--lake DIR is required");
-	if ((co.brokers || co.topic) && optind < argc)
+	if (co.topic && optind < argc)
 		return cli_usage("ingest", "give either -b/-t or files, not both");
-	if (!co.brokers != !co.topic)
+	if (co.topic && !co.brokers)
 		return cli_usage("ingest", "Kafka input needs both -b and -t");
-	if (!co.brokers && optind == argc)
+	if (co.brokers && !co.topic && !dlq)
+		return cli_usage("ingest", "Kafka input needs both -b and -t");
+	if (!co.topic && optind == argc)
 		return cli_usage("ingest", "give -b BROKERS -t TOPIC, FILE..., or - for stdin");
+	if (dlq && !co.brokers)
+		return cli_usage("ingest", "--dlq needs -b BROKERS");
+	if (dlq && !tarn_split_topic_is_legal(dlq))
+		return cli_usage("ingest", "'%s' is not a legal topic name for --dlq", dlq);
 	co.conf = conf.kv;
 	co.n_conf = conf.n;
+	if (dlq) {
+		tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
+
+		po.brokers = co.brokers;
+		po.topic = dlq;
+		po.conf = conf.kv;
+		po.n_conf = conf.n;
+		rc = tarn_producer_open(&dlq_prod, &po);
+		if (rc)
+			return cli_fail("ingest", "dead-letter producer", rc);
+		o.dlq = dlq_prod;
+		o.dlq_topic = dlq;
+	}
 	rc = tarn_lake_open(&lake, dir, lake_flags);
-	if (rc)
+	if (rc) {
+		tarn_producer_close(dlq_prod);
 		return cli_fail("ingest", dir, rc);
+	}
 	tarn_lake_set_compact_after(lake, (int)compact_after);
 	if (set_keep_days) {
 		rc = tarn_lake_set_keep_days(lake, (int)keep_days);
 		if (rc) {
 			tarn_lake_close(lake);
+			tarn_producer_close(dlq_prod);
 			return cli_fail("ingest", "--keep-days", rc);
 		}
 	}
@@ -200,20 +233,22 @@ int cmd_ingest(int argc, char **argv)
 		rc = tarn_lake_set_minute_days(lake, (int)minute_days);
 		if (rc) {
 			tarn_lake_close(lake);
+			tarn_producer_close(dlq_prod);
 			return cli_fail("ingest", "--minute-days", rc);
 		}
 	}
 	cli_catch_signals();
 	o.stop = &cli_stop;
 	cli_progress_init(&prog, "ingest", progress_mode,
-			  co.brokers ? 0 : input_bytes(argc - optind, argv + optind));
+			  co.topic ? 0 : input_bytes(argc - optind, argv + optind));
 	if (prog.on) {
 		o.progress = progress;
 		o.progress_ctx = &prog;
 	}
-	rc = co.brokers ? from_kafka(lake, &co, &o, &c)
-			: from_files(lake, argc - optind, argv + optind, &o, &c);
+	rc = co.topic ? from_kafka(lake, &co, &o, &c)
+		      : from_files(lake, argc - optind, argv + optind, &o, &c);
 	tarn_lake_close(lake);
+	tarn_producer_close(dlq_prod);
 	cli_progress_done(&prog);
 	if (json) {
 		summary_json(&c, t0, rc);
@@ -224,6 +259,9 @@ int cmd_ingest(int argc, char **argv)
 		(unsigned long long)c.read, (unsigned long long)c.stored,
 		(unsigned long long)c.duplicates, (unsigned long long)c.quarantined,
 		(unsigned long long)c.conflicts, rc ? " committed before the failure" : "");
+	if (dlq)
+		fprintf(stderr, "tarn ingest: %llu dead-lettered to %s\n",
+			(unsigned long long)c.dead_lettered, dlq);
 	if (c.offset_commit_errors)
 		fprintf(stderr, "tarn ingest: %llu Kafka offset commits failed and were retried;"
 			" events not committed will be re-delivered and absorbed\n",

@@ -12,6 +12,7 @@ static const struct {
 	{ "broker", cmd_broker, "run an embedded Kafka-protocol broker on 127.0.0.1" },
 	{ "produce", cmd_produce, "generate synthetic user events to Kafka or JSON lines" },
 	{ "ingest", cmd_ingest, "store events from Kafka or JSON lines in a lake" },
+	{ "split", cmd_split, "route each message of a topic to a topic named from its event name" },
 	{ "replay", cmd_replay, "re-emit stored events to Kafka or JSON lines" },
 	{ "gold", cmd_gold, "show (or --rebuild) the daily gold tables" },
 	{ "query", cmd_query, "run read-only SQL over gold tables and the events view" },

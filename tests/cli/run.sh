@@ -919,6 +919,243 @@ t_broker_stops_on_signal() {
 	[ $rc = 0 ] || fail "broker exit status $rc after SIGTERM"
 }
 
+# Issue 11: tarn split. Members of one group share the input's partitions;
+# kill -9 mid-way, twice; kcat (read_committed) is the independent reader.
+# Delivery to the outputs is at-least-once (the embedded broker has no
+# working transactions, README "tarn split"): nothing may be lost, every
+# copy must be byte-exact, and copies beyond the first may come only from
+# a killed member's last unacknowledged or uncommitted batches.
+# start a member; its pid goes to MEMBER (not through $(...): that would
+# wait for the member's stdout to close)
+split_member() {
+	"$TARN" split -b "$BS" -t central -G sg -X session.timeout.ms=6000 \
+		-X heartbeat.interval.ms=500 >/dev/null 2>>"$WORK/split.err" &
+	MEMBER=$!
+	echo "$MEMBER" >>"$WORK/serve.pids" # killed by cleanup if a check fails
+}
+
+# the topics the inputs below go to (tarn produce's four event types),
+# named here so that a topic missing from the outputs is read (and found
+# empty) rather than left out of the check
+split_outputs() {
+	echo events.click events.login events.logout events.purchase central.dlq
+}
+
+split_count() {
+	local t n=0
+	for t in $(split_outputs); do
+		n=$((n + $(kcat -C -b "$BS" -t "$t" -e -q -X isolation.level=read_committed -f 'x\n' | wc -l)))
+	done
+	echo $n
+}
+
+# wait until the outputs hold at least $1 messages, for up to $2 seconds;
+# with a third argument, also until their count stays the same for 3 s (a
+# count reached through duplicates alone does not mean the members are done)
+split_wait() {
+	local i n last=-1 same=0
+	for i in $(seq $(($2 * 2))); do
+		n=$(split_count)
+		if [ "$n" -ge "$1" ]; then
+			[ $# -lt 3 ] && return 0
+			[ "$n" = "$last" ] && same=$((same + 1)) || same=0
+			[ "$same" -ge 6 ] && return 0
+		fi
+		last=$n
+		sleep 0.5
+	done
+	return 1
+}
+
+t_split_kill9_two_members() {
+	local a b c d n i p
+	start_broker --topic central
+	split_member
+	a=$MEMBER
+	split_member
+	b=$MEMBER
+	# messages that cannot be routed: no name, not JSON, an illegal topic
+	echo '{"user_id":"u1"}' | kcat -P -b "$BS" -t central -H "trace=noname" || fail "kcat"
+	echo 'not json' | kcat -P -b "$BS" -t central -K: -H "trace=notjson" || fail "kcat"
+	echo '{"event_name":"no/slash"}' | kcat -P -b "$BS" -t central || fail "kcat"
+	printf 'k:{"event_type":"%s"}\n' "$(head -c 260 /dev/zero | tr '\0' a)" |
+		kcat -P -b "$BS" -t central -K: || fail "kcat"
+	# each kill lands while messages are still being produced and split
+	"$TARN" produce -b "$BS" -t central --count 1500 --rate 1000 --seed 11 2>/dev/null &
+	p=$!
+	split_wait 300 30 || fail "nothing split: $(cat "$WORK/split.err")"
+	kill -9 "$a"
+	wait "$a" 2>/dev/null
+	wait "$p" || fail "produce 1"
+	split_member
+	c=$MEMBER
+	"$TARN" produce -b "$BS" -t central --count 1500 --rate 1000 --seed 12 2>/dev/null &
+	p=$!
+	split_wait 1800 60 || fail "split stalled: $(cat "$WORK/split.err")"
+	kill -9 "$b"
+	wait "$b" 2>/dev/null
+	wait "$p" || fail "produce 2"
+	split_member
+	d=$MEMBER
+	n=$(kcat -C -b "$BS" -t central -e -q -f 'x\n' | wc -l)
+	[ "$n" = 3004 ] || fail "central holds $n, not 3004"
+	split_wait "$n" 90 settled || fail "split stalled at $(split_count) of $n: $(cat "$WORK/split.err")"
+	kill -TERM "$c" "$d"
+	wait "$c" || fail "member c exit status"
+	wait "$d" || fail "member d exit status"
+	kcat -C -b "$BS" -t central -e -q -J >"$WORK/central.json" 2>/dev/null
+	for i in $(split_outputs); do
+		kcat -C -b "$BS" -t "$i" -e -q -J -X isolation.level=read_committed 2>/dev/null
+	done >"$WORK/outs.json"
+	python3 - "$WORK/central.json" "$WORK/outs.json" <<'PY' >"$WORK/split.check" 2>&1 ||
+import json, sys, collections
+def load(p):
+    return [json.loads(l) for l in open(p) if l.strip()]
+src, out = load(sys.argv[1]), load(sys.argv[2])
+def hdrs(m):
+    h = m.get("headers") or []
+    return list(zip(h[0::2], h[1::2]))
+want = {}
+for m in src:
+    name = dict(hdrs(m)).get("event_name")
+    if name is None:
+        try:
+            j = json.loads(m["payload"])
+            name = j.get("event_name", j.get("event_type")) if isinstance(j, dict) else None
+        except ValueError:
+            name = None
+    ok = isinstance(name, str) and 0 < len("events." + name) <= 249 and all(
+        c.isascii() and (c.isalnum() or c in "._-") for c in name)
+    topic = "events." + name if ok else "central.dlq"
+    want[(m["partition"], m["offset"])] = (topic, m)
+by_content = {}
+for k, (tp, m) in want.items():
+    c = (tp, m["payload"], m["key"], m["ts"], tuple(hdrs(m)))
+    assert c not in by_content, ("inputs not distinct", c)
+    by_content[c] = k
+seen = collections.Counter()
+for o in out:
+    h = hdrs(o)
+    if o["topic"] == "central.dlq":
+        t = dict(h[-4:])
+        src_key = (int(t["tarn_source_partition"]), int(t["tarn_source_offset"]))
+        assert t["tarn_source_topic"] == "central", t
+        h = h[:-4]
+    else:
+        # find the source by content: payload+key+ts+headers identify it
+        src_key = None
+    if src_key is None:
+        src_key = by_content.get((o["topic"], o["payload"], o["key"], o["ts"], tuple(h)))
+        assert src_key is not None, ("no source for", o)
+    tp, m = want[src_key]
+    assert tp == o["topic"], (tp, o["topic"])
+    for f in ("payload", "key", "ts", "tstype"):
+        assert m[f] == o[f], (f, m[f], o[f])
+    assert hdrs(m) == h, (hdrs(m), h)
+    seen[src_key] += 1
+missing = sorted(k for k in want if seen[k] == 0)
+dups = sum(v - 1 for v in seen.values())
+if missing:
+    by_part = collections.Counter(k[0] for k in missing)
+    print("lost %d (by input partition %s, first %s, last %s), duplicates %d, outputs %d" % (
+        len(missing), dict(by_part), missing[0], missing[-1], dups, len(out)))
+    sys.exit(1)
+dups = sum(v - 1 for v in seen.values())
+print("inputs %d outputs %d lost 0 duplicates %d dead-lettered %d" % (
+    len(want), len(out), dups, sum(1 for o in out if o["topic"] == "central.dlq")))
+PY
+		fail "check: $(tail -3 "$WORK/split.check"); outputs now $(split_count)"
+	cat "$WORK/split.check" | sed 's/^/    /'
+	grep -q ' dead-lettered 4$' "$WORK/split.check" || fail "dead-lettered"
+	# at-least-once: each kill and each of the four rebalances may re-send
+	# what a member had delivered and not yet committed (a batch: 100 ms of
+	# input after a fetch burst of up to fetch.wait.max.ms = 500 ms, so a
+	# few hundred messages at this rate); a third of the input would mean
+	# offsets are not being committed as batches are acknowledged
+	[ "$(sed -n 's/.* duplicates \([0-9]*\) .*/\1/p' "$WORK/split.check")" -le 1000 ] ||
+		fail "more duplicates than the killed and rebalanced batches explain"
+	stop_broker
+}
+
+# Issue 11: dead-letter topic. A refused topic stops ingest (exit 1) with
+# nothing committed; the rerun delivers every quarantined input to the
+# dead-letter topic, which kcat compares with quarantine.db (sqlite3 shell).
+t_ingest_dlq() {
+	local L=$WORK/dlq rc=0
+	start_broker --topic in --refuse refused
+	kcat -P -b "$BS" -t in -H trace=t1 -H empty= -l "$FIX/events.jsonl" || fail "kcat"
+	echo 'k1:{"event_id":"x-1","timestamp":"2026-11-20T00:00:00Z"}' |
+		kcat -P -b "$BS" -t in -K: || fail "kcat"
+	echo 'k2:not json at all' | kcat -P -b "$BS" -t in -K: -H trace=t2 || fail "kcat"
+	timeout 60 "$TARN" ingest --lake "$L" -b "$BS" -t in -G dg -e --dlq refused \
+		-X message.timeout.ms=3000 -X session.timeout.ms=6000 2>"$WORK/err" || rc=$?
+	[ $rc = 1 ] || fail "a refused dead-letter topic: exit $rc: $(cat "$WORK/err")"
+	grep -q "dead-letter topic refused cannot be written" "$WORK/err" ||
+		fail "message: $(cat "$WORK/err")"
+	[ "$(sqlite3 "file:$L/quarantine.db?mode=ro" 'SELECT count(*) FROM quarantine' 2>/dev/null ||
+		echo 0)" = 0 ] || fail "quarantine committed before the dead-letter acknowledgement"
+	# the same group again, to a topic that works: nothing was lost
+	timeout 60 "$TARN" ingest --lake "$L" -b "$BS" -t in -G dg -e --dlq dead \
+		-X session.timeout.ms=6000 2>"$WORK/err" || fail "rerun: $(cat "$WORK/err")"
+	grep -q "^tarn ingest: 14 read, 6 stored, 1 duplicates absorbed, 7 quarantined" "$WORK/err" ||
+		fail "rerun: $(cat "$WORK/err")"
+	grep -q "7 dead-lettered to dead" "$WORK/err" || fail "rerun: $(cat "$WORK/err")"
+	kcat -C -b "$BS" -t in -e -q -J >"$WORK/in.json" 2>/dev/null
+	kcat -C -b "$BS" -t dead -e -q -J >"$WORK/dead.json" 2>/dev/null
+	sqlite3 -json "file:$L/quarantine.db?mode=ro" "SELECT reason, CAST(payload AS TEXT) AS payload,
+		CAST(key AS TEXT) AS key, topic, partition, kafka_offset FROM quarantine" >"$WORK/q.json" ||
+		fail "sqlite3"
+	python3 - "$WORK/in.json" "$WORK/dead.json" "$WORK/q.json" <<'PY' || fail "dead-letter topic differs from quarantine.db"
+import json, sys
+def lines(p):
+    return [json.loads(l) for l in open(p) if l.strip()]
+src = {(m["partition"], m["offset"]): m for m in lines(sys.argv[1])}
+dead = lines(sys.argv[2])
+q = json.load(open(sys.argv[3]))
+assert len(dead) == len(q) == 7, (len(dead), len(q))
+def hdrs(m):
+    h = m.get("headers") or []
+    return list(zip(h[0::2], h[1::2]))
+got = set()
+for d in dead:
+    h = hdrs(d)
+    t = dict(h[-4:])
+    assert [k for k, _ in h[-4:]] == ["tarn_reason", "tarn_source_topic",
+        "tarn_source_partition", "tarn_source_offset"], h
+    s = src[(int(t["tarn_source_partition"]), int(t["tarn_source_offset"]))]
+    assert t["tarn_source_topic"] == "in"
+    for f in ("payload", "key", "ts"):
+        assert d[f] == s[f], (f, d[f], s[f])
+    assert h[:-4] == hdrs(s), (h, hdrs(s))
+    got.add((t["tarn_reason"], d["payload"], d["key"], "in",
+             int(t["tarn_source_partition"]), int(t["tarn_source_offset"])))
+want = {(r["reason"], r["payload"], r["key"], r["topic"], r["partition"], r["kafka_offset"]) for r in q}
+assert got == want, (got ^ want)
+PY
+	stop_broker
+}
+
+# A splitter whose dead-letter topic is refused stops (exit 1) without
+# committing that batch; the rerun in the same group delivers it.
+t_split_dlq_refused() {
+	local rc=0
+	start_broker --topic mixed --refuse refused
+	echo '{"event_type":"click","n":1}' | kcat -P -b "$BS" -t mixed -H trace=a || fail "kcat"
+	echo 'k:nameless' | kcat -P -b "$BS" -t mixed -K: -H trace=b || fail "kcat"
+	timeout 60 "$TARN" split -b "$BS" -t mixed -G sd -e --dlq refused -X message.timeout.ms=3000 \
+		-X session.timeout.ms=6000 2>"$WORK/err" || rc=$?
+	[ $rc = 1 ] || fail "a refused dead-letter topic: exit $rc: $(cat "$WORK/err")"
+	grep -q "not acknowledged" "$WORK/err" || fail "message: $(cat "$WORK/err")"
+	timeout 60 "$TARN" split -b "$BS" -t mixed -G sd -e -X session.timeout.ms=6000 \
+		2>"$WORK/err" || fail "rerun: $(cat "$WORK/err")"
+	grep -q "2 read, 1 routed, 1 dead-lettered to mixed.dlq" "$WORK/err" ||
+		fail "rerun: $(cat "$WORK/err")"
+	[ "$(kcat -C -b "$BS" -t mixed.dlq -e -q -f '%k %s %h\n')" = \
+		"k nameless trace=b,tarn_reason=not_json,tarn_source_topic=mixed,tarn_source_partition=$(kcat -C -b "$BS" -t mixed -e -q -f '%p %s\n' | sed -n 's/ nameless$//p'),tarn_source_offset=$(kcat -C -b "$BS" -t mixed -e -q -f '%o %s\n' | sed -n 's/ nameless$//p')" ] ||
+		fail "dead-letter message: $(kcat -C -b "$BS" -t mixed.dlq -e -q -f '%k %s %h\n')"
+	stop_broker
+}
+
 # ONLY="t_a t_b" runs just those
 ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
@@ -927,7 +1164,8 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_replay_checkpoint t_hostile_inputs t_identity_headers_only_resent_later \
 	t_identity_every_id_form_and_time_source t_identity_redelivery_a_million_events_later \
 	t_crash_kill9_headers_only t_sqlite_extension t_serve_dashboard t_progress_and_json \
-	t_json_summaries t_minute_tables t_prune_retention t_compaction t_broker_stops_on_signal"
+	t_json_summaries t_minute_tables t_prune_retention t_compaction t_broker_stops_on_signal \
+	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused"
 for t in ${ONLY:-$ALL}; do
 	if ($t); then
 		echo "PASS ${t#t_}"

@@ -178,10 +178,98 @@ static void ingest__broker_outage_loses_nothing(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Quarantined rows in the lake, read with plain SQLite. */
+static int quarantined_rows(const char *dir)
+{
+	char path[256];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = -1;
+
+	snprintf(path, sizeof(path), "file:%s/quarantine.db?mode=ro", dir);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return 0; /* no file yet: nothing quarantined */
+	}
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM quarantine", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	} else {
+		n = 0; /* the table is created with the first commit */
+	}
+	sqlite3_close(db);
+	return n;
+}
+
+/* Every quarantined input goes to the dead-letter topic too; a topic the
+ * broker refuses stops ingest before the lake commit. */
+static void ingest__dead_letter_topic(void **state)
+{
+	static const char lines[] =
+		"{\"event_id\":\"a\",\"timestamp\":\"2026-11-20T00:00:00Z\"}\n"
+		"not json\n"
+		"[1,2]\n"
+		"{\"event_id\":\"b\",\"timestamp\":\"2026-11-20T00:00:01Z\"}\n"
+		"{\"timestamp\":\"2026-11-20T00:00:01Z\"}\n";
+	const char *conf[] = { "message.timeout.ms=2000" };
+	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
+	tarn_ingest_options io = TARN_INGEST_OPTIONS_INIT;
+	tarn_ingest_counts c = { 0 };
+	char dir[] = "/tmp/tarn-test-dlq-XXXXXX", cmd[64];
+	tarn_broker *b;
+	tarn_producer *p;
+	tarn_lake *lake;
+	FILE *in;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(tarn_broker_start(&b, 1, 2), TARN_OK);
+	assert_int_equal(tarn_broker_refuse_topic(b, "refused", 29), TARN_OK);
+	assert_int_equal(tarn_broker_refuse_topic(b, "", 29), TARN_EINVAL);
+	po.brokers = tarn_broker_bootstrap(b);
+	po.conf = conf;
+	po.n_conf = 1;
+	assert_int_equal(tarn_producer_open(&p, &po), TARN_OK);
+	assert_int_equal(tarn_lake_open(&lake, dir, 0), TARN_OK);
+	io.dlq = p;
+	/* a producer without a topic name is a usage error */
+	in = fmemopen((void *)lines, sizeof(lines) - 1, "r");
+	assert_int_equal(tarn_ingest_stream(lake, in, "f", &io, &c), TARN_EINVAL);
+	fclose(in);
+	io.dlq_topic = "refused";
+	in = fmemopen((void *)lines, sizeof(lines) - 1, "r");
+	assert_int_equal(tarn_ingest_stream(lake, in, "f", &io, &c), TARN_EDELIVERY);
+	fclose(in);
+	assert_non_null(strstr(tarn_error_last(), "dead-letter topic refused"));
+	assert_int_equal(c.stored, 0);
+	assert_int_equal(c.dead_lettered, 0);
+	assert_int_equal(quarantined_rows(dir), 0);
+	tarn_producer_close(p);
+	/* the same input again, to a topic that works */
+	assert_int_equal(tarn_producer_open(&p, &po), TARN_OK);
+	io.dlq = p;
+	io.dlq_topic = "dead";
+	memset(&c, 0, sizeof(c));
+	in = fmemopen((void *)lines, sizeof(lines) - 1, "r");
+	assert_int_equal(tarn_ingest_stream(lake, in, "f", &io, &c), TARN_OK);
+	fclose(in);
+	assert_int_equal(c.stored, 2);
+	assert_int_equal(c.quarantined, 3);
+	assert_int_equal(c.dead_lettered, 3);
+	assert_int_equal(quarantined_rows(dir), 3);
+	tarn_producer_close(p);
+	tarn_lake_close(lake);
+	tarn_broker_stop(b);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(ingest__broker_outage_loses_nothing),
+		cmocka_unit_test(ingest__dead_letter_topic),
 	};
 
 	return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);

@@ -1,0 +1,297 @@
+/* The events splitter: consumer -> event name -> topic template ->
+ * producer, batch by batch; a batch's offsets are committed only after
+ * every message of it was acknowledged. Nothing here knows about SQLite. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tarn/split.h"
+#include "tarn/headers.h"
+#include "tarn/time.h"
+#include "error_internal.h"
+
+int tarn_split_topic_is_legal(const char *name)
+{
+	size_t n = 0;
+	const char *p;
+
+	for (p = name; *p; p++, n++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return n >= 1 && n <= TARN_TOPIC_MAX && strcmp(name, ".") != 0 &&
+	       strcmp(name, "..") != 0;
+}
+
+int tarn_split_topic(const char *tmpl, const char *name, char *out, size_t out_len)
+{
+	size_t used = 0, nlen = strlen(name);
+	const char *p = tmpl;
+
+	if (!out_len)
+		return tarn__error_set(TARN_EINVAL, "topic buffer is empty");
+	while (*p) {
+		const char *src = p;
+		size_t n = 1;
+
+		if (strncmp(p, "{name}", 6) == 0) {
+			src = name;
+			n = nlen;
+			p += 6;
+		} else {
+			p++;
+		}
+		if (used + n >= out_len) {
+			out[0] = '\0';
+			return tarn__error_set(TARN_EINVAL, "topic name longer than %zu bytes",
+					       out_len - 1);
+		}
+		memcpy(out + used, src, n);
+		used += n;
+	}
+	out[used] = '\0';
+	return TARN_OK;
+}
+
+int tarn_dlq_headers(unsigned char **buf, size_t *len, size_t *cap, const tarn_event *ev,
+		     const char *reason)
+{
+	char part[24], off[24];
+	const char *topic = ev->topic ? ev->topic : "";
+	int rc;
+
+	*len = 0;
+	if (ev->headers_len) {
+		/* the message's own headers first, byte for byte */
+		if (*cap < ev->headers_len) {
+			unsigned char *b = realloc(*buf, ev->headers_len);
+			if (!b)
+				return tarn__error_set(TARN_ENOMEM, "dead-letter headers");
+			*buf = b;
+			*cap = ev->headers_len;
+		}
+		memcpy(*buf, ev->headers, ev->headers_len);
+		*len = ev->headers_len;
+	}
+	snprintf(part, sizeof(part), "%d", (int)ev->partition);
+	snprintf(off, sizeof(off), "%lld", (long long)ev->offset);
+	rc = tarn_headers_append(buf, len, cap, TARN_DLQ_REASON, strlen(TARN_DLQ_REASON), reason,
+				 strlen(reason));
+	if (!rc)
+		rc = tarn_headers_append(buf, len, cap, TARN_DLQ_SOURCE_TOPIC,
+					 strlen(TARN_DLQ_SOURCE_TOPIC), topic, strlen(topic));
+	if (!rc)
+		rc = tarn_headers_append(buf, len, cap, TARN_DLQ_SOURCE_PARTITION,
+					 strlen(TARN_DLQ_SOURCE_PARTITION), part, strlen(part));
+	if (!rc)
+		rc = tarn_headers_append(buf, len, cap, TARN_DLQ_SOURCE_OFFSET,
+					 strlen(TARN_DLQ_SOURCE_OFFSET), off, strlen(off));
+	return rc;
+}
+
+/* Highest offset read per partition of the input topic in this batch. */
+struct offsets {
+	char *topic;
+	int64_t *max; /* by partition, -1 when none */
+	size_t n;
+};
+
+static int offsets_note(struct offsets *o, const tarn_event *ev)
+{
+	if (ev->partition < 0)
+		return TARN_OK;
+	if (!o->topic) {
+		o->topic = strdup(ev->topic ? ev->topic : "");
+		if (!o->topic)
+			return tarn__error_set(TARN_ENOMEM, "offsets");
+	}
+	if ((size_t)ev->partition >= o->n) {
+		size_t n = (size_t)ev->partition + 1, i;
+		int64_t *m = realloc(o->max, n * sizeof(*m));
+		if (!m)
+			return tarn__error_set(TARN_ENOMEM, "offsets");
+		for (i = o->n; i < n; i++)
+			m[i] = -1;
+		o->max = m;
+		o->n = n;
+	}
+	if (ev->offset > o->max[ev->partition])
+		o->max[ev->partition] = ev->offset;
+	return TARN_OK;
+}
+
+/* After the batch was acknowledged: store and commit its offsets. A
+ * failed commit (group rebalancing, broker away) is retried with the next
+ * batch; the messages are already delivered, so at worst they are sent
+ * again. */
+static void offsets_commit(tarn_consumer *c, struct offsets *o, tarn_split_counts *k,
+			   int *pending)
+{
+	size_t p;
+
+	for (p = 0; p < o->n; p++) {
+		if (o->max[p] < 0)
+			continue;
+		if (tarn_consumer_store(c, o->topic, (int32_t)p, o->max[p]) == TARN_OK)
+			*pending = 1;
+		else
+			k->offset_commit_errors++;
+		o->max[p] = -1;
+	}
+	if (!*pending)
+		return;
+	if (tarn_consumer_commit(c) == TARN_OK)
+		*pending = 0;
+	else
+		k->offset_commit_errors++;
+}
+
+struct splitter {
+	tarn_producer *producer;
+	const tarn_split_options *opts;
+	unsigned char *hdr; /* dead-letter header scratch */
+	size_t hdr_len, hdr_cap;
+	uint64_t routed, dead; /* sent in the current batch */
+};
+
+static int dead_letter(struct splitter *s, tarn_event *ev, const char *reason)
+{
+	int rc = tarn_dlq_headers(&s->hdr, &s->hdr_len, &s->hdr_cap, ev, reason);
+
+	if (rc)
+		return rc;
+	rc = tarn_producer_send_to(s->producer, s->opts->dlq, ev->payload, ev->payload_len,
+				   ev->key, ev->key_len, s->hdr, s->hdr_len, ev->kafka_ts_us);
+	if (!rc)
+		s->dead++;
+	return rc;
+}
+
+/* Send one message to its topic, or to the dead-letter topic. */
+static int route(struct splitter *s, tarn_event *ev)
+{
+	char topic[TARN_TOPIC_MAX + 2];
+	char detail[160];
+	tarn_reject why;
+	int rc;
+
+	if (tarn_event_name(ev, &s->opts->extract, &why, detail, sizeof(detail)) != TARN_OK)
+		return dead_letter(s, ev, tarn_reject_name(why));
+	tarn_error_clear();
+	if (!ev->has_name)
+		return dead_letter(s, ev, "no_name");
+	if (tarn_split_topic(s->opts->to, ev->name, topic, sizeof(topic)) != TARN_OK ||
+	    !tarn_split_topic_is_legal(topic)) {
+		tarn_error_clear();
+		return dead_letter(s, ev, "bad_topic_name");
+	}
+	rc = tarn_producer_send_to(s->producer, topic, ev->payload, ev->payload_len, ev->key,
+				   ev->key_len, ev->headers, ev->headers_len, ev->kafka_ts_us);
+	if (!rc)
+		s->routed++;
+	return rc;
+}
+
+/* Read one batch and send it. *end: the input is at its end or stop was
+ * asked for. */
+static int read_batch(tarn_consumer *c, struct splitter *s, struct offsets *o,
+		      tarn_split_counts *k, size_t *n, int *end)
+{
+	const tarn_split_options *opts = s->opts;
+	int64_t t0 = 0;
+
+	*n = 0;
+	while (*n < opts->batch_events) {
+		tarn_event ev;
+		int rc;
+
+		if (opts->stop && *opts->stop) {
+			*end = 1;
+			break;
+		}
+		if (*n && tarn_time_now_us() - t0 >= (int64_t)opts->batch_ms * 1000)
+			break;
+		rc = tarn_consumer_poll(c, 50, &ev);
+		if (rc == TARN_EINVAL) {
+			tarn_producer_poll(s->producer);
+			continue; /* nothing for now, or a transient error */
+		}
+		if (rc == TARN_ENOTFOUND) {
+			*end = 1;
+			break;
+		}
+		if (rc)
+			return rc;
+		if (*n == 0)
+			t0 = tarn_time_now_us();
+		k->read++;
+		rc = route(s, &ev);
+		if (!rc)
+			rc = offsets_note(o, &ev);
+		if (rc)
+			return rc;
+		if (++*n % 1024 == 0)
+			tarn_producer_poll(s->producer);
+	}
+	return TARN_OK;
+}
+
+int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer,
+		   const tarn_split_options *opts, tarn_split_counts *counts)
+{
+	tarn_split_options o = opts ? *opts : (tarn_split_options)TARN_SPLIT_OPTIONS_INIT;
+	struct offsets offs = { NULL, NULL, 0 };
+	struct splitter s;
+	tarn_split_counts k = { 0 };
+	int rc = TARN_OK, end = 0, pending = 0, tries;
+
+	if (!o.to)
+		o.to = "events.{name}";
+	if (!o.dlq || !tarn_split_topic_is_legal(o.dlq))
+		return tarn__error_set(TARN_EINVAL, "split needs a legal dead-letter topic name");
+	if (!strstr(o.to, "{name}"))
+		return tarn__error_set(TARN_EINVAL, "topic template '%s' has no {name}", o.to);
+	if (!o.batch_events)
+		o.batch_events = 10000;
+	if (o.batch_ms <= 0)
+		o.batch_ms = 100;
+	if (o.flush_timeout_ms <= 0)
+		o.flush_timeout_ms = 60000;
+	if (counts)
+		k = *counts;
+	memset(&s, 0, sizeof(s));
+	s.producer = producer;
+	s.opts = &o;
+	while (!end) {
+		size_t n;
+
+		s.routed = s.dead = 0;
+		rc = read_batch(consumer, &s, &offs, &k, &n, &end);
+		if (rc)
+			break;
+		if (!n)
+			continue;
+		/* every message of the batch acknowledged, or none committed */
+		rc = tarn_producer_flush(producer, o.flush_timeout_ms, NULL, NULL);
+		if (rc)
+			break;
+		k.routed += s.routed;
+		k.dead_lettered += s.dead;
+		offsets_commit(consumer, &offs, &k, &pending);
+		k.batches++;
+		if (o.progress)
+			o.progress(o.progress_ctx, &k);
+	}
+	/* a few more tries for offsets whose commit failed during a rebalance */
+	for (tries = 0; rc == TARN_OK && pending && tries < 5; tries++)
+		offsets_commit(consumer, &offs, &k, &pending);
+	free(offs.topic);
+	free(offs.max);
+	free(s.hdr);
+	if (counts)
+		*counts = k;
+	return rc;
+}
