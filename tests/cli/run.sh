@@ -792,12 +792,21 @@ t_minute_tables() {
 # retention: whole shard files, oldest first; gold stays; an event older
 # than the horizon is quarantined as expired; a running writer keeps prune out
 t_prune_retention() {
-	local L=$WORK/pr keep newest rc=0 ipid n
+	local L=$WORK/pr keep newest rc=0 ipid n rpid
 	"$TARN" produce -o "$WORK/pr.jsonl" --count 12000 --days 6 --seed 31 2>/dev/null || fail "produce"
 	"$TARN" ingest --lake "$L" "$WORK/pr.jsonl" 2>/dev/null || fail "ingest"
 	[ "$(ls "$L/shards" | grep -c '\.db$')" = 6 ] || fail "expected 6 shards"
 	keep=$(date -u -d '2 days ago' +%F)
+	# a reader (the sqlite3 shell) inside a read transaction on a shard that
+	# prune deletes keeps reading it
+	(echo "BEGIN; SELECT sum(n_events) FROM blocks;"; sleep 2
+	 echo "SELECT sum(n_events) FROM blocks; COMMIT;") |
+		sqlite3 "$L/shards/$(ls "$L/shards" | grep '\.db$' | head -1)" >"$WORK/reader.out" 2>&1 &
+	rpid=$!
+	sleep 0.5
 	"$TARN" prune --lake "$L" --keep-days 3 --format json >"$WORK/pr.json" || fail "prune"
+	wait "$rpid" || fail "the reader failed: $(cat "$WORK/reader.out")"
+	[ "$(sort -u "$WORK/reader.out")" = 2000 ] || fail "the reader saw: $(cat "$WORK/reader.out")"
 	python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['shards']==4 and j['events']==8000 and j['horizon']==sys.argv[2], j" \
 		"$WORK/pr.json" "$keep" || fail "prune summary: $(cat "$WORK/pr.json")"
 	[ "$(ls "$L/shards" | grep '\.db$' | head -1)" = "$keep.db" ] || fail "oldest kept: $(ls "$L/shards")"
@@ -849,7 +858,7 @@ t_prune_retention() {
 # quiet for --compact-after seconds is rewritten by ingest itself, the
 # rest by tarn compact; events, ids and verify unchanged
 t_compaction() {
-	local L=$WORK/cp ipid a b
+	local L=$WORK/cp ipid a b rpid
 	start_broker --topic tr
 	"$TARN" ingest --lake "$L" -b "$BS" -t tr -G cpg --compact-after 1 \
 		-X session.timeout.ms=6000 2>"$WORK/cp.err" &
@@ -868,7 +877,15 @@ t_compaction() {
 	[ "$a" = 1 ] || fail "the day that went quiet was not compacted: $a blocks"
 	[ "$b" -gt 3 ] || fail "the day still written: $b blocks (expected small ones)"
 	[ "$(shard_sum "$L" 'SELECT sum(n_events) FROM blocks')" = 240 ] || fail "events"
+	# a reader holding a snapshot of the shard while it is compacted
+	(echo "BEGIN; SELECT count(*), sum(n_events) FROM blocks;"; sleep 2
+	 echo "SELECT count(*), sum(n_events) FROM blocks; COMMIT;") |
+		sqlite3 "$L/shards/2026-11-21.db" >"$WORK/reader.out" 2>&1 &
+	rpid=$!
+	sleep 0.5
 	"$TARN" compact --lake "$L" --format json >"$WORK/cp.json" || fail "compact"
+	wait "$rpid" || fail "the reader failed: $(cat "$WORK/reader.out")"
+	[ "$(sort -u "$WORK/reader.out")" = "$b|120" ] || fail "the reader saw: $(cat "$WORK/reader.out")"
 	python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['old_blocks']==int(sys.argv[2]) and j['new_blocks']==1 and j['events']==120 and j['bytes_after']<j['bytes_before'], j" \
 		"$WORK/cp.json" "$b" || fail "compact summary: $(cat "$WORK/cp.json")"
 	[ "$(sqlite3 "file:$L/shards/2026-11-21.db?mode=ro" 'SELECT count(*) FROM blocks')" = 1 ] ||
