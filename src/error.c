@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,8 +61,17 @@ int tarn__error_sqlite(void *db, const char *fmt, ...)
 	n = strlen(last_error);
 	snprintf(last_error + n, sizeof(last_error) - n, ": %s",
 		 db ? sqlite3_errmsg(db) : "cannot open database");
-	if (rc == SQLITE_FULL)
+	/* SQLite reports a write that failed for lack of space as SQLITE_FULL
+	 * in most places, but as SQLITE_IOERR (write, truncate, shm map) in
+	 * others: the operating system's errno tells (sqlite3_system_errno,
+	 * SQLite "Result and Error Codes") */
+	if (rc == SQLITE_FULL ||
+	    (rc == SQLITE_IOERR && db && sqlite3_system_errno(db) == ENOSPC)) {
 		code = TARN_ENOSPC;
+		if (rc == SQLITE_IOERR)
+			snprintf(last_error + strlen(last_error),
+				 sizeof(last_error) - strlen(last_error), " (database or disk is full)");
+	}
 	else if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
 		code = TARN_EBUSY;
 	else if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
