@@ -379,6 +379,17 @@ void tarn_lake_close(tarn_lake *lake)
 	free(lake);
 }
 
+/* Close the i-th open shard (not in a batch) and drop it from the list. */
+static void close_shard_at(tarn_lake *lake, size_t i)
+{
+	if (lake->shards[i] == lake->last)
+		lake->last = NULL;
+	tarn__shard_close(lake->shards[i]);
+	memmove(lake->shards + i, lake->shards + i + 1,
+		(lake->n_shards - i - 1) * sizeof(*lake->shards));
+	lake->n_shards--;
+}
+
 /* Find or open a shard, keeping at most MAX_OPEN_SHARDS open; shards in a
  * batch are never closed. */
 static int open_shard(tarn_lake *lake, const char *date, tarn__shard **out)
@@ -397,14 +408,8 @@ static int open_shard(tarn_lake *lake, const char *date, tarn__shard **out)
 		for (i = 0; i < lake->n_shards; i++)
 			if (!tarn__shard_dirty(lake->shards[i]))
 				break;
-		if (i < lake->n_shards) {
-			if (lake->shards[i] == lake->last)
-				lake->last = NULL;
-			tarn__shard_close(lake->shards[i]);
-			memmove(lake->shards + i, lake->shards + i + 1,
-				(lake->n_shards - i - 1) * sizeof(*lake->shards));
-			lake->n_shards--;
-		}
+		if (i < lake->n_shards)
+			close_shard_at(lake, i);
 	}
 	rc = tarn__shard_open(&s, lake->dir, date, lake->readonly, lake->file_mode);
 	if (rc)
@@ -883,15 +888,10 @@ static void forget_shard(tarn_lake *lake, const char *date)
 	size_t i;
 
 	for (i = 0; i < lake->n_shards; i++) {
-		if (strcmp(tarn__shard_date(lake->shards[i]), date) != 0)
-			continue;
-		if (lake->shards[i] == lake->last)
-			lake->last = NULL;
-		tarn__shard_close(lake->shards[i]);
-		memmove(lake->shards + i, lake->shards + i + 1,
-			(lake->n_shards - i - 1) * sizeof(*lake->shards));
-		lake->n_shards--;
-		return;
+		if (strcmp(tarn__shard_date(lake->shards[i]), date) == 0) {
+			close_shard_at(lake, i);
+			return;
+		}
 	}
 }
 
