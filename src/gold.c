@@ -106,6 +106,8 @@ struct entry {
 	uint64_t hash;
 	int64_t a, b;          /* counters, meaning set by the table's user */
 	int flags;
+	char inl[20];          /* key holds this when it fits: one cache line
+				* per probe, no allocation per key */
 };
 
 struct table {
@@ -125,7 +127,14 @@ struct day {
 	/* per minute, keys "HH:MM" MINUTE_SEP value (or "HH:MM" alone): a */
 	struct table minute_types, minute_logins, minute_buys;
 	int64_t new_users, new_purchasers, purchases;
+	int dirty;             /* has deltas not yet written */
 };
+
+/* After its batch is written, a day keeps its users (flag USER_STORED, b
+ * = 0) so that the next batch need not ask day_users again for each of
+ * them; at most this many users across all days are kept (about 100
+ * bytes each), the cache of quiet days going first. */
+#define USERS_CACHED 32768
 
 #define USER_STORED 1      /* day_users already had the user before the batch */
 
@@ -152,7 +161,8 @@ static void table_free(struct table *t)
 	size_t i;
 
 	for (i = 0; i < t->cap; i++)
-		free(t->e[i].key);
+		if (t->e[i].key != t->e[i].inl)
+			free(t->e[i].key);
 	free(t->e);
 	memset(t, 0, sizeof(*t));
 }
@@ -171,6 +181,8 @@ static int table_grow(struct table *t)
 		for (j = t->e[i].hash & (cap - 1); e[j].key; j = (j + 1) & (cap - 1))
 			;
 		e[j] = t->e[i];
+		if (t->e[i].key == t->e[i].inl)
+			e[j].key = e[j].inl;
 	}
 	free(t->e);
 	t->e = e;
@@ -182,7 +194,7 @@ static int table_grow(struct table *t)
 static int table_get(struct table *t, const char *key, struct entry **out, int *created)
 {
 	uint64_t h = hash_str(key);
-	size_t j;
+	size_t j, n;
 
 	*created = 0;
 	if (2 * (t->n + 1) > t->cap && table_grow(t))
@@ -193,7 +205,11 @@ static int table_get(struct table *t, const char *key, struct entry **out, int *
 			return TARN_OK;
 		}
 	}
-	t->e[j].key = strdup(key);
+	n = strlen(key);
+	if (n < sizeof(t->e[j].inl))
+		t->e[j].key = memcpy(t->e[j].inl, key, n + 1);
+	else
+		t->e[j].key = strdup(key);
 	if (!t->e[j].key)
 		return tarn__error_set(TARN_ENOMEM, "gold batch");
 	t->e[j].hash = h;
@@ -424,8 +440,10 @@ int tarn__gold_add(tarn__gold *g, const char *date, const tarn_event *ev)
 	int rc;
 
 	rc = day_get(g, date, &d);
-	if (!rc)
+	if (!rc) {
+		d->dirty = 1;
 		rc = count_minutes(d, ev, is_purchase);
+	}
 	if (rc)
 		return rc;
 	if (ev->has_user_id)
@@ -519,8 +537,52 @@ static int write_minutes(tarn__gold *g, const char *date, const struct table *t,
 	return rc;
 }
 
+/* A written day: its deltas go, its users stay as stored ones. If the
+ * transaction they were written in is rolled back, tarn__gold_discard
+ * forgets them with the rest. */
+static void keep_users(struct day *d)
+{
+	struct table users = d->users;
+	size_t i;
+
+	d->users.e = NULL;
+	d->users.n = d->users.cap = 0;
+	day_free(d);
+	for (i = 0; i < users.cap; i++) {
+		users.e[i].flags = USER_STORED;
+		users.e[i].b = 0;
+	}
+	d->users = users;
+	d->null_names = d->null_name_bytes = 0;
+	d->new_users = d->new_purchasers = d->purchases = 0;
+	d->dirty = 0;
+}
+
+/* Keep the users of all days under USERS_CACHED: forget the users of days
+ * without deltas, the day just written (date) last. */
+static void trim_users(tarn__gold *g, const char *date)
+{
+	size_t i, total = 0;
+
+	for (i = 0; i < g->n_days; i++)
+		total += g->days[i].users.n;
+	for (i = g->n_days; total > USERS_CACHED && i-- > 0;) {
+		if (g->days[i].dirty || strcmp(g->days[i].date, date) == 0)
+			continue;
+		total -= g->days[i].users.n;
+		drop_day(g, i);
+	}
+	for (i = 0; total > USERS_CACHED && i < g->n_days; i++) {
+		if (!g->days[i].dirty) {
+			total -= g->days[i].users.n;
+			drop_day(g, i);
+			break;
+		}
+	}
+}
+
 /* Write a day's batch deltas to the gold tables (inside the caller's
- * transaction) and forget them. */
+ * transaction); the day's users stay known (keep_users). */
 static int flush_day(tarn__gold *g, const char *date)
 {
 	struct day *d = NULL;
@@ -556,8 +618,13 @@ static int flush_day(tarn__gold *g, const char *date)
 		rc = write_minutes(g, date, &d->minute_logins, ST_LPS);
 	if (!rc)
 		rc = write_minutes(g, date, &d->minute_buys, ST_PPM);
-	drop_day(g, (size_t)(d - g->days));
-	return rc;
+	if (rc) {
+		drop_day(g, (size_t)(d - g->days));
+		return rc;
+	}
+	keep_users(d);
+	trim_users(g, date);
+	return TARN_OK;
 }
 
 /* Run one statement whose only parameter is the event date. */
