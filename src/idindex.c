@@ -879,12 +879,48 @@ static int set_covered(tarn__idindex *x, int32_t day, int64_t block_id)
 	return TARN_OK;
 }
 
+/* Sort entries as entry_cmp does: an LSD radix sort on h32 (four passes
+ * of a byte), then the rare runs of equal h32 by insertion. tmp holds n
+ * entries. A qsort here was 3% of ingest. */
+static void sort_entries(struct entry *e, struct entry *tmp, size_t n)
+{
+	struct entry *src = e, *dst = tmp, *t;
+	size_t count[256], i, j;
+	int shift;
+
+	for (shift = 0; shift < 32; shift += 8) {
+		size_t sum = 0;
+
+		memset(count, 0, sizeof(count));
+		for (i = 0; i < n; i++)
+			count[(src[i].h32 >> shift) & 0xff]++;
+		for (i = 0; i < 256; i++) {
+			size_t c = count[i];
+			count[i] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			dst[count[(src[i].h32 >> shift) & 0xff]++] = src[i];
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	/* four passes: the result is back in e */
+	for (i = 1; i < n; i++) {
+		struct entry x = e[i];
+
+		for (j = i; j > 0 && e[j - 1].h32 == x.h32 && entry_cmp(&e[j - 1], &x) > 0; j--)
+			e[j] = e[j - 1];
+		e[j] = x;
+	}
+}
+
 /* Write the in-memory ids as a level-0 run and move each day's covered
  * block up, in the caller's transaction. */
 static int write_mem_run(tarn__idindex *x, struct run_writer *w)
 {
-	struct entry *e = malloc(x->n_mem * sizeof(*e));
-	size_t i;
+	struct entry *e = malloc(2 * x->n_mem * sizeof(*e));
+	size_t i, n_days = 0;
 	int rc = TARN_OK;
 
 	if (!e)
@@ -894,22 +930,30 @@ static int write_mem_run(tarn__idindex *x, struct run_writer *w)
 		e[i].day = x->mem[i].loc.day;
 		e[i].block_id = x->mem[i].loc.block_id;
 	}
-	qsort(e, x->n_mem, sizeof(*e), entry_cmp);
+	sort_entries(e, e + x->n_mem, x->n_mem);
 	w->run_id = next_run_id(x);
 	for (i = 0; !rc && i < x->n_mem; i++)
 		rc = writer_put(w, &e[i]);
 	if (!rc)
 		rc = writer_end(w, 0);
-	/* per day, the highest block: sorted by day, it is the last of each */
+	/* per day, the highest block: ids come in runs of one day, so each run
+	 * becomes one (day, highest block) entry, then those are sorted */
 	for (i = 0; !rc && i < x->n_mem; i++) {
-		e[i].day = x->mem[i].loc.day;
-		e[i].block_id = x->mem[i].loc.block_id;
-		e[i].h32 = 0;
+		const struct tarn__idloc *l = &x->mem[i].loc;
+
+		if (n_days && e[n_days - 1].day == l->day) {
+			if (l->block_id > e[n_days - 1].block_id)
+				e[n_days - 1].block_id = l->block_id;
+			continue;
+		}
+		e[n_days].h32 = 0;
+		e[n_days].day = l->day;
+		e[n_days++].block_id = l->block_id;
 	}
 	if (!rc)
-		qsort(e, x->n_mem, sizeof(*e), entry_cmp);
-	for (i = 0; !rc && i < x->n_mem; i++) {
-		if (i + 1 < x->n_mem && e[i + 1].day == e[i].day)
+		qsort(e, n_days, sizeof(*e), entry_cmp);
+	for (i = 0; !rc && i < n_days; i++) {
+		if (i + 1 < n_days && e[i + 1].day == e[i].day)
 			continue;
 		if ((int64_t)e[i].block_id > tarn__idindex_covered(x, e[i].day))
 			rc = set_covered(x, e[i].day, e[i].block_id);
