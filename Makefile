@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
-PKGS := sqlite3 rdkafka libzstd uuid json-c jansson libmicrohttpd
+PKGS := sqlite3 rdkafka libzstd uuid json-c yajl jansson libmicrohttpd
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Wwrite-strings -Werror
 CFLAGS ?= -O2 -g
@@ -54,8 +54,8 @@ FUZZ_SRC := src/event.c src/time.c src/headers.c src/error.c
 fuzz: deps
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc -g -O1 \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		$(shell pkg-config --cflags json-c uuid) -o build/fuzz_extract \
-		tests/fuzz/fuzz_extract.c $(FUZZ_SRC) $(shell pkg-config --libs json-c uuid sqlite3)
+		$(shell pkg-config --cflags yajl uuid) -o build/fuzz_extract \
+		tests/fuzz/fuzz_extract.c $(FUZZ_SRC) $(shell pkg-config --libs yajl uuid sqlite3)
 	mkdir -p build/fuzz-corpus
 	build/fuzz_extract -runs=$(FUZZ_RUNS) -max_len=65536 -print_final_stats=1 \
 		build/fuzz-corpus fixtures/fuzz

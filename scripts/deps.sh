@@ -3,7 +3,7 @@
 # only those missing; uses sudo when not root.
 set -euo pipefail
 pkgs=(gcc make pkg-config libsqlite3-dev librdkafka-dev libzstd-dev uuid-dev
-      libjansson-dev libjson-c-dev libcmocka-dev kcat sqlite3 zstd python3
+      libjansson-dev libjson-c-dev libyajl-dev libcmocka-dev kcat sqlite3 zstd python3
       libmicrohttpd-dev chromium wrk)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,12 +1,13 @@
 /* Extraction: id, time, name and gold dimensions of an event, from Kafka
- * headers first and the JSON payload (json-c, strict RFC 8259) second. */
+ * headers first and the JSON payload (yajl, strict RFC 8259) second. */
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
+#include <yajl/yajl_parse.h>
 #include <uuid/uuid.h>
 
 #include "tarn/event.h"
@@ -90,68 +91,239 @@ static int reject(tarn_reject *out, tarn_reject why, char *detail, size_t detail
 	return TARN_EINVAL;
 }
 
-typedef struct json_object jobj;
-
 /* Deepest nesting accepted; deeper input is quarantined as not_json. */
 #define JSON_DEPTH 512
 
-/* Walk a dotted path ("a.b.c") through nested objects. Returns 1 when the
- * path exists (*out is NULL for a JSON null), 0 when it does not. */
-static int lookup(jobj *root, const char *path, jobj **out)
+/* Extraction streams the payload through yajl's parser once (no document
+ * tree): the fields it wants are dotted paths ("a.b.c", through objects
+ * only), and the value at each path is kept as the parser passes it. A key
+ * met twice in one object replaces what was kept under it (the last one
+ * wins, as in a tree built from the text). */
+enum want_slot { W_ID, W_TIME, W_TIME2, W_NAME, W_NAME2, W_USER, W_TYPE, W_PAGE, W_SOURCE,
+		 W_COUNT };
+
+#define PATH_PARTS 32  /* a path with more parts never matches */
+#define PART_MAX 255   /* nor one with a longer part */
+#define VALUE_CAP 256  /* bytes of a value kept; every use allows <= 255 */
+
+enum vtype { V_NONE, V_NULL, V_STRING, V_INTEGER, V_OTHER };
+
+struct want {
+	const char *part[PATH_PARTS];
+	size_t len[PATH_PARTS];
+	int n; /* parts; 0: not wanted */
+};
+
+struct value {
+	enum vtype type;
+	size_t len;            /* the whole value's length, may be > VALUE_CAP */
+	char buf[VALUE_CAP];   /* its first bytes (strings decoded; integers as text) */
+};
+
+struct scan {
+	struct want w[W_COUNT];
+	struct value v[W_COUNT];
+	uint32_t live[JSON_DEPTH + 1]; /* per open container: slots whose path leads on */
+	int depth;                     /* open containers */
+	uint32_t pending;              /* slots the last key matched */
+	int values;                    /* values seen at the top level */
+	int top_object, too_deep;
+};
+
+static void want_path(struct want *w, const char *path)
 {
-	char key[256];
 	const char *p = path;
 
-	*out = NULL;
-	while (root && json_object_is_type(root, json_type_object)) {
+	w->n = 0;
+	if (!path)
+		return;
+	for (;;) {
 		const char *dot = strchr(p, '.');
 		size_t n = dot ? (size_t)(dot - p) : strlen(p);
 
-		if (n >= sizeof(key))
-			return 0;
-		memcpy(key, p, n);
-		key[n] = '\0';
-		if (!json_object_object_get_ex(root, key, &root))
-			return 0;
-		if (!dot) {
-			*out = root;
-			return 1;
+		if (w->n == PATH_PARTS || n > PART_MAX) {
+			w->n = 0;
+			return;
 		}
+		w->part[w->n] = p;
+		w->len[w->n++] = n;
+		if (!dot)
+			return;
 		p = dot + 1;
 	}
+}
+
+static void scan_init(struct scan *sc, const tarn_extract_options *o)
+{
+	int i;
+
+	sc->depth = 0;
+	sc->pending = 0;
+	sc->values = sc->top_object = sc->too_deep = 0;
+	want_path(&sc->w[W_ID], o->id_field ? o->id_field : "event_id");
+	want_path(&sc->w[W_TIME], o->time_field ? o->time_field : "timestamp");
+	want_path(&sc->w[W_TIME2], o->time_field ? NULL : "published_at");
+	want_path(&sc->w[W_NAME], o->name_field ? o->name_field : "event_name");
+	want_path(&sc->w[W_NAME2], o->name_field ? NULL : "event_type");
+	want_path(&sc->w[W_USER], o->user_field ? o->user_field : "user_id");
+	want_path(&sc->w[W_TYPE], o->type_field ? o->type_field : "event_type");
+	want_path(&sc->w[W_PAGE], o->page_field ? o->page_field : "page");
+	want_path(&sc->w[W_SOURCE], o->source_field ? o->source_field : "source");
+	for (i = 0; i < W_COUNT; i++)
+		sc->v[i].type = V_NONE;
+}
+
+/* Keep a value for the slots whose whole path the last key completed. */
+static void keep(struct scan *sc, enum vtype type, const void *p, size_t len)
+{
+	uint32_t m = sc->pending;
+	int i;
+
+	sc->pending = 0;
+	if (sc->depth == 0)
+		sc->values++;
+	for (i = 0; m; i++, m >>= 1) {
+		struct value *v = &sc->v[i];
+		if (!(m & 1) || sc->w[i].n != sc->depth)
+			continue;
+		v->type = type;
+		v->len = len;
+		memcpy(v->buf, p, len < VALUE_CAP ? len : VALUE_CAP);
+	}
+}
+
+static int on_null(void *ctx)
+{
+	keep(ctx, V_NULL, "", 0);
+	return 1;
+}
+
+static int on_bool(void *ctx, int b)
+{
+	(void)b;
+	keep(ctx, V_OTHER, "", 0);
+	return 1;
+}
+
+/* RFC 8259 number text; an integer is one without fraction or exponent. */
+static int on_number(void *ctx, const char *s, size_t len)
+{
+	keep(ctx, memchr(s, '.', len) || memchr(s, 'e', len) || memchr(s, 'E', len) ? V_OTHER
+										      : V_INTEGER,
+	     s, len);
+	return 1;
+}
+
+static int on_string(void *ctx, const unsigned char *s, size_t len)
+{
+	keep(ctx, V_STRING, s, len);
+	return 1;
+}
+
+static int on_key(void *ctx, const unsigned char *k, size_t len)
+{
+	struct scan *sc = ctx;
+	uint32_t m = sc->live[sc->depth - 1], hit = 0;
+	int lvl = sc->depth - 1, i;
+
+	for (i = 0; m; i++, m >>= 1) {
+		if (!(m & 1) || sc->w[i].len[lvl] != len || memcmp(sc->w[i].part[lvl], k, len))
+			continue;
+		hit |= 1u << i;
+		sc->v[i].type = V_NONE; /* a repeated key replaces the earlier value */
+	}
+	sc->pending = hit;
+	return 1;
+}
+
+static int open_container(struct scan *sc, int is_map)
+{
+	uint32_t m = sc->pending, longer = 0;
+	int i;
+
+	if (sc->depth == 0 && sc->values == 0)
+		sc->top_object = is_map;
+	keep(sc, V_OTHER, "", 0);
+	if (sc->depth == JSON_DEPTH) {
+		sc->too_deep = 1;
+		return 0;
+	}
+	for (i = 0; is_map && m; i++, m >>= 1)
+		if ((m & 1) && sc->w[i].n > sc->depth)
+			longer |= 1u << i;
+	/* the top-level object: every wanted path starts here */
+	if (sc->depth == 0 && is_map)
+		for (i = 0; i < W_COUNT; i++)
+			if (sc->w[i].n)
+				longer |= 1u << i;
+	sc->live[sc->depth++] = longer;
+	return 1;
+}
+
+static int on_start_map(void *ctx)
+{
+	return open_container(ctx, 1);
+}
+
+static int on_start_array(void *ctx)
+{
+	return open_container(ctx, 0);
+}
+
+static int on_end(void *ctx)
+{
+	struct scan *sc = ctx;
+
+	sc->depth--;
+	sc->pending = 0;
+	return 1;
+}
+
+static const yajl_callbacks scan_callbacks = {
+	on_null, on_bool, NULL, NULL, on_number, on_string,
+	on_start_map, on_key, on_end, on_start_array, on_end
+};
+
+/* Parse the payload as one JSON text (RFC 8259): strict grammar, valid
+ * UTF-8 (yajl's defaults: no comments, no trailing text), nesting at most
+ * JSON_DEPTH. Returns 0 with sc filled, or -1 with *err saying why. */
+static int parse(const tarn_event *ev, struct scan *sc, const char **err)
+{
+	static _Thread_local char msg[160];
+	const unsigned char *p = (const unsigned char *)(ev->payload ? ev->payload : "");
+	yajl_handle h;
+	yajl_status st;
+
+	/* a raw NUL byte is never valid JSON, in a string or outside one */
+	if (memchr(p, '\0', ev->payload_len)) {
+		*err = "NUL byte";
+		return -1;
+	}
+	h = yajl_alloc(&scan_callbacks, NULL, sc);
+	if (!h) {
+		*err = "out of memory";
+		return -1;
+	}
+	st = yajl_parse(h, p, ev->payload_len);
+	if (st == yajl_status_ok)
+		st = yajl_complete_parse(h);
+	if (st != yajl_status_ok) {
+		if (sc->too_deep) {
+			*err = "nesting too deep";
+		} else {
+			unsigned char *e = yajl_get_error(h, 0, p, ev->payload_len);
+			/* yajl's message, on one line */
+			snprintf(msg, sizeof(msg), "%s", e ? (const char *)e : "parse error");
+			msg[strcspn(msg, "\n")] = '\0';
+			if (e)
+				yajl_free_error(h, e);
+			*err = msg;
+		}
+		yajl_free(h);
+		return -1;
+	}
+	yajl_free(h);
 	return 0;
-}
-
-/* The first of a path or a list of default paths that exists. */
-static int first_of(jobj *root, const char *path, const char *const *defaults, jobj **out)
-{
-	if (path)
-		return lookup(root, path, out);
-	for (; *defaults; defaults++)
-		if (lookup(root, *defaults, out))
-			return 1;
-	return 0;
-}
-
-static int is_string(jobj *v)
-{
-	return v && json_object_is_type(v, json_type_string);
-}
-
-static int is_integer(jobj *v)
-{
-	return v && json_object_is_type(v, json_type_int);
-}
-
-/* An integer as decimal text (json-c keeps values above INT64_MAX as
- * unsigned). */
-static int integer_text(jobj *v, char *buf, size_t len)
-{
-	int64_t i = json_object_get_int64(v);
-
-	if (i == INT64_MAX)
-		return snprintf(buf, len, "%" PRIu64, json_object_get_uint64(v));
-	return snprintf(buf, len, "%" PRId64, i);
 }
 
 /* The RFC 4122 text form: 8-4-4-4-12 hex digits. */
@@ -203,20 +375,43 @@ static int set_id(tarn_event *ev, const char *s, size_t len)
 	return 0;
 }
 
+/* An integer's decimal text, into buf (VALUE_CAP + 1 bytes): canonical
+ * ("-0" is "0") within the 64-bit range, as written outside it, so that
+ * two different large integers never become one id. */
+static size_t integer_text(const struct value *v, char *buf)
+{
+	size_t n = v->len < VALUE_CAP ? v->len : VALUE_CAP;
+	char *end;
+
+	memcpy(buf, v->buf, n);
+	buf[n] = '\0';
+	errno = 0;
+	if (buf[0] == '-') {
+		long long i = strtoll(buf, &end, 10);
+		if (errno == 0 && n == v->len)
+			return (size_t)snprintf(buf, VALUE_CAP + 1, "%lld", i);
+	} else {
+		unsigned long long u = strtoull(buf, &end, 10);
+		if (errno == 0 && n == v->len)
+			return (size_t)snprintf(buf, VALUE_CAP + 1, "%llu", u);
+	}
+	return v->len; /* may be > VALUE_CAP: then too long for any use */
+}
+
 /* Copy a dimension: strings, and integers as decimal text. */
-static void set_dim(jobj *v, char *dst, int *has)
+static void set_dim(const struct value *v, char *dst, int *has)
 {
 	const char *s = NULL;
-	char num[32];
+	char num[VALUE_CAP + 1];
 	size_t len = 0;
 
 	*has = 0;
 	dst[0] = '\0';
-	if (is_string(v)) {
-		s = json_object_get_string(v);
-		len = (size_t)json_object_get_string_len(v);
-	} else if (is_integer(v)) {
-		len = (size_t)integer_text(v, num, sizeof(num));
+	if (v->type == V_STRING) {
+		s = v->buf;
+		len = v->len;
+	} else if (v->type == V_INTEGER) {
+		len = integer_text(v, num);
 		s = num;
 	}
 	if (!s || len > TARN_DIM_MAX || memchr(s, '\0', len))
@@ -226,120 +421,50 @@ static void set_dim(jobj *v, char *dst, int *has)
 	*has = 1;
 }
 
-static jobj *field(jobj *root, const char *path)
+static void fill_dimensions(tarn_event *ev, const struct scan *sc)
 {
-	jobj *v;
-
-	lookup(root, path, &v);
-	return v;
+	set_dim(&sc->v[W_USER], ev->user_id, &ev->has_user_id);
+	set_dim(&sc->v[W_TYPE], ev->event_type, &ev->has_event_type);
+	set_dim(&sc->v[W_PAGE], ev->page, &ev->has_page);
+	set_dim(&sc->v[W_SOURCE], ev->source, &ev->has_source);
 }
 
-static void fill_dimensions(tarn_event *ev, jobj *root, const tarn_extract_options *o)
+/* The value of a slot, or of its default alternative when the slot's path
+ * is absent; NULL when neither exists. */
+static const struct value *first_of(const struct scan *sc, int slot, int alt)
 {
-	set_dim(field(root, o->user_field ? o->user_field : "user_id"), ev->user_id,
-		&ev->has_user_id);
-	set_dim(field(root, o->type_field ? o->type_field : "event_type"), ev->event_type,
-		&ev->has_event_type);
-	set_dim(field(root, o->page_field ? o->page_field : "page"), ev->page, &ev->has_page);
-	set_dim(field(root, o->source_field ? o->source_field : "source"), ev->source,
-		&ev->has_source);
+	if (sc->v[slot].type != V_NONE)
+		return &sc->v[slot];
+	if (alt >= 0 && sc->v[alt].type != V_NONE)
+		return &sc->v[alt];
+	return NULL;
 }
-
-/* One tokener per thread, reused: creating one per event would allocate
- * its parse stack every time. */
-static _Thread_local struct json_tokener *tls_tok;
 
 void tarn__event_thread_done(void)
 {
-	if (!tls_tok)
-		return; /* json_tokener_free does not accept NULL */
-	json_tokener_free(tls_tok);
-	tls_tok = NULL;
-}
-
-static int is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* Parse the payload as one JSON text (RFC 8259): strict grammar, valid
- * UTF-8, nothing but white space after it. Returns 0 with *root set (NULL
- * for the literal null), or -1 with *err saying why. */
-static int parse(const tarn_event *ev, jobj **root, const char **err)
-{
-	const char *p = ev->payload ? ev->payload : "";
-	struct json_tokener *tok = tls_tok;
-	enum json_tokener_error e;
-	size_t end;
-
-	*root = NULL;
-	if (ev->payload_len > INT_MAX) {
-		*err = "too long";
-		return -1;
-	}
-	/* a raw NUL byte is never valid JSON, in a string or outside one */
-	if (memchr(p, '\0', ev->payload_len)) {
-		*err = "NUL byte";
-		return -1;
-	}
-	if (!tok) {
-		tok = json_tokener_new_ex(JSON_DEPTH);
-		if (!tok) {
-			*err = "out of memory";
-			return -1;
-		}
-		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-		tls_tok = tok;
-	}
-	json_tokener_reset(tok);
-	*root = json_tokener_parse_ex(tok, p, (int)ev->payload_len);
-	e = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	if (e == json_tokener_continue) {
-		/* a bare number may go on; one more space ends it */
-		*root = json_tokener_parse_ex(tok, " ", 1);
-		e = json_tokener_get_error(tok);
-		end = ev->payload_len;
-	}
-	if (e != json_tokener_success) {
-		json_object_put(*root);
-		*root = NULL;
-		*err = e == json_tokener_continue ? "unexpected end of input"
-						  : json_tokener_error_desc(e);
-		return -1;
-	}
-	while (end < ev->payload_len && is_space(p[end]))
-		end++;
-	if (end != ev->payload_len) {
-		json_object_put(*root);
-		*root = NULL;
-		*err = "text after the JSON value";
-		return -1;
-	}
-	return 0;
+	/* nothing is kept per thread since extraction moved to yajl */
 }
 
 int tarn_event_dimensions(tarn_event *ev, const tarn_extract_options *opts)
 {
 	tarn_extract_options defaults = TARN_EXTRACT_OPTIONS_INIT;
 	const char *err;
-	jobj *root;
+	struct scan sc;
 
 	ev->has_user_id = ev->has_event_type = ev->has_page = ev->has_source = 0;
-	if (parse(ev, &root, &err))
+	scan_init(&sc, opts ? opts : &defaults);
+	if (parse(ev, &sc, &err))
 		return TARN_OK;
-	if (root && json_object_is_type(root, json_type_object))
-		fill_dimensions(ev, root, opts ? opts : &defaults);
-	json_object_put(root);
+	if (sc.top_object)
+		fill_dimensions(ev, &sc);
 	return TARN_OK;
 }
 
-static int take_id(tarn_event *ev, jobj *root, const tarn_extract_options *o,
-		   tarn_reject *why, char *detail, size_t dl)
+static int take_id(tarn_event *ev, const struct scan *sc, tarn_reject *why, char *detail,
+		   size_t dl)
 {
-	static const char *const def[] = { "event_id", NULL };
+	const struct value *v;
 	tarn_header h;
-	jobj *v;
 
 	if (tarn_headers_get(ev->headers, ev->headers_len, "event_id", &h) == TARN_OK) {
 		if (!h.value || set_id(ev, h.value, h.value_len))
@@ -348,32 +473,33 @@ static int take_id(tarn_event *ev, jobj *root, const tarn_extract_options *o,
 				      h.value, h.value_len);
 		return TARN_OK;
 	}
-	if (!first_of(root, o->id_field, def, &v))
+	v = first_of(sc, W_ID, -1);
+	if (!v)
 		return reject(why, TARN_REJECT_NO_ID, detail, dl,
 			      "no event id (header event_id or payload field)%s", NULL, 0);
-	if (is_integer(v)) {
-		char num[32];
-		int n = integer_text(v, num, sizeof(num));
-		set_id(ev, num, (size_t)n);
+	if (v->type == V_INTEGER) {
+		char num[VALUE_CAP + 1];
+		size_t n = integer_text(v, num);
+		if (n > TARN_ID_MAX || set_id(ev, num, n))
+			return reject(why, TARN_REJECT_BAD_ID, detail, dl,
+				      "event id '%s' is longer than 255 bytes", num,
+				      n < VALUE_CAP ? n : VALUE_CAP);
 		return TARN_OK;
 	}
-	if (!is_string(v))
+	if (v->type != V_STRING)
 		return reject(why, TARN_REJECT_BAD_ID, detail, dl,
 			      "event id is not a string or integer%s", NULL, 0);
-	if (set_id(ev, json_object_get_string(v), (size_t)json_object_get_string_len(v)))
+	if (v->len > TARN_ID_MAX || set_id(ev, v->buf, v->len))
 		return reject(why, TARN_REJECT_BAD_ID, detail, dl,
-			      "event id '%s' is empty or longer than 255 bytes",
-			      json_object_get_string(v), (size_t)json_object_get_string_len(v));
+			      "event id '%s' is empty or longer than 255 bytes", v->buf, v->len);
 	return TARN_OK;
 }
 
-static int take_time(tarn_event *ev, jobj *root, const tarn_extract_options *o,
-		     tarn_reject *why, char *detail, size_t dl)
+static int take_time(tarn_event *ev, const struct scan *sc, tarn_reject *why, char *detail,
+		     size_t dl)
 {
-	static const char *const def[] = { "timestamp", "published_at", NULL };
+	const struct value *v;
 	tarn_header h;
-	jobj *v;
-	int found;
 
 	if (tarn_headers_get(ev->headers, ev->headers_len, "published_at", &h) == TARN_OK) {
 		if (!h.value || tarn_time_parse(h.value, h.value_len, &ev->time_us))
@@ -382,24 +508,27 @@ static int take_time(tarn_event *ev, jobj *root, const tarn_extract_options *o,
 				      h.value, h.value_len);
 		return TARN_OK;
 	}
-	found = first_of(root, o->time_field, def, &v);
-	if (is_string(v)) {
-		const char *t = json_object_get_string(v);
-		size_t len = (size_t)json_object_get_string_len(v);
-		if (tarn_time_parse(t, len, &ev->time_us))
+	v = first_of(sc, W_TIME, W_TIME2);
+	if (v && v->type == V_STRING) {
+		if (v->len > VALUE_CAP || tarn_time_parse(v->buf, v->len, &ev->time_us))
 			return reject(why, TARN_REJECT_BAD_TIME, detail, dl,
-				      "time '%s' is not RFC 3339 or epoch ms in range", t, len);
+				      "time '%s' is not RFC 3339 or epoch ms in range", v->buf,
+				      v->len);
 		return TARN_OK;
 	}
-	if (is_integer(v)) {
-		int64_t ms = json_object_get_int64(v);
+	if (v && v->type == V_INTEGER) {
+		char num[VALUE_CAP + 1];
+		long long ms;
+
+		integer_text(v, num);
+		ms = strtoll(num, NULL, 10); /* out of range: clamped, so refused below */
 		if (ms < TARN_TIME_MIN_US / 1000 || ms > TARN_TIME_MAX_US / 1000)
 			return reject(why, TARN_REJECT_BAD_TIME, detail, dl,
 				      "epoch ms time is out of range%s", NULL, 0);
 		ev->time_us = (int64_t)ms * 1000;
 		return TARN_OK;
 	}
-	if (found)
+	if (v)
 		return reject(why, TARN_REJECT_BAD_TIME, detail, dl,
 			      "time field is not a string or integer%s", NULL, 0);
 	if (ev->kafka_ts_is_create && ev->kafka_ts_us >= TARN_TIME_MIN_US &&
@@ -422,12 +551,12 @@ static int set_name(tarn_event *ev, const char *s, size_t len)
 	return 0;
 }
 
-static int take_name(tarn_event *ev, jobj *root, const tarn_extract_options *o,
-		     tarn_reject *why, char *detail, size_t dl)
+/* sc is NULL when the header decides alone. */
+static int take_name(tarn_event *ev, const struct scan *sc, tarn_reject *why, char *detail,
+		     size_t dl)
 {
-	static const char *const def[] = { "event_name", "event_type", NULL };
+	const struct value *v;
 	tarn_header h;
-	jobj *v;
 
 	if (tarn_headers_get(ev->headers, ev->headers_len, "event_name", &h) == TARN_OK) {
 		if (h.value && set_name(ev, h.value, h.value_len))
@@ -436,13 +565,28 @@ static int take_name(tarn_event *ev, jobj *root, const tarn_extract_options *o,
 				      h.value, h.value_len);
 		return TARN_OK;
 	}
-	if (!first_of(root, o->name_field, def, &v) || !v)
+	v = sc ? first_of(sc, W_NAME, W_NAME2) : NULL;
+	if (!v || v->type == V_NULL)
 		return TARN_OK;
-	if (!is_string(v) || set_name(ev, json_object_get_string(v),
-				      (size_t)json_object_get_string_len(v)))
+	if (v->type != V_STRING || v->len > TARN_NAME_MAX || set_name(ev, v->buf, v->len))
 		return reject(why, TARN_REJECT_BAD_NAME, detail, dl,
 			      "event name is not a string of at most 255 bytes without NUL%s",
 			      NULL, 0);
+	return TARN_OK;
+}
+
+/* Parse, and say not_json / not_object as extraction does. */
+static int scan_payload(tarn_event *ev, struct scan *sc, tarn_reject *why, char *detail,
+			size_t detail_len)
+{
+	const char *err = "";
+
+	if (parse(ev, sc, &err))
+		return reject(why, TARN_REJECT_NOT_JSON, detail, detail_len, "not JSON: %s", err,
+			      strlen(err));
+	if (!sc->top_object)
+		return reject(why, TARN_REJECT_NOT_OBJECT, detail, detail_len,
+			      "JSON but not an object%s", NULL, 0);
 	return TARN_OK;
 }
 
@@ -452,8 +596,7 @@ int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts,
 	tarn_extract_options defaults = TARN_EXTRACT_OPTIONS_INIT;
 	size_t max = opts && opts->max_payload_bytes ? opts->max_payload_bytes
 						     : TARN_PAYLOAD_MAX_DEFAULT;
-	const char *err = "";
-	jobj *root;
+	struct scan sc;
 	int rc;
 
 	if (!opts)
@@ -472,22 +615,16 @@ int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts,
 		return reject(why, TARN_REJECT_OVERSIZED, detail, detail_len,
 			      "payload of %s bytes is over the limit", msg, strlen(msg));
 	}
-	if (parse(ev, &root, &err))
-		return reject(why, TARN_REJECT_NOT_JSON, detail, detail_len,
-			      "not JSON: %s", err, strlen(err));
-	if (!root || !json_object_is_type(root, json_type_object)) {
-		json_object_put(root);
-		return reject(why, TARN_REJECT_NOT_OBJECT, detail, detail_len,
-			      "JSON but not an object%s", NULL, 0);
-	}
-	rc = take_id(ev, root, opts, why, detail, detail_len);
+	scan_init(&sc, opts);
+	rc = scan_payload(ev, &sc, why, detail, detail_len);
 	if (!rc)
-		rc = take_time(ev, root, opts, why, detail, detail_len);
+		rc = take_id(ev, &sc, why, detail, detail_len);
 	if (!rc)
-		rc = take_name(ev, root, opts, why, detail, detail_len);
+		rc = take_time(ev, &sc, why, detail, detail_len);
 	if (!rc)
-		fill_dimensions(ev, root, opts);
-	json_object_put(root);
+		rc = take_name(ev, &sc, why, detail, detail_len);
+	if (!rc)
+		fill_dimensions(ev, &sc);
 	return rc;
 }
 
@@ -495,9 +632,8 @@ int tarn_event_name(tarn_event *ev, const tarn_extract_options *opts,
 		    tarn_reject *why, char *detail, size_t detail_len)
 {
 	tarn_extract_options defaults = TARN_EXTRACT_OPTIONS_INIT;
-	const char *err = "";
+	struct scan sc;
 	tarn_header h;
-	jobj *root;
 	int rc;
 
 	if (!opts)
@@ -509,18 +645,10 @@ int tarn_event_name(tarn_event *ev, const tarn_extract_options *opts,
 		detail[0] = '\0';
 	/* the header alone decides: no JSON parse on the splitter's fast path */
 	if (tarn_headers_get(ev->headers, ev->headers_len, "event_name", &h) == TARN_OK)
-		return take_name(ev, NULL, opts, why, detail, detail_len);
-	if (parse(ev, &root, &err))
-		return reject(why, TARN_REJECT_NOT_JSON, detail, detail_len,
-			      "not JSON: %s", err, strlen(err));
-	if (!root || !json_object_is_type(root, json_type_object)) {
-		json_object_put(root);
-		return reject(why, TARN_REJECT_NOT_OBJECT, detail, detail_len,
-			      "JSON but not an object%s", NULL, 0);
-	}
-	rc = take_name(ev, root, opts, why, detail, detail_len);
-	json_object_put(root);
-	return rc;
+		return take_name(ev, NULL, why, detail, detail_len);
+	scan_init(&sc, opts);
+	rc = scan_payload(ev, &sc, why, detail, detail_len);
+	return rc ? rc : take_name(ev, &sc, why, detail, detail_len);
 }
 
 int tarn_event_id_format(const unsigned char *id, size_t id_len, int is_uuid,

@@ -271,6 +271,24 @@ static void event__headers_win_and_paths(void **state)
 	assert_memory_equal(ev.id, "nested-1", 8);
 	assert_int_equal(ev.time_us, 1795136400000000LL);
 	assert_string_equal(ev.name, "x");
+	/* a key met again replaces everything under it; arrays are not walked */
+	tarn_event_init(&ev);
+	ev.payload = "{\"meta\":{\"id\":\"old\",\"at\":\"2026-11-20T01:00:00Z\"},"
+		     "\"meta\":{\"at\":\"2026-11-20T02:00:00Z\"}}";
+	ev.payload_len = strlen(ev.payload);
+	assert_int_equal(tarn_event_extract(&ev, &o, &why, NULL, 0), TARN_EINVAL);
+	assert_int_equal(why, TARN_REJECT_NO_ID);
+	ev.payload = "{\"meta\":[{\"id\":\"in-array\",\"at\":\"2026-11-20T01:00:00Z\"}],"
+		     "\"x\":{\"meta\":{\"id\":\"deeper\"}}}";
+	ev.payload_len = strlen(ev.payload);
+	assert_int_equal(tarn_event_extract(&ev, &o, &why, NULL, 0), TARN_EINVAL);
+	assert_int_equal(why, TARN_REJECT_NO_ID);
+	ev.payload = "{\"meta\":{\"deep\":{\"id\":\"no\"},\"id\":\"yes\","
+		     "\"at\":\"2026-11-20T01:00:00Z\"}}";
+	ev.payload_len = strlen(ev.payload);
+	assert_int_equal(tarn_event_extract(&ev, &o, &why, NULL, 0), TARN_OK);
+	assert_int_equal(ev.id_len, 3);
+	assert_memory_equal(ev.id, "yes", 3);
 	/* no time anywhere but the Kafka CreateTime */
 	tarn_event_init(&ev);
 	ev.payload = "{\"event_id\":\"k\"}";
@@ -284,7 +302,7 @@ static void event__headers_win_and_paths(void **state)
 	assert_int_equal(why, TARN_REJECT_NO_TIME);
 }
 
-/* Where JSON parsers differ, the choice made (json-c, strict). */
+/* Where JSON parsers differ, the choice made (yajl, strict). */
 static char *nested(int depth)
 {
 	static const char head[] = "{\"event_id\":\"n-1\",\"timestamp\":\"2026-11-20T00:00:00Z\",\"x\":";
@@ -343,6 +361,22 @@ static void event__parser_edges(void **state)
 			 TARN_OK);
 	assert_int_equal(ev.id_len, 20);
 	assert_memory_equal(ev.id, "18446744073709551615", 20);
+	/* one above the 64-bit range keeps its digits too: two such ids never
+	 * become one (json-c clamped both to 18446744073709551615) */
+	assert_int_equal(extract("{\"event_id\":99999999999999999999999,\"timestamp\":1795132800000}"),
+			 TARN_OK);
+	assert_int_equal(ev.id_len, 23);
+	assert_memory_equal(ev.id, "99999999999999999999999", 23);
+	assert_int_equal(extract("{\"event_id\":-0,\"timestamp\":1795132800000}"), TARN_OK);
+	assert_int_equal(ev.id_len, 1);
+	assert_memory_equal(ev.id, "0", 1);
+	/* an epoch-ms time beyond the 64-bit range is out of range, not wrapped */
+	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":99999999999999999999999}"),
+			 TARN_EINVAL);
+	assert_int_equal(why, TARN_REJECT_BAD_TIME);
+	/* a raw control character inside a string is not JSON (RFC 8259 section 7) */
+	assert_int_equal(extract("{\"event_id\":\"a\tb\",\"timestamp\":1795132800000}"), TARN_EINVAL);
+	assert_int_equal(why, TARN_REJECT_NOT_JSON);
 	/* an escaped NUL inside a string is JSON; a raw NUL byte is not */
 	assert_int_equal(extract("{\"event_id\":\"a\\u0000b\",\"timestamp\":1795132800000}"), TARN_OK);
 	assert_int_equal(ev.id_len, 3);
