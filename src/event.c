@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +122,8 @@ struct value {
 };
 
 struct scan {
-	struct want w[W_COUNT];
+	const struct want *w[W_COUNT];
+	struct want custom[W_COUNT]; /* paths given in the options */
 	struct value v[W_COUNT];
 	uint32_t live[JSON_DEPTH + 1]; /* per open container: slots whose path leads on */
 	int depth;                     /* open containers */
@@ -153,22 +155,53 @@ static void want_path(struct want *w, const char *path)
 	}
 }
 
+/* The default paths, compiled once. */
+static struct want default_want[W_COUNT];
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+
+static void compile_defaults(void)
+{
+	static const char *const path[W_COUNT] = {
+		[W_ID] = "event_id", [W_TIME] = "timestamp", [W_TIME2] = "published_at",
+		[W_NAME] = "event_name", [W_NAME2] = "event_type", [W_USER] = "user_id",
+		[W_TYPE] = "event_type", [W_PAGE] = "page", [W_SOURCE] = "source",
+	};
+	int i;
+
+	for (i = 0; i < W_COUNT; i++)
+		want_path(&default_want[i], path[i]);
+}
+
+/* Slot i wants field when given, else its default (none when no_default). */
+static void want(struct scan *sc, int i, const char *field, int no_default)
+{
+	static const struct want none = { { NULL }, { 0 }, 0 };
+
+	if (field) {
+		want_path(&sc->custom[i], field);
+		sc->w[i] = &sc->custom[i];
+	} else {
+		sc->w[i] = no_default ? &none : &default_want[i];
+	}
+}
+
 static void scan_init(struct scan *sc, const tarn_extract_options *o)
 {
 	int i;
 
+	pthread_once(&default_once, compile_defaults);
 	sc->depth = 0;
 	sc->pending = 0;
 	sc->values = sc->top_object = sc->too_deep = 0;
-	want_path(&sc->w[W_ID], o->id_field ? o->id_field : "event_id");
-	want_path(&sc->w[W_TIME], o->time_field ? o->time_field : "timestamp");
-	want_path(&sc->w[W_TIME2], o->time_field ? NULL : "published_at");
-	want_path(&sc->w[W_NAME], o->name_field ? o->name_field : "event_name");
-	want_path(&sc->w[W_NAME2], o->name_field ? NULL : "event_type");
-	want_path(&sc->w[W_USER], o->user_field ? o->user_field : "user_id");
-	want_path(&sc->w[W_TYPE], o->type_field ? o->type_field : "event_type");
-	want_path(&sc->w[W_PAGE], o->page_field ? o->page_field : "page");
-	want_path(&sc->w[W_SOURCE], o->source_field ? o->source_field : "source");
+	want(sc, W_ID, o->id_field, 0);
+	want(sc, W_TIME, o->time_field, 0);
+	want(sc, W_TIME2, NULL, o->time_field != NULL);
+	want(sc, W_NAME, o->name_field, 0);
+	want(sc, W_NAME2, NULL, o->name_field != NULL);
+	want(sc, W_USER, o->user_field, 0);
+	want(sc, W_TYPE, o->type_field, 0);
+	want(sc, W_PAGE, o->page_field, 0);
+	want(sc, W_SOURCE, o->source_field, 0);
 	for (i = 0; i < W_COUNT; i++)
 		sc->v[i].type = V_NONE;
 }
@@ -184,7 +217,7 @@ static void keep(struct scan *sc, enum vtype type, const void *p, size_t len)
 		sc->values++;
 	for (i = 0; m; i++, m >>= 1) {
 		struct value *v = &sc->v[i];
-		if (!(m & 1) || sc->w[i].n != sc->depth)
+		if (!(m & 1) || sc->w[i]->n != sc->depth)
 			continue;
 		v->type = type;
 		v->len = len;
@@ -227,7 +260,7 @@ static int on_key(void *ctx, const unsigned char *k, size_t len)
 	int lvl = sc->depth - 1, i;
 
 	for (i = 0; m; i++, m >>= 1) {
-		if (!(m & 1) || sc->w[i].len[lvl] != len || memcmp(sc->w[i].part[lvl], k, len))
+		if (!(m & 1) || sc->w[i]->len[lvl] != len || memcmp(sc->w[i]->part[lvl], k, len))
 			continue;
 		hit |= 1u << i;
 		sc->v[i].type = V_NONE; /* a repeated key replaces the earlier value */
@@ -249,12 +282,12 @@ static int open_container(struct scan *sc, int is_map)
 		return 0;
 	}
 	for (i = 0; is_map && m; i++, m >>= 1)
-		if ((m & 1) && sc->w[i].n > sc->depth)
+		if ((m & 1) && sc->w[i]->n > sc->depth)
 			longer |= 1u << i;
 	/* the top-level object: every wanted path starts here */
 	if (sc->depth == 0 && is_map)
 		for (i = 0; i < W_COUNT; i++)
-			if (sc->w[i].n)
+			if (sc->w[i]->n)
 				longer |= 1u << i;
 	sc->live[sc->depth++] = longer;
 	return 1;
@@ -326,43 +359,37 @@ static int parse(const tarn_event *ev, struct scan *sc, const char **err)
 	return 0;
 }
 
-/* The RFC 4122 text form: 8-4-4-4-12 hex digits. */
-static int is_uuid_text(const char *s, size_t len)
-{
-	size_t i;
+/* The value of a hex digit, or -1 (any case). */
+static const signed char hex_digit[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7,
+	['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14,
+	['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15,
+	['F'] = 16,
+}; /* stored plus one: 0 is "not a hex digit" */
 
-	if (len != 36)
+/* The RFC 4122 text form, 8-4-4-4-12 hex digits, into its 16 bytes (RFC
+ * 4122 section 3: the digits in order, as uuid_parse gives them, without
+ * its strtoul per byte). 0 when s is not of that form. */
+static int uuid_bytes(const char *s, size_t len, unsigned char out[16])
+{
+	static const unsigned char at[16] = { 0, 2, 4, 6, 9, 11, 14, 16,
+					      19, 21, 24, 26, 28, 30, 32, 34 };
+	const unsigned char *u = (const unsigned char *)s;
+	int bad = 0, i;
+
+	if (len != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
 		return 0;
-	for (i = 0; i < 36; i++) {
-		int dash = i == 8 || i == 13 || i == 18 || i == 23;
-		char c = s[i];
-		if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-					(c >= 'A' && c <= 'F')))
-			return 0;
+	for (i = 0; i < 16; i++) {
+		int hi = hex_digit[u[at[i]]], lo = hex_digit[u[at[i] + 1]];
+		bad |= !hi | !lo;
+		out[i] = (unsigned char)((hi - 1) << 4 | (lo - 1));
 	}
-	return 1;
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	return (c | 0x20) - 'a' + 10; /* is_uuid_text let only hex digits through */
+	return !bad;
 }
 
 static int set_id(tarn_event *ev, const char *s, size_t len)
 {
-	if (is_uuid_text(s, len)) {
-		/* the 32 hex digits in order, dashes skipped: the 16 bytes of
-		 * RFC 4122 section 3 (what uuid_parse gives, without its
-		 * strtoul per byte, which was 5% of ingest) */
-		size_t i, o = 0;
-
-		for (i = 0; i < 36; i += 2) {
-			if (s[i] == '-')
-				i++;
-			ev->id[o++] = (unsigned char)(hex_value(s[i]) << 4 | hex_value(s[i + 1]));
-		}
+	if (uuid_bytes(s, len, ev->id)) {
 		ev->id_len = 16;
 		ev->id_is_uuid = 1;
 		return 0;

@@ -303,7 +303,9 @@ static void reader_fill(struct pipe *p, struct chunk *ch)
 			break;
 		}
 		ch->n++;
-		if (tarn_time_now_us() - t0 >= CHUNK_MAX_US)
+		/* a file read blocks rather than trickles: ask the clock less */
+		if ((p->src->consumer || (ch->n & 31) == 0) &&
+		    tarn_time_now_us() - t0 >= CHUNK_MAX_US)
 			break;
 	}
 	/* the buffer may have moved while it grew: point into it now */
