@@ -71,7 +71,11 @@ enum {
 static const char *const gold_sql[ST_COUNT] = {
 	[ST_USER_GET] = "SELECT purchases FROM day_users WHERE event_date=? AND user_id=?",
 	[ST_USER_INS] = "INSERT INTO day_users(event_date, user_id, purchases) VALUES(?,?,?)",
-	[ST_USER_BUY] = "UPDATE day_users SET purchases=purchases+?3 WHERE event_date=?1 AND user_id=?2",
+	/* day_users.purchases says whether the user bought that day (1) or not
+	 * (0): only that decides purchasers, so it is written once, not per
+	 * batch and purchase (lakes from before 2026-11-25 hold counts; > 0 is
+	 * all that is read) */
+	[ST_USER_BUY] = "UPDATE day_users SET purchases=?3 WHERE event_date=?1 AND user_id=?2",
 	/* ?2 new users, ?3 new purchasers, ?4 purchases */
 	[ST_CONV] = "INSERT INTO conversion_rate_daily VALUES(?1, ?2, ?3, ?4,"
 		    " CASE WHEN ?2 > 0 THEN CAST(?3 AS REAL) / ?2 ELSE 0.0 END)"
@@ -504,10 +508,11 @@ static int write_users(tarn__gold *g, const struct day *d)
 		if (!u->key)
 			continue;
 		if (!(u->flags & USER_STORED)) {
-			sqlite3_bind_int64(bind2(g, ST_USER_INS, d->date, u->key), 3, u->a);
+			sqlite3_bind_int64(bind2(g, ST_USER_INS, d->date, u->key), 3, u->a > 0);
 			rc = run(g, ST_USER_INS, NULL, NULL);
-		} else if (u->b) {
-			sqlite3_bind_int64(bind2(g, ST_USER_BUY, d->date, u->key), 3, u->b);
+		} else if (u->b && u->a == u->b) {
+			/* a stored user's first purchase of the day */
+			sqlite3_bind_int64(bind2(g, ST_USER_BUY, d->date, u->key), 3, 1);
 			rc = run(g, ST_USER_BUY, NULL, NULL);
 		}
 	}
