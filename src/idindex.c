@@ -236,9 +236,10 @@ static size_t page_encode(const struct entry *e, size_t n, unsigned char *out)
 	return len;
 }
 
-/* Decode a page into e (room for n). */
-static int page_decode(const void *data, size_t len, uint32_t first_h, size_t n,
-		       struct entry *e, const char *path)
+/* Decode the first entries of a page into e (room for n), up to the
+ * first whose hash is above stop_h; *got says how many were decoded. */
+static int page_decode_upto(const void *data, size_t len, uint32_t first_h, size_t n,
+			    struct entry *e, const char *path, uint32_t stop_h, size_t *got)
 {
 	const unsigned char *p = data, *end = p + len;
 	uint64_t dh, dd, b;
@@ -246,6 +247,7 @@ static int page_decode(const void *data, size_t len, uint32_t first_h, size_t n,
 	int64_t day = 0;
 	size_t i;
 
+	*got = 0;
 	for (i = 0; i < n; i++) {
 		if (get_varint(&p, end, &dh) || get_varint(&p, end, &dd) ||
 		    get_varint(&p, end, &b) || dh > UINT32_MAX - h || b > UINT32_MAX)
@@ -255,8 +257,20 @@ static int page_decode(const void *data, size_t len, uint32_t first_h, size_t n,
 		e[i].h32 = h;
 		e[i].day = (int32_t)day;
 		e[i].block_id = (uint32_t)b;
+		*got = i + 1;
+		if (h > stop_h)
+			break;
 	}
 	return TARN_OK;
+}
+
+/* Decode a whole page into e (room for n). */
+static int page_decode(const void *data, size_t len, uint32_t first_h, size_t n,
+		       struct entry *e, const char *path)
+{
+	size_t got;
+
+	return page_decode_upto(data, len, first_h, n, e, path, UINT32_MAX, &got);
 }
 
 static int entry_cmp(const void *a, const void *b)
@@ -721,7 +735,7 @@ static int lookup_run(tarn__idindex *x, int64_t run_id, uint32_t h32, size_t *n)
 	struct entry e[PAGE_IDS * 2];
 	sqlite3_stmt *st = x->find_page;
 	int64_t cnt;
-	size_t i;
+	size_t i, got = 0;
 	int rc;
 
 	sqlite3_reset(st);
@@ -741,10 +755,12 @@ static int lookup_run(tarn__idindex *x, int64_t run_id, uint32_t h32, size_t *n)
 		sqlite3_reset(st);
 		return tarn__error_set(TARN_ECORRUPT, "%s: damaged run page", x->path);
 	}
-	rc = page_decode(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
-			 (uint32_t)sqlite3_column_int64(st, 0), (size_t)cnt, e, x->path);
+	/* a probe needs the entries up to h32 only: half a page on average */
+	rc = page_decode_upto(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
+			      (uint32_t)sqlite3_column_int64(st, 0), (size_t)cnt, e, x->path, h32,
+			      &got);
 	sqlite3_reset(st);
-	for (i = 0; !rc && i < (size_t)cnt && e[i].h32 <= h32; i++) {
+	for (i = 0; !rc && i < got && e[i].h32 <= h32; i++) {
 		if (e[i].h32 == h32) {
 			struct tarn__idloc loc = { e[i].day, e[i].block_id };
 			rc = push_result(x, n, loc, NULL);
