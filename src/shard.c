@@ -297,7 +297,7 @@ int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
 	}
 	/* many shards may be open at once: a small page cache each */
 	if (!readonly)
-		sqlite3_exec(s->db, "PRAGMA cache_size=-2048", NULL, NULL, NULL);
+		sqlite3_exec(s->db, "PRAGMA cache_size=-1024", NULL, NULL, NULL);
 	rc = prepare_all(s);
 	if (rc) {
 		if (sqlite3_errcode(s->db) == SQLITE_ERROR)
@@ -405,11 +405,12 @@ static struct cache_slot *cache_victim(tarn__shard *s)
 	return v;
 }
 
-/* Read block_id into b: its events, and its payloads when want_payloads. */
-int tarn__shard_read_block(tarn__shard *s, int64_t block_id, int want_payloads,
-			   tarn__block *b)
+/* Read block_id into b: its events when fields, its payloads when
+ * payloads (then b already holds its events, or fields is set too). */
+static int read_block(tarn__shard *s, int64_t block_id, int fields, int payloads,
+		      tarn__block *b)
 {
-	sqlite3_stmt *st = want_payloads ? s->get_data : s->get_events;
+	sqlite3_stmt *st = payloads ? s->get_data : s->get_events;
 	char where[96];
 	int rc;
 
@@ -424,9 +425,11 @@ int tarn__shard_read_block(tarn__shard *s, int64_t block_id, int want_payloads,
 					       (long long)block_id);
 		return tarn__error_sqlite(s->db, "%s: read block", s->path);
 	}
-	rc = tarn__block_decode(b, s->dctx, sqlite3_column_blob(st, 0),
-				(size_t)sqlite3_column_bytes(st, 0), where);
-	if (!rc && want_payloads)
+	rc = TARN_OK;
+	if (fields)
+		rc = tarn__block_decode(b, s->dctx, sqlite3_column_blob(st, 0),
+					(size_t)sqlite3_column_bytes(st, 0), where);
+	if (!rc && payloads)
 		rc = tarn__block_decode_payloads(b, s->dctx, sqlite3_column_blob(st, 1),
 						 (size_t)sqlite3_column_bytes(st, 1), where);
 	sqlite3_reset(st);
@@ -439,19 +442,27 @@ int tarn__shard_read_block(tarn__shard *s, int64_t block_id, int want_payloads,
 	return TARN_OK;
 }
 
+int tarn__shard_read_block(tarn__shard *s, int64_t block_id, int want_payloads,
+			   tarn__block *b)
+{
+	return read_block(s, block_id, 1, want_payloads, b);
+}
+
 int tarn__shard_block(tarn__shard *s, int64_t block_id, int want_payloads,
 		      const tarn__block **out)
 {
 	struct cache_slot *slot = cache_lookup(s, block_id);
-	int rc;
+	int rc = TARN_OK;
 
-	if (!slot || (want_payloads && !slot->blk.has_payloads)) {
-		if (!slot)
-			slot = cache_victim(s);
-		rc = tarn__shard_read_block(s, block_id, want_payloads, &slot->blk);
-		if (rc)
-			return rc;
+	if (!slot) {
+		slot = cache_victim(s);
+		rc = read_block(s, block_id, 1, want_payloads, &slot->blk);
+	} else if (want_payloads && !slot->blk.has_payloads) {
+		/* its events are decoded already: only the payloads frame */
+		rc = read_block(s, block_id, 0, 1, &slot->blk);
 	}
+	if (rc)
+		return rc;
 	slot->used = ++s->clock;
 	*out = &slot->blk;
 	return TARN_OK;
