@@ -577,6 +577,54 @@ static void lake__gold_across_batches_and_rollback(void **state)
 	assert_int_equal(sql_int("gold.db", "SELECT count(*) FROM day_users WHERE user_id='u9'"), 0);
 }
 
+/* The writer keeps each day's users between batches (gold.c): a user
+ * first met, or first buying, in a rolled-back batch is not counted; more
+ * users than the cache holds (32,768) across two days still give exact
+ * counts; day_users.purchases is 1 for buyers, 0 for the others. */
+static void lake__gold_user_cache_rollback_and_trim(void **state)
+{
+	tarn_lake *lake = open_lake();
+	uint64_t problems = 1;
+	char json[300];
+	int i;
+
+	(void)state;
+	add_json(lake, GOLD_EV(1, "a", "click"));
+	add_json(lake, GOLD_EV(2, "b", "click"));
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	add_json(lake, GOLD_EV(3, "a", "purchase")); /* a's first purchase... */
+	add_json(lake, GOLD_EV(4, "c", "click"));    /* ...and c: both rolled back */
+	assert_int_equal(tarn_lake_rollback(lake), TARN_OK);
+	add_json(lake, GOLD_EV(5, "c", "click"));
+	add_json(lake, GOLD_EV(6, "b", "purchase"));
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	/* 40,000 users a day on two days, in batches of 10,000 */
+	for (i = 0; i < 80000; i++) {
+		snprintf(json, sizeof(json),
+			 "{\"event_id\":\"t-%d\",\"timestamp\":\"2026-11-2%dT11:%02d:00Z\","
+			 "\"user_id\":\"user-%d\",\"event_type\":\"%s\"}",
+			 i, 1 + i % 2, i % 60, i % 40000, i % 7 == 0 ? "purchase" : "click");
+		add_json(lake, json);
+		if (i % 10000 == 9999)
+			assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	}
+	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_OK);
+	assert_int_equal(problems, 0);
+	tarn_lake_close(lake);
+	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"
+					    " WHERE event_date='2026-11-20'"), 3);
+	assert_int_equal(sql_int("gold.db", "SELECT purchasers FROM conversion_rate_daily"
+					    " WHERE event_date='2026-11-20'"), 1);
+	assert_int_equal(sql_int("gold.db", "SELECT sum(purchases) FROM day_users"
+					    " WHERE event_date='2026-11-20'"), 1);
+	assert_int_equal(sql_int("gold.db", "SELECT purchases FROM day_users WHERE user_id='b'"),
+			 1);
+	/* user-k is on day 21 when k is even, on day 22 when odd: 20,000 a day */
+	assert_int_equal(sql_int("gold.db", "SELECT sum(dau_count) FROM daily_active_users"
+					    " WHERE event_date > '2026-11-20'"), 40000);
+	assert_int_equal(sql_int("gold.db", "SELECT max(purchases) FROM day_users"), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -595,6 +643,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(lake__damaged_shard_named_other_days_work, setup, teardown),
 		cmocka_unit_test_setup_teardown(lake__stats_add_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(lake__gold_across_batches_and_rollback, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(lake__gold_user_cache_rollback_and_trim, setup,
 						teardown),
 	};
 
