@@ -11,8 +11,10 @@
  *   name: header `event_name`; payload `event_name` or `event_type`
  *         (option name_field)
  *
- * Payload JSON is parsed with jansson (RFC 8259). Field paths are dotted
- * ("a.b.c") and walk nested objects.
+ * Payload JSON is streamed once through yajl's parser (RFC 8259: strict
+ * grammar, UTF-8 checked, nesting at most 512). Field paths are dotted
+ * ("a.b.c") and walk nested objects, never arrays; a key repeated in one
+ * object: the last wins, with everything under it.
  */
 #ifndef TARN_EVENT_H
 #define TARN_EVENT_H
@@ -108,7 +110,8 @@ void tarn_event_init(tarn_event *ev);
  *   ("time '2026-13-01' is not RFC 3339"); may be NULL.
  * An id of the textual RFC 4122 form (8-4-4-4-12 hex digits, any case) is
  * stored as its 16 bytes (id_is_uuid = 1); any other string, or a JSON
- * integer written as decimal text, is stored as its bytes (1..255).
+ * integer written as decimal text (canonical within the 64-bit range, "-0"
+ * is "0"; the digits as written beyond it), is stored as its bytes (1..255).
  * A header value that fails to parse as id/time is a reject (it is not
  * silently replaced by the payload's value).
  * Returns TARN_OK when the event can be stored, TARN_EINVAL when *reject
