@@ -15,7 +15,6 @@
 #include "tarn/headers.h"
 #include "tarn/time.h"
 #include "error_internal.h"
-#include "event_internal.h"
 
 void tarn_event_init(tarn_event *ev)
 {
@@ -465,11 +464,6 @@ static const struct value *first_of(const struct scan *sc, int slot, int alt)
 	if (alt >= 0 && sc->v[alt].type != V_NONE)
 		return &sc->v[alt];
 	return NULL;
-}
-
-void tarn__event_thread_done(void)
-{
-	/* nothing is kept per thread since extraction moved to yajl */
 }
 
 int tarn_event_dimensions(tarn_event *ev, const tarn_extract_options *opts)

@@ -11,7 +11,6 @@
 #include "tarn/time.h"
 #include "error_internal.h"
 #include "block.h" /* tarn__buf */
-#include "event_internal.h"
 
 /* Add one extracted input to the lake's batch, or quarantine it when
  * extraction said why it cannot be stored (x_rc == TARN_EINVAL). */
@@ -345,18 +344,10 @@ static void reader_loop(struct pipe *p)
 	}
 }
 
-static void reader_done(void *arg)
-{
-	(void)arg;
-	tarn__event_thread_done();
-}
-
 static void *reader_main(void *arg)
 {
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-	pthread_cleanup_push(reader_done, NULL);
 	reader_loop(arg);
-	pthread_cleanup_pop(1);
 	return NULL;
 }
 
