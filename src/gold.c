@@ -8,6 +8,7 @@
 
 #include "tarn/time.h"
 #include "error_internal.h"
+#include "idindex.h"
 #include "lake_internal.h"
 
 const char tarn__gold_schema[] =
@@ -150,22 +151,6 @@ struct tarn__gold {
 	size_t n_days, days_cap;
 };
 
-/* A multiply-xor hash of n bytes, eight at a time (keys are short). */
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
-
-	for (; n >= 8; s += 8, n -= 8) {
-		memcpy(&w, s, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
-	w = 0;
-	memcpy(&w, s, n);
-	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-	return h ^ (h >> 29);
-}
-
 static void table_free(struct table *t)
 {
 	size_t i;
@@ -204,7 +189,7 @@ static int table_grow(struct table *t)
 static int table_get(struct table *t, const char *key, struct entry **out, int *created)
 {
 	size_t n = strlen(key), j;
-	uint64_t h = hash_bytes(key, n);
+	uint64_t h = tarn__hash_bytes(key, n);
 
 	*created = 0;
 	if (2 * (t->n + 1) > t->cap && table_grow(t))

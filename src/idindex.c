@@ -110,6 +110,11 @@ static uint64_t hash_words(uint64_t h, const void *p, size_t n)
 	return mix64(h);
 }
 
+uint64_t tarn__hash_bytes(const void *p, size_t n)
+{
+	return hash_words(0x9e3779b97f4a7c15ull * (n + 1), p, n);
+}
+
 uint64_t tarn__id_hash(int is_uuid, const unsigned char *id, size_t len)
 {
 	return hash_words(0x9e3779b97f4a7c15ull * (len + 1) ^ (is_uuid ? 0x5555 : 0), id, len);

@@ -48,6 +48,9 @@ typedef struct tarn__idindex tarn__idindex;
 /* 64-bit hash of an event id (its kind and bytes), the key of the index. */
 uint64_t tarn__id_hash(int is_uuid, const unsigned char *id, size_t len);
 
+/* 64-bit hash of n bytes (not keyed: for in-memory tables only). */
+uint64_t tarn__hash_bytes(const void *p, size_t n);
+
 /* Open (creating with permission bits file_mode) LAKE/ids.db and load the
  * filter from its runs. TARN_ESQLITE, TARN_ECORRUPT, TARN_ENOMEM, TARN_EIO. */
 int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode);
