@@ -214,15 +214,21 @@ static int table_get(struct table *t, const char *key, struct entry **out, int *
 	return TARN_OK;
 }
 
-static void day_free(struct day *d)
+/* Free a day's batch deltas (everything but its users). */
+static void free_deltas(struct day *d)
 {
 	table_free(&d->names);
 	table_free(&d->sources);
 	table_free(&d->pages);
-	table_free(&d->users);
 	table_free(&d->minute_types);
 	table_free(&d->minute_logins);
 	table_free(&d->minute_buys);
+}
+
+static void day_free(struct day *d)
+{
+	free_deltas(d);
+	table_free(&d->users);
 }
 
 static void drop_day(tarn__gold *g, size_t i)
@@ -538,17 +544,13 @@ static int write_minutes(tarn__gold *g, const char *date, const struct table *t,
  * forgets them with the rest. */
 static void keep_users(struct day *d)
 {
-	struct table users = d->users;
 	size_t i;
 
-	d->users.e = NULL;
-	d->users.n = d->users.cap = 0;
-	day_free(d);
-	for (i = 0; i < users.cap; i++) {
-		users.e[i].flags = USER_STORED;
-		users.e[i].b = 0;
+	free_deltas(d);
+	for (i = 0; i < d->users.cap; i++) {
+		d->users.e[i].flags = USER_STORED;
+		d->users.e[i].b = 0;
 	}
-	d->users = users;
 	d->null_names = d->null_name_bytes = 0;
 	d->new_users = d->new_purchasers = d->purchases = 0;
 	d->dirty = 0;
