@@ -335,12 +335,9 @@ int tarn_lake_open(tarn_lake **out, const char *dir, unsigned flags)
 		rc = open_file(lake, "quarantine.db", quarantine_schema, &lake->quar_db);
 	if (rc)
 		goto fail;
-	/* a writer's memory is bounded (README "Performance"): gold's hot
-	 * pages are the open days' rows, and the quarantine is only appended */
-	if (!lake->readonly) {
-		sqlite3_exec(lake->gold_db, "PRAGMA cache_size=-2048", NULL, NULL, NULL);
+	/* the quarantine is only appended: it needs less than the default */
+	if (!lake->readonly)
 		sqlite3_exec(lake->quar_db, "PRAGMA cache_size=-256", NULL, NULL, NULL);
-	}
 	rc = tarn__gold_attach(&lake->gold, lake->gold_db, 0);
 	if (!rc && !lake->readonly)
 		rc = tarn__idindex_open(&lake->ids, dir, lake->file_mode);

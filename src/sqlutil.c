@@ -125,7 +125,10 @@ int tarn__sql_open_ex(sqlite3 **out, const char *path, int readonly, int create_
 	if (rc == TARN_OK && !readonly)
 		rc = tarn__sql_exec(db,
 				    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-				    " PRAGMA cache_size=-8192",
+				    /* a writer's memory is bounded (README
+				     * "Performance"): 2 MB a file unless the
+				     * file's owner asks otherwise */
+				    " PRAGMA cache_size=-2048",
 				    path);
 	if (rc != TARN_OK) {
 		sqlite3_close(db);
