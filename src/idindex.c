@@ -35,7 +35,7 @@ static const char ids_schema[] =
 #define MEM_SLACK (64u * 1024)
 
 struct entry {
-	uint32_t h32; /* the hash's upper 32 bits: what a run keeps */
+	uint64_t h; /* the id hash's upper RUN_BITS bits: what a run keeps */
 	int32_t day;
 	uint32_t block_id;
 };
@@ -182,7 +182,31 @@ static int filter_alloc(tarn__idindex *x, uint64_t ids)
 	return TARN_OK;
 }
 
-/* ---- pages: entries sorted by (h32, day, block), LEB128 varints ---- */
+/* ---- pages: entries sorted by (hash, day, block), bit-packed ---- */
+
+/* A run keeps the upper RUN_BITS bits of each id's 64-bit hash: two
+ * different stored ids share them with probability 2^-40 a pair, so that a
+ * new id among 100M stored ones costs a block read once in ~11,000 (with
+ * 32 bits it was once in 43). */
+#define RUN_BITS 40
+#define RUN_MASK ((UINT64_C(1) << RUN_BITS) - 1)
+/* A Rice quotient of RICE_ESC or more is written as RICE_ESC ones and the
+ * whole difference in RUN_BITS bits (never longer than twice the quotient). */
+#define RICE_ESC 40
+/* Bytes of a page before its bit stream, at most: k, the first hash's low
+ * byte, the two widths, and two varints. */
+#define PAGE_HEAD 14
+
+static uint64_t run_hash(uint64_t h)
+{
+	return h >> (64 - RUN_BITS);
+}
+
+/* The upper 32 bits of a run hash: the part in a page's rowid. */
+static uint32_t run_top(uint64_t rh)
+{
+	return (uint32_t)(rh >> (RUN_BITS - 32));
+}
 
 static size_t put_varint(unsigned char *p, uint64_t v)
 {
@@ -223,144 +247,342 @@ static int64_t unzigzag(uint64_t v)
 	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
-/* Each entry: h32 - previous h32 (the first from first_h), zigzag(day -
- * previous day) (the first from 0), block id. */
-static size_t page_encode(const struct entry *e, size_t n, unsigned char *out)
+/* Bits to write any value in [0, v]. */
+static int width(uint64_t v)
 {
-	uint32_t ph = e[0].h32;
-	int32_t pd = 0;
+	return v ? 64 - __builtin_clzll(v) : 0;
+}
+
+/* The Rice parameter of a run of n hashes spread evenly over 2^RUN_BITS:
+ * the k that minimises k + 1 + mean gap / 2^k, the expected bits of a
+ * difference between neighbours. */
+static int rice_k(uint64_t n)
+{
+	uint64_t gap = n > 1 ? (UINT64_C(1) << RUN_BITS) / n : UINT64_C(1) << (RUN_BITS - 1);
+	int k, best = 0;
+	double cost = 1e30;
+
+	for (k = 0; k < RUN_BITS; k++) {
+		double c = k + (double)gap / (double)(UINT64_C(1) << k);
+		if (c < cost) {
+			cost = c;
+			best = k;
+		}
+	}
+	return best;
+}
+
+static uint64_t rice_bits(uint64_t d, int k)
+{
+	uint64_t q = d >> k;
+
+	return q >= RICE_ESC ? RICE_ESC + RUN_BITS : q + 1 + (uint64_t)k;
+}
+
+/* LSB-first bit stream into a buffer the caller sized. */
+struct bit_writer {
+	unsigned char *p;
+	uint64_t acc;
+	int n;
+};
+
+/* Append the low n bits of v (n <= 32). */
+static void put_bits(struct bit_writer *w, uint64_t v, int n)
+{
+	if (n == 0)
+		return;
+	w->acc |= (v & ((UINT64_C(1) << n) - 1)) << w->n;
+	w->n += n;
+	while (w->n >= 8) {
+		*w->p++ = (unsigned char)w->acc;
+		w->acc >>= 8;
+		w->n -= 8;
+	}
+}
+
+static void put_ones(struct bit_writer *w, uint64_t n)
+{
+	for (; n >= 32; n -= 32)
+		put_bits(w, UINT32_MAX, 32);
+	put_bits(w, (UINT64_C(1) << n) - 1, (int)n);
+}
+
+static void put_rice(struct bit_writer *w, uint64_t d, int k)
+{
+	uint64_t q = d >> k;
+
+	if (q >= RICE_ESC) {
+		put_ones(w, RICE_ESC);
+		put_bits(w, d, RUN_BITS / 2);
+		put_bits(w, d >> (RUN_BITS / 2), RUN_BITS - RUN_BITS / 2);
+		return;
+	}
+	put_ones(w, q);
+	put_bits(w, 0, 1);
+	put_bits(w, d, k > 32 ? 32 : k);
+	if (k > 32)
+		put_bits(w, d >> 32, k - 32);
+}
+
+struct bit_reader {
+	const unsigned char *p;
+	size_t len, pos; /* in bytes; pos in bits */
+};
+
+/* The next 57 bits or more, from bit pos, without moving (zeros past the
+ * end: the caller checks pos against the length). */
+static uint64_t peek_bits(const struct bit_reader *r)
+{
+	size_t at = r->pos >> 3;
+	uint64_t w = 0;
+
+	if (at + 8 <= r->len) {
+		memcpy(&w, r->p + at, 8);
+	} else {
+		size_t i;
+		for (i = 0; at + i < r->len; i++)
+			w |= (uint64_t)r->p[at + i] << (8 * i);
+	}
+	return w >> (r->pos & 7);
+}
+
+static int get_bits(struct bit_reader *r, int n, uint64_t *v)
+{
+	if (r->pos + (size_t)n > r->len * 8)
+		return -1;
+	*v = n ? peek_bits(r) & ((UINT64_C(1) << n) - 1) : 0;
+	r->pos += (size_t)n;
+	return 0;
+}
+
+static int get_rice(struct bit_reader *r, int k, uint64_t *d)
+{
+	uint64_t q = (uint64_t)__builtin_ctzll(~peek_bits(r)), lo, hi;
+
+	if (q >= RICE_ESC) {
+		r->pos += RICE_ESC;
+		if (get_bits(r, RUN_BITS / 2, &lo) || get_bits(r, RUN_BITS - RUN_BITS / 2, &hi))
+			return -1;
+		*d = lo | hi << (RUN_BITS / 2);
+		return 0;
+	}
+	r->pos += q + 1;
+	if (r->pos > r->len * 8)
+		return -1;
+	if (k <= 32) {
+		if (get_bits(r, k, &lo))
+			return -1;
+	} else if (get_bits(r, 32, &lo) || get_bits(r, k - 32, &hi)) {
+		return -1;
+	} else {
+		lo |= hi << 32;
+	}
+	*d = q << k | lo;
+	return 0;
+}
+
+/* A page: k (1 byte), the first hash's low 8 bits (1), day bits (1),
+ * block bits (1), zigzag(least day), least block (varints), then per
+ * entry the Rice code of hash - previous hash (none for the first), day -
+ * least day, block - least block. Returns the page's bytes. */
+static size_t page_encode(const struct entry *e, size_t n, int k, unsigned char *out)
+{
+	int32_t dmin = e[0].day, dmax = e[0].day;
+	uint32_t bmin = e[0].block_id, bmax = e[0].block_id;
+	struct bit_writer w;
+	int dbits, bbits;
 	size_t i, len = 0;
 
-	for (i = 0; i < n; i++) {
-		len += put_varint(out + len, e[i].h32 - ph);
-		len += put_varint(out + len, zigzag((int64_t)e[i].day - pd));
-		len += put_varint(out + len, e[i].block_id);
-		ph = e[i].h32;
-		pd = e[i].day;
+	for (i = 1; i < n; i++) {
+		dmin = e[i].day < dmin ? e[i].day : dmin;
+		dmax = e[i].day > dmax ? e[i].day : dmax;
+		bmin = e[i].block_id < bmin ? e[i].block_id : bmin;
+		bmax = e[i].block_id > bmax ? e[i].block_id : bmax;
 	}
-	return len;
+	dbits = width((uint64_t)((int64_t)dmax - dmin));
+	bbits = width(bmax - bmin);
+	out[len++] = (unsigned char)k;
+	out[len++] = (unsigned char)e[0].h;
+	out[len++] = (unsigned char)dbits;
+	out[len++] = (unsigned char)bbits;
+	len += put_varint(out + len, zigzag(dmin));
+	len += put_varint(out + len, bmin);
+	w.p = out + len;
+	w.acc = 0;
+	w.n = 0;
+	for (i = 0; i < n; i++) {
+		if (i)
+			put_rice(&w, e[i].h - e[i - 1].h, k);
+		put_bits(&w, (uint64_t)((int64_t)e[i].day - dmin), dbits);
+		put_bits(&w, e[i].block_id - bmin, bbits);
+	}
+	if (w.n)
+		put_bits(&w, 0, 8 - w.n);
+	return (size_t)(w.p - out);
 }
 
 /* Decode the first entries of a page into e (room for n), up to the
- * first whose hash is above stop_h; *got says how many were decoded. */
-static int page_decode_upto(const void *data, size_t len, uint32_t first_h, size_t n,
-			    struct entry *e, const char *path, uint32_t stop_h, size_t *got)
+ * first whose hash is above stop_h; *got says how many were decoded.
+ * first_top is the first hash's upper 32 bits (from the page's rowid). */
+static int page_decode_upto(const void *data, size_t len, uint32_t first_top, size_t n,
+			    struct entry *e, const char *path, uint64_t stop_h, size_t *got)
 {
 	const unsigned char *p = data, *end = p + len;
-	uint64_t dh, dd, b;
-	uint32_t h = first_h;
-	int64_t day = 0;
+	uint64_t zd, bmin, v, h;
+	struct bit_reader r;
+	int64_t dmin;
+	int k, dbits, bbits;
 	size_t i;
 
 	*got = 0;
+	if (len < 4)
+		goto damaged;
+	k = p[0];
+	h = (uint64_t)first_top << (RUN_BITS - 32) | p[1];
+	dbits = p[2];
+	bbits = p[3];
+	p += 4;
+	if (k >= RUN_BITS || dbits > 32 || bbits > 32 || get_varint(&p, end, &zd) ||
+	    get_varint(&p, end, &bmin) || bmin > UINT32_MAX)
+		goto damaged;
+	dmin = unzigzag(zd);
+	r.p = p;
+	r.len = (size_t)(end - p);
+	r.pos = 0;
 	for (i = 0; i < n; i++) {
-		if (get_varint(&p, end, &dh) || get_varint(&p, end, &dd) ||
-		    get_varint(&p, end, &b) || dh > UINT32_MAX - h || b > UINT32_MAX)
-			return tarn__error_set(TARN_ECORRUPT, "%s: damaged run page", path);
-		h += (uint32_t)dh;
-		day += unzigzag(dd);
-		e[i].h32 = h;
+		int64_t day;
+		if (i) {
+			if (get_rice(&r, k, &v) || v > RUN_MASK - h)
+				goto damaged;
+			h += v;
+		}
+		if (get_bits(&r, dbits, &v))
+			goto damaged;
+		day = dmin + (int64_t)v;
+		if (day < INT32_MIN || day > INT32_MAX || get_bits(&r, bbits, &v) ||
+		    bmin + v > UINT32_MAX)
+			goto damaged;
+		e[i].h = h;
 		e[i].day = (int32_t)day;
-		e[i].block_id = (uint32_t)b;
+		e[i].block_id = (uint32_t)(bmin + v);
 		*got = i + 1;
 		if (h > stop_h)
 			break;
 	}
 	return TARN_OK;
+damaged:
+	return tarn__error_set(TARN_ECORRUPT, "%s: damaged run page", path);
 }
 
 /* Decode a whole page into e (room for n). */
-static int page_decode(const void *data, size_t len, uint32_t first_h, size_t n,
+static int page_decode(const void *data, size_t len, uint32_t first_top, size_t n,
 		       struct entry *e, const char *path)
 {
 	size_t got;
 
-	return page_decode_upto(data, len, first_h, n, e, path, UINT32_MAX, &got);
+	return page_decode_upto(data, len, first_top, n, e, path, UINT64_MAX, &got);
 }
 
 static int entry_cmp(const void *a, const void *b)
 {
 	const struct entry *x = a, *y = b;
 
-	if (x->h32 != y->h32)
-		return x->h32 < y->h32 ? -1 : 1;
+	if (x->h != y->h)
+		return x->h < y->h ? -1 : 1;
 	if (x->day != y->day)
 		return x->day < y->day ? -1 : 1;
 	return x->block_id < y->block_id ? -1 : x->block_id > y->block_id;
 }
 
-static int64_t page_key(int64_t run_id, uint32_t h32)
+static int64_t page_key(int64_t run_id, uint32_t top)
 {
-	return (int64_t)((uint64_t)run_id << 32 | h32);
+	return (int64_t)((uint64_t)run_id << 32 | top);
 }
 
 /* Writes one run, page by page, from entries given in order. */
 struct run_writer {
 	tarn__idindex *x;
 	int64_t run_id;
+	int k;                 /* Rice parameter of the run (rice_k) */
 	struct entry page[PAGE_IDS * 2];
-	size_t n, bytes;
+	size_t n;
+	uint64_t hash_bits;    /* of the page's Rice codes */
+	int32_t dmin, dmax;
+	uint32_t bmin, bmax;
 	uint64_t total;
-	unsigned char buf[PAGE_IDS * 2 * 16];
+	unsigned char buf[PAGE_HEAD + PAGE_IDS * 2 * 24];
 };
 
-static int write_page(struct run_writer *w, size_t n)
+static void writer_start(struct run_writer *w, int64_t run_id, uint64_t ids)
+{
+	w->run_id = run_id;
+	w->k = rice_k(ids);
+	w->n = 0;
+	w->total = 0;
+}
+
+static int write_page(struct run_writer *w)
 {
 	tarn__idindex *x = w->x;
-	size_t len = page_encode(w->page, n, w->buf);
+	size_t len = page_encode(w->page, w->n, w->k, w->buf);
 	int rc;
 
 	sqlite3_reset(x->ins_page);
-	sqlite3_bind_int64(x->ins_page, 1, page_key(w->run_id, w->page[0].h32));
-	sqlite3_bind_int64(x->ins_page, 2, (sqlite3_int64)n);
+	sqlite3_bind_int64(x->ins_page, 1, page_key(w->run_id, run_top(w->page[0].h)));
+	sqlite3_bind_int64(x->ins_page, 2, (sqlite3_int64)w->n);
 	sqlite3_bind_blob(x->ins_page, 3, w->buf, (int)len, SQLITE_STATIC);
 	rc = sqlite3_step(x->ins_page);
 	sqlite3_reset(x->ins_page);
 	if (rc != SQLITE_DONE)
 		return tarn__error_sqlite(x->db, "%s: write run page", x->path);
 	w->n = 0;
-	w->bytes = 0;
-	(void)n;
 	return TARN_OK;
 }
 
-static size_t varint_len(uint64_t v)
+/* Bytes of the page with e added: exact up to the varints' length. */
+static uint64_t page_bytes_with(const struct run_writer *w, const struct entry *e)
 {
-	size_t n = 1;
+	int32_t dmin = e->day < w->dmin ? e->day : w->dmin;
+	int32_t dmax = e->day > w->dmax ? e->day : w->dmax;
+	uint32_t bmin = e->block_id < w->bmin ? e->block_id : w->bmin;
+	uint32_t bmax = e->block_id > w->bmax ? e->block_id : w->bmax;
+	uint64_t bits = w->hash_bits + rice_bits(e->h - w->page[w->n - 1].h, w->k) +
+			(w->n + 1) * (uint64_t)(width((uint64_t)((int64_t)dmax - dmin)) +
+						width(bmax - bmin));
 
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
+	return PAGE_HEAD + (bits + 7) / 8;
 }
 
-/* Equal hashes stay on one page, so a lookup reads one page per run. */
+/* Equal upper 32 bits stay on one page (a page's rowid holds them), so a
+ * lookup reads one page per run. */
 static int writer_put(struct run_writer *w, const struct entry *e)
 {
-	size_t more = 0;
 	int rc;
 
-	if (w->n) {
-		const struct entry *p = &w->page[w->n - 1];
-		more = varint_len(e->h32 - p->h32) +
-		       varint_len(zigzag((int64_t)e->day - p->day)) + varint_len(e->block_id);
-	}
-	if (w->n && w->bytes + more > PAGE_BYTES && e->h32 != w->page[w->n - 1].h32) {
-		rc = write_page(w, w->n);
+	if (w->n && run_top(e->h) != run_top(w->page[w->n - 1].h) &&
+	    page_bytes_with(w, e) > PAGE_BYTES) {
+		rc = write_page(w);
 		if (rc)
 			return rc;
 	}
 	if (w->n == sizeof(w->page) / sizeof(w->page[0])) {
 		/* thousands of ids share 32 bits of hash: only by design */
-		rc = write_page(w, w->n);
+		rc = write_page(w);
 		if (rc)
 			return rc;
 	}
-	if (w->n == 0)
-		more = 1 + varint_len(zigzag(e->day)) + varint_len(e->block_id);
+	if (w->n == 0) {
+		w->hash_bits = 0;
+		w->dmin = w->dmax = e->day;
+		w->bmin = w->bmax = e->block_id;
+	} else {
+		w->hash_bits += rice_bits(e->h - w->page[w->n - 1].h, w->k);
+		w->dmin = e->day < w->dmin ? e->day : w->dmin;
+		w->dmax = e->day > w->dmax ? e->day : w->dmax;
+		w->bmin = e->block_id < w->bmin ? e->block_id : w->bmin;
+		w->bmax = e->block_id > w->bmax ? e->block_id : w->bmax;
+	}
 	w->page[w->n++] = *e;
-	w->bytes += more;
 	w->total++;
 	return TARN_OK;
 }
@@ -368,7 +590,7 @@ static int writer_put(struct run_writer *w, const struct entry *e)
 static int writer_end(struct run_writer *w, int level)
 {
 	tarn__idindex *x = w->x;
-	int rc = w->n ? write_page(w, w->n) : TARN_OK;
+	int rc = w->n ? write_page(w) : TARN_OK;
 
 	if (rc)
 		return rc;
@@ -492,17 +714,17 @@ static int scan_runs(tarn__idindex *x, int (*fn)(tarn__idindex *, const struct e
 	return rc;
 }
 
-/* The filter keeps the upper 32 bits of a run's hashes only: adding a run's
- * entry sets the bits of a hash with those upper bits, which is what a
- * lookup of any id with those bits then tests. */
-static uint64_t run_key(uint32_t h32)
+/* The filter keys on what a run keeps of a hash (run_hash): adding a
+ * run's entry sets the bits of a hash with those upper bits, which is what
+ * a lookup of any id with those bits then tests. */
+static uint64_t run_key(uint64_t rh)
 {
-	return mix64((uint64_t)h32 * 0x9e3779b97f4a7c15ull);
+	return mix64(rh * 0x9e3779b97f4a7c15ull);
 }
 
 static uint64_t filter_key(uint64_t h)
 {
-	return run_key((uint32_t)(h >> 32));
+	return run_key(run_hash(h));
 }
 
 static int add_page_to_filter(tarn__idindex *x, const struct entry *e, size_t n)
@@ -510,7 +732,7 @@ static int add_page_to_filter(tarn__idindex *x, const struct entry *e, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		filter_add(x, run_key(e[i].h32));
+		filter_add(x, run_key(e[i].h));
 	return TARN_OK;
 }
 
@@ -735,7 +957,7 @@ static int push_result(tarn__idindex *x, size_t *n, struct tarn__idloc loc,
 	return TARN_OK;
 }
 
-static int lookup_run(tarn__idindex *x, int64_t run_id, uint32_t h32, size_t *n)
+static int lookup_run(tarn__idindex *x, int64_t run_id, uint64_t rh, size_t *n)
 {
 	struct entry e[PAGE_IDS * 2];
 	sqlite3_stmt *st = x->find_page;
@@ -745,7 +967,7 @@ static int lookup_run(tarn__idindex *x, int64_t run_id, uint32_t h32, size_t *n)
 
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, page_key(run_id, 0));
-	sqlite3_bind_int64(st, 2, page_key(run_id, h32));
+	sqlite3_bind_int64(st, 2, page_key(run_id, run_top(rh)));
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(st);
@@ -760,13 +982,13 @@ static int lookup_run(tarn__idindex *x, int64_t run_id, uint32_t h32, size_t *n)
 		sqlite3_reset(st);
 		return tarn__error_set(TARN_ECORRUPT, "%s: damaged run page", x->path);
 	}
-	/* a probe needs the entries up to h32 only: half a page on average */
+	/* a probe needs the entries up to rh only: half a page on average */
 	rc = page_decode_upto(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
-			      (uint32_t)sqlite3_column_int64(st, 0), (size_t)cnt, e, x->path, h32,
+			      (uint32_t)sqlite3_column_int64(st, 0), (size_t)cnt, e, x->path, rh,
 			      &got);
 	sqlite3_reset(st);
-	for (i = 0; !rc && i < got && e[i].h32 <= h32; i++) {
-		if (e[i].h32 == h32) {
+	for (i = 0; !rc && i < got && e[i].h <= rh; i++) {
+		if (e[i].h == rh) {
 			struct tarn__idloc loc = { e[i].day, e[i].block_id };
 			rc = push_result(x, n, loc, NULL);
 		}
@@ -805,7 +1027,7 @@ int tarn__idindex_lookup(tarn__idindex *x, uint64_t h, const struct tarn__idcand
 		if (x->res[i].has_payload_hash)
 			return TARN_OK;
 	for (i = x->n_runs; !rc && i-- > 0;)
-		rc = lookup_run(x, x->runs[i].run_id, (uint32_t)(h >> 32), n);
+		rc = lookup_run(x, x->runs[i].run_id, run_hash(h), n);
 	*locs = x->res;
 	return rc;
 }
@@ -900,8 +1122,8 @@ static int set_covered(tarn__idindex *x, int32_t day, int64_t block_id)
 	return TARN_OK;
 }
 
-/* Sort entries as entry_cmp does: an LSD radix sort on h32 (four passes
- * of a byte), then the rare runs of equal h32 by insertion. tmp holds n
+/* Sort entries as entry_cmp does: an LSD radix sort on the hash (a pass
+ * a byte), then the rare runs of equal hashes by insertion. tmp holds n
  * entries. A qsort here was 3% of ingest. */
 static void sort_entries(struct entry *e, struct entry *tmp, size_t n)
 {
@@ -909,28 +1131,29 @@ static void sort_entries(struct entry *e, struct entry *tmp, size_t n)
 	size_t count[256], i, j;
 	int shift;
 
-	for (shift = 0; shift < 32; shift += 8) {
+	for (shift = 0; shift < RUN_BITS; shift += 8) {
 		size_t sum = 0;
 
 		memset(count, 0, sizeof(count));
 		for (i = 0; i < n; i++)
-			count[(src[i].h32 >> shift) & 0xff]++;
+			count[(src[i].h >> shift) & 0xff]++;
 		for (i = 0; i < 256; i++) {
 			size_t c = count[i];
 			count[i] = sum;
 			sum += c;
 		}
 		for (i = 0; i < n; i++)
-			dst[count[(src[i].h32 >> shift) & 0xff]++] = src[i];
+			dst[count[(src[i].h >> shift) & 0xff]++] = src[i];
 		t = src;
 		src = dst;
 		dst = t;
 	}
-	/* four passes: the result is back in e */
+	if (src != e)
+		memcpy(e, src, n * sizeof(*e));
 	for (i = 1; i < n; i++) {
 		struct entry x = e[i];
 
-		for (j = i; j > 0 && e[j - 1].h32 == x.h32 && entry_cmp(&e[j - 1], &x) > 0; j--)
+		for (j = i; j > 0 && e[j - 1].h == x.h && entry_cmp(&e[j - 1], &x) > 0; j--)
 			e[j] = e[j - 1];
 		e[j] = x;
 	}
@@ -947,12 +1170,12 @@ static int write_mem_run(tarn__idindex *x, struct run_writer *w)
 	if (!e)
 		return tarn__error_set(TARN_ENOMEM, "%s: run", x->path);
 	for (i = 0; i < x->n_mem; i++) {
-		e[i].h32 = (uint32_t)(x->mem[i].h >> 32);
+		e[i].h = run_hash(x->mem[i].h);
 		e[i].day = x->mem[i].loc.day;
 		e[i].block_id = x->mem[i].loc.block_id;
 	}
 	sort_entries(e, e + x->n_mem, x->n_mem);
-	w->run_id = next_run_id(x);
+	writer_start(w, next_run_id(x), x->n_mem);
 	for (i = 0; !rc && i < x->n_mem; i++)
 		rc = writer_put(w, &e[i]);
 	if (!rc)
@@ -967,7 +1190,7 @@ static int write_mem_run(tarn__idindex *x, struct run_writer *w)
 				e[n_days - 1].block_id = l->block_id;
 			continue;
 		}
-		e[n_days].h32 = 0;
+		e[n_days].h = 0;
 		e[n_days].day = l->day;
 		e[n_days++].block_id = l->block_id;
 	}
@@ -1021,10 +1244,12 @@ static int merge_runs(tarn__idindex *x, size_t *ix, size_t k, int level, struct 
 
 	if (!c)
 		return tarn__error_set(TARN_ENOMEM, "%s: merge", x->path);
-	w->run_id = next_run_id(x);
-	w->n = 0;
-	w->bytes = 0;
-	w->total = 0;
+	{
+		uint64_t ids = 0;
+		for (i = 0; i < k; i++)
+			ids += x->runs[ix[i]].n;
+		writer_start(w, next_run_id(x), ids);
+	}
 	for (i = 0; !rc && i < k; i++) {
 		rc = tarn__sql_prepare(x->db,
 				       "SELECT page & 4294967295, n, data FROM run_pages"

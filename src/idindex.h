@@ -4,16 +4,18 @@
  * blocks may hold it, so that only those are read to compare.
  *
  * Three parts, cheapest first:
- *  - a blocked Bloom filter over the 64-bit hashes of every stored id, in
- *    memory (10 to 15 bits an id, one 64-byte line per id): "certainly
- *    new" for all but about 0.5% of new ids, with one cache miss;
+ *  - a blocked Bloom filter over the upper 40 bits of the 64-bit hash of
+ *    every stored id (what the runs keep), in memory (10 to 15 bits an
+ *    id, one 64-byte line per id): "certainly new" for all but about 0.5%
+ *    of new ids, with one cache miss;
  *  - the ids stored since the last flush (about TARN__IDS_MEM entries), in
  *    memory, each with its location (event date, block id) and a keyed
  *    hash of its payload, so that a recent re-delivery is decided without
  *    reading a block;
- *  - sorted runs of (hash, location) in LAKE/ids.db, written whole at a
- *    flush and merged four into one as they accumulate (a log-structured
- *    merge): no random-order b-tree write per event.
+ *  - sorted runs of (40-bit hash, location) in LAKE/ids.db, bit-packed
+ *    (docs/FORMAT.md), written whole at a flush and merged four into one
+ *    as they accumulate (a log-structured merge): no random-order b-tree
+ *    write per event.
  * A location that the index returns is a candidate; the caller confirms it
  * by comparing the stored id byte for byte.
  *

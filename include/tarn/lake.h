@@ -34,7 +34,7 @@ typedef struct tarn_lake tarn_lake;
 #define TARN_LAKE_READONLY 0x1u /* open existing files read-only; no lock, no recovery */
 #define TARN_LAKE_GROUP_READABLE 0x2u /* create new files 0640 and folders 0750
 					 instead of 0600 / 0700 */
-#define TARN_LAKE_FORMAT_VERSION 3
+#define TARN_LAKE_FORMAT_VERSION 4
 
 /* Open (and, unless read-only, create) the lake in folder `dir`.
  *

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "tarn/tarn.h"
+#include "idindex.h"
 
 #define DAY0 1795132800000000LL /* 2026-11-20T00:00:00Z */
 #define DAY_US 86400000000LL
@@ -272,6 +273,108 @@ static void ids__prune_forgets_ids_and_expires_old_dates(void **state)
 	tarn_lake_close(lake);
 }
 
+/* ---- the index itself, with hashes chosen by the test ---- */
+
+#define N_SPREAD 6000
+
+static uint64_t spread(uint64_t k)
+{
+	uint64_t z = k * 0x9e3779b97f4a7c15ull;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Hashes i < 8 are chosen: 0, 1 and 2 share their upper 32 bits and 0 and
+ * 2 their upper 40 (what a run keeps); 3 and 4 are the least and greatest
+ * 40-bit values (gaps past the Rice code's escape); the others spread. */
+static uint64_t test_hash(size_t i)
+{
+	static const uint64_t chosen[8] = {
+		0x123456789a000000ull, 0x123456789b000000ull, 0x123456789affffffull,
+		0x0000000000000001ull, 0xffffffffffffffffull, 0x8000000000000000ull,
+		0x8000000001000000ull, 0x7fffffffff000000ull,
+	};
+
+	return i < 8 ? chosen[i] : spread(i);
+}
+
+/* Days before 1970 and far after it, block ids up to UINT32_MAX. */
+static struct tarn__idloc test_loc(size_t i)
+{
+	struct tarn__idloc l;
+
+	l.day = i % 7 == 0 ? -3 - (int32_t)(i % 11) : 20000 + (int32_t)(i % 40);
+	l.block_id = i % 13 == 0 ? UINT32_MAX - (uint32_t)i : (uint32_t)(i * 7 % 5000);
+	return l;
+}
+
+static int has_loc(const struct tarn__idcand *c, size_t n, struct tarn__idloc l)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (c[i].loc.day == l.day && c[i].loc.block_id == l.block_id)
+			return 1;
+	return 0;
+}
+
+/* Every id added so far is found at its location; a hash that shares 32
+ * bits with stored ones but not 40 is certainly new. In memory all 64 bits
+ * are compared; in runs, 40 (in_runs). */
+static void check_index(tarn__idindex *x, size_t added, int in_runs)
+{
+	const struct tarn__idcand *c;
+	size_t i, n;
+
+	for (i = 0; i < added; i++) {
+		assert_int_equal(tarn__idindex_lookup(x, test_hash(i), &c, &n), TARN_OK);
+		if (!has_loc(c, n, test_loc(i)))
+			fail_msg("hash %zu (%016llx) not found after %zu ids", i,
+				 (unsigned long long)test_hash(i), added);
+	}
+	if (added > 2) {
+		assert_int_equal(tarn__idindex_lookup(x, test_hash(0), &c, &n), TARN_OK);
+		/* 40 bits equal: a candidate in runs */
+		assert_int_equal(has_loc(c, n, test_loc(2)), in_runs);
+		assert_false(has_loc(c, n, test_loc(1)));
+		assert_int_equal(tarn__idindex_lookup(x, 0x123456789c000000ull, &c, &n), TARN_OK);
+		assert_int_equal(n, 0);
+	}
+}
+
+/* Runs written four times, merged into one, and read back after reopening
+ * (the filter rebuilt from the runs): each entry keeps its 40 bits of hash,
+ * its day and its block, whatever their range. */
+static void ids__runs_keep_forty_bits_and_every_location(void **state)
+{
+	struct tarn__idindex_stats st;
+	tarn__idindex *x = NULL;
+	size_t i, added = 0, part;
+
+	(void)state;
+	assert_int_equal(tarn__idindex_open(&x, lake_dir, 0644), TARN_OK);
+	for (part = 1; part <= 4; part++) {
+		for (i = added; i < N_SPREAD * part / 4; i++)
+			assert_int_equal(tarn__idindex_add(x, test_hash(i), 1, test_loc(i)),
+					 TARN_OK);
+		tarn__idindex_commit(x);
+		check_index(x, i, part > 1); /* in memory (and runs) */
+		added = i;
+		assert_int_equal(tarn__idindex_flush(x, 1), TARN_OK);
+		check_index(x, added, 1); /* in runs */
+	}
+	tarn__idindex_stats(x, &st);
+	assert_int_equal(st.runs, 1); /* four level-0 runs merged */
+	assert_int_equal(st.run_ids, N_SPREAD);
+	assert_int_equal(st.mem_ids, 0);
+	tarn__idindex_close(x);
+	assert_int_equal(tarn__idindex_open(&x, lake_dir, 0644), TARN_OK);
+	check_index(x, N_SPREAD, 1);
+	tarn__idindex_close(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -283,6 +386,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(ids__verify_names_a_lost_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(ids__prune_forgets_ids_and_expires_old_dates, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(ids__runs_keep_forty_bits_and_every_location, setup,
 						teardown),
 	};
 
