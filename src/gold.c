@@ -214,6 +214,25 @@ static int table_get(struct table *t, const char *key, struct entry **out, int *
 	return TARN_OK;
 }
 
+void tarn__gold_prefetch(const tarn__gold *g, const char *date, const tarn_event *ev)
+{
+	const struct table *t;
+	const char *slot;
+	size_t i;
+
+	if (!ev->has_user_id)
+		return;
+	for (i = 0; i < g->n_days && strcmp(g->days[i].date, date) != 0; i++)
+		;
+	if (i == g->n_days || !g->days[i].users.cap)
+		return;
+	t = &g->days[i].users;
+	slot = (const char *)&t->e[tarn__hash_bytes(ev->user_id, strlen(ev->user_id)) &
+				   (t->cap - 1)];
+	__builtin_prefetch(slot);
+	__builtin_prefetch(slot + sizeof(struct entry) - 1);
+}
+
 /* Free a day's batch deltas (everything but its users). */
 static void free_deltas(struct day *d)
 {

@@ -1032,6 +1032,14 @@ int tarn__idindex_lookup(tarn__idindex *x, uint64_t h, const struct tarn__idcand
 	return rc;
 }
 
+void tarn__idindex_prefetch(const tarn__idindex *x, uint64_t h)
+{
+	if (x->bits)
+		__builtin_prefetch(x->bits + line_of(x, filter_key(h)) * LINE_WORDS);
+	if (x->mtab)
+		__builtin_prefetch(&x->mtab[(h >> 7) & (x->mtab_slots - 1)]);
+}
+
 int tarn__idindex_add(tarn__idindex *x, uint64_t h, uint64_t payload_hash,
 		      struct tarn__idloc loc)
 {

@@ -79,6 +79,11 @@ struct tarn__idcand {
 int tarn__idindex_lookup(tarn__idindex *x, uint64_t h, const struct tarn__idcand **cands,
 			 size_t *n);
 
+/* A hint: start loading the filter line and the in-memory table slot that
+ * a lookup and add of hash h will touch (random places in tables larger
+ * than the CPU caches). */
+void tarn__idindex_prefetch(const tarn__idindex *x, uint64_t h);
+
 /* The index's keyed hash of a payload (for tarn__idcand.payload_hash). */
 uint64_t tarn__idindex_payload_hash(const tarn__idindex *x, const void *p, size_t n);
 

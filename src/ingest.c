@@ -11,6 +11,7 @@
 #include "tarn/time.h"
 #include "error_internal.h"
 #include "block.h" /* tarn__buf */
+#include "lake_internal.h" /* tarn__lake_prefetch */
 
 /* Add one extracted input to the lake's batch, or quarantine it when
  * extraction said why it cannot be stored (x_rc == TARN_EINVAL). */
@@ -462,13 +463,22 @@ static int store_commit(struct storer *st)
 	return TARN_OK;
 }
 
+/* Events ahead of the one being stored whose cache lines are asked for. */
+#define PREFETCH_AHEAD 6
+
 static int store_chunk(struct storer *st, struct chunk *ch)
 {
 	size_t i;
 	int rc = TARN_OK;
 
+	for (i = 0; i < PREFETCH_AHEAD && i < ch->n; i++)
+		if (ch->x_rc[i] == TARN_OK)
+			tarn__lake_prefetch(st->lake, &ch->ev[i]);
 	for (i = 0; rc == TARN_OK && i < ch->n; i++) {
 		tarn_reject q;
+
+		if (i + PREFETCH_AHEAD < ch->n && ch->x_rc[i + PREFETCH_AHEAD] == TARN_OK)
+			tarn__lake_prefetch(st->lake, &ch->ev[i + PREFETCH_AHEAD]);
 
 		if (st->in_batch == 0)
 			st->batch_start = tarn_time_now_us();

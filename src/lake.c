@@ -637,6 +637,16 @@ static int target_shard(tarn_lake *lake, const tarn_event *ev, char date[11],
 	return rc;
 }
 
+void tarn__lake_prefetch(const tarn_lake *lake, const tarn_event *ev)
+{
+	if (lake->readonly || ev->id_len == 0 || (ev->id_is_uuid && ev->id_len != 16))
+		return;
+	tarn__idindex_prefetch(lake->ids, tarn__id_hash(ev->id_is_uuid, ev->id, ev->id_len));
+	if (lake->last && ev->time_us >= lake->last_day0 &&
+	    ev->time_us - lake->last_day0 < TARN_US_PER_DAY)
+		tarn__gold_prefetch(lake->gold, tarn__shard_date(lake->last), ev);
+}
+
 int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result)
 {
 	tarn_add_result res = TARN_ADD_STORED;

@@ -14,6 +14,12 @@
 
 #include "sqlutil.h"
 
+/* A hint before tarn_lake_add(lake, ev), a few events ahead: start
+ * loading the cache lines of the id index and the gold batch that adding
+ * ev will touch, so that their misses overlap with other events' work.
+ * Changes nothing; ev is only read. */
+void tarn__lake_prefetch(const tarn_lake *lake, const tarn_event *ev);
+
 /* ---- shard store (shard.c) ---- */
 
 typedef struct tarn__shard tarn__shard;
@@ -109,6 +115,10 @@ void tarn__gold_detach(tarn__gold *g);
 /* Count one stored event of day `date` into the batch's deltas; they are
  * written to the gold tables by tarn__gold_watermark_set for that day. */
 int tarn__gold_add(tarn__gold *g, const char *date, const tarn_event *ev);
+/* A hint: start loading the slot of ev's user in the batch's table of
+ * `date`, which tarn__gold_add will probe shortly after (the table is
+ * larger than the CPU caches; one miss an event otherwise). */
+void tarn__gold_prefetch(const tarn__gold *g, const char *date, const tarn_event *ev);
 /* Delete every gold row of `date`. */
 int tarn__gold_clear_day(tarn__gold *g, const char *date);
 /* Recompute day `date` from the shard's raw events (within the caller's
