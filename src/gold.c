@@ -192,7 +192,7 @@ static int table_get(struct table *t, const char *key, struct entry **out, int *
 	uint64_t h = tarn__hash_bytes(key, n);
 
 	*created = 0;
-	if (2 * (t->n + 1) > t->cap && table_grow(t))
+	if (4 * (t->n + 1) > 3 * t->cap && table_grow(t))
 		return TARN_ENOMEM;
 	for (j = h & (t->cap - 1); t->e[j].key; j = (j + 1) & (t->cap - 1)) {
 		if (t->e[j].hash == h && t->e[j].len == n && memcmp(t->e[j].key, key, n) == 0) {
