@@ -339,6 +339,18 @@ static void put_dict(struct tarn__buf *e, const tarn__block *b, const struct tar
 	}
 }
 
+ZSTD_CCtx *tarn__block_cctx(void)
+{
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+
+	if (c) {
+		ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, TARN__ZSTD_LEVEL);
+		/* The checksum lets verify tell a damaged block from a good one. */
+		ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+	}
+	return c;
+}
+
 int tarn__block_encode(tarn__block *b, ZSTD_CCtx *cctx)
 {
 	struct tarn__buf *e = &b->enc;

@@ -83,6 +83,10 @@ int tarn__block_add(tarn__block *b, const tarn_event *ev);
 /* Sort the events by (event time, event id) and compress both frames into
  * b->zmeta and b->zpay. The block's events are left sorted. */
 int tarn__block_encode(tarn__block *b, ZSTD_CCtx *cctx);
+/* A compression context for tarn__block_encode (level TARN__ZSTD_LEVEL,
+ * frame checksums on), or NULL when out of memory. Free with
+ * ZSTD_freeCCtx. */
+ZSTD_CCtx *tarn__block_cctx(void);
 
 /* Read a block back: the field frame, then (when want_payloads) the
  * payload frame. Every length and offset is checked: TARN_ECORRUPT names

@@ -44,6 +44,7 @@ struct tarn_lake {
 	tarn__shard *last;    /* the shard of the last event added, and its day */
 	int64_t last_day0;
 	size_t n_shards;
+	const struct tarn__exec *exec; /* where shards encode full blocks */
 };
 
 static const char quarantine_schema[] =
@@ -427,6 +428,8 @@ static int open_shard(tarn_lake *lake, const char *date, tarn__shard **out)
 		lake->shards = n;
 	}
 	lake->shards[lake->n_shards++] = s;
+	if (lake->exec)
+		tarn__shard_set_exec(s, lake->exec, NULL);
 	*out = s;
 	return TARN_OK;
 }
@@ -637,6 +640,17 @@ static int target_shard(tarn_lake *lake, const tarn_event *ev, char date[11],
 	return rc;
 }
 
+int tarn__lake_set_exec(tarn_lake *lake, const struct tarn__exec *exec)
+{
+	int rc = TARN_OK;
+	size_t i;
+
+	for (i = 0; i < lake->n_shards; i++)
+		tarn__shard_set_exec(lake->shards[i], exec, &rc);
+	lake->exec = exec;
+	return rc;
+}
+
 void tarn__lake_prefetch(const tarn_lake *lake, const tarn_event *ev)
 {
 	if (lake->readonly || ev->id_len == 0 || (ev->id_is_uuid && ev->id_len != 16))
@@ -841,6 +855,9 @@ int tarn_lake_commit(tarn_lake *lake)
 			goto fail;
 		lake->quar_txn = 0;
 	}
+	/* Each shard's last block goes to the encoding thread first, and
+	 * gold's rows are written (in gold's open transaction, which commits
+	 * after every shard) while it is encoded. */
 	for (i = 0; i < lake->n_shards; i++) {
 		tarn__shard *s = lake->shards[i];
 		int64_t seq;
@@ -849,13 +866,24 @@ int tarn_lake_commit(tarn_lake *lake)
 			tarn__shard_trim(s); /* bounded memory with many days open */
 			continue;
 		}
+		rc = tarn__shard_flush(s);
+		if (!rc)
+			rc = tarn__shard_next_seq(s, &seq);
+		if (!rc)
+			rc = tarn__gold_watermark_set(lake->gold, tarn__shard_date(s), seq);
+		if (rc)
+			goto fail;
+	}
+	for (i = 0; i < lake->n_shards; i++) {
+		tarn__shard *s = lake->shards[i];
+		int64_t seq;
+
+		if (!tarn__shard_dirty(s))
+			continue;
 		rc = tarn__shard_commit(s, &seq);
 		if (rc)
 			goto fail;
 		shards_committed = 1;
-		rc = tarn__gold_watermark_set(lake->gold, tarn__shard_date(s), seq);
-		if (rc)
-			goto fail;
 	}
 	if (lake->gold_txn) {
 		rc = prune_minutes(lake, lake->gold_db);

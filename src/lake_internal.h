@@ -14,6 +14,28 @@
 
 #include "sqlutil.h"
 
+/* A thread that runs jobs (ingest.c: a worker at nice 19, which takes the
+ * CPU time the storing and reader threads leave). */
+struct tarn__exec {
+	/* Queue fn(arg): 0 when queued, -1 when not (the caller runs it). */
+	int (*submit)(void *ctx, void (*fn)(void *), void *arg);
+	/* The caller needs arg's job done now: 1 when it had not started
+	 * (it is dropped: the caller runs it, with cctx_here), 0 once it has
+	 * run (waiting while it runs). */
+	int (*settle)(void *ctx, void *arg);
+	void *ctx;
+	/* Block encoding contexts (tarn__block_cctx), one for every shard:
+	 * cctx for jobs on the exec's thread, cctx_here for the jobs the
+	 * storing thread runs itself. */
+	ZSTD_CCtx *cctx, *cctx_here;
+};
+
+/* Encode full blocks on exec's thread from now on (NULL: on the calling
+ * thread again, after every block in flight is written; exec must stay
+ * valid until then). TARN_OK, or the first error of writing a block in
+ * flight (the batch must then be rolled back). */
+int tarn__lake_set_exec(tarn_lake *lake, const struct tarn__exec *exec);
+
 /* A hint before tarn_lake_add(lake, ev), a few events ahead: start
  * loading the cache lines of the id index and the gold batch that adding
  * ev will touch, so that their misses overlap with other events' work.
@@ -59,11 +81,20 @@ int tarn__shard_idle_small(const tarn__shard *s);
 /* When this handle last committed a batch (0: never), µs since the epoch. */
 int64_t tarn__shard_last_commit_us(const tarn__shard *s);
 
+/* Encode full blocks on exec's thread (NULL: here). A block in flight is
+ * written first; its error, if any, goes to *rc when *rc is TARN_OK. */
+void tarn__shard_set_exec(tarn__shard *s, const struct tarn__exec *exec, int *rc);
+
 /* Count one absorbed re-delivery of an event of this shard (written to
  * meta 'duplicates' at the batch's commit). */
 int tarn__shard_count_duplicate(tarn__shard *s);
 /* 1 when the shard has an uncommitted batch. */
 int tarn__shard_dirty(const tarn__shard *s);
+/* Start writing the block being filled (on the exec's thread, if any),
+ * so that the commit finds it encoded. TARN_OK when not in a batch. */
+int tarn__shard_flush(tarn__shard *s);
+/* The commit_seq the open batch will commit as (the committed one + 1). */
+int tarn__shard_next_seq(tarn__shard *s, int64_t *seq);
 /* Flush the pending block, bump commit_seq, COMMIT. *seq gets the new seq. */
 int tarn__shard_commit(tarn__shard *s, int64_t *seq);
 void tarn__shard_rollback(tarn__shard *s);

@@ -58,8 +58,15 @@ struct tarn__shard {
 	struct cache_slot cache[CACHE_SLOTS];
 	uint64_t clock;
 	struct tarn__buf scratch, scratch2;
-	ZSTD_CCtx *cctx;
+	ZSTD_CCtx *cctx;             /* for blocks encoded on this thread */
 	ZSTD_DCtx *dctx;
+	/* A full block being encoded on another thread (exec): its id is
+	 * fly_id; its rows are written by settle(). At most one a shard. */
+	const struct tarn__exec *exec;
+	tarn__block fly;
+	int64_t fly_id;
+	int fly_busy, fly_queued, fly_rc;
+	int fly_done;                /* atomic: set when its encoding ended */
 };
 
 const char *tarn__shard_date(const tarn__shard *s) { return s->date; }
@@ -265,6 +272,7 @@ int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
 	tarn_time_parse_date(date, &s->day_start_us);
 	s->readonly = readonly;
 	tarn__block_init(&s->pend);
+	tarn__block_init(&s->fly);
 	for (i = 0; i < CACHE_SLOTS; i++)
 		tarn__block_init(&s->cache[i].blk);
 	snprintf(name, sizeof(name), "shards/%s.db", date);
@@ -330,6 +338,7 @@ void tarn__shard_trim(tarn__shard *s)
 	if (!s || s->in_txn)
 		return;
 	tarn__block_free(&s->pend);
+	tarn__block_free(&s->fly);
 	free(s->ptab);
 	s->ptab = NULL;
 	for (i = 0; i < CACHE_SLOTS; i++)
@@ -384,6 +393,8 @@ static int begin(tarn__shard *s)
 
 /* ---- the block cache ---- */
 
+static int settle(tarn__shard *s);
+
 static struct cache_slot *cache_lookup(tarn__shard *s, int64_t block_id)
 {
 	int i;
@@ -392,6 +403,23 @@ static struct cache_slot *cache_lookup(tarn__shard *s, int64_t block_id)
 		if (s->cache[i].blk.id == block_id && s->cache[i].blk.n)
 			return &s->cache[i];
 	return NULL;
+}
+
+/* Free the decoded payloads of the cache's blocks (all but keep, which
+ * may be NULL), keeping their fields: a megabyte a block, needed only to
+ * compare a re-delivery's bytes. */
+static void cache_drop_payloads(tarn__shard *s, const struct cache_slot *keep)
+{
+	int i;
+
+	for (i = 0; i < CACHE_SLOTS; i++) {
+		struct cache_slot *c = &s->cache[i];
+		if (c == keep || !c->blk.has_payloads)
+			continue;
+		free(c->blk.pay.p);
+		memset(&c->blk.pay, 0, sizeof(c->blk.pay));
+		c->blk.has_payloads = 0;
+	}
 }
 
 static struct cache_slot *cache_victim(tarn__shard *s)
@@ -445,15 +473,20 @@ static int read_block(tarn__shard *s, int64_t block_id, int fields, int payloads
 int tarn__shard_read_block(tarn__shard *s, int64_t block_id, int want_payloads,
 			   tarn__block *b)
 {
-	return read_block(s, block_id, 1, want_payloads, b);
+	int rc = settle(s);
+
+	return rc ? rc : read_block(s, block_id, 1, want_payloads, b);
 }
 
 int tarn__shard_block(tarn__shard *s, int64_t block_id, int want_payloads,
 		      const tarn__block **out)
 {
-	struct cache_slot *slot = cache_lookup(s, block_id);
-	int rc = TARN_OK;
+	struct cache_slot *slot;
+	int rc = settle(s);
 
+	if (rc)
+		return rc;
+	slot = cache_lookup(s, block_id);
 	if (!slot) {
 		slot = cache_victim(s);
 		rc = read_block(s, block_id, 1, want_payloads, &slot->blk);
@@ -463,6 +496,9 @@ int tarn__shard_block(tarn__shard *s, int64_t block_id, int want_payloads,
 	}
 	if (rc)
 		return rc;
+	/* at most one block's payloads decoded at a time */
+	if (want_payloads)
+		cache_drop_payloads(s, slot);
 	slot->used = ++s->clock;
 	*out = &slot->blk;
 	return TARN_OK;
@@ -470,27 +506,15 @@ int tarn__shard_block(tarn__shard *s, int64_t block_id, int want_payloads,
 
 /* ---- writing ---- */
 
-static int flush_block(tarn__shard *s)
+/* Write encoded block b as block `id` (the next after every block written)
+ * and keep its fields in the cache; b comes back empty. */
+static int write_block(tarn__shard *s, tarn__block *b, int64_t id)
 {
-	tarn__block *b = &s->pend;
 	struct cache_slot *slot;
 	int rc;
 
-	if (b->n == 0)
-		return TARN_OK;
-	if (!s->cctx) {
-		s->cctx = ZSTD_createCCtx();
-		if (!s->cctx)
-			return tarn__error_set(TARN_ENOMEM, "zstd context");
-		ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, TARN__ZSTD_LEVEL);
-		/* The checksum lets verify tell a damaged block from a good one. */
-		ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 1);
-	}
-	rc = tarn__block_encode(b, s->cctx);
-	if (rc)
-		return rc;
 	sqlite3_reset(s->ins_block);
-	sqlite3_bind_int64(s->ins_block, 1, s->next_block_id);
+	sqlite3_bind_int64(s->ins_block, 1, id);
 	sqlite3_bind_int64(s->ins_block, 2, b->n);
 	sqlite3_bind_int64(s->ins_block, 3, b->min_time);
 	sqlite3_bind_int64(s->ins_block, 4, b->max_time);
@@ -501,19 +525,19 @@ static int flush_block(tarn__shard *s)
 	if (rc != SQLITE_DONE)
 		return tarn__error_sqlite(s->db, "%s: write block", s->path);
 	sqlite3_reset(s->ins_data);
-	sqlite3_bind_int64(s->ins_data, 1, s->next_block_id);
+	sqlite3_bind_int64(s->ins_data, 1, id);
 	sqlite3_bind_blob(s->ins_data, 2, b->zmeta.p, (int)b->zmeta.len, SQLITE_STATIC);
 	sqlite3_bind_blob(s->ins_data, 3, b->zpay.p, (int)b->zpay.len, SQLITE_STATIC);
 	rc = sqlite3_step(s->ins_data);
 	sqlite3_reset(s->ins_data);
 	if (rc != SQLITE_DONE)
 		return tarn__error_sqlite(s->db, "%s: write block", s->path);
-	rc = push_span(s, s->next_block_id, b->min_time, b->max_time, b->n);
+	rc = push_span(s, id, b->min_time, b->max_time, b->n);
 	if (rc)
 		return rc;
 	/* The block just written is the likeliest home of the next
 	 * re-delivery: keep its fields decoded, and reuse the slot's buffers. */
-	b->id = s->next_block_id++;
+	b->id = id;
 	slot = cache_victim(s);
 	{
 		tarn__block t = slot->blk;
@@ -521,17 +545,132 @@ static int flush_block(tarn__shard *s)
 		*b = t;
 	}
 	slot->used = ++s->clock;
-	tarn__block_drop_scratch(&slot->blk);
 	/* A re-delivery of a recent event is decided by the id index's payload
-	 * hash; keep only the block's fields (ids), not its megabyte of
-	 * payloads: memory is bounded per open shard. */
+	 * hash; the cache keeps only the block's fields (ids), not its
+	 * megabyte of payloads: memory is bounded per open shard. The
+	 * payload and encoding buffers go back to b, to be filled again
+	 * rather than freed and allocated each block (which fragmented the
+	 * heap by megabytes). */
+	{
+		struct tarn__buf *mine[] = { &slot->blk.pay, &slot->blk.enc, &slot->blk.sorted,
+					     &slot->blk.zmeta, &slot->blk.zpay };
+		struct tarn__buf *theirs[] = { &b->pay, &b->enc, &b->sorted, &b->zmeta,
+					       &b->zpay };
+		uint32_t *order = slot->blk.order;
+		size_t i;
+
+		for (i = 0; i < sizeof(mine) / sizeof(mine[0]); i++) {
+			struct tarn__buf t = *mine[i];
+			*mine[i] = *theirs[i];
+			*theirs[i] = t;
+		}
+		slot->blk.order = b->order;
+		b->order = order;
+	}
+	tarn__block_drop_scratch(&slot->blk);
 	free(slot->blk.pay.p);
 	memset(&slot->blk.pay, 0, sizeof(slot->blk.pay));
 	slot->blk.has_payloads = 0;
-	tarn__block_reset(&s->pend);
+	tarn__block_reset(b);
+	return TARN_OK;
+}
+
+static void encode_fly(tarn__shard *s, ZSTD_CCtx *cctx)
+{
+	s->fly_rc = tarn__block_encode(&s->fly, cctx);
+	__atomic_store_n(&s->fly_done, 1, __ATOMIC_RELEASE);
+}
+
+/* On the exec's thread, with its context. Touches only s->fly, fly_rc and
+ * fly_done (the storing thread leaves them alone until it waits). */
+static void encode_job(void *arg)
+{
+	tarn__shard *s = arg;
+
+	encode_fly(s, s->exec->cctx);
+}
+
+/* Finish the in-flight block: wait for its encoding (or encode it here
+ * when the exec's thread has not started it), then write it. */
+static int settle(tarn__shard *s)
+{
+	int rc;
+
+	if (!s->fly_busy)
+		return TARN_OK;
+	if (s->fly_queued && s->exec->settle(s->exec->ctx, s))
+		encode_fly(s, s->exec->cctx_here);
+	s->fly_queued = 0;
+	s->fly_busy = 0;
+	rc = s->fly_rc;
+	if (rc)
+		rc = tarn__error_set(rc, "%s: encode block %lld", s->path, (long long)s->fly_id);
+	else
+		rc = write_block(s, &s->fly, s->fly_id);
+	tarn__block_reset(&s->fly);
+	return rc;
+}
+
+/* Forget the in-flight block (its batch rolls back). */
+static void discard_fly(tarn__shard *s)
+{
+	if (!s->fly_busy)
+		return;
+	if (s->fly_queued)
+		s->exec->settle(s->exec->ctx, s); /* dropped, or run: either way gone */
+	s->fly_queued = s->fly_busy = 0;
+	tarn__block_reset(&s->fly);
+}
+
+void tarn__shard_set_exec(tarn__shard *s, const struct tarn__exec *exec, int *rc)
+{
+	int r = settle(s);
+
+	if (r && rc && !*rc)
+		*rc = r;
+	s->exec = exec;
+}
+
+/* The block being filled is full (or the batch commits): encode and write
+ * it, on the exec's thread when there is one. */
+static int flush_block(tarn__shard *s)
+{
+	int rc;
+
+	if (s->pend.n == 0)
+		return TARN_OK;
+	rc = settle(s);
+	if (rc)
+		return rc;
+	if (s->exec) {
+		tarn__block t = s->fly;
+
+		s->fly = s->pend;
+		s->pend = t;
+		tarn__block_reset(&s->pend);
+		s->fly_id = s->next_block_id++;
+		s->fly_busy = 1;
+		s->fly_rc = TARN_OK;
+		s->fly_done = 0;
+		s->fly_queued = s->exec->submit(s->exec->ctx, encode_job, s) == 0;
+		if (!s->fly_queued)
+			encode_fly(s, s->exec->cctx_here); /* the exec could not take it */
+	} else {
+		if (!s->cctx) {
+			s->cctx = tarn__block_cctx();
+			if (!s->cctx)
+				rc = tarn__error_set(TARN_ENOMEM, "zstd context");
+		}
+		if (!rc)
+			rc = tarn__block_encode(&s->pend, s->cctx);
+		if (!rc)
+			rc = write_block(s, &s->pend, s->next_block_id);
+		if (!rc)
+			s->next_block_id++;
+	}
 	if (s->ptab)
 		memset(s->ptab, 0, PEND_SLOTS * sizeof(*s->ptab));
-	return TARN_OK;
+	return rc;
 }
 
 static int same_payload(const tarn__block *b, uint32_t i, const tarn_event *ev,
@@ -601,6 +740,11 @@ int tarn__shard_find(tarn__shard *s, int64_t block_id, uint64_t h, const tarn_ev
 	int rc;
 
 	*found = 0;
+	if (block_id != s->next_block_id || !s->in_txn) {
+		rc = settle(s);
+		if (rc)
+			return rc;
+	}
 	if (block_id == s->next_block_id && s->in_txn && s->ptab) {
 		uint32_t x = (uint32_t)h & (PEND_SLOTS - 1);
 		for (; s->ptab[x].ix1; x = (x + 1) & (PEND_SLOTS - 1)) {
@@ -672,6 +816,10 @@ int tarn__shard_append(tarn__shard *s, uint64_t h, const tarn_event *ev, int64_t
 			return tarn__error_set(TARN_ENOMEM, "%s: batch index", s->path);
 	}
 	rc = begin(s);
+	/* a block whose encoding ended is written at once: its buffers are
+	 * not kept beside the next block's */
+	if (!rc && s->fly_busy && __atomic_load_n(&s->fly_done, __ATOMIC_ACQUIRE))
+		rc = settle(s);
 	if (rc)
 		return rc;
 	if (s->pend.n >= TARN__BLOCK_EVENTS ||
@@ -723,6 +871,8 @@ static int compact_flush(tarn__shard *s, const int64_t *olds, size_t n_olds,
 	if (s->pend.n == 0)
 		return TARN_OK;
 	rc = flush_block(s);
+	if (!rc)
+		rc = settle(s); /* written before the old blocks go */
 	for (i = 0; !rc && i < n_olds; i++) {
 		rc = exec3(s, "DELETE FROM blocks WHERE block_id=?1", olds[i], 0, 0);
 		if (!rc)
@@ -847,6 +997,20 @@ int tarn__shard_seq(tarn__shard *s, int64_t *seq)
 	return meta_get(s, "commit_seq", seq, NULL, 0);
 }
 
+int tarn__shard_flush(tarn__shard *s)
+{
+	return s->in_txn ? flush_block(s) : TARN_OK;
+}
+
+int tarn__shard_next_seq(tarn__shard *s, int64_t *seq)
+{
+	int rc = meta_get(s, "commit_seq", seq, NULL, 0);
+
+	if (!rc)
+		(*seq)++;
+	return rc;
+}
+
 int tarn__shard_commit(tarn__shard *s, int64_t *seq)
 {
 	int64_t cur = 0, dups = 0;
@@ -855,6 +1019,8 @@ int tarn__shard_commit(tarn__shard *s, int64_t *seq)
 	if (!s->in_txn)
 		return tarn__shard_seq(s, seq);
 	rc = flush_block(s);
+	if (!rc)
+		rc = settle(s);
 	if (!rc)
 		rc = meta_get(s, "commit_seq", &cur, NULL, 0);
 	if (!rc)
@@ -872,6 +1038,9 @@ int tarn__shard_commit(tarn__shard *s, int64_t *seq)
 	s->in_txn = 0;
 	s->pending_dups = 0;
 	s->last_commit_us = tarn_time_now_us();
+	/* a batch's re-deliveries are compared; the next batch's may be of
+	 * other blocks: do not keep payloads across batches */
+	cache_drop_payloads(s, NULL);
 	*seq = cur + 1;
 	return TARN_OK;
 }
@@ -882,6 +1051,7 @@ void tarn__shard_rollback(tarn__shard *s)
 
 	if (!s->in_txn)
 		return;
+	discard_fly(s);
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	s->in_txn = 0;
 	s->pending_dups = 0;
@@ -1027,8 +1197,10 @@ int tarn__shard_scan(tarn__shard *s, int64_t since_us, int64_t until_us,
 {
 	uint64_t count = 0;
 	size_t k;
-	int rc = TARN_OK;
+	int rc = settle(s);
 
+	if (rc)
+		return rc;
 	if (time_order) {
 		rc = scan_time_order(s, since_us, until_us, cb, ctx, &count);
 	} else {

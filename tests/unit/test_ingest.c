@@ -265,11 +265,125 @@ static void ingest__dead_letter_topic(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Full blocks are encoded on the worker thread while the next ones fill
+ * (ingest.c, shard.c). A batch whose blocks are still being encoded when
+ * its commit fails leaves nothing; the same input then stores every event
+ * once across two days' shards, the re-deliveries of events in blocks
+ * already handed over are absorbed, and gold equals its recomputation. */
+#define OFF_EVENTS 12000
+static size_t off_thread_input(char *buf, size_t cap, int *dups)
+{
+	size_t len = 0;
+	int i;
+
+	*dups = 0;
+	for (i = 0; i < OFF_EVENTS; i++) {
+		/* day 2 from event 6000 on, and one event in 50 is late (day 1) */
+		int day = i >= OFF_EVENTS / 2 && i % 50 != 0 ? 21 : 20;
+		int n = snprintf(buf + len, cap - len,
+			"{\"event_id\":\"0000%04x-0000-4000-8000-%012d\",\"timestamp\":"
+			"\"2026-11-%02dT%02d:%02d:%02dZ\",\"event_name\":\"n%d\",\"user_id\":"
+			"\"u%d\",\"event_type\":\"%s\",\"source\":\"s%d\",\"page\":\"/p%d\","
+			"\"pad\":\"%0*d\"}\n", i, i, day, i / 3600 % 24,
+				 i / 60 % 60, i % 60, i % 5, i % 300,
+				 i % 9 == 0 ? "purchase" : "view", i % 4, i % 7, 40 + i % 150, i);
+		assert_true(n > 0 && (size_t)n < cap - len);
+		/* a re-delivery, byte for byte, of an event 4,500 earlier: in a
+		 * block handed to the worker by now */
+		if (i >= 5000 && i % 97 == 0) {
+			const char *p = buf, *end;
+			int k;
+			for (k = 0; k < i - 4500; k++)
+				p = strchr(p, '\n') + 1;
+			end = strchr(p, '\n') + 1;
+			memcpy(buf + len + (size_t)n, p, (size_t)(end - p));
+			n += (int)(end - p);
+			(*dups)++;
+		}
+		len += (size_t)n;
+	}
+	len += (size_t)snprintf(buf + len, cap - len, "not json\n");
+	return len;
+}
+
+static void ingest__blocks_encoded_off_thread(void **state)
+{
+	const char *conf[] = { "message.timeout.ms=2000" };
+	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
+	tarn_ingest_options io = TARN_INGEST_OPTIONS_INIT;
+	tarn_ingest_counts c = { 0 };
+	char dir[] = "/tmp/tarn-test-off-XXXXXX", cmd[64];
+	size_t cap = (size_t)OFF_EVENTS * 700, len;
+	char *buf = malloc(cap);
+	uint64_t problems = 99;
+	tarn_broker *b;
+	tarn_producer *p;
+	tarn_lake *lake;
+	FILE *in;
+	int dups;
+
+	(void)state;
+	assert_non_null(buf);
+	len = off_thread_input(buf, cap, &dups);
+	assert_true(dups > 50);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(tarn_broker_start(&b, 1, 1), TARN_OK);
+	assert_int_equal(tarn_broker_refuse_topic(b, "refused", 29), TARN_OK);
+	po.brokers = tarn_broker_bootstrap(b);
+	po.conf = conf;
+	po.n_conf = 1;
+	assert_int_equal(tarn_producer_open(&p, &po), TARN_OK);
+	assert_int_equal(tarn_lake_open(&lake, dir, 0), TARN_OK);
+	/* one batch of 12,000 events: its full blocks go to the worker, then
+	 * the dead-letter topic refuses "not json" and the batch rolls back */
+	io.dlq = p;
+	io.dlq_topic = "refused";
+	in = fmemopen(buf, len, "r");
+	assert_int_equal(tarn_ingest_stream(lake, in, "f", &io, &c), TARN_EDELIVERY);
+	fclose(in);
+	assert_int_equal(c.stored, 0);
+	assert_int_equal(shard_total(dir, "SELECT count(*) FROM blocks"), 0);
+	/* again, to a topic that works (a new producer: the refused message
+	 * stays in the old one's queue), in batches of 3,000 */
+	tarn_producer_close(p);
+	assert_int_equal(tarn_producer_open(&p, &po), TARN_OK);
+	io.dlq = p;
+	io.dlq_topic = "dead";
+	io.batch_events = 3000;
+	memset(&c, 0, sizeof(c));
+	in = fmemopen(buf, len, "r");
+	if (tarn_ingest_stream(lake, in, "f", &io, &c) != TARN_OK)
+		fail_msg("ingest: %s", tarn_error_last());
+	fclose(in);
+	assert_int_equal(c.stored, OFF_EVENTS);
+	assert_int_equal(c.duplicates, dups);
+	assert_int_equal(c.quarantined, 1);
+	assert_int_equal(shard_total(dir, "SELECT sum(n_events) FROM blocks"), OFF_EVENTS);
+	assert_int_equal(distinct_ids(dir), OFF_EVENTS);
+	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_OK);
+	assert_int_equal(problems, 0);
+	/* and once more: every event is a duplicate now */
+	memset(&c, 0, sizeof(c));
+	in = fmemopen(buf, len, "r");
+	assert_int_equal(tarn_ingest_stream(lake, in, "f", &io, &c), TARN_OK);
+	fclose(in);
+	assert_int_equal(c.stored, 0);
+	assert_int_equal(c.duplicates, OFF_EVENTS + dups);
+	assert_int_equal(distinct_ids(dir), OFF_EVENTS);
+	tarn_lake_close(lake);
+	tarn_producer_close(p);
+	tarn_broker_stop(b);
+	free(buf);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(ingest__broker_outage_loses_nothing),
 		cmocka_unit_test(ingest__dead_letter_topic),
+		cmocka_unit_test(ingest__blocks_encoded_off_thread),
 	};
 
 	return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);
