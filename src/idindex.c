@@ -855,7 +855,7 @@ int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode)
 	 * merged runs go back to the file system (auto_vacuum=INCREMENTAL,
 	 * set on a new file above, and incremental_vacuum after a merge). */
 	if (!rc)
-		rc = tarn__sql_exec(x->db, "PRAGMA cache_size=-1024", x->path);
+		rc = tarn__sql_exec(x->db, "PRAGMA cache_size=-512", x->path);
 	if (!rc)
 		rc = tarn__sql_exec(x->db, "BEGIN IMMEDIATE", x->path);
 	if (!rc) {

@@ -336,9 +336,13 @@ int tarn_lake_open(tarn_lake **out, const char *dir, unsigned flags)
 		rc = open_file(lake, "quarantine.db", quarantine_schema, &lake->quar_db);
 	if (rc)
 		goto fail;
-	/* the quarantine is only appended: it needs less than the default */
-	if (!lake->readonly)
+	/* the quarantine is only appended: it needs less than the default;
+	 * gold's batch writes touch the day's recent minutes and its new
+	 * users: 1 MB holds them */
+	if (!lake->readonly) {
 		sqlite3_exec(lake->quar_db, "PRAGMA cache_size=-256", NULL, NULL, NULL);
+		sqlite3_exec(lake->gold_db, "PRAGMA cache_size=-1024", NULL, NULL, NULL);
+	}
 	rc = tarn__gold_attach(&lake->gold, lake->gold_db, 0);
 	if (!rc && !lake->readonly)
 		rc = tarn__idindex_open(&lake->ids, dir, lake->file_mode);

@@ -305,7 +305,7 @@ int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
 	}
 	/* many shards may be open at once: a small page cache each */
 	if (!readonly)
-		sqlite3_exec(s->db, "PRAGMA cache_size=-1024", NULL, NULL, NULL);
+		sqlite3_exec(s->db, "PRAGMA cache_size=-512", NULL, NULL, NULL);
 	rc = prepare_all(s);
 	if (rc) {
 		if (sqlite3_errcode(s->db) == SQLITE_ERROR)
