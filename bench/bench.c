@@ -48,6 +48,23 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Turns of line 1's measurement, for each of tarn and the no-parse program. */
+#define ROUNDS 3
+
+/* The median of n (<= ROUNDS) values; v is reordered. */
+static double median(double *v, int n)
+{
+	int i, j;
+
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			double t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return v[n / 2];
+}
+
 /* ratio: tarn / baseline; met from the caller's rule */
 static void add_row(int line, const char *what, const char *unit, double t, double b,
 		    const char *base_name, const char *target, int met)
@@ -691,11 +708,11 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	char work[512] = "", input[600], lake_dir[600], base_db[600], cmd[2000], cpu[256] = "?";
-	uint64_t n = 1000000, big = 10000000, per_day = 20000, lines, base_stored;
+	uint64_t n = 1000000, big = 10000000, per_day = 20000, lines, base_stored, np_stored = 0;
 	unsigned long long read = 0, stored = 0;
 	int opt, skip_kafka = 0, skip_big = 0, i, days = 30, lat_s = 15, rate = 10000, n_met = 0,
 		n_targets = 0;
-	double t_tarn, t_base, t_all = now_s();
+	double t_tarn, t_base, t_np, t_all = now_s();
 	long rss = 0;
 	FILE *ci;
 
@@ -768,24 +785,34 @@ int main(int argc, char **argv)
 	 * the first measurement's fsyncs */
 	run("sync");
 
-	t_tarn = tarn_ingest_cmd(work, input, lake_dir, &rss, &read, &stored);
+	/* Line 1 on a noisy shared machine: tarn and the no-parse program take
+	 * turns, ROUNDS times each, and each side's median time counts. */
+	{
+		double tt[ROUNDS], tn[ROUNDS];
+		int r;
+
+		for (r = 0; r < ROUNDS; r++) {
+			tt[r] = tarn_ingest_cmd(work, input, lake_dir, &rss, &read, &stored);
+			tn[r] = noparse_baseline(input, base_db, &np_stored);
+			fprintf(stderr, "bench: line 1 round %d: tarn %.2f s, no-parse %.2f s\n",
+				r + 1, tt[r], tn[r]);
+		}
+		t_tarn = median(tt, ROUNDS);
+		t_np = median(tn, ROUNDS);
+	}
 	t_base = baseline_ingest(input, base_db, &base_stored);
 	if (stored != base_stored)
 		fprintf(stderr, "bench: WARNING tarn stored %llu, baseline %llu\n", stored,
 			(unsigned long long)base_stored);
 	add_row(1, "file ingest, tarn command (lines/s)", "lines/s", (double)lines / t_tarn,
 		(double)lines / t_base, "json-c + plain SQLite", "-", -1);
-	{
-		uint64_t np_stored = 0;
-		double t_np = noparse_baseline(input, base_db, &np_stored);
-		if (np_stored != stored)
-			fprintf(stderr, "bench: note: the no-parse program stored %llu (it keys on"
-				" (time, id) and takes what a parser rejects), tarn %llu\n",
-				(unsigned long long)np_stored, stored);
-		add_row(1, "file ingest, tarn command (lines/s)", "lines/s",
-			(double)lines / t_tarn, (double)lines / t_np,
-			"no-parse SQLite, UNIQUE(time,id)", ">= 1.3x", t_np >= 1.3 * t_tarn);
-	}
+	if (np_stored != stored)
+		fprintf(stderr, "bench: note: the no-parse program stored %llu (it keys on"
+			" (time, id) and takes what a parser rejects), tarn %llu\n",
+			(unsigned long long)np_stored, stored);
+	add_row(1, "file ingest, tarn command (lines/s), median of 3 turns", "lines/s",
+		(double)lines / t_tarn, (double)lines / t_np,
+		"no-parse SQLite, UNIQUE(time,id), median of 3", ">= 1.3x", t_np >= 1.3 * t_tarn);
 	{
 		unsigned long long lake_b = dir_bytes(lake_dir), z = 0;
 		FILE *p;
