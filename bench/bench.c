@@ -400,11 +400,28 @@ static void bench_big(const char *work, uint64_t big, double rate_small, long rs
 		lines = mixed_input(input, big, 3, 1795132800000000LL, &mc);
 	}
 	run("sync");
-	t = tarn_ingest_cmd(work, input, lake, &rss, &read, &stored);
-	add_row(5, "peak RSS of tarn ingest, large run (MB)", "MB", (double)rss / 1024.0,
-		(double)rss_small / 1024.0, "same, 1M-event run", "<= 64 MB", rss <= 64 * 1024);
-	add_row(5, "ingest rate, large run (lines/s)", "lines/s", (double)lines / t, rate_small,
-		"same, 1M-event run", ">= 0.9x", (double)lines / t >= 0.9 * rate_small);
+	/* as line 1: the median time of ROUNDS runs (one run of ~20 s moved
+	 * by +-8% between runs of the same code); the peak RSS is the highest */
+	{
+		double tt[ROUNDS];
+		int r;
+
+		for (r = 0; r < ROUNDS; r++) {
+			long peak = 0;
+			tt[r] = tarn_ingest_cmd(work, input, lake, &peak, &read, &stored);
+			fprintf(stderr, "bench: line 5 round %d: %.2f s, peak RSS %.1f MB\n", r + 1,
+				tt[r], (double)peak / 1024.0);
+			if (peak > rss)
+				rss = peak;
+		}
+		t = median(tt, ROUNDS);
+	}
+	add_row(5, "peak RSS of tarn ingest, large run (MB), highest of 3", "MB",
+		(double)rss / 1024.0, (double)rss_small / 1024.0, "same, 1M-event run", "<= 64 MB",
+		rss <= 64 * 1024);
+	add_row(5, "ingest rate, large run (lines/s), median of 3", "lines/s", (double)lines / t,
+		rate_small, "same, 1M-event run (median of 3)", ">= 0.9x",
+		(double)lines / t >= 0.9 * rate_small);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", input, lake);
 	run(cmd);
 	(void)read;
