@@ -381,40 +381,67 @@ static int get_rice(struct bit_reader *r, int k, uint64_t *d)
 	return 0;
 }
 
+/* The least and greatest day and block of a page's entries: they set the
+ * bits each entry spends on them. */
+struct span {
+	int32_t dmin, dmax;
+	uint32_t bmin, bmax;
+};
+
+static struct span span_of(const struct entry *e)
+{
+	struct span s = { e->day, e->day, e->block_id, e->block_id };
+
+	return s;
+}
+
+static void span_add(struct span *s, const struct entry *e)
+{
+	s->dmin = e->day < s->dmin ? e->day : s->dmin;
+	s->dmax = e->day > s->dmax ? e->day : s->dmax;
+	s->bmin = e->block_id < s->bmin ? e->block_id : s->bmin;
+	s->bmax = e->block_id > s->bmax ? e->block_id : s->bmax;
+}
+
+static int day_bits(const struct span *s)
+{
+	return width((uint64_t)((int64_t)s->dmax - s->dmin));
+}
+
+static int block_bits(const struct span *s)
+{
+	return width(s->bmax - s->bmin);
+}
+
 /* A page: k (1 byte), the first hash's low 8 bits (1), day bits (1),
  * block bits (1), zigzag(least day), least block (varints), then per
  * entry the Rice code of hash - previous hash (none for the first), day -
  * least day, block - least block. Returns the page's bytes. */
 static size_t page_encode(const struct entry *e, size_t n, int k, unsigned char *out)
 {
-	int32_t dmin = e[0].day, dmax = e[0].day;
-	uint32_t bmin = e[0].block_id, bmax = e[0].block_id;
+	struct span sp = span_of(&e[0]);
 	struct bit_writer w;
 	int dbits, bbits;
 	size_t i, len = 0;
 
-	for (i = 1; i < n; i++) {
-		dmin = e[i].day < dmin ? e[i].day : dmin;
-		dmax = e[i].day > dmax ? e[i].day : dmax;
-		bmin = e[i].block_id < bmin ? e[i].block_id : bmin;
-		bmax = e[i].block_id > bmax ? e[i].block_id : bmax;
-	}
-	dbits = width((uint64_t)((int64_t)dmax - dmin));
-	bbits = width(bmax - bmin);
+	for (i = 1; i < n; i++)
+		span_add(&sp, &e[i]);
+	dbits = day_bits(&sp);
+	bbits = block_bits(&sp);
 	out[len++] = (unsigned char)k;
 	out[len++] = (unsigned char)e[0].h;
 	out[len++] = (unsigned char)dbits;
 	out[len++] = (unsigned char)bbits;
-	len += put_varint(out + len, zigzag(dmin));
-	len += put_varint(out + len, bmin);
+	len += put_varint(out + len, zigzag(sp.dmin));
+	len += put_varint(out + len, sp.bmin);
 	w.p = out + len;
 	w.acc = 0;
 	w.n = 0;
 	for (i = 0; i < n; i++) {
 		if (i)
 			put_rice(&w, e[i].h - e[i - 1].h, k);
-		put_bits(&w, (uint64_t)((int64_t)e[i].day - dmin), dbits);
-		put_bits(&w, e[i].block_id - bmin, bbits);
+		put_bits(&w, (uint64_t)((int64_t)e[i].day - sp.dmin), dbits);
+		put_bits(&w, e[i].block_id - sp.bmin, bbits);
 	}
 	if (w.n)
 		put_bits(&w, 0, 8 - w.n);
@@ -507,8 +534,7 @@ struct run_writer {
 	struct entry page[PAGE_IDS * 2];
 	size_t n;
 	uint64_t hash_bits;    /* of the page's Rice codes */
-	int32_t dmin, dmax;
-	uint32_t bmin, bmax;
+	struct span span;      /* of the page's entries */
 	uint64_t total;
 	unsigned char buf[PAGE_HEAD + PAGE_IDS * 2 * 24];
 };
@@ -542,14 +568,12 @@ static int write_page(struct run_writer *w)
 /* Bytes of the page with e added: exact up to the varints' length. */
 static uint64_t page_bytes_with(const struct run_writer *w, const struct entry *e)
 {
-	int32_t dmin = e->day < w->dmin ? e->day : w->dmin;
-	int32_t dmax = e->day > w->dmax ? e->day : w->dmax;
-	uint32_t bmin = e->block_id < w->bmin ? e->block_id : w->bmin;
-	uint32_t bmax = e->block_id > w->bmax ? e->block_id : w->bmax;
-	uint64_t bits = w->hash_bits + rice_bits(e->h - w->page[w->n - 1].h, w->k) +
-			(w->n + 1) * (uint64_t)(width((uint64_t)((int64_t)dmax - dmin)) +
-						width(bmax - bmin));
+	struct span sp = w->span;
+	uint64_t bits;
 
+	span_add(&sp, e);
+	bits = w->hash_bits + rice_bits(e->h - w->page[w->n - 1].h, w->k) +
+	       (w->n + 1) * (uint64_t)(day_bits(&sp) + block_bits(&sp));
 	return PAGE_HEAD + (bits + 7) / 8;
 }
 
@@ -573,14 +597,10 @@ static int writer_put(struct run_writer *w, const struct entry *e)
 	}
 	if (w->n == 0) {
 		w->hash_bits = 0;
-		w->dmin = w->dmax = e->day;
-		w->bmin = w->bmax = e->block_id;
+		w->span = span_of(e);
 	} else {
 		w->hash_bits += rice_bits(e->h - w->page[w->n - 1].h, w->k);
-		w->dmin = e->day < w->dmin ? e->day : w->dmin;
-		w->dmax = e->day > w->dmax ? e->day : w->dmax;
-		w->bmin = e->block_id < w->bmin ? e->block_id : w->bmin;
-		w->bmax = e->block_id > w->bmax ? e->block_id : w->bmax;
+		span_add(&w->span, e);
 	}
 	w->page[w->n++] = *e;
 	w->total++;
