@@ -433,7 +433,7 @@ static int open_shard(tarn_lake *lake, const char *date, tarn__shard **out)
 	}
 	lake->shards[lake->n_shards++] = s;
 	if (lake->exec)
-		tarn__shard_set_exec(s, lake->exec, NULL);
+		tarn__shard_set_exec(s, lake->exec); /* a new handle: nothing in flight */
 	*out = s;
 	return TARN_OK;
 }
@@ -621,6 +621,13 @@ static int find_stored(tarn_lake *lake, uint64_t h, const tarn_event *ev, int *f
 	return rc;
 }
 
+/* Is time_us on the day of the shard of the last event added? */
+static int in_last_day(const tarn_lake *lake, int64_t time_us)
+{
+	return lake->last && time_us >= lake->last_day0 &&
+	       time_us - lake->last_day0 < TARN_US_PER_DAY;
+}
+
 /* The shard of an event's date: events come in runs of one day, so the
  * last one is tried before formatting and looking up the date. */
 static int target_shard(tarn_lake *lake, const tarn_event *ev, char date[11],
@@ -628,8 +635,7 @@ static int target_shard(tarn_lake *lake, const tarn_event *ev, char date[11],
 {
 	int rc;
 
-	if (lake->last && ev->time_us >= lake->last_day0 &&
-	    ev->time_us - lake->last_day0 < TARN_US_PER_DAY) {
+	if (in_last_day(lake, ev->time_us)) {
 		*out = lake->last;
 		memcpy(date, tarn__shard_date(lake->last), 11);
 		return TARN_OK;
@@ -649,8 +655,11 @@ int tarn__lake_set_exec(tarn_lake *lake, const struct tarn__exec *exec)
 	int rc = TARN_OK;
 	size_t i;
 
-	for (i = 0; i < lake->n_shards; i++)
-		tarn__shard_set_exec(lake->shards[i], exec, &rc);
+	for (i = 0; i < lake->n_shards; i++) {
+		int r = tarn__shard_set_exec(lake->shards[i], exec);
+		if (!rc)
+			rc = r;
+	}
 	lake->exec = exec;
 	return rc;
 }
@@ -660,8 +669,7 @@ void tarn__lake_prefetch(const tarn_lake *lake, const tarn_event *ev)
 	if (lake->readonly || ev->id_len == 0 || (ev->id_is_uuid && ev->id_len != 16))
 		return;
 	tarn__idindex_prefetch(lake->ids, tarn__id_hash(ev->id_is_uuid, ev->id, ev->id_len));
-	if (lake->last && ev->time_us >= lake->last_day0 &&
-	    ev->time_us - lake->last_day0 < TARN_US_PER_DAY)
+	if (in_last_day(lake, ev->time_us))
 		tarn__gold_prefetch(lake->gold, tarn__shard_date(lake->last), ev);
 }
 
@@ -870,11 +878,12 @@ int tarn_lake_commit(tarn_lake *lake)
 			tarn__shard_trim(s); /* bounded memory with many days open */
 			continue;
 		}
+		/* the batch commits as the committed commit_seq + 1 */
 		rc = tarn__shard_flush(s);
 		if (!rc)
-			rc = tarn__shard_next_seq(s, &seq);
+			rc = tarn__shard_seq(s, &seq);
 		if (!rc)
-			rc = tarn__gold_watermark_set(lake->gold, tarn__shard_date(s), seq);
+			rc = tarn__gold_watermark_set(lake->gold, tarn__shard_date(s), seq + 1);
 		if (rc)
 			goto fail;
 	}

@@ -82,8 +82,9 @@ int tarn__shard_idle_small(const tarn__shard *s);
 int64_t tarn__shard_last_commit_us(const tarn__shard *s);
 
 /* Encode full blocks on exec's thread (NULL: here). A block in flight is
- * written first; its error, if any, goes to *rc when *rc is TARN_OK. */
-void tarn__shard_set_exec(tarn__shard *s, const struct tarn__exec *exec, int *rc);
+ * written first: TARN_OK, or its error (the batch must then be rolled
+ * back). */
+int tarn__shard_set_exec(tarn__shard *s, const struct tarn__exec *exec);
 
 /* Count one absorbed re-delivery of an event of this shard (written to
  * meta 'duplicates' at the batch's commit). */
@@ -93,8 +94,6 @@ int tarn__shard_dirty(const tarn__shard *s);
 /* Start writing the block being filled (on the exec's thread, if any),
  * so that the commit finds it encoded. TARN_OK when not in a batch. */
 int tarn__shard_flush(tarn__shard *s);
-/* The commit_seq the open batch will commit as (the committed one + 1). */
-int tarn__shard_next_seq(tarn__shard *s, int64_t *seq);
 /* Flush the pending block, bump commit_seq, COMMIT. *seq gets the new seq. */
 int tarn__shard_commit(tarn__shard *s, int64_t *seq);
 void tarn__shard_rollback(tarn__shard *s);

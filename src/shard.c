@@ -622,13 +622,12 @@ static void discard_fly(tarn__shard *s)
 	tarn__block_reset(&s->fly);
 }
 
-void tarn__shard_set_exec(tarn__shard *s, const struct tarn__exec *exec, int *rc)
+int tarn__shard_set_exec(tarn__shard *s, const struct tarn__exec *exec)
 {
-	int r = settle(s);
+	int rc = settle(s);
 
-	if (r && rc && !*rc)
-		*rc = r;
 	s->exec = exec;
+	return rc;
 }
 
 /* The block being filled is full (or the batch commits): encode and write
@@ -1000,15 +999,6 @@ int tarn__shard_seq(tarn__shard *s, int64_t *seq)
 int tarn__shard_flush(tarn__shard *s)
 {
 	return s->in_txn ? flush_block(s) : TARN_OK;
-}
-
-int tarn__shard_next_seq(tarn__shard *s, int64_t *seq)
-{
-	int rc = meta_get(s, "commit_seq", seq, NULL, 0);
-
-	if (!rc)
-		(*seq)++;
-	return rc;
 }
 
 int tarn__shard_commit(tarn__shard *s, int64_t *seq)
