@@ -214,23 +214,35 @@ static int table_get(struct table *t, const char *key, struct entry **out, int *
 	return TARN_OK;
 }
 
-void tarn__gold_prefetch(const tarn__gold *g, const char *date, const tarn_event *ev)
+/* Start loading the slot where table_get begins its probe for key. */
+static void table_prefetch(const struct table *t, const char *key)
 {
-	const struct table *t;
 	const char *slot;
-	size_t i;
 
-	if (!ev->has_user_id)
+	if (!t->cap)
 		return;
-	for (i = 0; i < g->n_days && strcmp(g->days[i].date, date) != 0; i++)
-		;
-	if (i == g->n_days || !g->days[i].users.cap)
-		return;
-	t = &g->days[i].users;
-	slot = (const char *)&t->e[tarn__hash_bytes(ev->user_id, strlen(ev->user_id)) &
-				   (t->cap - 1)];
+	slot = (const char *)&t->e[tarn__hash_bytes(key, strlen(key)) & (t->cap - 1)];
 	__builtin_prefetch(slot);
 	__builtin_prefetch(slot + sizeof(struct entry) - 1);
+}
+
+/* The open batch's deltas of date, or NULL. */
+static struct day *day_find(const tarn__gold *g, const char *date)
+{
+	size_t i;
+
+	for (i = 0; i < g->n_days; i++)
+		if (strcmp(g->days[i].date, date) == 0)
+			return &g->days[i];
+	return NULL;
+}
+
+void tarn__gold_prefetch(const tarn__gold *g, const char *date, const tarn_event *ev)
+{
+	const struct day *d = ev->has_user_id ? day_find(g, date) : NULL;
+
+	if (d)
+		table_prefetch(&d->users, ev->user_id);
 }
 
 /* Free a day's batch deltas (everything but its users). */
@@ -265,14 +277,9 @@ void tarn__gold_discard(tarn__gold *g)
 
 static int day_get(tarn__gold *g, const char *date, struct day **out)
 {
-	size_t i;
-
-	for (i = 0; i < g->n_days; i++) {
-		if (strcmp(g->days[i].date, date) == 0) {
-			*out = &g->days[i];
-			return TARN_OK;
-		}
-	}
+	*out = day_find(g, date);
+	if (*out)
+		return TARN_OK;
 	if (g->n_days == g->days_cap) {
 		size_t cap = g->days_cap ? g->days_cap * 2 : 4;
 		struct day *nd = realloc(g->days, cap * sizeof(*nd));
@@ -602,13 +609,10 @@ static void trim_users(tarn__gold *g, const char *date)
  * transaction); the day's users stay known (keep_users). */
 static int flush_day(tarn__gold *g, const char *date)
 {
-	struct day *d = NULL;
+	struct day *d = day_find(g, date);
 	size_t i;
-	int rc = TARN_OK;
+	int rc;
 
-	for (i = 0; i < g->n_days; i++)
-		if (strcmp(g->days[i].date, date) == 0)
-			d = &g->days[i];
 	if (!d)
 		return TARN_OK;
 	rc = write_users(g, d);
@@ -667,15 +671,12 @@ int tarn__gold_clear_day(tarn__gold *g, const char *date)
 		"purchases_per_page_daily", "events_per_name_daily", "events_per_minute",
 		"logins_per_source", "purchases_per_minute", "day_users", "watermarks"
 	};
+	struct day *d = day_find(g, date);
 	size_t i;
 	int rc = TARN_OK;
 
-	for (i = 0; i < g->n_days; i++) {
-		if (strcmp(g->days[i].date, date) == 0) {
-			drop_day(g, i);
-			break;
-		}
-	}
+	if (d)
+		drop_day(g, (size_t)(d - g->days));
 	for (i = 0; rc == TARN_OK && i < sizeof(tables) / sizeof(tables[0]); i++) {
 		char sql[96];
 
