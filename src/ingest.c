@@ -348,6 +348,22 @@ static void reader_fill(struct pipe *p, struct chunk *ch)
 	}
 }
 
+/* The CLOCK_REALTIME instant us microseconds from now, for
+ * pthread_cond_timedwait. */
+static struct timespec deadline_after(int64_t us)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += (time_t)(us / 1000000);
+	t.tv_nsec += (long)(us % 1000000) * 1000;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
 static int exec_submit(void *ctx, void (*fn)(void *), void *arg)
 {
 	struct worker *w = ctx;
@@ -386,13 +402,7 @@ static int exec_settle(void *ctx, void *arg)
 		if (j->state == JOB_QUEUED)
 			rc = 1;
 		if (j->state == JOB_RUNNING) {
-			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += WORKER_LATE_US * 1000L;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
+			struct timespec until = deadline_after(WORKER_LATE_US);
 			while (j->state == JOB_RUNNING)
 				if (pthread_cond_timedwait(&w->cv, &w->mu, &until) != 0)
 					break;
@@ -486,16 +496,9 @@ static void pipe_free(struct pipe *p)
 /* Wait up to wait_us for chunk k; 1 when it is ready. */
 static int wait_chunk(struct pipe *p, int k, int64_t wait_us)
 {
-	struct timespec until;
+	struct timespec until = deadline_after(wait_us);
 	int ready;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)(wait_us / 1000000);
-	until.tv_nsec += (long)(wait_us % 1000000) * 1000;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&p->mu);
 	while (!p->ready[k]) {
 		if (pthread_cond_timedwait(&p->cv, &p->mu, &until) != 0)
