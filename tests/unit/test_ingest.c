@@ -202,6 +202,36 @@ static int quarantined_rows(const char *dir)
 	return n;
 }
 
+/* Ingest len bytes of JSON lines as a file would be; its return code. */
+static int ingest_bytes(tarn_lake *lake, const void *buf, size_t len,
+			const tarn_ingest_options *io, tarn_ingest_counts *c)
+{
+	FILE *in = fmemopen((void *)buf, len, "r");
+	int rc;
+
+	assert_non_null(in);
+	rc = tarn_ingest_stream(lake, in, "f", io, c);
+	fclose(in);
+	return rc;
+}
+
+/* For the dead-letter cases: a new lake in dir (a mkdtemp template), a
+ * broker of `partitions` that refuses topic "refused", and producer
+ * options for it with a 2 s message timeout. */
+static void dlq_setup(char *dir, int partitions, tarn_broker **b, tarn_producer_options *po,
+		      tarn_lake **lake)
+{
+	static const char *conf[] = { "message.timeout.ms=2000" };
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(tarn_broker_start(b, 1, partitions), TARN_OK);
+	assert_int_equal(tarn_broker_refuse_topic(*b, "refused", 29), TARN_OK);
+	po->brokers = tarn_broker_bootstrap(*b);
+	po->conf = conf;
+	po->n_conf = 1;
+	assert_int_equal(tarn_lake_open(lake, dir, 0), TARN_OK);
+}
+
 /* Every quarantined input goes to the dead-letter topic too; a topic the
  * broker refuses stops ingest before the lake commit. */
 static void ingest__dead_letter_topic(void **state)
@@ -212,7 +242,6 @@ static void ingest__dead_letter_topic(void **state)
 		"[1,2]\n"
 		"{\"event_id\":\"b\",\"timestamp\":\"2026-11-20T00:00:01Z\"}\n"
 		"{\"timestamp\":\"2026-11-20T00:00:01Z\"}\n";
-	const char *conf[] = { "message.timeout.ms=2000" };
 	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
 	tarn_ingest_options io = TARN_INGEST_OPTIONS_INIT;
 	tarn_ingest_counts c = { 0 };
@@ -220,27 +249,16 @@ static void ingest__dead_letter_topic(void **state)
 	tarn_broker *b;
 	tarn_producer *p;
 	tarn_lake *lake;
-	FILE *in;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(tarn_broker_start(&b, 1, 2), TARN_OK);
-	assert_int_equal(tarn_broker_refuse_topic(b, "refused", 29), TARN_OK);
+	dlq_setup(dir, 2, &b, &po, &lake);
 	assert_int_equal(tarn_broker_refuse_topic(b, "", 29), TARN_EINVAL);
-	po.brokers = tarn_broker_bootstrap(b);
-	po.conf = conf;
-	po.n_conf = 1;
 	assert_int_equal(tarn_producer_open(&p, &po), TARN_OK);
-	assert_int_equal(tarn_lake_open(&lake, dir, 0), TARN_OK);
 	io.dlq = p;
 	/* a producer without a topic name is a usage error */
-	in = fmemopen((void *)lines, sizeof(lines) - 1, "r");
-	assert_int_equal(tarn_ingest_stream(lake, in, "f", &io, &c), TARN_EINVAL);
-	fclose(in);
+	assert_int_equal(ingest_bytes(lake, lines, sizeof(lines) - 1, &io, &c), TARN_EINVAL);
 	io.dlq_topic = "refused";
-	in = fmemopen((void *)lines, sizeof(lines) - 1, "r");
-	assert_int_equal(tarn_ingest_stream(lake, in, "f", &io, &c), TARN_EDELIVERY);
-	fclose(in);
+	assert_int_equal(ingest_bytes(lake, lines, sizeof(lines) - 1, &io, &c), TARN_EDELIVERY);
 	assert_non_null(strstr(tarn_error_last(), "dead-letter topic refused"));
 	assert_int_equal(c.stored, 0);
 	assert_int_equal(c.dead_lettered, 0);
@@ -251,9 +269,7 @@ static void ingest__dead_letter_topic(void **state)
 	io.dlq = p;
 	io.dlq_topic = "dead";
 	memset(&c, 0, sizeof(c));
-	in = fmemopen((void *)lines, sizeof(lines) - 1, "r");
-	assert_int_equal(tarn_ingest_stream(lake, in, "f", &io, &c), TARN_OK);
-	fclose(in);
+	assert_int_equal(ingest_bytes(lake, lines, sizeof(lines) - 1, &io, &c), TARN_OK);
 	assert_int_equal(c.stored, 2);
 	assert_int_equal(c.quarantined, 3);
 	assert_int_equal(c.dead_lettered, 3);
@@ -308,7 +324,6 @@ static size_t off_thread_input(char *buf, size_t cap, int *dups)
 
 static void ingest__blocks_encoded_off_thread(void **state)
 {
-	const char *conf[] = { "message.timeout.ms=2000" };
 	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
 	tarn_ingest_options io = TARN_INGEST_OPTIONS_INIT;
 	tarn_ingest_counts c = { 0 };
@@ -319,28 +334,19 @@ static void ingest__blocks_encoded_off_thread(void **state)
 	tarn_broker *b;
 	tarn_producer *p;
 	tarn_lake *lake;
-	FILE *in;
 	int dups;
 
 	(void)state;
 	assert_non_null(buf);
 	len = off_thread_input(buf, cap, &dups);
 	assert_true(dups > 50);
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(tarn_broker_start(&b, 1, 1), TARN_OK);
-	assert_int_equal(tarn_broker_refuse_topic(b, "refused", 29), TARN_OK);
-	po.brokers = tarn_broker_bootstrap(b);
-	po.conf = conf;
-	po.n_conf = 1;
+	dlq_setup(dir, 1, &b, &po, &lake);
 	assert_int_equal(tarn_producer_open(&p, &po), TARN_OK);
-	assert_int_equal(tarn_lake_open(&lake, dir, 0), TARN_OK);
 	/* one batch of 12,000 events: its full blocks go to the worker, then
 	 * the dead-letter topic refuses "not json" and the batch rolls back */
 	io.dlq = p;
 	io.dlq_topic = "refused";
-	in = fmemopen(buf, len, "r");
-	assert_int_equal(tarn_ingest_stream(lake, in, "f", &io, &c), TARN_EDELIVERY);
-	fclose(in);
+	assert_int_equal(ingest_bytes(lake, buf, len, &io, &c), TARN_EDELIVERY);
 	assert_int_equal(c.stored, 0);
 	assert_int_equal(shard_total(dir, "SELECT count(*) FROM blocks"), 0);
 	/* again, to a topic that works (a new producer: the refused message
@@ -351,10 +357,8 @@ static void ingest__blocks_encoded_off_thread(void **state)
 	io.dlq_topic = "dead";
 	io.batch_events = 3000;
 	memset(&c, 0, sizeof(c));
-	in = fmemopen(buf, len, "r");
-	if (tarn_ingest_stream(lake, in, "f", &io, &c) != TARN_OK)
+	if (ingest_bytes(lake, buf, len, &io, &c) != TARN_OK)
 		fail_msg("ingest: %s", tarn_error_last());
-	fclose(in);
 	assert_int_equal(c.stored, OFF_EVENTS);
 	assert_int_equal(c.duplicates, dups);
 	assert_int_equal(c.quarantined, 1);
@@ -364,9 +368,7 @@ static void ingest__blocks_encoded_off_thread(void **state)
 	assert_int_equal(problems, 0);
 	/* and once more: every event is a duplicate now */
 	memset(&c, 0, sizeof(c));
-	in = fmemopen(buf, len, "r");
-	assert_int_equal(tarn_ingest_stream(lake, in, "f", &io, &c), TARN_OK);
-	fclose(in);
+	assert_int_equal(ingest_bytes(lake, buf, len, &io, &c), TARN_OK);
 	assert_int_equal(c.stored, 0);
 	assert_int_equal(c.duplicates, OFF_EVENTS + dups);
 	assert_int_equal(distinct_ids(dir), OFF_EVENTS);
