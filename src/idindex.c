@@ -31,8 +31,9 @@ static const char ids_schema[] =
 #define PROBES 6
 #define BITS_PER_ID 10
 #define FILTER_MIN_IDS (1u << 20)
-/* Room past TARN__IDS_MEM for the rest of a batch before its commit. */
-#define MEM_SLACK (64u * 1024)
+/* Room past TARN__IDS_MEM for the rest of a batch before its commit: a
+ * stream's default batch (tarn_ingest_stream). */
+#define MEM_SLACK 100000u
 
 struct entry {
 	uint64_t h; /* the id hash's upper RUN_BITS bits: what a run keeps */

@@ -33,7 +33,7 @@
 #include "tarn/lake.h"
 
 /* Entries kept in memory before they are written as a run. */
-#define TARN__IDS_MEM (128u * 1024)
+#define TARN__IDS_MEM (64u * 1024)
 /* Upper bound of the filter's memory; beyond 64M ids its false-positive
  * rate grows instead (each false positive costs one lookup in the runs). */
 #define TARN__IDFILTER_MAX_BYTES (64u * 1024 * 1024)

@@ -56,7 +56,10 @@ typedef void (*tarn_ingest_progress_cb)(void *ctx, const tarn_ingest_counts *c);
 
 typedef struct tarn_ingest_options {
 	tarn_extract_options extract;
-	size_t batch_events;  /* commit after this many inputs; default 20000 */
+	size_t batch_events;  /* commit after this many inputs; 0: the default,
+				 100000 for a stream (as a bulk load into
+				 SQLite), 20000 for Kafka (where batch_ms
+				 usually ends a batch first) */
 	int batch_ms;         /* Kafka: commit at least this often, ms; default 100 */
 	tarn_ingest_progress_cb progress; /* may be NULL */
 	void *progress_ctx;
@@ -70,7 +73,7 @@ typedef struct tarn_ingest_options {
 } tarn_ingest_options;
 
 #define TARN_INGEST_OPTIONS_INIT \
-	{ TARN_EXTRACT_OPTIONS_INIT, 20000, 100, NULL, NULL, NULL, NULL, NULL, 60000 }
+	{ TARN_EXTRACT_OPTIONS_INIT, 0, 100, NULL, NULL, NULL, NULL, NULL, 60000 }
 
 /* Ingest a JSON-lines stream until end of file.
  *
