@@ -86,10 +86,6 @@ static int from_files(tarn_lake *lake, int argc, char **argv, tarn_ingest_option
 			fprintf(stderr, "tarn ingest: %s: cannot open\n", argv[i]);
 			return 1;
 		}
-		/* 1 MiB reads rather than stdio's 4 KiB: the 10M-line bench file
-		 * spent 3.7 s of the reader thread in 700,000 read() calls */
-		if (!is_stdin)
-			setvbuf(f, NULL, _IOFBF, 1 << 20);
 		rc = tarn_ingest_stream(lake, f, argv[i], o, c);
 		if (!is_stdin)
 			fclose(f);
