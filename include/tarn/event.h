@@ -96,8 +96,10 @@ typedef struct tarn_extract_options {
 #define TARN_EXTRACT_OPTIONS_INIT \
 	{ NULL, NULL, NULL, NULL, NULL, NULL, NULL, TARN_PAYLOAD_MAX_DEFAULT }
 
-/* Reset every field of ev to "empty": no id, no name, no dimensions, no
- * raw input, partition -1, offset -1, kafka_ts_us -1. ev must not be NULL. */
+/* Reset every field of ev to "empty": no id (id_len 0), no name and no
+ * dimensions ("" and has_x 0), time_us 0, no raw input, partition -1,
+ * offset -1, kafka_ts_us -1, ingest_us 0. The bytes of id, name and the
+ * dimensions past their first are left as they were. ev must not be NULL. */
 void tarn_event_init(tarn_event *ev);
 
 /* Extract id, time, name and gold dimensions of an event.
