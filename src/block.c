@@ -668,6 +668,49 @@ int tarn__block_decode_payloads(tarn__block *b, ZSTD_DCtx *dctx, const void *zpa
 	return TARN_OK;
 }
 
+int tarn__block_decode_payload_prefix(tarn__block *b, ZSTD_DCtx *dctx, const void *zpay,
+				      size_t zpay_len, uint32_t i, const char *where)
+{
+	unsigned long long size = ZSTD_getFrameContentSize(zpay, zpay_len);
+	uint64_t off = 0, need = 0;
+	ZSTD_inBuffer in = { zpay, zpay_len, 0 };
+	ZSTD_outBuffer out;
+	uint32_t k;
+	int rc;
+
+	b->has_payloads = 0;
+	for (k = 0; k < b->n; k++) {
+		b->recs[k].pay_off = (uint32_t)off;
+		off += stored_len(&b->recs[k]);
+		if (k == i)
+			need = off;
+	}
+	if (i >= b->n || size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+	    size != off)
+		return tarn__error_set(TARN_ECORRUPT, "%s: payload frame does not match its"
+				       " events", where);
+	b->pay.len = 0;
+	rc = tarn__buf_reserve(&b->pay, need ? (size_t)need : 1);
+	if (rc)
+		return rc;
+	out.dst = b->pay.p;
+	out.size = (size_t)need;
+	out.pos = 0;
+	ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
+	while (out.pos < out.size) {
+		size_t was_in = in.pos, was_out = out.pos;
+		size_t z = ZSTD_decompressStream(dctx, &out, &in);
+		if (ZSTD_isError(z))
+			return tarn__error_set(TARN_ECORRUPT, "%s: payload frame does not"
+					       " decompress: %s", where, ZSTD_getErrorName(z));
+		if (out.pos < out.size && (z == 0 || (in.pos == was_in && out.pos == was_out)))
+			return tarn__error_set(TARN_ECORRUPT, "%s: payload frame ends early",
+					       where);
+	}
+	b->pay.len = out.pos;
+	return TARN_OK;
+}
+
 int tarn__block_payload(const tarn__block *b, uint32_t i, struct tarn__buf *scratch,
 			const unsigned char **out, size_t *len)
 {

@@ -96,8 +96,20 @@ int tarn__block_decode(tarn__block *b, ZSTD_DCtx *dctx, const void *zmeta,
 int tarn__block_decode_payloads(tarn__block *b, ZSTD_DCtx *dctx, const void *zpay,
 				size_t zpay_len, const char *where);
 
+/* Decode the payload frame of a block whose fields are decoded only as
+ * far as the end of event i's payload (on average half the frame: a
+ * re-delivery's comparison needs no more). b->pay holds that prefix and
+ * has_payloads stays 0: tarn__block_payload works for events 0..i only.
+ * The frame's checksum, at its end, is not reached, so damage inside the
+ * prefix is not reported here (a comparison sees different bytes; tarn
+ * verify reads whole frames). TARN_ECORRUPT when the frame does not match
+ * the events or does not decompress, TARN_ENOMEM. */
+int tarn__block_decode_payload_prefix(tarn__block *b, ZSTD_DCtx *dctx, const void *zpay,
+				      size_t zpay_len, uint32_t i, const char *where);
+
 /* The original payload of event i: borrowed from the block, or rebuilt in
- * scratch when the id's text was cut out. Needs the payloads. */
+ * scratch when the id's text was cut out. Needs the payloads (or their
+ * prefix through event i, tarn__block_decode_payload_prefix). */
 int tarn__block_payload(const tarn__block *b, uint32_t i, struct tarn__buf *scratch,
 			const unsigned char **out, size_t *len);
 

@@ -246,12 +246,83 @@ static void block__damaged_frames_refused(void **state)
 	coded_free(&x);
 }
 
+/* A far re-delivery decodes the payload frame only through its event:
+ * every event's payload comes back from such a prefix (the first, one
+ * with its UUID text cut out, the last), byte for byte, across zstd's
+ * 128 KiB blocks; a frame that does not belong to the events, or is cut
+ * short before the event, is refused. */
+static void block__payload_prefix_through_one_event(void **state)
+{
+	enum { N = 3000 };
+	struct tarn__buf scratch = { 0 };
+	static char pay[N][256];
+	struct coded x;
+	tarn__block fields;
+	tarn_event ev;
+	uint32_t i;
+
+	(void)state;
+	tarn__block_init(&x.b);
+	for (i = 0; i < N; i++) {
+		char id[40];
+		snprintf(id, sizeof(id), "6f1c0e3a-8a8e-4c1e-9a51-%012u", i);
+		/* distinct bytes everywhere, so a wrong offset cannot match */
+		snprintf(pay[i], sizeof(pay[i]), "{\"event_id\":\"%s\",\"n\":%u,\"pad\":\"%0*u\"}",
+			 id, i * 7919u, (int)(20 + i % 90), i);
+		make_event(&ev, 1795132800000000LL + (int64_t)(N - i) * 1000, id, pay[i]);
+		assert_int_equal(tarn__block_add(&x.b, &ev), TARN_OK);
+	}
+	x.c = ZSTD_createCCtx();
+	x.d = ZSTD_createDCtx();
+	ZSTD_CCtx_setParameter(x.c, ZSTD_c_checksumFlag, 1);
+	assert_int_equal(tarn__block_encode(&x.b, x.c), TARN_OK);
+	assert_true(x.b.zpay.len > 1000);
+	tarn__block_init(&fields);
+	assert_int_equal(tarn__block_decode(&fields, x.d, x.b.zmeta.p, x.b.zmeta.len, "t"),
+			 TARN_OK);
+	{
+		const uint32_t at[] = { 0, 1, N / 2, N - 2, N - 1 };
+		size_t k;
+
+		for (k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+			const unsigned char *p;
+			size_t len;
+			/* the events are sorted by time: event j holds input N-1-j */
+			const char *want = pay[N - 1 - at[k]];
+
+			assert_int_equal(tarn__block_decode_payload_prefix(&fields, x.d, x.b.zpay.p,
+									  x.b.zpay.len, at[k], "t"),
+					 TARN_OK);
+			assert_int_equal(fields.has_payloads, 0);
+			assert_true(fields.pay.len < (size_t)x.b.pay.len || at[k] == N - 1);
+			assert_int_equal(tarn__block_payload(&fields, at[k], &scratch, &p, &len),
+					 TARN_OK);
+			assert_int_equal(len, strlen(want));
+			assert_memory_equal(p, want, len);
+		}
+	}
+	/* out of range, a frame cut short, another block's frame */
+	assert_int_equal(tarn__block_decode_payload_prefix(&fields, x.d, x.b.zpay.p, x.b.zpay.len,
+							   N, "t"),
+			 TARN_ECORRUPT);
+	assert_int_equal(tarn__block_decode_payload_prefix(&fields, x.d, x.b.zpay.p,
+							   x.b.zpay.len / 2, N - 1, "t"),
+			 TARN_ECORRUPT);
+	assert_int_equal(tarn__block_decode_payload_prefix(&fields, x.d, x.b.zmeta.p,
+							   x.b.zmeta.len, 0, "t"),
+			 TARN_ECORRUPT);
+	free(scratch.p);
+	tarn__block_free(&fields);
+	coded_free(&x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(block__roundtrip_every_field),
 		cmocka_unit_test(block__same_time_text_ids_before_uuids),
 		cmocka_unit_test(block__damaged_frames_refused),
+		cmocka_unit_test(block__payload_prefix_through_one_event),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
