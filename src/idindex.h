@@ -8,10 +8,10 @@
  *    every stored id (what the runs keep), in memory (10 to 15 bits an
  *    id, one 64-byte line per id): "certainly new" for all but about 0.5%
  *    of new ids, with one cache miss;
- *  - the ids stored since the last flush (about TARN__IDS_MEM entries), in
- *    memory, each with its location (event date, block id) and a keyed
- *    hash of its payload, so that a recent re-delivery is decided without
- *    reading a block;
+ *  - the ids stored since the last flush (about TARN__IDS_MEM entries),
+ *    and the last 16,384 flushed ones, in memory, each with its location
+ *    (event date, block id) and a keyed hash of its payload, so that a
+ *    recent re-delivery is decided without reading a block;
  *  - sorted runs of (40-bit hash, location) in LAKE/ids.db, bit-packed
  *    (docs/FORMAT.md), written whole at a flush and merged four into one
  *    as they accumulate (a log-structured merge): no random-order b-tree

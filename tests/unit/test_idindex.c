@@ -335,9 +335,14 @@ static void check_index(tarn__idindex *x, size_t added, int in_runs)
 				 (unsigned long long)test_hash(i), added);
 	}
 	if (added > 2) {
+		int in_memory = 0;
+
 		assert_int_equal(tarn__idindex_lookup(x, test_hash(0), &c, &n), TARN_OK);
-		/* 40 bits equal: a candidate in runs */
-		assert_int_equal(has_loc(c, n, test_loc(2)), in_runs);
+		for (i = 0; i < n; i++)
+			in_memory |= c[i].has_payload_hash;
+		/* 40 bits equal: a candidate in runs, unless the id is in
+		 * memory with its payload hash, which decides alone */
+		assert_int_equal(has_loc(c, n, test_loc(2)), in_runs && !in_memory);
 		assert_false(has_loc(c, n, test_loc(1)));
 		assert_int_equal(tarn__idindex_lookup(x, 0x123456789c000000ull, &c, &n), TARN_OK);
 		assert_int_equal(n, 0);
@@ -368,10 +373,65 @@ static void ids__runs_keep_forty_bits_and_every_location(void **state)
 	tarn__idindex_stats(x, &st);
 	assert_int_equal(st.runs, 1); /* four level-0 runs merged */
 	assert_int_equal(st.run_ids, N_SPREAD);
+	assert_int_equal(st.mem_ids, N_SPREAD); /* the last flush's, kept */
+	tarn__idindex_close(x);
+	/* reopened, memory is empty: the runs alone answer, 40 bits each */
+	assert_int_equal(tarn__idindex_open(&x, lake_dir, 0644), TARN_OK);
+	tarn__idindex_stats(x, &st);
 	assert_int_equal(st.mem_ids, 0);
+	check_index(x, N_SPREAD, 1);
+	tarn__idindex_close(x);
+}
+
+/* After a flush the last ids stay in memory with their payload hashes, so
+ * a re-delivery right after a commit needs no block read; they are not
+ * written to a run a second time by the next flush, and older ones are
+ * answered by the runs. */
+#define KEPT_TEST 40000
+static void ids__recent_ids_kept_after_a_flush(void **state)
+{
+	const struct tarn__idcand *c;
+	struct tarn__idindex_stats st;
+	tarn__idindex *x = NULL;
+	size_t i, n, kept;
+
+	(void)state;
+	assert_int_equal(tarn__idindex_open(&x, lake_dir, 0644), TARN_OK);
+	for (i = 0; i < KEPT_TEST; i++)
+		assert_int_equal(tarn__idindex_add(x, spread(i), 1000 + i, test_loc(i)),
+				 TARN_OK);
+	tarn__idindex_commit(x);
+	assert_int_equal(tarn__idindex_flush(x, 1), TARN_OK);
+	tarn__idindex_stats(x, &st);
+	kept = st.mem_ids;
+	assert_true(kept >= 8192 && kept < KEPT_TEST);
+	assert_int_equal(st.run_ids, KEPT_TEST);
+	for (i = 0; i < KEPT_TEST; i++) {
+		int recent = i >= KEPT_TEST - kept;
+		assert_int_equal(tarn__idindex_lookup(x, spread(i), &c, &n), TARN_OK);
+		assert_true(has_loc(c, n, test_loc(i)));
+		assert_int_equal(c[0].has_payload_hash, recent);
+		if (recent)
+			assert_true(c[0].payload_hash == ((1000 + i) | 1));
+	}
+	/* more ids, another flush: the kept ones are in the runs once */
+	for (i = KEPT_TEST; i < KEPT_TEST + 100; i++)
+		assert_int_equal(tarn__idindex_add(x, spread(i), 1000 + i, test_loc(i)),
+				 TARN_OK);
+	tarn__idindex_commit(x);
+	assert_int_equal(tarn__idindex_flush(x, 1), TARN_OK);
+	tarn__idindex_stats(x, &st);
+	assert_int_equal(st.run_ids, KEPT_TEST + 100);
+	/* nothing new: a forced flush writes no empty run */
+	assert_int_equal(tarn__idindex_flush(x, 1), TARN_OK);
+	tarn__idindex_stats(x, &st);
+	assert_int_equal(st.run_ids, KEPT_TEST + 100);
 	tarn__idindex_close(x);
 	assert_int_equal(tarn__idindex_open(&x, lake_dir, 0644), TARN_OK);
-	check_index(x, N_SPREAD, 1);
+	for (i = 0; i < KEPT_TEST + 100; i += 97) {
+		assert_int_equal(tarn__idindex_lookup(x, spread(i), &c, &n), TARN_OK);
+		assert_true(has_loc(c, n, test_loc(i)));
+	}
 	tarn__idindex_close(x);
 }
 
@@ -389,6 +449,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(ids__runs_keep_forty_bits_and_every_location, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(ids__recent_ids_kept_after_a_flush, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
