@@ -326,6 +326,22 @@ int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
 	*out = s;
 	return TARN_OK;
 fail:
+	/* A shard this call was creating holds nothing: remove it rather
+	 * than leave a file without tables (a disk that filled up during
+	 * create_schema) for verify to report. */
+	if (is_new && !readonly && s->path) {
+		static const char *const ext[] = { "", "-wal", "-shm" };
+		char *path = strdup(s->path);
+
+		tarn__shard_close(s);
+		for (i = 0; path && i < 3; i++) {
+			char f[4096];
+			snprintf(f, sizeof(f), "%s%s", path, ext[i]);
+			unlink(f);
+		}
+		free(path);
+		return rc;
+	}
 	tarn__shard_close(s);
 	return rc;
 }
