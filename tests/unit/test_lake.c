@@ -283,7 +283,13 @@ static void lake__replay_time_order_and_filters(void **state)
 static int compare_payload(void *ctx, const tarn_event *ev)
 {
 	char **lines = ctx;
-	int idx = (int)strtol((const char *)ev->id, NULL, 10); /* ids are decimal text here */
+	char text[32] = "";
+	int idx;
+
+	/* ids are decimal text here: id_len bytes, not NUL-terminated */
+	assert_true(ev->id_len < sizeof(text));
+	memcpy(text, ev->id, ev->id_len);
+	idx = (int)strtol(text, NULL, 10);
 
 	assert_int_equal(strlen(lines[idx]), ev->payload_len);
 	assert_memory_equal(lines[idx], ev->payload, ev->payload_len);

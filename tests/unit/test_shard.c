@@ -143,8 +143,13 @@ struct order_check {
 static int in_order(void *ctx, const tarn_event *ev)
 {
 	struct order_check *o = ctx;
-	int k = atoi((const char *)ev->id + 3);
-	char want[96];
+	char id[32] = "", want[96];
+	int k;
+
+	/* the id's id_len bytes ("ev-N"), not NUL-terminated */
+	assert_true(ev->id_len < sizeof(id));
+	memcpy(id, ev->id, ev->id_len);
+	k = atoi(id + 3);
 
 	snprintf(want, sizeof(want), "{\"event_id\":\"ev-%d\",\"v\":0}", k);
 	if (ev->payload_len != strlen(want) || memcmp(ev->payload, want, ev->payload_len) != 0)
