@@ -646,21 +646,31 @@ corrupt:
 	return tarn__error_set(TARN_ECORRUPT, "%s: %s", where, why);
 }
 
-int tarn__block_decode_payloads(tarn__block *b, ZSTD_DCtx *dctx, const void *zpay,
-				size_t zpay_len, const char *where)
+/* Each event's offset in the payload frame, in event order; returns the
+ * frame's size that the events say. */
+static uint64_t place_payloads(tarn__block *b)
 {
 	uint64_t off = 0;
 	uint32_t i;
+
+	for (i = 0; i < b->n; i++) {
+		b->recs[i].pay_off = (uint32_t)off;
+		off += stored_len(&b->recs[i]);
+	}
+	return off;
+}
+
+int tarn__block_decode_payloads(tarn__block *b, ZSTD_DCtx *dctx, const void *zpay,
+				size_t zpay_len, const char *where)
+{
+	uint64_t off;
 	int rc;
 
 	b->has_payloads = 0;
 	rc = decompress_into(dctx, &b->pay, zpay, zpay_len, where, "payload");
 	if (rc)
 		return rc;
-	for (i = 0; i < b->n; i++) {
-		b->recs[i].pay_off = (uint32_t)off;
-		off += stored_len(&b->recs[i]);
-	}
+	off = place_payloads(b);
 	if (off != b->pay.len)
 		return tarn__error_set(TARN_ECORRUPT, "%s: payload frame holds %zu bytes, events"
 				       " say %llu", where, b->pay.len, (unsigned long long)off);
@@ -672,23 +682,18 @@ int tarn__block_decode_payload_prefix(tarn__block *b, ZSTD_DCtx *dctx, const voi
 				      size_t zpay_len, uint32_t i, const char *where)
 {
 	unsigned long long size = ZSTD_getFrameContentSize(zpay, zpay_len);
-	uint64_t off = 0, need = 0;
+	uint64_t off, need;
 	ZSTD_inBuffer in = { zpay, zpay_len, 0 };
 	ZSTD_outBuffer out;
-	uint32_t k;
 	int rc;
 
 	b->has_payloads = 0;
-	for (k = 0; k < b->n; k++) {
-		b->recs[k].pay_off = (uint32_t)off;
-		off += stored_len(&b->recs[k]);
-		if (k == i)
-			need = off;
-	}
+	off = place_payloads(b);
 	if (i >= b->n || size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
 	    size != off)
 		return tarn__error_set(TARN_ECORRUPT, "%s: payload frame does not match its"
 				       " events", where);
+	need = b->recs[i].pay_off + (uint64_t)stored_len(&b->recs[i]);
 	b->pay.len = 0;
 	rc = tarn__buf_reserve(&b->pay, need ? (size_t)need : 1);
 	if (rc)

@@ -219,8 +219,8 @@ struct pipe {
 
 /* The next line of a regular file, newline included when there is one,
  * in *p (valid until the next call): lines are split in place in reads
- * of 0.5 to 1 MiB, without getline's copy of each line. Returns its length, 0 at the
- * end, or -1 on a read error (errno). */
+ * of 0.5 to 1 MiB, without getline's copy of each line. Returns its
+ * length, 0 at the end, or -1 on a read error (errno). */
 #define READ_BYTES (1u << 20)
 static ssize_t block_line(struct source *src, char **p)
 {

@@ -949,26 +949,6 @@ static void forget_shard(tarn_lake *lake, const char *date)
 	}
 }
 
-static int unlink_shard(tarn_lake *lake, const char *date)
-{
-	static const char *const tails[] = { "", "-wal", "-shm", "-journal" };
-	char name[48];
-	size_t i;
-	int rc = TARN_OK;
-
-	for (i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
-		char *path;
-		snprintf(name, sizeof(name), "shards/%s.db%s", date, tails[i]);
-		path = tarn__path_join(lake->dir, name);
-		if (!path)
-			return tarn__error_set(TARN_ENOMEM, "prune");
-		if (unlink(path) != 0 && errno != ENOENT && !rc)
-			rc = tarn__error_set(TARN_EIO, "delete %s: %s", path, strerror(errno));
-		free(path);
-	}
-	return rc;
-}
-
 static int prune_quarantine(tarn_lake *lake, int days, uint64_t *rows)
 {
 	sqlite3_stmt *st;
@@ -1057,7 +1037,7 @@ int tarn_lake_prune(tarn_lake *lake, const tarn_prune_options *o, tarn_prune_res
 		if (open_shard(lake, dates[i], &s) == TARN_OK)
 			shard_size(s, &events, &bytes);
 		forget_shard(lake, dates[i]);
-		rc = unlink_shard(lake, dates[i]);
+		rc = tarn__shard_unlink(lake->dir, dates[i]);
 		if (rc)
 			break;
 		tarn_time_parse_date(dates[i], &day0);

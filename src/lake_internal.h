@@ -46,6 +46,11 @@ void tarn__lake_prefetch(const tarn_lake *lake, const tarn_event *ev);
 
 typedef struct tarn__shard tarn__shard;
 
+/* Delete date's shard file and its -wal, -shm and -journal (close every
+ * handle on it first). TARN_OK (also when there was none), TARN_EIO
+ * naming the file that could not go, TARN_ENOMEM. */
+int tarn__shard_unlink(const char *lake_dir, const char *date);
+
 /* Open the shard of `date` ("YYYY-MM-DD") under lake_dir/shards. A writer
  * creates it when missing. Returns TARN_ENOTFOUND when read-only and
  * absent, TARN_ECORRUPT when foreign/newer/misnamed. */

@@ -329,20 +329,34 @@ fail:
 	/* A shard this call was creating holds nothing: remove it rather
 	 * than leave a file without tables (a disk that filled up during
 	 * create_schema) for verify to report. */
-	if (is_new && !readonly && s->path) {
-		static const char *const ext[] = { "", "-wal", "-shm" };
-		char *path = strdup(s->path);
-
-		tarn__shard_close(s);
-		for (i = 0; path && i < 3; i++) {
-			char f[4096];
-			snprintf(f, sizeof(f), "%s%s", path, ext[i]);
-			unlink(f);
-		}
-		free(path);
-		return rc;
-	}
 	tarn__shard_close(s);
+	if (is_new && !readonly) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", tarn_error_last());
+		if (tarn__shard_unlink(lake_dir, date))
+			tarn__error_set(rc, "%s", msg); /* the first error is the one */
+	}
+	return rc;
+}
+
+int tarn__shard_unlink(const char *lake_dir, const char *date)
+{
+	static const char *const tails[] = { "", "-wal", "-shm", "-journal" };
+	char name[48];
+	size_t i;
+	int rc = TARN_OK;
+
+	for (i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		char *path;
+		snprintf(name, sizeof(name), "shards/%s.db%s", date, tails[i]);
+		path = tarn__path_join(lake_dir, name);
+		if (!path)
+			return tarn__error_set(TARN_ENOMEM, "delete shard %s", date);
+		if (unlink(path) != 0 && errno != ENOENT && !rc)
+			rc = tarn__error_set(TARN_EIO, "delete %s: %s", path, strerror(errno));
+		free(path);
+	}
 	return rc;
 }
 
@@ -421,21 +435,24 @@ static struct cache_slot *cache_lookup(tarn__shard *s, int64_t block_id)
 	return NULL;
 }
 
-/* Free the decoded payloads of the cache's blocks (all but keep, which
- * may be NULL), keeping their fields: a megabyte a block, needed only to
- * compare a re-delivery's bytes. */
+/* Free a cached block's decoded payloads (all or a prefix), keeping its
+ * fields: a megabyte a block, needed only to compare a re-delivery's
+ * bytes. */
+static void drop_payloads(struct cache_slot *c)
+{
+	free(c->blk.pay.p);
+	memset(&c->blk.pay, 0, sizeof(c->blk.pay));
+	c->blk.has_payloads = 0;
+}
+
+/* drop_payloads for the cache's blocks but keep (which may be NULL). */
 static void cache_drop_payloads(tarn__shard *s, const struct cache_slot *keep)
 {
 	int i;
 
-	for (i = 0; i < CACHE_SLOTS; i++) {
-		struct cache_slot *c = &s->cache[i];
-		if (c == keep || !c->blk.has_payloads)
-			continue;
-		free(c->blk.pay.p);
-		memset(&c->blk.pay, 0, sizeof(c->blk.pay));
-		c->blk.has_payloads = 0;
-	}
+	for (i = 0; i < CACHE_SLOTS; i++)
+		if (&s->cache[i] != keep && s->cache[i].blk.has_payloads)
+			drop_payloads(&s->cache[i]);
 }
 
 static struct cache_slot *cache_victim(tarn__shard *s)
@@ -449,8 +466,6 @@ static struct cache_slot *cache_victim(tarn__shard *s)
 	return v;
 }
 
-/* Read block_id into b: its events when fields, its payloads when
- * payloads (then b already holds its events, or fields is set too). */
 /* Step st (get_events or get_data) to block_id's row, and name the block
  * in where (96 bytes) for messages. On an error st is reset. */
 static int block_row(tarn__shard *s, sqlite3_stmt *st, int64_t block_id, char *where)
@@ -470,6 +485,8 @@ static int block_row(tarn__shard *s, sqlite3_stmt *st, int64_t block_id, char *w
 	return tarn__error_sqlite(s->db, "%s: read block", s->path);
 }
 
+/* Read block_id into b: its events when fields, its payloads when
+ * payloads (then b already holds its events, or fields is set too). */
 static int read_block(tarn__shard *s, int64_t block_id, int fields, int payloads,
 		      tarn__block *b)
 {
@@ -600,9 +617,7 @@ static int write_block(tarn__shard *s, tarn__block *b, int64_t id)
 		b->order = order;
 	}
 	tarn__block_drop_scratch(&slot->blk);
-	free(slot->blk.pay.p);
-	memset(&slot->blk.pay, 0, sizeof(slot->blk.pay));
-	slot->blk.has_payloads = 0;
+	drop_payloads(slot);
 	tarn__block_reset(b);
 	return TARN_OK;
 }
@@ -746,8 +761,7 @@ static int same_payload_prefix(tarn__shard *s, int64_t block_id, uint32_t i,
 	if (!rc)
 		rc = same_payload(&slot->blk, i, ev, &s->scratch, res);
 	/* kept per shard, the prefix buffers were 3 MB of a 10M ingest's peak */
-	free(slot->blk.pay.p);
-	memset(&slot->blk.pay, 0, sizeof(slot->blk.pay));
+	drop_payloads(slot);
 	return rc;
 }
 
