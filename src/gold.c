@@ -112,12 +112,27 @@ struct entry {
 	int64_t a, b;          /* counters, meaning set by the table's user */
 	int flags;
 	uint32_t len;          /* of key */
+	uint32_t ix;           /* 0, 1, 2...: the order keys came in; names the
+				* key in a struct counts */
 	char inl[16];          /* key holds this when it fits: one cache line
 				* per probe, no allocation per key */
 };
 
 struct table {
 	struct entry *e;
+	size_t n, cap;         /* cap is 0 or a power of two */
+};
+
+/* Per-minute counters keyed by (minute of the day, ix of a struct table's
+ * key): open addressing on integers, so that an event costs no string
+ * key of its own per minute table. */
+struct cell {
+	uint64_t key;          /* ((minute << 32) | ix) + 1; 0: empty slot */
+	int64_t n;
+};
+
+struct counts {
+	struct cell *c;
 	size_t n, cap;         /* cap is 0 or a power of two */
 };
 
@@ -130,8 +145,10 @@ struct day {
 	struct table pages;    /* a: purchases */
 	struct table users;    /* a: purchases before the batch + in it, b: in it;
 				* flags: USER_* */
-	/* per minute, keys "HH:MM" MINUTE_SEP value (or "HH:MM" alone): a */
-	struct table minute_types, minute_logins, minute_buys;
+	struct table types;    /* event types met; flags: TYPE_* */
+	/* per minute: by event type (ix in types), logins by source (ix in
+	 * sources), purchases (ix 0) */
+	struct counts minute_types, minute_logins, minute_buys;
 	int64_t new_users, new_purchasers, purchases;
 	int dirty;             /* has deltas not yet written */
 };
@@ -143,6 +160,8 @@ struct day {
 #define USERS_CACHED 32768
 
 #define USER_STORED 1      /* day_users already had the user before the batch */
+#define TYPE_PURCHASE 1    /* the event type "purchase" */
+#define TYPE_LOGIN 2       /* the event type "login" */
 
 struct tarn__gold {
 	sqlite3 *db;
@@ -208,6 +227,7 @@ static int table_get(struct table *t, const char *key, struct entry **out, int *
 	if (!t->e[j].key)
 		return tarn__error_set(TARN_ENOMEM, "gold batch");
 	t->e[j].hash = h;
+	t->e[j].ix = (uint32_t)t->n;
 	t->n++;
 	*created = 1;
 	*out = &t->e[j];
@@ -224,6 +244,58 @@ static void table_prefetch(const struct table *t, const char *key)
 	slot = (const char *)&t->e[tarn__hash_bytes(key, strlen(key)) & (t->cap - 1)];
 	__builtin_prefetch(slot);
 	__builtin_prefetch(slot + sizeof(struct entry) - 1);
+}
+
+static uint64_t cell_hash(uint64_t key)
+{
+	return tarn__hash_bytes(&key, sizeof(key));
+}
+
+static int counts_grow(struct counts *t)
+{
+	size_t cap = t->cap ? t->cap * 2 : 64, i;
+	struct cell *c = calloc(cap, sizeof(*c));
+
+	if (!c)
+		return tarn__error_set(TARN_ENOMEM, "gold batch");
+	for (i = 0; i < t->cap; i++) {
+		size_t j;
+		if (!t->c[i].key)
+			continue;
+		for (j = cell_hash(t->c[i].key) & (cap - 1); c[j].key; j = (j + 1) & (cap - 1))
+			;
+		c[j] = t->c[i];
+	}
+	free(t->c);
+	t->c = c;
+	t->cap = cap;
+	return TARN_OK;
+}
+
+/* Add one to the counter of (minute of the day, ix). */
+static int counts_add(struct counts *t, int minute, uint32_t ix)
+{
+	uint64_t key = (((uint64_t)minute << 32) | ix) + 1;
+	size_t j;
+
+	if (4 * (t->n + 1) > 3 * t->cap && counts_grow(t))
+		return TARN_ENOMEM;
+	for (j = cell_hash(key) & (t->cap - 1); t->c[j].key; j = (j + 1) & (t->cap - 1)) {
+		if (t->c[j].key == key) {
+			t->c[j].n++;
+			return TARN_OK;
+		}
+	}
+	t->c[j].key = key;
+	t->c[j].n = 1;
+	t->n++;
+	return TARN_OK;
+}
+
+static void counts_free(struct counts *t)
+{
+	free(t->c);
+	memset(t, 0, sizeof(*t));
 }
 
 /* The open batch's deltas of date, or NULL. */
@@ -251,9 +323,10 @@ static void free_deltas(struct day *d)
 	table_free(&d->names);
 	table_free(&d->sources);
 	table_free(&d->pages);
-	table_free(&d->minute_types);
-	table_free(&d->minute_logins);
-	table_free(&d->minute_buys);
+	table_free(&d->types);
+	counts_free(&d->minute_types);
+	counts_free(&d->minute_logins);
+	counts_free(&d->minute_buys);
 }
 
 static void day_free(struct day *d)
@@ -397,7 +470,9 @@ static int count_user(tarn__gold *g, struct day *d, const tarn_event *ev, int is
 	return TARN_OK;
 }
 
-static int count_in(struct table *t, const char *key, int64_t bytes)
+/* Count one event (of bytes) under key; *out (when not NULL) gets its
+ * entry, valid until the table next grows. */
+static int count_in(struct table *t, const char *key, int64_t bytes, struct entry **out)
 {
 	struct entry *e;
 	int created, rc = table_get(t, key, &e, &created);
@@ -406,79 +481,61 @@ static int count_in(struct table *t, const char *key, int64_t bytes)
 		return rc;
 	e->a++;
 	e->b += bytes;
+	if (out)
+		*out = e;
 	return TARN_OK;
 }
 
-/* The key of a minute: "HH:MM" of the event time (UTC), then, when value
- * is not NULL, a unit separator and the value. */
-#define MINUTE_SEP '\x1f'
-static void minute_key(char *buf, size_t len, int64_t time_us, const char *value)
+/* The event type's entry in the day's types, its TYPE_* flags set once. */
+static int type_of(struct day *d, const char *type, struct entry **out)
+{
+	int created, rc = table_get(&d->types, type, out, &created);
+
+	if (!rc && created)
+		(*out)->flags = (strcmp(type, "purchase") == 0 ? TYPE_PURCHASE : 0) |
+				(strcmp(type, "login") == 0 ? TYPE_LOGIN : 0);
+	return rc;
+}
+
+/* The minute of the day (UTC, 0..1439) of an event time. */
+static int minute_of(int64_t time_us)
 {
 	int64_t us = time_us % TARN_US_PER_DAY;
-	int m, h;
-	size_t n;
 
 	if (us < 0)
 		us += TARN_US_PER_DAY;
-	m = (int)(us / 60000000);
-	h = m / 60;
-	m %= 60;
-	/* once per event: digits by hand rather than snprintf */
-	buf[0] = (char)('0' + h / 10);
-	buf[1] = (char)('0' + h % 10);
-	buf[2] = ':';
-	buf[3] = (char)('0' + m / 10);
-	buf[4] = (char)('0' + m % 10);
-	buf[5] = '\0';
-	if (!value)
-		return;
-	n = strlen(value);
-	if (n > len - 7)
-		n = len - 7;
-	buf[5] = MINUTE_SEP;
-	memcpy(buf + 6, value, n);
-	buf[6 + n] = '\0';
-}
-
-static int count_minutes(struct day *d, const tarn_event *ev, int is_purchase)
-{
-	char key[8 + TARN_DIM_MAX + 1];
-	int rc = TARN_OK;
-
-	if (!ev->has_event_type)
-		return TARN_OK;
-	minute_key(key, sizeof(key), ev->time_us, ev->event_type);
-	rc = count_in(&d->minute_types, key, 0);
-	if (!rc && ev->has_source && strcmp(ev->event_type, "login") == 0) {
-		minute_key(key, sizeof(key), ev->time_us, ev->source);
-		rc = count_in(&d->minute_logins, key, 0);
-	}
-	if (!rc && is_purchase) {
-		minute_key(key, sizeof(key), ev->time_us, NULL);
-		rc = count_in(&d->minute_buys, key, 0);
-	}
-	return rc;
+	return (int)(us / 60000000);
 }
 
 int tarn__gold_add(tarn__gold *g, const char *date, const tarn_event *ev)
 {
-	int is_purchase = ev->has_event_type && strcmp(ev->event_type, "purchase") == 0;
+	struct entry *type = NULL, *src = NULL;
 	struct day *d = NULL;
-	int rc;
+	int minute = minute_of(ev->time_us), is_purchase = 0, rc;
 
 	rc = day_get(g, date, &d);
-	if (!rc) {
-		d->dirty = 1;
-		rc = count_minutes(d, ev, is_purchase);
-	}
 	if (rc)
 		return rc;
-	if (ev->has_user_id)
+	d->dirty = 1;
+	if (ev->has_event_type) {
+		rc = type_of(d, ev->event_type, &type);
+		if (!rc)
+			rc = counts_add(&d->minute_types, minute, type->ix);
+		if (rc)
+			return rc;
+		is_purchase = (type->flags & TYPE_PURCHASE) != 0;
+		if (is_purchase)
+			rc = counts_add(&d->minute_buys, minute, 0);
+	}
+	if (!rc && ev->has_user_id)
 		rc = count_user(g, d, ev, is_purchase);
-	if (!rc && ev->has_source)
-		rc = count_in(&d->sources, ev->source, 0);
+	if (!rc && ev->has_source) {
+		rc = count_in(&d->sources, ev->source, 0, &src);
+		if (!rc && type && (type->flags & TYPE_LOGIN))
+			rc = counts_add(&d->minute_logins, minute, src->ix);
+	}
 	if (!rc && is_purchase && ev->has_page)
-		rc = count_in(&d->pages, ev->page, 0);
+		rc = count_in(&d->pages, ev->page, 0, NULL);
 	if (rc)
 		return rc;
 	if (!ev->has_name) {
@@ -486,7 +543,7 @@ int tarn__gold_add(tarn__gold *g, const char *date, const tarn_event *ev)
 		d->null_name_bytes += (int64_t)ev->payload_len;
 		return TARN_OK;
 	}
-	return count_in(&d->names, ev->name, (int64_t)ev->payload_len);
+	return count_in(&d->names, ev->name, (int64_t)ev->payload_len, NULL);
 }
 
 static int write_name(tarn__gold *g, const char *date, const char *name, int64_t n,
@@ -542,26 +599,42 @@ static int write_users(tarn__gold *g, const struct day *d)
 	return rc;
 }
 
-/* Per-minute deltas: window_start is the date, "T", the minute, ":00Z". */
-static int write_minutes(tarn__gold *g, const char *date, const struct table *t, int which)
+/* Per-minute deltas: window_start is the date, "T", the minute, ":00Z";
+ * the third column is the key of keys (by ix), when keys is not NULL. */
+static int write_minutes(tarn__gold *g, const char *date, const struct counts *t,
+			 const struct table *keys, int which)
 {
+	const char **by_ix = NULL;
 	size_t i;
 	int rc = TARN_OK;
 
+	if (!t->n)
+		return TARN_OK;
+	if (keys) {
+		by_ix = calloc(keys->n ? keys->n : 1, sizeof(*by_ix));
+		if (!by_ix)
+			return tarn__error_set(TARN_ENOMEM, "gold batch");
+		for (i = 0; i < keys->cap; i++)
+			if (keys->e[i].key)
+				by_ix[keys->e[i].ix] = keys->e[i].key;
+	}
 	for (i = 0; rc == TARN_OK && i < t->cap; i++) {
-		const char *k = t->e[i].key;
+		uint64_t key = t->c[i].key - 1;
+		int minute = (int)(key >> 32);
 		char window[32];
 		sqlite3_stmt *st;
 
-		if (!k)
+		if (!t->c[i].key)
 			continue;
-		snprintf(window, sizeof(window), "%sT%.5s:00Z", date, k);
+		snprintf(window, sizeof(window), "%sT%02d:%02d:00Z", date, minute / 60,
+			 minute % 60);
 		st = bind2(g, which, date, window);
-		if (k[5] == MINUTE_SEP)
-			sqlite3_bind_text(st, 3, k + 6, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, t->e[i].a);
+		if (by_ix)
+			sqlite3_bind_text(st, 3, by_ix[(uint32_t)key], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, t->c[i].n);
 		rc = run(g, which, NULL, NULL);
 	}
+	free(by_ix);
 	return rc;
 }
 
@@ -634,11 +707,11 @@ static int flush_day(tarn__gold *g, const char *date)
 	if (!rc && d->null_names)
 		rc = write_name(g, date, NULL, d->null_names, d->null_name_bytes);
 	if (!rc)
-		rc = write_minutes(g, date, &d->minute_types, ST_EPM);
+		rc = write_minutes(g, date, &d->minute_types, &d->types, ST_EPM);
 	if (!rc)
-		rc = write_minutes(g, date, &d->minute_logins, ST_LPS);
+		rc = write_minutes(g, date, &d->minute_logins, &d->sources, ST_LPS);
 	if (!rc)
-		rc = write_minutes(g, date, &d->minute_buys, ST_PPM);
+		rc = write_minutes(g, date, &d->minute_buys, NULL, ST_PPM);
 	if (rc) {
 		drop_day(g, (size_t)(d - g->days));
 		return rc;
