@@ -65,12 +65,19 @@ static int digits(const char *s, size_t len, size_t *pos, int n, int *out)
 	return 0;
 }
 
+/* One of the characters of any (never NUL); a loop, not strchr: six a
+ * time, once per event. */
 static int expect(const char *s, size_t len, size_t *pos, const char *any)
 {
-	if (*pos >= len || !strchr(any, s[*pos]) || s[*pos] == '\0')
+	if (*pos >= len)
 		return -1;
-	(*pos)++;
-	return 0;
+	for (; *any; any++) {
+		if (s[*pos] == *any) {
+			(*pos)++;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 static int in_range(int64_t us)
