@@ -149,6 +149,28 @@ static const unsigned char *get_bytes(struct reader *r, size_t n)
 
 /* ---- filling a block ---- */
 
+/* The id's lowercase text form (RFC 4122 section 3), as decoding puts it
+ * back, at the offset extraction noted (id_text_at), or NULL: a check of
+ * 36 bytes instead of a search through the payload. */
+static const unsigned char *uuid_text_at(const tarn_event *ev)
+{
+	static const char hex[] = "0123456789abcdef";
+	static const unsigned char at[16] = { 0, 2, 4, 6, 9, 11, 14, 16,
+					      19, 21, 24, 26, 28, 30, 32, 34 };
+	const unsigned char *p;
+	int i;
+
+	if (ev->id_text_at > ev->payload_len - TARN__UUID_TEXT)
+		return NULL;
+	p = (const unsigned char *)ev->payload + ev->id_text_at;
+	if (p[8] != '-' || p[13] != '-' || p[18] != '-' || p[23] != '-')
+		return NULL;
+	for (i = 0; i < 16; i++)
+		if (p[at[i]] != hex[ev->id[i] >> 4] || p[at[i] + 1] != hex[ev->id[i] & 15])
+			return NULL;
+	return p;
+}
+
 static int dict_index(tarn__block *b, struct tarn__str **dict, uint32_t *n,
 		      uint32_t *cap, const char *s, uint32_t *ix)
 {
@@ -235,8 +257,11 @@ int tarn__block_add(tarn__block *b, const tarn_event *ev)
 	r->pay_len = (uint32_t)ev->payload_len;
 	r->pay_off = (uint32_t)b->pay.len;
 	if (ev->id_is_uuid && ev->payload_len >= TARN__UUID_TEXT) {
-		uuid_unparse_lower(ev->id, text);
-		cut = memmem(ev->payload, ev->payload_len, text, TARN__UUID_TEXT);
+		cut = uuid_text_at(ev);
+		if (!cut) {
+			uuid_unparse_lower(ev->id, text);
+			cut = memmem(ev->payload, ev->payload_len, text, TARN__UUID_TEXT);
+		}
 	}
 	if (cut) {
 		size_t at = (size_t)(cut - (const unsigned char *)ev->payload);
@@ -777,6 +802,7 @@ int tarn__block_event(const tarn__block *b, uint32_t i, struct tarn__buf *scratc
 	ev->ingest_us = r->ingest_us;
 	ev->payload_len = r->pay_len;
 	ev->payload = NULL;
+	ev->id_text_at = r->elide ? r->elide - 1 : SIZE_MAX; /* where it was put back */
 	if (b->has_payloads) {
 		const unsigned char *p;
 		size_t len;

@@ -54,6 +54,9 @@ typedef struct tarn_event {
 	unsigned char id[TARN_ID_MAX]; /* 16 bytes when id_is_uuid, else the id's bytes */
 	size_t id_len;                 /* 16 for a UUID, 1..255 otherwise */
 	int id_is_uuid;                /* 1 when the id was an RFC 4122 UUID in text form */
+	size_t id_text_at;             /* a hint: the byte offset in payload where the
+					* UUID's 36-byte text was read, SIZE_MAX when
+					* unknown; readers check it before use */
 	int64_t time_us;               /* event time, microseconds since the epoch, UTC */
 	char name[TARN_NAME_MAX + 1];  /* NUL-terminated event name, valid when has_name */
 	int has_name;

@@ -140,6 +140,50 @@ static void block__roundtrip_every_field(void **state)
 	free(scratch.p);
 }
 
+/* The UUID's text is cut from the stored payload where extraction said it
+ * was (id_text_at) when the bytes there are that text; a hint that is
+ * wrong (elsewhere, past the end, uppercase text) is checked, not trusted,
+ * and every payload comes back byte for byte. */
+static void block__uuid_hint_checked_not_trusted(void **state)
+{
+	static const char id[] = "0c1d2e3f-0000-4000-8000-00000000abcd";
+	static const char *const payloads[] = {
+		"{\"a\":\"0c1d2e3f-0000-4000-8000-00000000abcd\","
+		"\"event_id\":\"0c1d2e3f-0000-4000-8000-00000000abcd\"}",
+		"{\"event_id\":\"0C1D2E3F-0000-4000-8000-00000000ABCD\"}",
+		"{\"event_id\":\"0c1d2e3f-0000-4000-8000-00000000abcd\"}",
+		"{\"event_id\":\"0c1d2e3f-0000-4000-8000-00000000abcd\"}" };
+	const size_t hints[] = { 56, 13, 5, SIZE_MAX - 3 };
+	struct tarn__buf scratch = { 0 };
+	struct coded x;
+	tarn__block out;
+	tarn_event ev, got;
+	int i;
+
+	(void)state;
+	tarn__block_init(&x.b);
+	for (i = 0; i < 4; i++) {
+		make_event(&ev, 1795132800000000LL + i, id, payloads[i]);
+		ev.id_text_at = hints[i];
+		assert_int_equal(tarn__block_add(&x.b, &ev), TARN_OK);
+	}
+	/* the hint of event 0 is the second copy; 1 holds no lowercase text */
+	assert_int_equal(x.b.recs[0].elide, 57);
+	assert_int_equal(x.b.recs[1].elide, 0);
+	assert_int_equal(x.b.recs[2].elide, 14); /* found by search, not at 5 */
+	assert_int_equal(x.b.recs[3].elide, 14);
+	encode_decode(&x, &out);
+	for (i = 0; i < 4; i++) {
+		tarn_event_init(&got);
+		assert_int_equal(tarn__block_event(&out, (uint32_t)i, &scratch, &got), TARN_OK);
+		assert_int_equal(got.payload_len, strlen(payloads[i]));
+		assert_memory_equal(got.payload, payloads[i], got.payload_len);
+	}
+	tarn__block_free(&out);
+	coded_free(&x);
+	free(scratch.p);
+}
+
 static void block__same_time_text_ids_before_uuids(void **state)
 {
 	struct coded x;
@@ -321,6 +365,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(block__roundtrip_every_field),
 		cmocka_unit_test(block__same_time_text_ids_before_uuids),
+		cmocka_unit_test(block__uuid_hint_checked_not_trusted),
 		cmocka_unit_test(block__damaged_frames_refused),
 		cmocka_unit_test(block__payload_prefix_through_one_event),
 	};

@@ -302,6 +302,53 @@ static void event__headers_win_and_paths(void **state)
 	assert_int_equal(why, TARN_REJECT_NO_TIME);
 }
 
+/* Strings off the wanted paths are not handed to tarn (their escapes are
+ * not undone) but are still validated; wanted ones still are undone. */
+static void event__escapes_on_and_off_the_paths(void **state)
+{
+	static const char pay[] =
+		"{\"note\":\"caf\\u00e9 \\\"q\\\" \\ud83d\\ude00\","
+		"\"props\":{\"k\\u0065y\":\"\\u0041\",\"list\":[\"\\n\",1]},"
+		"\"event_id\":\"0c1d2e3f-0000-4000-8000-00000000abcd\","
+		"\"user_id\":\"caf\\u00e9\",\"page\":\"\\/cart\","
+		"\"timestamp\":\"2026-11-20T00:00:00Z\",\"event_type\":\"a\\tb\"}";
+	char id[64];
+
+	(void)state;
+	assert_int_equal(extract(pay), TARN_OK);
+	assert_string_equal(ev.user_id, "caf\xc3\xa9");
+	assert_string_equal(ev.page, "/cart");
+	assert_string_equal(ev.event_type, "a\tb");
+	assert_int_equal(tarn_event_id_format(ev.id, ev.id_len, 1, id, sizeof(id)), TARN_OK);
+	assert_string_equal(id, "0c1d2e3f-0000-4000-8000-00000000abcd");
+	/* where the id's text is, for the block's elision */
+	assert_int_equal(ev.id_text_at, (size_t)(strstr(pay, "0c1d2e3f") - pay));
+	/* bad escapes and bad UTF-8 off the paths are still refused */
+	assert_int_equal(extract("{\"event_id\":\"e\",\"timestamp\":\"2026-11-20T00:00:00Z\","
+				 "\"x\":{\"y\":\"\\u00zz\"}}"),
+			 TARN_EINVAL);
+	assert_int_equal(why, TARN_REJECT_NOT_JSON);
+	assert_int_equal(extract("{\"event_id\":\"e\",\"timestamp\":\"2026-11-20T00:00:00Z\","
+				 "\"x\":[\"\\q\"]}"),
+			 TARN_EINVAL);
+	assert_int_equal(why, TARN_REJECT_NOT_JSON);
+	assert_int_equal(extract("{\"event_id\":\"e\",\"timestamp\":\"2026-11-20T00:00:00Z\","
+				 "\"x\":\"\xc3\x28\"}"),
+			 TARN_EINVAL);
+	assert_int_equal(why, TARN_REJECT_NOT_JSON);
+	/* a UUID id given with escapes, or in a header, has no place in the
+	 * payload to point at */
+	assert_int_equal(extract("{\"event_id\":\"\\u0030c1d2e3f-0000-4000-8000-00000000abcd\","
+				 "\"timestamp\":\"2026-11-20T00:00:00Z\"}"),
+			 TARN_OK);
+	assert_true(ev.id_is_uuid);
+	assert_true(ev.id_text_at == SIZE_MAX);
+	assert_int_equal(extract("{\"event_id\":\"plain-text-id\","
+				 "\"timestamp\":\"2026-11-20T00:00:00Z\"}"),
+			 TARN_OK);
+	assert_true(ev.id_text_at == SIZE_MAX);
+}
+
 /* Where JSON parsers differ, the choice made (yajl, strict). */
 static char *nested(int depth)
 {
@@ -394,6 +441,7 @@ int main(void)
 		cmocka_unit_test(event__hostile_inputs),
 		cmocka_unit_test(event__headers_win_and_paths),
 		cmocka_unit_test(event__parser_edges),
+		cmocka_unit_test(event__escapes_on_and_off_the_paths),
 	};
 
 	return cmocka_run_group_tests_name("event", tests, NULL, NULL);
