@@ -66,7 +66,8 @@ const char *const *tarn_gold_tables(void)
 
 enum {
 	ST_USER_GET, ST_USER_INS, ST_USER_BUY, ST_CONV, ST_SOURCE, ST_PAGE,
-	ST_NAME_UPD, ST_NAME_INS, ST_WM_GET, ST_WM_SET, ST_EPM, ST_LPS, ST_PPM, ST_COUNT
+	ST_NAME_UPD, ST_NAME_INS, ST_WM_GET, ST_WM_SET, ST_EPM, ST_LPS, ST_PPM, ST_DAY_USERS,
+	ST_COUNT
 };
 
 static const char *const gold_sql[ST_COUNT] = {
@@ -102,6 +103,7 @@ static const char *const gold_sql[ST_COUNT] = {
 	/* ?3 unused */
 	[ST_PPM] = "INSERT INTO purchases_per_minute VALUES(?1, ?2, ?4)"
 		   " ON CONFLICT DO UPDATE SET purchase_count=purchase_count+?4",
+	[ST_DAY_USERS] = "SELECT 1 FROM day_users WHERE event_date=? LIMIT 1",
 };
 
 /* A small string-keyed hash table (open addressing, linear probing) of
@@ -151,6 +153,9 @@ struct day {
 	struct counts minute_types, minute_logins, minute_buys;
 	int64_t new_users, new_purchasers, purchases;
 	int dirty;             /* has deltas not yet written */
+	int complete;          /* day_users had no row of the date when the day
+				* was met: every user it has since is in users,
+				* so a user not there is new without asking */
 };
 
 /* After its batch is written, a day keeps its users (flag USER_STORED, b
@@ -348,8 +353,14 @@ void tarn__gold_discard(tarn__gold *g)
 		drop_day(g, g->n_days - 1);
 }
 
+static int run(tarn__gold *g, int which, int64_t *col0, int *had_row);
+static sqlite3_stmt *bind2(tarn__gold *g, int which, const char *date, const char *text);
+
+/* The open batch's deltas of date, created when the batch has none. */
 static int day_get(tarn__gold *g, const char *date, struct day **out)
 {
+	int rc, had;
+
 	*out = day_find(g, date);
 	if (*out)
 		return TARN_OK;
@@ -361,9 +372,14 @@ static int day_get(tarn__gold *g, const char *date, struct day **out)
 		g->days = nd;
 		g->days_cap = cap;
 	}
+	bind2(g, ST_DAY_USERS, date, NULL);
+	rc = run(g, ST_DAY_USERS, NULL, &had);
+	if (rc)
+		return rc;
 	*out = &g->days[g->n_days++];
 	memset(*out, 0, sizeof(**out));
 	snprintf((*out)->date, sizeof((*out)->date), "%s", date);
+	(*out)->complete = !had;
 	return TARN_OK;
 }
 
@@ -449,11 +465,13 @@ static int count_user(tarn__gold *g, struct day *d, const tarn_event *ev, int is
 	if (rc)
 		return rc;
 	if (created) {
-		int found;
-		bind2(g, ST_USER_GET, d->date, ev->user_id);
-		rc = run(g, ST_USER_GET, &u->a, &found);
-		if (rc)
-			return rc;
+		int found = 0;
+		if (!d->complete) {
+			bind2(g, ST_USER_GET, d->date, ev->user_id);
+			rc = run(g, ST_USER_GET, &u->a, &found);
+			if (rc)
+				return rc;
+		}
 		u->flags = found ? USER_STORED : 0;
 		if (!found) {
 			u->a = 0;

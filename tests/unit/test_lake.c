@@ -631,10 +631,57 @@ static void lake__gold_user_cache_rollback_and_trim(void **state)
 	assert_int_equal(sql_int("gold.db", "SELECT max(purchases) FROM day_users"), 1);
 }
 
+/* A day first met with no day_users rows counts its users from memory
+ * alone (gold.c, struct day.complete); a day met again by a new lake
+ * handle, or after the cache forgot it, asks day_users: no user is
+ * counted twice, none is lost. */
+static void lake__gold_day_met_again_counts_users_once(void **state)
+{
+	tarn_lake *lake = open_lake();
+	uint64_t problems = 1;
+	char json[300];
+	int i;
+
+	(void)state;
+	add_json(lake, GOLD_EV(1, "a", "click"));
+	add_json(lake, GOLD_EV(2, "b", "purchase"));
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	tarn_lake_close(lake);
+	lake = open_lake();
+	add_json(lake, GOLD_EV(3, "a", "purchase"));
+	add_json(lake, GOLD_EV(4, "c", "click"));
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	/* 40,000 users of another day push 2026-11-20 out of the cache */
+	for (i = 0; i < 40000; i++) {
+		snprintf(json, sizeof(json),
+			 "{\"event_id\":\"m-%d\",\"timestamp\":\"2026-11-21T11:00:00Z\","
+			 "\"user_id\":\"user-%d\",\"event_type\":\"click\"}", i, i);
+		add_json(lake, json);
+	}
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	add_json(lake, GOLD_EV(5, "b", "click"));
+	add_json(lake, GOLD_EV(6, "d", "purchase"));
+	add_json(lake, GOLD_EV(7, "c", "purchase"));
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_OK);
+	assert_int_equal(problems, 0);
+	tarn_lake_close(lake);
+	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"
+					    " WHERE event_date='2026-11-20'"), 4);
+	assert_int_equal(sql_int("gold.db", "SELECT purchasers FROM conversion_rate_daily"
+					    " WHERE event_date='2026-11-20'"), 4);
+	assert_int_equal(sql_int("gold.db", "SELECT total_purchases FROM conversion_rate_daily"
+					    " WHERE event_date='2026-11-20'"), 4);
+	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"
+					    " WHERE event_date='2026-11-21'"), 40000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(lake__gold_exact_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(lake__gold_day_met_again_counts_users_once, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(lake__redelivery_stored_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(lake__conflicting_duplicate_quarantined, setup, teardown),
 		cmocka_unit_test_setup_teardown(lake__malformed_quarantined_valid_stored, setup, teardown),
