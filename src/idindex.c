@@ -454,8 +454,10 @@ static size_t page_encode(const struct entry *e, size_t n, int k, unsigned char 
 	return (size_t)(w.p - out);
 }
 
-/* Decode the first entries of a page into e (room for n), up to the
- * first whose hash is above stop_h; *got says how many were decoded.
+/* Decode a page's entries into e (room for n). With stop_h below
+ * UINT64_MAX (a probe) e gets only the entries whose hash is stop_h: those
+ * below it are stepped over without decoding their day and block, and
+ * decoding stops at the first above it. *got says how many e holds.
  * first_top is the first hash's upper 32 bits (from the page's rowid). */
 static int page_decode_upto(const void *data, size_t len, uint32_t first_top, size_t n,
 			    struct entry *e, const char *path, uint64_t stop_h, size_t *got)
@@ -464,7 +466,7 @@ static int page_decode_upto(const void *data, size_t len, uint32_t first_top, si
 	uint64_t zd, bmin, v, h;
 	struct bit_reader r;
 	int64_t dmin;
-	int k, dbits, bbits;
+	int k, dbits, bbits, probe = stop_h != UINT64_MAX;
 	size_t i;
 
 	*got = 0;
@@ -489,18 +491,24 @@ static int page_decode_upto(const void *data, size_t len, uint32_t first_top, si
 				goto damaged;
 			h += v;
 		}
+		if (probe && h > stop_h)
+			break;
+		if (probe && h < stop_h) {
+			if (r.pos + (size_t)(dbits + bbits) > r.len * 8)
+				goto damaged;
+			r.pos += (size_t)(dbits + bbits);
+			continue;
+		}
 		if (get_bits(&r, dbits, &v))
 			goto damaged;
 		day = dmin + (int64_t)v;
 		if (day < INT32_MIN || day > INT32_MAX || get_bits(&r, bbits, &v) ||
 		    bmin + v > UINT32_MAX)
 			goto damaged;
-		e[i].h = h;
-		e[i].day = (int32_t)day;
-		e[i].block_id = (uint32_t)(bmin + v);
-		*got = i + 1;
-		if (h > stop_h)
-			break;
+		e[*got].h = h;
+		e[*got].day = (int32_t)day;
+		e[*got].block_id = (uint32_t)(bmin + v);
+		(*got)++;
 	}
 	return TARN_OK;
 damaged:
@@ -1025,16 +1033,15 @@ static int lookup_run(tarn__idindex *x, int64_t run_id, uint64_t rh, size_t *n)
 		sqlite3_reset(st);
 		return tarn__error_set(TARN_ECORRUPT, "%s: damaged run page", x->path);
 	}
-	/* a probe needs the entries up to rh only: half a page on average */
+	/* a probe reads the entries up to rh only (half a page on average)
+	 * and keeps those equal to it */
 	rc = page_decode_upto(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
 			      (uint32_t)sqlite3_column_int64(st, 0), (size_t)cnt, e, x->path, rh,
 			      &got);
 	sqlite3_reset(st);
-	for (i = 0; !rc && i < got && e[i].h <= rh; i++) {
-		if (e[i].h == rh) {
-			struct tarn__idloc loc = { e[i].day, e[i].block_id };
-			rc = push_result(x, n, loc, NULL);
-		}
+	for (i = 0; !rc && i < got; i++) {
+		struct tarn__idloc loc = { e[i].day, e[i].block_id };
+		rc = push_result(x, n, loc, NULL);
 	}
 	return rc;
 }
