@@ -80,8 +80,10 @@ void tarn__block_free(tarn__block *b);
  * kept once, as 16 bytes). Returns TARN_OK or TARN_ENOMEM/TARN_EINVAL. */
 int tarn__block_add(tarn__block *b, const tarn_event *ev);
 
-/* Sort the events by (event time, event id) and compress both frames into
- * b->zmeta and b->zpay. The block's events are left sorted. */
+/* Sort the events by (event time, event id) and compress the field frame
+ * into b->zmeta and the payloads into b->zpay: one frame, or (past 512 KiB
+ * of payloads) several frames one after the other, each of whole events
+ * (docs/FORMAT.md). The block's events are left sorted. */
 int tarn__block_encode(tarn__block *b, ZSTD_CCtx *cctx);
 /* A compression context for tarn__block_encode (level TARN__ZSTD_LEVEL,
  * frame checksums on), or NULL when out of memory. Free with
@@ -89,20 +91,21 @@ int tarn__block_encode(tarn__block *b, ZSTD_CCtx *cctx);
 ZSTD_CCtx *tarn__block_cctx(void);
 
 /* Read a block back: the field frame, then (when want_payloads) the
- * payload frame. Every length and offset is checked: TARN_ECORRUPT names
+ * payload frames. Every length and offset is checked: TARN_ECORRUPT names
  * what is wrong; TARN_EZSTD when a frame does not decompress. */
 int tarn__block_decode(tarn__block *b, ZSTD_DCtx *dctx, const void *zmeta,
 		       size_t zmeta_len, const char *where);
 int tarn__block_decode_payloads(tarn__block *b, ZSTD_DCtx *dctx, const void *zpay,
 				size_t zpay_len, const char *where);
 
-/* Decode the payload frame of a block whose fields are decoded only as
- * far as the end of event i's payload (on average half the frame: a
- * re-delivery's comparison needs no more). b->pay holds that prefix and
- * has_payloads stays 0: tarn__block_payload works for events 0..i only.
- * The frame's checksum, at its end, is not reached, so damage inside the
- * prefix is not reported here (a comparison sees different bytes; tarn
- * verify reads whole frames). TARN_ECORRUPT when the frame does not match
+/* Decode, of the payload frames of a block whose fields are decoded, only
+ * the frame that holds event i, as far as the end of event i's payload (a
+ * re-delivery's comparison needs no more: on average a quarter of a
+ * megabyte block). b->pay holds event i's bytes at its offset and
+ * has_payloads stays 0: tarn__block_payload works for event i only. The
+ * frame's checksum, at its end, is not reached, so damage inside it is
+ * not reported here (a comparison sees different bytes; tarn verify reads
+ * whole frames). TARN_ECORRUPT when the frame does not match
  * the events or does not decompress, TARN_ENOMEM. */
 int tarn__block_decode_payload_prefix(tarn__block *b, ZSTD_DCtx *dctx, const void *zpay,
 				      size_t zpay_len, uint32_t i, const char *where);

@@ -360,6 +360,79 @@ static void block__payload_prefix_through_one_event(void **state)
 	coded_free(&x);
 }
 
+/* Past 512 KiB the payloads go into several frames, each of whole
+ * events: the whole block reads back byte for byte, and reading one event
+ * decodes only its own frame (an event of the first frame reads back even
+ * when a later frame is damaged; the whole block then does not). */
+static void block__payload_frames_of_whole_events(void **state)
+{
+	enum { N = 3000 };
+	struct tarn__buf scratch = { 0 };
+	static char pay[N][640];
+	struct coded x;
+	tarn__block fields, all;
+	tarn_event ev, got;
+	size_t frames = 0, left, first = 0;
+	const unsigned char *z;
+	uint32_t i;
+
+	(void)state;
+	tarn__block_init(&x.b);
+	for (i = 0; i < N; i++) {
+		char id[40];
+		snprintf(id, sizeof(id), "6f1c0e3a-8a8e-4c1e-9a51-%012u", i);
+		snprintf(pay[i], sizeof(pay[i]), "{\"event_id\":\"%s\",\"n\":%u,\"pad\":\"%0*u\"}",
+			 id, i * 7919u, (int)(300 + i % 150), i);
+		make_event(&ev, 1795132800000000LL + (int64_t)(N - i) * 1000, id, pay[i]);
+		assert_int_equal(tarn__block_add(&x.b, &ev), TARN_OK);
+	}
+	encode_decode(&x, &all);
+	for (z = x.b.zpay.p, left = x.b.zpay.len; left; frames++) {
+		size_t fz = ZSTD_findFrameCompressedSize(z, left);
+		assert_false(ZSTD_isError(fz));
+		if (!frames)
+			first = fz;
+		z += fz;
+		left -= fz;
+	}
+	assert_int_equal(frames, 3); /* ~1.1 MB of payloads */
+	for (i = 0; i < N; i++) {
+		tarn_event_init(&got);
+		assert_int_equal(tarn__block_event(&all, i, &scratch, &got), TARN_OK);
+		assert_int_equal(got.payload_len, strlen(pay[N - 1 - i]));
+		assert_memory_equal(got.payload, pay[N - 1 - i], got.payload_len);
+	}
+	tarn__block_init(&fields);
+	assert_int_equal(tarn__block_decode(&fields, x.d, x.b.zmeta.p, x.b.zmeta.len, "t"),
+			 TARN_OK);
+	for (i = 0; i < N; i += 97) {
+		const unsigned char *p;
+		size_t len;
+
+		assert_int_equal(tarn__block_decode_payload_prefix(&fields, x.d, x.b.zpay.p,
+								  x.b.zpay.len, i, "t"),
+				 TARN_OK);
+		assert_int_equal(tarn__block_payload(&fields, i, &scratch, &p, &len), TARN_OK);
+		assert_int_equal(len, strlen(pay[N - 1 - i]));
+		assert_memory_equal(p, pay[N - 1 - i], len);
+	}
+	/* a byte of the last frame damaged */
+	x.b.zpay.p[x.b.zpay.len - 10] ^= 0x55;
+	assert_int_equal(tarn__block_decode_payload_prefix(&fields, x.d, x.b.zpay.p, x.b.zpay.len,
+							   0, "t"),
+			 TARN_OK);
+	assert_int_equal(tarn__block_decode_payloads(&fields, x.d, x.b.zpay.p, x.b.zpay.len, "t"),
+			 TARN_ECORRUPT);
+	/* cut inside the second frame: the frames no longer add up */
+	assert_int_equal(tarn__block_decode_payload_prefix(&fields, x.d, x.b.zpay.p, first + 100,
+							   0, "t"),
+			 TARN_ECORRUPT);
+	free(scratch.p);
+	tarn__block_free(&fields);
+	tarn__block_free(&all);
+	coded_free(&x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +441,7 @@ int main(void)
 		cmocka_unit_test(block__uuid_hint_checked_not_trusted),
 		cmocka_unit_test(block__damaged_frames_refused),
 		cmocka_unit_test(block__payload_prefix_through_one_event),
+		cmocka_unit_test(block__payload_frames_of_whole_events),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
