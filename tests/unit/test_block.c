@@ -295,6 +295,28 @@ static void block__damaged_frames_refused(void **state)
  * with its UUID text cut out, the last), byte for byte, across zstd's
  * 128 KiB blocks; a frame that does not belong to the events, or is cut
  * short before the event, is refused. */
+/* n events with UUID ids, input i at time n - i (so a block's event j
+ * holds input n-1-j), payloads of distinct bytes everywhere (a wrong
+ * offset cannot match), padded by pad_min + i % pad_mod digits, written
+ * into pay (n strings, stride bytes apart). */
+static void add_distinct(tarn__block *b, uint32_t n, char *pay, size_t stride, int pad_min,
+			 int pad_mod)
+{
+	tarn_event ev;
+	uint32_t i;
+
+	tarn__block_init(b);
+	for (i = 0; i < n; i++) {
+		char id[40], *p = pay + (size_t)i * stride;
+
+		snprintf(id, sizeof(id), "6f1c0e3a-8a8e-4c1e-9a51-%012u", i);
+		snprintf(p, stride, "{\"event_id\":\"%s\",\"n\":%u,\"pad\":\"%0*u\"}", id,
+			 i * 7919u, pad_min + (int)(i % (uint32_t)pad_mod), i);
+		make_event(&ev, 1795132800000000LL + (int64_t)(n - i) * 1000, id, p);
+		assert_int_equal(tarn__block_add(b, &ev), TARN_OK);
+	}
+}
+
 static void block__payload_prefix_through_one_event(void **state)
 {
 	enum { N = 3000 };
@@ -302,20 +324,9 @@ static void block__payload_prefix_through_one_event(void **state)
 	static char pay[N][256];
 	struct coded x;
 	tarn__block fields;
-	tarn_event ev;
-	uint32_t i;
 
 	(void)state;
-	tarn__block_init(&x.b);
-	for (i = 0; i < N; i++) {
-		char id[40];
-		snprintf(id, sizeof(id), "6f1c0e3a-8a8e-4c1e-9a51-%012u", i);
-		/* distinct bytes everywhere, so a wrong offset cannot match */
-		snprintf(pay[i], sizeof(pay[i]), "{\"event_id\":\"%s\",\"n\":%u,\"pad\":\"%0*u\"}",
-			 id, i * 7919u, (int)(20 + i % 90), i);
-		make_event(&ev, 1795132800000000LL + (int64_t)(N - i) * 1000, id, pay[i]);
-		assert_int_equal(tarn__block_add(&x.b, &ev), TARN_OK);
-	}
+	add_distinct(&x.b, N, pay[0], sizeof(pay[0]), 20, 90);
 	x.c = ZSTD_createCCtx();
 	x.d = ZSTD_createDCtx();
 	ZSTD_CCtx_setParameter(x.c, ZSTD_c_checksumFlag, 1);
@@ -371,21 +382,13 @@ static void block__payload_frames_of_whole_events(void **state)
 	static char pay[N][640];
 	struct coded x;
 	tarn__block fields, all;
-	tarn_event ev, got;
+	tarn_event got;
 	size_t frames = 0, left, first = 0;
 	const unsigned char *z;
 	uint32_t i;
 
 	(void)state;
-	tarn__block_init(&x.b);
-	for (i = 0; i < N; i++) {
-		char id[40];
-		snprintf(id, sizeof(id), "6f1c0e3a-8a8e-4c1e-9a51-%012u", i);
-		snprintf(pay[i], sizeof(pay[i]), "{\"event_id\":\"%s\",\"n\":%u,\"pad\":\"%0*u\"}",
-			 id, i * 7919u, (int)(300 + i % 150), i);
-		make_event(&ev, 1795132800000000LL + (int64_t)(N - i) * 1000, id, pay[i]);
-		assert_int_equal(tarn__block_add(&x.b, &ev), TARN_OK);
-	}
+	add_distinct(&x.b, N, pay[0], sizeof(pay[0]), 300, 150);
 	encode_decode(&x, &all);
 	for (z = x.b.zpay.p, left = x.b.zpay.len; left; frames++) {
 		size_t fz = ZSTD_findFrameCompressedSize(z, left);
