@@ -363,8 +363,16 @@ static int get_bits(struct bit_reader *r, int n, uint64_t *v)
 
 static int get_rice(struct bit_reader *r, int k, uint64_t *d)
 {
-	uint64_t q = (uint64_t)__builtin_ctzll(~peek_bits(r)), lo, hi;
+	uint64_t w = peek_bits(r), q = (uint64_t)__builtin_ctzll(~w), lo, hi;
 
+	/* the usual case: the quotient's ones, its zero and the k low bits
+	 * all lie in the 57 bits peeked, one load for the whole code */
+	if (q < RICE_ESC && q + 1 + (uint64_t)k <= 57 &&
+	    r->pos + q + 1 + (size_t)k <= r->len * 8) {
+		*d = q << k | ((w >> (q + 1)) & ((UINT64_C(1) << k) - 1));
+		r->pos += q + 1 + (size_t)k;
+		return 0;
+	}
 	if (q >= RICE_ESC) {
 		r->pos += RICE_ESC;
 		if (get_bits(r, RUN_BITS / 2, &lo) || get_bits(r, RUN_BITS - RUN_BITS / 2, &hi))
@@ -457,10 +465,13 @@ static size_t page_encode(const struct entry *e, size_t n, int k, unsigned char 
 /* Decode a page's entries into e (room for n). With stop_h below
  * UINT64_MAX (a probe) e gets only the entries whose hash is stop_h: those
  * below it are stepped over without decoding their day and block, and
- * decoding stops at the first above it. *got says how many e holds.
- * first_top is the first hash's upper 32 bits (from the page's rowid). */
+ * decoding stops at the first above it. Else e gets every entry, with its
+ * day and block only when want_loc (a filter wants the hashes alone).
+ * *got says how many e holds. first_top is the first hash's upper 32 bits
+ * (from the page's rowid). */
 static int page_decode_upto(const void *data, size_t len, uint32_t first_top, size_t n,
-			    struct entry *e, const char *path, uint64_t stop_h, size_t *got)
+			    struct entry *e, const char *path, uint64_t stop_h, int want_loc,
+			    size_t *got)
 {
 	const unsigned char *p = data, *end = p + len;
 	uint64_t zd, bmin, v, h;
@@ -493,10 +504,16 @@ static int page_decode_upto(const void *data, size_t len, uint32_t first_top, si
 		}
 		if (probe && h > stop_h)
 			break;
-		if (probe && h < stop_h) {
+		if ((probe && h < stop_h) || (!probe && !want_loc)) {
 			if (r.pos + (size_t)(dbits + bbits) > r.len * 8)
 				goto damaged;
 			r.pos += (size_t)(dbits + bbits);
+			if (!probe) {
+				e[*got].h = h;
+				e[*got].day = 0;
+				e[*got].block_id = 0;
+				(*got)++;
+			}
 			continue;
 		}
 		if (get_bits(&r, dbits, &v))
@@ -521,7 +538,7 @@ static int page_decode(const void *data, size_t len, uint32_t first_top, size_t 
 {
 	size_t got;
 
-	return page_decode_upto(data, len, first_top, n, e, path, UINT64_MAX, &got);
+	return page_decode_upto(data, len, first_top, n, e, path, UINT64_MAX, 1, &got);
 }
 
 static int entry_cmp(const void *a, const void *b)
@@ -713,7 +730,8 @@ static int load_covered(tarn__idindex *x)
 	return TARN_OK;
 }
 
-/* Calls fn for every entry of every run, page by page (sequential reads). */
+/* Calls fn for every entry of every run, page by page (sequential reads),
+ * with its hash only (day and block 0: the filter wants no more). */
 static int scan_runs(tarn__idindex *x, int (*fn)(tarn__idindex *, const struct entry *, size_t))
 {
 	struct entry *e = malloc(PAGE_IDS * 2 * sizeof(*e));
@@ -730,14 +748,17 @@ static int scan_runs(tarn__idindex *x, int (*fn)(tarn__idindex *, const struct e
 	}
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t n = sqlite3_column_int64(st, 1);
+		size_t got;
 		if (n <= 0 || n > PAGE_IDS * 2) {
 			rc = tarn__error_set(TARN_ECORRUPT, "%s: damaged run page", x->path);
 			break;
 		}
-		rc = page_decode(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
-				 (uint32_t)sqlite3_column_int64(st, 0), (size_t)n, e, x->path);
+		rc = page_decode_upto(sqlite3_column_blob(st, 2),
+				      (size_t)sqlite3_column_bytes(st, 2),
+				      (uint32_t)sqlite3_column_int64(st, 0), (size_t)n, e, x->path,
+				      UINT64_MAX, 0, &got);
 		if (!rc)
-			rc = fn(x, e, (size_t)n);
+			rc = fn(x, e, got);
 		if (rc)
 			break;
 	}
@@ -1036,7 +1057,7 @@ static int lookup_run(tarn__idindex *x, int64_t run_id, uint64_t rh, size_t *n)
 	/* a probe reads the entries up to rh only (half a page on average)
 	 * and keeps those equal to it */
 	rc = page_decode_upto(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
-			      (uint32_t)sqlite3_column_int64(st, 0), (size_t)cnt, e, x->path, rh,
+			      (uint32_t)sqlite3_column_int64(st, 0), (size_t)cnt, e, x->path, rh, 1,
 			      &got);
 	sqlite3_reset(st);
 	for (i = 0; !rc && i < got; i++) {
