@@ -52,10 +52,23 @@ struct mem_entry {
 	struct tarn__idloc loc;
 };
 
+/* A run's sketch: one bit a slot, SKETCH_BITS slots an id, the slot of an
+ * id picked by the upper 32 bits of its run hash. A clear bit proves the
+ * run does not hold the id; a set one (about 2 in 5 for an id it does
+ * not hold) sends the lookup to the run's page. A filter "maybe" thus
+ * reads ~0.4 of the runs' pages instead of all of them. */
+struct sketch {
+	int64_t run_id;
+	uint64_t *bits;
+	uint64_t slots;
+	int filling; /* being built by the scan at open */
+};
+
 struct run {
 	int64_t run_id;
 	int level;
 	uint64_t n;
+	const struct sketch *sk; /* NULL: none (lookups read the page) */
 };
 
 struct tarn__idindex {
@@ -77,6 +90,10 @@ struct tarn__idindex {
 	struct run *runs;
 	size_t n_runs;
 	uint64_t run_ids;
+	/* sketches of committed runs, and of runs written in the open
+	 * flush or merge transaction (kept only once it commits) */
+	struct sketch *sk, *sk_new;
+	size_t n_sk, n_sk_new, sk_cap, sk_new_cap;
 	/* covered block per day */
 	struct { int32_t day; int64_t block_id; } *cov;
 	size_t n_cov;
@@ -86,7 +103,7 @@ struct tarn__idindex {
 	/* lookup result */
 	struct tarn__idcand *res;
 	size_t res_cap;
-	uint64_t lookups, maybes;
+	uint64_t lookups, maybes, run_lookups, run_reads;
 };
 
 static uint64_t mix64(uint64_t z)
@@ -212,6 +229,47 @@ static uint64_t run_hash(uint64_t h)
 static uint32_t run_top(uint64_t rh)
 {
 	return (uint32_t)(rh >> (RUN_BITS - 32));
+}
+
+/* ---- sketches (struct sketch) ---- */
+
+#define SKETCH_BITS 2
+
+static uint64_t sketch_slot(const struct sketch *k, uint64_t rh)
+{
+	return ((uint64_t)run_top(rh) * k->slots) >> 32;
+}
+
+static void sketch_set(struct sketch *k, uint64_t rh)
+{
+	uint64_t i = sketch_slot(k, rh);
+
+	k->bits[i >> 6] |= UINT64_C(1) << (i & 63);
+}
+
+static int sketch_has(const struct sketch *k, uint64_t rh)
+{
+	uint64_t i = sketch_slot(k, rh);
+
+	return (k->bits[i >> 6] >> (i & 63)) & 1;
+}
+
+static uint64_t sketch_bytes(const struct sketch *k)
+{
+	return (k->slots + 63) / 64 * sizeof(uint64_t);
+}
+
+/* An empty sketch for a run of up to `ids` ids, when the sketches already
+ * take `used` bytes. Past TARN__SKETCH_MAX_BYTES, without memory, or past
+ * 2^31 ids it has no bits, and the run is read on every "maybe". */
+static void sketch_init(struct sketch *k, int64_t run_id, uint64_t ids, uint64_t used)
+{
+	k->run_id = run_id;
+	k->slots = ids * SKETCH_BITS < 64 ? 64 : ids * SKETCH_BITS;
+	k->bits = NULL;
+	if (k->slots <= UINT32_MAX && used + sketch_bytes(k) <= TARN__SKETCH_MAX_BYTES)
+		k->bits = calloc((k->slots + 63) / 64, sizeof(uint64_t));
+	k->filling = 0;
 }
 
 static size_t put_varint(unsigned char *p, uint64_t v)
@@ -557,6 +615,90 @@ static int64_t page_key(int64_t run_id, uint32_t top)
 	return (int64_t)((uint64_t)run_id << 32 | top);
 }
 
+/* Append *k to the vector (v, n, cap). -1 without memory. */
+static int sketch_push(struct sketch **v, size_t *n, size_t *cap, const struct sketch *k)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		struct sketch *nv = realloc(*v, c * sizeof(*nv));
+		if (!nv)
+			return -1;
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = *k;
+	return 0;
+}
+
+/* Bytes of all sketches kept (committed or waiting for a commit). */
+static uint64_t sketches_bytes(const tarn__idindex *x)
+{
+	uint64_t b = 0;
+	size_t i;
+
+	for (i = 0; i < x->n_sk; i++)
+		b += x->sk[i].bits ? sketch_bytes(&x->sk[i]) : 0;
+	for (i = 0; i < x->n_sk_new; i++)
+		b += x->sk_new[i].bits ? sketch_bytes(&x->sk_new[i]) : 0;
+	return b;
+}
+
+static int run_exists(const tarn__idindex *x, int64_t run_id)
+{
+	size_t i;
+
+	for (i = 0; i < x->n_runs; i++)
+		if (x->runs[i].run_id == run_id)
+			return 1;
+	return 0;
+}
+
+/* Point each run at its committed, complete sketch, if it has one. */
+static void sketches_attach(tarn__idindex *x)
+{
+	size_t i, j;
+
+	for (i = 0; i < x->n_runs; i++) {
+		x->runs[i].sk = NULL;
+		for (j = 0; j < x->n_sk; j++)
+			if (x->sk[j].run_id == x->runs[i].run_id && !x->sk[j].filling)
+				x->runs[i].sk = &x->sk[j];
+	}
+}
+
+/* A flush or merge transaction committed (x->runs as it left them): the
+ * sketches of the runs it wrote are kept, those of the runs it merged
+ * away (or of runs it wrote and merged again) are freed. */
+static void sketches_commit(tarn__idindex *x)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < x->n_sk; i++) {
+		if (run_exists(x, x->sk[i].run_id))
+			x->sk[k++] = x->sk[i];
+		else
+			free(x->sk[i].bits);
+	}
+	x->n_sk = k;
+	for (i = 0; i < x->n_sk_new; i++)
+		if (!run_exists(x, x->sk_new[i].run_id) ||
+		    sketch_push(&x->sk, &x->n_sk, &x->sk_cap, &x->sk_new[i]))
+			free(x->sk_new[i].bits);
+	x->n_sk_new = 0;
+	sketches_attach(x);
+}
+
+/* A flush or merge transaction rolled back: its runs are gone, and with
+ * them their sketches (their run ids will be used again). */
+static void sketches_rollback(tarn__idindex *x)
+{
+	size_t i;
+
+	for (i = 0; i < x->n_sk_new; i++)
+		free(x->sk_new[i].bits);
+	x->n_sk_new = 0;
+}
+
 /* Writes one run, page by page, from entries given in order. */
 struct run_writer {
 	tarn__idindex *x;
@@ -567,6 +709,7 @@ struct run_writer {
 	uint64_t hash_bits;    /* of the page's Rice codes */
 	struct span span;      /* of the page's entries */
 	uint64_t total;
+	struct sketch sk;      /* of the run's entries */
 	unsigned char buf[PAGE_HEAD + PAGE_IDS * 2 * 24];
 };
 
@@ -576,6 +719,8 @@ static void writer_start(struct run_writer *w, int64_t run_id, uint64_t ids)
 	w->k = rice_k(ids);
 	w->n = 0;
 	w->total = 0;
+	free(w->sk.bits); /* of a run that was not ended */
+	sketch_init(&w->sk, run_id, ids, sketches_bytes(w->x));
 }
 
 static int write_page(struct run_writer *w)
@@ -635,6 +780,8 @@ static int writer_put(struct run_writer *w, const struct entry *e)
 	}
 	w->page[w->n++] = *e;
 	w->total++;
+	if (w->sk.bits)
+		sketch_set(&w->sk, e->h);
 	return TARN_OK;
 }
 
@@ -653,6 +800,10 @@ static int writer_end(struct run_writer *w, int level)
 	sqlite3_reset(x->ins_run);
 	if (rc != SQLITE_DONE)
 		return tarn__error_sqlite(x->db, "%s: write run", x->path);
+	/* the run's sketch waits for the transaction's commit */
+	if (w->sk.bits && sketch_push(&x->sk_new, &x->n_sk_new, &x->sk_new_cap, &w->sk))
+		free(w->sk.bits);
+	w->sk.bits = NULL;
 	return TARN_OK;
 }
 
@@ -692,12 +843,14 @@ static int load_runs(tarn__idindex *x)
 		x->runs[x->n_runs].run_id = sqlite3_column_int64(st, 0);
 		x->runs[x->n_runs].level = sqlite3_column_int(st, 1);
 		x->runs[x->n_runs].n = (uint64_t)sqlite3_column_int64(st, 2);
+		x->runs[x->n_runs].sk = NULL;
 		x->run_ids += x->runs[x->n_runs].n;
 		x->n_runs++;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return tarn__error_sqlite(x->db, "%s: read runs", x->path);
+	sketches_attach(x);
 	return TARN_OK;
 }
 
@@ -731,8 +884,10 @@ static int load_covered(tarn__idindex *x)
 }
 
 /* Calls fn for every entry of every run, page by page (sequential reads),
- * with its hash only (day and block 0: the filter wants no more). */
-static int scan_runs(tarn__idindex *x, int (*fn)(tarn__idindex *, const struct entry *, size_t))
+ * with its run id and its hash only (day and block 0: the filter and the
+ * sketches want no more). */
+static int scan_runs(tarn__idindex *x,
+		     int (*fn)(tarn__idindex *, int64_t, const struct entry *, size_t))
 {
 	struct entry *e = malloc(PAGE_IDS * 2 * sizeof(*e));
 	sqlite3_stmt *st = NULL;
@@ -740,8 +895,8 @@ static int scan_runs(tarn__idindex *x, int (*fn)(tarn__idindex *, const struct e
 
 	if (!e)
 		return tarn__error_set(TARN_ENOMEM, "%s: page", x->path);
-	rc = tarn__sql_prepare(x->db, "SELECT page & 4294967295, n, data FROM run_pages", &st,
-			       x->path);
+	rc = tarn__sql_prepare(x->db, "SELECT page & 4294967295, n, data, page >> 32"
+			       " FROM run_pages", &st, x->path);
 	if (rc) {
 		free(e);
 		return rc;
@@ -758,7 +913,7 @@ static int scan_runs(tarn__idindex *x, int (*fn)(tarn__idindex *, const struct e
 				      (uint32_t)sqlite3_column_int64(st, 0), (size_t)n, e, x->path,
 				      UINT64_MAX, 0, &got);
 		if (!rc)
-			rc = fn(x, e, got);
+			rc = fn(x, sqlite3_column_int64(st, 3), e, got);
 		if (rc)
 			break;
 	}
@@ -792,9 +947,19 @@ static void filter_prefetch(const tarn__idindex *x, uint64_t key)
 /* Each id's line is a cache miss: ask for the line of the id 8 ahead (a
  * rebuild at 7.6M ids took 0.6 s of a 10M ingest without it). */
 #define REBUILD_AHEAD 8
-static int add_page_to_filter(tarn__idindex *x, const struct entry *e, size_t n)
+static int add_page_to_filter(tarn__idindex *x, int64_t run_id, const struct entry *e,
+			      size_t n)
 {
 	size_t i;
+
+	for (i = 0; i < x->n_sk; i++) {
+		struct sketch *k = &x->sk[i];
+		size_t j;
+		if (k->run_id != run_id || !k->filling)
+			continue;
+		for (j = 0; j < n; j++)
+			sketch_set(k, e[j].h);
+	}
 
 	for (i = 0; i < n && i < REBUILD_AHEAD; i++)
 		filter_prefetch(x, run_key(e[i].h));
@@ -903,6 +1068,8 @@ uint64_t tarn__idindex_payload_hash(const tarn__idindex *x, const void *p, size_
 
 /* ---- open / close ---- */
 
+static int vacuum(tarn__idindex *x, int all);
+
 int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode)
 {
 	tarn__idindex *x = calloc(1, sizeof(*x));
@@ -923,9 +1090,14 @@ int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode)
 			       access(x->path, F_OK) != 0 ? "PRAGMA auto_vacuum=INCREMENTAL" : NULL);
 	/* runs are read in order and once: a small page cache. The pages of
 	 * merged runs go back to the file system (auto_vacuum=INCREMENTAL,
-	 * set on a new file above, and incremental_vacuum after a merge). */
+	 * set on a new file above, and vacuum()). synchronous=NORMAL: a
+	 * power cut may take the last runs back, never corrupt the file
+	 * (sqlite.org/pragma.html#pragma_synchronous, WAL mode); the
+	 * "covered" marks go back with them, so the next open re-reads those
+	 * blocks (tarn__idindex_recover) and no id is lost. */
 	if (!rc)
-		rc = tarn__sql_exec(x->db, "PRAGMA cache_size=-512", x->path);
+		rc = tarn__sql_exec(x->db, "PRAGMA cache_size=-512; PRAGMA synchronous=NORMAL",
+				    x->path);
 	if (!rc)
 		rc = tarn__sql_exec(x->db, "BEGIN IMMEDIATE", x->path);
 	if (!rc) {
@@ -957,8 +1129,21 @@ int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode)
 		rc = load_runs(x);
 	if (!rc)
 		rc = load_covered(x);
-	if (!rc)
+	if (!rc) {
+		size_t i;
+		/* the sketches of the runs are filled by the filter's scan */
+		for (i = 0; i < x->n_runs; i++) {
+			struct sketch k;
+			sketch_init(&k, x->runs[i].run_id, x->runs[i].n, sketches_bytes(x));
+			k.filling = 1;
+			if (k.bits && sketch_push(&x->sk, &x->n_sk, &x->sk_cap, &k))
+				free(k.bits);
+		}
 		rc = filter_rebuild(x, x->run_ids);
+		for (i = 0; i < x->n_sk; i++)
+			x->sk[i].filling = 0;
+		sketches_attach(x);
+	}
 	if (rc) {
 		tarn__idindex_close(x);
 		return rc;
@@ -973,6 +1158,8 @@ void tarn__idindex_close(tarn__idindex *x)
 		return;
 	if (x->db && x->n_committed > x->n_kept)
 		tarn__idindex_flush(x, 1); /* best effort: recovery redoes it */
+	if (x->db)
+		vacuum(x, 1);
 	sqlite3_finalize(x->find_page);
 	sqlite3_finalize(x->ins_page);
 	sqlite3_finalize(x->ins_run);
@@ -981,6 +1168,11 @@ void tarn__idindex_close(tarn__idindex *x)
 	free(x->bits);
 	free(x->mem);
 	free(x->mtab);
+	sketches_rollback(x);
+	x->n_runs = 0;
+	sketches_commit(x); /* no run left: frees them all */
+	free(x->sk);
+	free(x->sk_new);
 	free(x->runs);
 	free(x->cov);
 	free(x->gone);
@@ -1097,8 +1289,13 @@ int tarn__idindex_lookup(tarn__idindex *x, uint64_t h, const struct tarn__idcand
 	for (i = 0; i < *n; i++)
 		if (x->res[i].has_payload_hash)
 			return TARN_OK;
-	for (i = x->n_runs; !rc && i-- > 0;)
+	x->run_lookups++;
+	for (i = x->n_runs; !rc && i-- > 0;) {
+		if (x->runs[i].sk && !sketch_has(x->runs[i].sk, run_hash(h)))
+			continue;
+		x->run_reads++;
 		rc = lookup_run(x, x->runs[i].run_id, run_hash(h), n);
+	}
 	*locs = x->res;
 	return rc;
 }
@@ -1200,16 +1397,15 @@ static int set_covered(tarn__idindex *x, int32_t day, int64_t block_id)
 	return TARN_OK;
 }
 
-/* Sort entries as entry_cmp does: an LSD radix sort on the hash (a pass
- * a byte), then the rare runs of equal hashes by insertion. tmp holds n
- * entries. A qsort here was 3% of ingest. */
-static void sort_entries(struct entry *e, struct entry *tmp, size_t n)
+/* LSD radix sort of n entries on the low `bits` bits of their hash (a
+ * pass a byte); tmp holds n entries. */
+static void radix_entries(struct entry *e, struct entry *tmp, size_t n, int bits)
 {
 	struct entry *src = e, *dst = tmp, *t;
-	size_t count[256], i, j;
+	size_t count[256], i;
 	int shift;
 
-	for (shift = 0; shift < RUN_BITS; shift += 8) {
+	for (shift = 0; shift < bits; shift += 8) {
 		size_t sum = 0;
 
 		memset(count, 0, sizeof(count));
@@ -1228,6 +1424,39 @@ static void sort_entries(struct entry *e, struct entry *tmp, size_t n)
 	}
 	if (src != e)
 		memcpy(e, src, n * sizeof(*e));
+}
+
+/* The n in-memory ids from mem as entries in e, sorted as entry_cmp
+ * sorts: scattered by the top byte of their run hash straight from mem,
+ * each of those 256 buckets sorted by radix_entries on the other 32 bits
+ * with a bucket-sized tmp, then the rare runs of equal hashes by
+ * insertion. (One LSD sort over all n needed a second array of n entries:
+ * 2.6 MB of a 10M-event ingest's peak. A qsort was 3% of ingest.) */
+static int sort_mem(const struct mem_entry *mem, size_t n, struct entry *e)
+{
+	size_t start[257] = { 0 }, pos[256], i, j, most = 0;
+	struct entry *tmp;
+
+	for (i = 0; i < n; i++)
+		start[(run_hash(mem[i].h) >> 32) + 1]++;
+	for (i = 0; i < 256; i++) {
+		most = start[i + 1] > most ? start[i + 1] : most;
+		start[i + 1] += start[i];
+	}
+	memcpy(pos, start, sizeof(pos));
+	for (i = 0; i < n; i++) {
+		uint64_t rh = run_hash(mem[i].h);
+		struct entry *d = &e[pos[rh >> 32]++];
+		d->h = rh;
+		d->day = mem[i].loc.day;
+		d->block_id = mem[i].loc.block_id;
+	}
+	tmp = malloc((most ? most : 1) * sizeof(*tmp));
+	if (!tmp)
+		return TARN_ENOMEM;
+	for (i = 0; i < 256; i++)
+		radix_entries(e + start[i], tmp, start[i + 1] - start[i], 32);
+	free(tmp);
 	for (i = 1; i < n; i++) {
 		struct entry x = e[i];
 
@@ -1235,6 +1464,7 @@ static void sort_entries(struct entry *e, struct entry *tmp, size_t n)
 			e[j] = e[j - 1];
 		e[j] = x;
 	}
+	return TARN_OK;
 }
 
 /* Write the in-memory ids as a level-0 run and move each day's covered
@@ -1243,17 +1473,13 @@ static int write_mem_run(tarn__idindex *x, struct run_writer *w)
 {
 	const struct mem_entry *mem = x->mem + x->n_kept;
 	size_t n = x->n_mem - x->n_kept, i, n_days = 0;
-	struct entry *e = malloc(2 * n * sizeof(*e));
+	struct entry *e = malloc((n ? n : 1) * sizeof(*e));
 	int rc = TARN_OK;
 
-	if (!e)
+	if (!e || sort_mem(mem, n, e)) {
+		free(e);
 		return tarn__error_set(TARN_ENOMEM, "%s: run", x->path);
-	for (i = 0; i < n; i++) {
-		e[i].h = run_hash(mem[i].h);
-		e[i].day = mem[i].loc.day;
-		e[i].block_id = mem[i].loc.block_id;
 	}
-	sort_entries(e, e + n, n);
 	writer_start(w, next_run_id(x), n);
 	for (i = 0; !rc && i < n; i++)
 		rc = writer_put(w, &e[i]);
@@ -1424,6 +1650,33 @@ static void keep_recent(tarn__idindex *x)
 		mtab_insert(x, i);
 }
 
+/* The value of a PRAGMA that returns one integer, or -1. */
+static int64_t pragma_int(tarn__idindex *x, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (tarn__sql_prepare(x->db, sql, &st, x->path) != TARN_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Give the pages that merges freed back to the file system (ids.db is
+ * auto_vacuum=INCREMENTAL) at close (all), or when they are over half
+ * the file: until then the next runs reuse them. Shrinking the file after
+ * every merge moved pages for 0.2 s of a 10M-event ingest. */
+static int vacuum(tarn__idindex *x, int all)
+{
+	int64_t free_pages = pragma_int(x, "PRAGMA freelist_count");
+
+	if (free_pages <= 0 || (!all && free_pages * 2 < pragma_int(x, "PRAGMA page_count")))
+		return TARN_OK;
+	return tarn__sql_exec(x->db, "PRAGMA incremental_vacuum", x->path);
+}
+
 int tarn__idindex_flush(tarn__idindex *x, int force)
 {
 	struct run_writer *w;
@@ -1443,12 +1696,15 @@ int tarn__idindex_flush(tarn__idindex *x, int force)
 		rc = tarn__sql_exec(x->db, "COMMIT", x->path);
 	if (rc) {
 		sqlite3_exec(x->db, "ROLLBACK", NULL, NULL, NULL);
+		sketches_rollback(x);
 		load_covered(x);
+		free(w->sk.bits);
 		free(w);
 		return rc;
 	}
 	keep_recent(x);
 	rc = load_runs(x);
+	sketches_commit(x);
 	if (!rc)
 		rc = load_covered(x);
 	/* Merging is its own transaction: a crash in it leaves the runs as
@@ -1463,11 +1719,15 @@ int tarn__idindex_flush(tarn__idindex *x, int force)
 			rc = tarn__sql_exec(x->db, "COMMIT", x->path);
 		if (rc) {
 			sqlite3_exec(x->db, "ROLLBACK", NULL, NULL, NULL);
+			sketches_rollback(x);
 			load_runs(x);
-		} else if (merged) {
-			rc = tarn__sql_exec(x->db, "PRAGMA incremental_vacuum", x->path);
+		} else {
+			sketches_commit(x);
+			if (merged)
+				rc = vacuum(x, 0);
 		}
 	}
+	free(w->sk.bits);
 	free(w);
 	return rc;
 }
@@ -1483,4 +1743,6 @@ void tarn__idindex_stats(const tarn__idindex *x, struct tarn__idindex_stats *st)
 	st->filter_bytes = x->n_lines * 64;
 	st->lookups = x->lookups;
 	st->filter_maybe = x->maybes;
+	st->run_lookups = x->run_lookups;
+	st->run_reads = x->run_reads;
 }

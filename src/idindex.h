@@ -15,13 +15,14 @@
  *  - sorted runs of (40-bit hash, location) in LAKE/ids.db, bit-packed
  *    (docs/FORMAT.md), written whole at a flush and merged four into one
  *    as they accumulate (a log-structured merge): no random-order b-tree
- *    write per event.
+ *    write per event. Each run has a sketch in memory (2 bits an id), so
+ *    that a "maybe" reads the page of ~0.4 of the runs, not of all.
  * A location that the index returns is a candidate; the caller confirms it
  * by comparing the stored id byte for byte.
  *
  * Crash safety: ids.db records, per shard, the last block whose ids are in
  * its runs ("covered"). Opening the index for a lake re-reads only the
- * blocks written after that (tarn__idindex_recover_block), never every
+ * blocks written after that (tarn__idindex_recover), never every
  * block. */
 #ifndef TARN_IDINDEX_H
 #define TARN_IDINDEX_H
@@ -37,6 +38,9 @@
 /* Upper bound of the filter's memory; beyond 64M ids its false-positive
  * rate grows instead (each false positive costs one lookup in the runs). */
 #define TARN__IDFILTER_MAX_BYTES (64u * 1024 * 1024)
+/* Upper bound of the runs' sketches (2 bits an id, about 64M ids); runs
+ * past it have none, and a filter "maybe" reads their page every time. */
+#define TARN__SKETCH_MAX_BYTES (16u * 1024 * 1024)
 
 /* Where a stored event lives: its UTC event date (days since 1970-01-01)
  * and the block of that date's shard. */
@@ -60,7 +64,7 @@ int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode)
 void tarn__idindex_close(tarn__idindex *x);
 
 /* The last block of the shard of `day` whose ids are in ids.db's runs
- * (0: none). Blocks after it must be fed to tarn__idindex_recover_block. */
+ * (0: none). Blocks after it must be fed to tarn__idindex_recover. */
 int64_t tarn__idindex_covered(const tarn__idindex *x, int32_t day);
 
 /* A candidate for an id: where an event with that id hash may be. For
@@ -107,9 +111,12 @@ void tarn__idindex_rollback(tarn__idindex *x);
  * when no batch is open. TARN_ESQLITE / TARN_ENOSPC / TARN_ENOMEM. */
 int tarn__idindex_flush(tarn__idindex *x, int force);
 
-/* Counts for stats and tests: ids in runs, in memory, runs, filter bytes. */
+/* Counts for stats and tests: ids in runs, in memory, runs, filter bytes;
+ * lookups, those the filter passed, those that went on to the runs (not
+ * decided in memory), and the run pages those read. */
 struct tarn__idindex_stats {
-	uint64_t run_ids, mem_ids, runs, filter_bytes, lookups, filter_maybe;
+	uint64_t run_ids, mem_ids, runs, filter_bytes, lookups, filter_maybe, run_lookups,
+		run_reads;
 };
 void tarn__idindex_stats(const tarn__idindex *x, struct tarn__idindex_stats *st);
 
