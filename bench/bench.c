@@ -405,17 +405,23 @@ static void bench_kafka(const char *work, const char *input, uint64_t lines,
 	tarn_broker_stop(b);
 }
 
-/* Line 5: the same ingest at a larger size: peak RSS and rate. */
-static void bench_big(const char *work, uint64_t big, double rate_small, long rss_small)
+/* Line 5: the same ingest at a larger size: peak RSS and rate. The rate's
+ * baseline is the 1M input (small, small_lines lines) ingested just before
+ * each large run, so that both sides of the ratio see the machine as it
+ * is in the same minute: taken from line 1's turns minutes earlier, it
+ * moved with whatever else the shared machine was doing meanwhile. */
+static void bench_big(const char *work, uint64_t big, const char *small, uint64_t small_lines,
+		      long rss_small)
 {
-	char input[600], lake[600], cmd[1300];
+	char input[600], lake[600], lake_small[600], cmd[1900];
 	unsigned long long read = 0, stored = 0;
 	uint64_t lines;
 	long rss = 0;
-	double t;
+	double t, t_small;
 
 	snprintf(input, sizeof(input), "%s/big.jsonl", work);
 	snprintf(lake, sizeof(lake), "%s/lake-big", work);
+	snprintf(lake_small, sizeof(lake_small), "%s/lake-small", work);
 	fprintf(stderr, "bench: generating %llu events for the large run\n",
 		(unsigned long long)big);
 	{
@@ -426,26 +432,28 @@ static void bench_big(const char *work, uint64_t big, double rate_small, long rs
 	/* as line 1: the median time of ROUNDS runs (one run of ~20 s moved
 	 * by +-8% between runs of the same code); the peak RSS is the highest */
 	{
-		double tt[ROUNDS];
+		double tt[ROUNDS], ts[ROUNDS];
 		int r;
 
 		for (r = 0; r < ROUNDS; r++) {
-			long peak = 0;
+			long peak = 0, peak_small = 0;
+			ts[r] = tarn_ingest_cmd(work, small, lake_small, &peak_small, &read, &stored);
 			tt[r] = tarn_ingest_cmd(work, input, lake, &peak, &read, &stored);
-			fprintf(stderr, "bench: line 5 round %d: %.2f s, peak RSS %.1f MB\n", r + 1,
-				tt[r], (double)peak / 1024.0);
+			fprintf(stderr, "bench: line 5 round %d: 1M %.2f s, large %.2f s, peak RSS"
+				" %.1f MB\n", r + 1, ts[r], tt[r], (double)peak / 1024.0);
 			if (peak > rss)
 				rss = peak;
 		}
 		t = median(tt, ROUNDS);
+		t_small = median(ts, ROUNDS);
 	}
 	add_row(5, "peak RSS of tarn ingest, large run (MB), highest of 3", "MB",
 		(double)rss / 1024.0, (double)rss_small / 1024.0, "same, 1M-event run", "<= 64 MB",
 		rss <= 64 * 1024);
 	add_row(5, "ingest rate, large run (lines/s), median of 3", "lines/s", (double)lines / t,
-		rate_small, "same, 1M-event run (median of 3)", ">= 0.9x",
-		(double)lines / t >= 0.9 * rate_small);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", input, lake);
+		(double)small_lines / t_small, "same, 1M-event run before each (median of 3)",
+		">= 0.9x", (double)lines / t >= 0.9 * (double)small_lines / t_small);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s' '%s'", input, lake, lake_small);
 	run(cmd);
 	(void)read;
 	(void)stored;
@@ -878,7 +886,7 @@ int main(int argc, char **argv)
 	if (!skip_kafka)
 		bench_kafka(work, input, lines, lake_dir);
 	if (!skip_big)
-		bench_big(work, big, (double)lines / t_tarn, rss);
+		bench_big(work, big, input, lines, rss);
 	bench_query(work, days, per_day);
 	bench_compact(work, 20000);
 	if (!skip_kafka)

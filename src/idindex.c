@@ -2,6 +2,7 @@
  * ids.db (idindex.h; docs/FORMAT.md, "ids.db"). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "tarn/time.h"
@@ -178,9 +179,21 @@ static int filter_has(const tarn__idindex *x, uint64_t h)
 	return 1;
 }
 
-/* A filter for `ids` ids: 8 bits each, bounded. The old one is freed
- * first: it is about to be rebuilt anyway, and both at once would double
- * the peak memory. */
+/* The filter's memory is mapped and unmapped directly (mmap(2)), not
+ * taken from malloc: it is the largest block tarn holds, replaced by one
+ * 1.5 times larger at each growth, and left to malloc it moved glibc's
+ * mmap threshold (mallopt(3), M_MMAP_THRESHOLD) with each free. */
+static void filter_free(tarn__idindex *x)
+{
+	if (x->bits)
+		munmap(x->bits, x->n_lines * 64);
+	x->bits = NULL;
+	x->n_lines = 0;
+}
+
+/* A filter for `ids` ids: BITS_PER_ID bits each, bounded. The old one is
+ * freed first: it is about to be rebuilt anyway, and both at once would
+ * double the peak memory. */
 static int filter_alloc(tarn__idindex *x, uint64_t ids)
 {
 	uint64_t lines = (ids * BITS_PER_ID + 511) / 512;
@@ -191,11 +204,10 @@ static int filter_alloc(tarn__idindex *x, uint64_t ids)
 		lines = max_lines;
 	if (lines < 1)
 		lines = 1;
-	free(x->bits);
-	x->bits = NULL;
-	x->n_lines = 0;
-	bits = calloc(lines * LINE_WORDS, sizeof(uint64_t));
-	if (!bits)
+	filter_free(x);
+	/* anonymous pages are zero (mmap(2)) */
+	bits = mmap(NULL, lines * 64, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (bits == MAP_FAILED)
 		return tarn__error_set(TARN_ENOMEM, "%s: id filter of %llu bytes", x->path,
 				       (unsigned long long)(lines * 64));
 	x->bits = bits;
@@ -268,8 +280,19 @@ static void sketch_init(struct sketch *k, int64_t run_id, uint64_t ids, uint64_t
 	k->slots = ids * SKETCH_BITS < 64 ? 64 : ids * SKETCH_BITS;
 	k->bits = NULL;
 	if (k->slots <= UINT32_MAX && used + sketch_bytes(k) <= TARN__SKETCH_MAX_BYTES)
-		k->bits = calloc((k->slots + 63) / 64, sizeof(uint64_t));
+		k->bits = mmap(NULL, sketch_bytes(k), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (k->bits == MAP_FAILED)
+		k->bits = NULL;
 	k->filling = 0;
+}
+
+/* Sketches are mapped as the filter is (filter_free). NULL bits: none. */
+static void sketch_free(struct sketch *k)
+{
+	if (k->bits)
+		munmap(k->bits, sketch_bytes(k));
+	k->bits = NULL;
 }
 
 static size_t put_varint(unsigned char *p, uint64_t v)
@@ -677,13 +700,13 @@ static void sketches_commit(tarn__idindex *x)
 		if (run_exists(x, x->sk[i].run_id))
 			x->sk[k++] = x->sk[i];
 		else
-			free(x->sk[i].bits);
+			sketch_free(&x->sk[i]);
 	}
 	x->n_sk = k;
 	for (i = 0; i < x->n_sk_new; i++)
 		if (!run_exists(x, x->sk_new[i].run_id) ||
 		    sketch_push(&x->sk, &x->n_sk, &x->sk_cap, &x->sk_new[i]))
-			free(x->sk_new[i].bits);
+			sketch_free(&x->sk_new[i]);
 	x->n_sk_new = 0;
 	sketches_attach(x);
 }
@@ -695,7 +718,7 @@ static void sketches_rollback(tarn__idindex *x)
 	size_t i;
 
 	for (i = 0; i < x->n_sk_new; i++)
-		free(x->sk_new[i].bits);
+		sketch_free(&x->sk_new[i]);
 	x->n_sk_new = 0;
 }
 
@@ -719,7 +742,7 @@ static void writer_start(struct run_writer *w, int64_t run_id, uint64_t ids)
 	w->k = rice_k(ids);
 	w->n = 0;
 	w->total = 0;
-	free(w->sk.bits); /* of a run that was not ended */
+	sketch_free(&w->sk); /* of a run that was not ended */
 	sketch_init(&w->sk, run_id, ids, sketches_bytes(w->x));
 }
 
@@ -802,7 +825,7 @@ static int writer_end(struct run_writer *w, int level)
 		return tarn__error_sqlite(x->db, "%s: write run", x->path);
 	/* the run's sketch waits for the transaction's commit */
 	if (w->sk.bits && sketch_push(&x->sk_new, &x->n_sk_new, &x->sk_new_cap, &w->sk))
-		free(w->sk.bits);
+		sketch_free(&w->sk);
 	w->sk.bits = NULL;
 	return TARN_OK;
 }
@@ -971,17 +994,42 @@ static int add_page_to_filter(tarn__idindex *x, int64_t run_id, const struct ent
 	return TARN_OK;
 }
 
-/* Size the filter for what is stored (with room to double) and fill it
- * from the runs and the ids in memory. */
-static int filter_rebuild(tarn__idindex *x, uint64_t ids)
+/* Size the filter for `capacity` ids (at least FILTER_MIN_IDS) and fill
+ * it from the runs and the ids in memory. */
+static int filter_fill(tarn__idindex *x, uint64_t capacity)
 {
 	size_t i;
-	int rc = filter_alloc(x, ids + ids / 2 > FILTER_MIN_IDS ? ids + ids / 2 : FILTER_MIN_IDS);
+	int rc = filter_alloc(x, capacity > FILTER_MIN_IDS ? capacity : FILTER_MIN_IDS);
 
 	if (!rc)
 		rc = scan_runs(x, add_page_to_filter);
 	for (i = 0; !rc && i < x->n_mem; i++)
 		filter_add(x, filter_key(x->mem[i].h));
+	if (rc) {
+		/* a filter that missed some ids would call them new: none at
+		 * all makes every lookup a "maybe" instead */
+		filter_free(x);
+	}
+	return rc;
+}
+
+/* Size the filter for what is stored, with room for half as many again. */
+static int filter_rebuild(tarn__idindex *x, uint64_t ids)
+{
+	return filter_fill(x, ids + ids / 2);
+}
+
+int tarn__idindex_expect(tarn__idindex *x, uint64_t more)
+{
+	uint64_t want = x->run_ids + x->n_mem + more;
+	int rc;
+
+	want += want / 10;
+	if (!x->bits || want <= x->capacity || x->n_lines * 64 >= TARN__IDFILTER_MAX_BYTES)
+		return TARN_OK;
+	rc = filter_fill(x, want);
+	if (rc)
+		filter_rebuild(x, x->run_ids + x->n_mem); /* as it was, if memory allows */
 	return rc;
 }
 
@@ -1137,7 +1185,7 @@ int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode)
 			sketch_init(&k, x->runs[i].run_id, x->runs[i].n, sketches_bytes(x));
 			k.filling = 1;
 			if (k.bits && sketch_push(&x->sk, &x->n_sk, &x->sk_cap, &k))
-				free(k.bits);
+				sketch_free(&k);
 		}
 		rc = filter_rebuild(x, x->run_ids);
 		for (i = 0; i < x->n_sk; i++)
@@ -1165,7 +1213,7 @@ void tarn__idindex_close(tarn__idindex *x)
 	sqlite3_finalize(x->ins_run);
 	sqlite3_finalize(x->set_covered);
 	sqlite3_close(x->db);
-	free(x->bits);
+	filter_free(x);
 	free(x->mem);
 	free(x->mtab);
 	sketches_rollback(x);
@@ -1698,7 +1746,7 @@ int tarn__idindex_flush(tarn__idindex *x, int force)
 		sqlite3_exec(x->db, "ROLLBACK", NULL, NULL, NULL);
 		sketches_rollback(x);
 		load_covered(x);
-		free(w->sk.bits);
+		sketch_free(&w->sk);
 		free(w);
 		return rc;
 	}
@@ -1727,7 +1775,7 @@ int tarn__idindex_flush(tarn__idindex *x, int force)
 				rc = vacuum(x, 0);
 		}
 	}
-	free(w->sk.bits);
+	sketch_free(&w->sk);
 	free(w);
 	return rc;
 }

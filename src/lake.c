@@ -673,6 +673,12 @@ void tarn__lake_prefetch(const tarn_lake *lake, const tarn_event *ev)
 		tarn__gold_prefetch(lake->gold, tarn__shard_date(lake->last), ev);
 }
 
+void tarn__lake_expect(tarn_lake *lake, uint64_t n)
+{
+	if (!lake->readonly && lake->ids)
+		(void)tarn__idindex_expect(lake->ids, n);
+}
+
 int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result)
 {
 	tarn_add_result res = TARN_ADD_STORED;

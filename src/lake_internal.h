@@ -42,6 +42,12 @@ int tarn__lake_set_exec(tarn_lake *lake, const struct tarn__exec *exec);
  * Changes nothing; ev is only read. */
 void tarn__lake_prefetch(const tarn_lake *lake, const tarn_event *ev);
 
+/* A hint: about n events (a count) are about to be added; the id index
+ * sizes its filter for them now (tarn__idindex_expect). Best effort:
+ * nothing is stored or changed, and a failure (no memory for the larger
+ * filter) leaves a filter sized as before. */
+void tarn__lake_expect(tarn_lake *lake, uint64_t n);
+
 /* ---- shard store (shard.c) ---- */
 
 typedef struct tarn__shard tarn__shard;

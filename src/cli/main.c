@@ -1,4 +1,5 @@
 /* tarn: an event lake in a folder. One binary, kcat-style subcommands. */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,13 @@ int main(int argc, char **argv)
 {
 	size_t i;
 
+	/* Blocks of 1 MiB and more (block buffers, a flush's sort array, the
+	 * ids in memory) are mapped, and unmapped when freed. glibc otherwise
+	 * raises its mmap threshold to the size of each such block freed (up
+	 * to 32 MiB, mallopt(3), M_MMAP_THRESHOLD), after which they come
+	 * from the heap, which kept ~10 MB of freed memory resident in a
+	 * 10M-event ingest (peak RSS 62.8 MB; with this, 60.5). */
+	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

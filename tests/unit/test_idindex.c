@@ -496,6 +496,45 @@ static void ids__run_sketches_spare_page_reads(void **state)
 	tarn__idindex_close(x);
 }
 
+/* Told that ~4M ids are coming (tarn ingest of a file of known size),
+ * the index sizes its filter for them at once, refilled from the runs and
+ * from memory: every id stored before is still found; a smaller hint
+ * changes nothing. */
+static void ids__expect_sizes_the_filter_once(void **state)
+{
+	struct tarn__idindex_stats st;
+	const struct tarn__idcand *c;
+	tarn__idindex *x = NULL;
+	size_t i, n;
+	uint64_t before;
+
+	(void)state;
+	assert_int_equal(tarn__idindex_open(&x, lake_dir, 0644), TARN_OK);
+	for (i = 0; i < 30000; i++) {
+		assert_int_equal(tarn__idindex_add(x, spread(7000000 + i), 1, test_loc(i)), TARN_OK);
+		if (i == 19999) {
+			tarn__idindex_commit(x);
+			assert_int_equal(tarn__idindex_flush(x, 1), TARN_OK); /* 20,000 in a run */
+		}
+	}
+	tarn__idindex_commit(x); /* 10,000 more in memory only */
+	tarn__idindex_stats(x, &st);
+	before = st.filter_bytes;
+	assert_int_equal(tarn__idindex_expect(x, 4000000), TARN_OK);
+	tarn__idindex_stats(x, &st);
+	assert_true(st.filter_bytes >= (4000000 + 30000) * 11 / 10 * 10 / 8);
+	assert_true(st.filter_bytes > before);
+	for (i = 0; i < 30000; i++) {
+		assert_int_equal(tarn__idindex_lookup(x, spread(7000000 + i), &c, &n), TARN_OK);
+		assert_true(has_loc(c, n, test_loc(i)));
+	}
+	before = st.filter_bytes;
+	assert_int_equal(tarn__idindex_expect(x, 1000), TARN_OK);
+	tarn__idindex_stats(x, &st);
+	assert_int_equal(st.filter_bytes, before);
+	tarn__idindex_close(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -512,6 +551,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(ids__recent_ids_kept_after_a_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(ids__run_sketches_spare_page_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(ids__expect_sizes_the_filter_once, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
