@@ -162,19 +162,19 @@ static const unsigned char *get_bytes(struct reader *r, size_t n)
 static const unsigned char *uuid_text_at(const tarn_event *ev)
 {
 	static const char hex[] = "0123456789abcdef";
-	static const unsigned char at[16] = { 0, 2, 4, 6, 9, 11, 14, 16,
-					      19, 21, 24, 26, 28, 30, 32, 34 };
 	const unsigned char *p;
 	int i;
 
 	if (ev->id_text_at > ev->payload_len - TARN__UUID_TEXT)
 		return NULL;
 	p = (const unsigned char *)ev->payload + ev->id_text_at;
-	if (p[8] != '-' || p[13] != '-' || p[18] != '-' || p[23] != '-')
+	if (!tarn__uuid_dashes((const char *)p))
 		return NULL;
-	for (i = 0; i < 16; i++)
-		if (p[at[i]] != hex[ev->id[i] >> 4] || p[at[i] + 1] != hex[ev->id[i] & 15])
+	for (i = 0; i < 16; i++) {
+		const unsigned char *d = p + tarn__uuid_digit_at[i];
+		if (d[0] != hex[ev->id[i] >> 4] || d[1] != hex[ev->id[i] & 15])
 			return NULL;
+	}
 	return p;
 }
 
@@ -548,11 +548,17 @@ int tarn__block_encode(tarn__block *b, ZSTD_CCtx *cctx)
 /* ---- reading a block ---- */
 
 /* The zstd frames one after the other in z: their content sizes added up
- * (each frame must state its own). -1 when they do not parse or add up to
- * more than MAX_FRAME_BYTES. */
-static int frames_size(const void *z, size_t zlen, uint64_t *total)
+ * (each frame must state its own) in *total, and, when frame_at is not
+ * NULL, the frame whose content holds offset `find` (or the last frame):
+ * it starts *frame_at bytes into z and *content_at bytes into the content.
+ * -1 when they do not parse or add up to more than MAX_FRAME_BYTES. */
+static int frames_walk(const void *z, size_t zlen, uint64_t find, uint64_t *total,
+		       size_t *frame_at, uint64_t *content_at)
 {
 	const unsigned char *p = z;
+	size_t f_at = 0;
+	uint64_t c_at = 0;
+	int found = 0;
 
 	*total = 0;
 	do {
@@ -562,10 +568,19 @@ static int frames_size(const void *z, size_t zlen, uint64_t *total)
 		if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
 		    ZSTD_isError(fz) || fz > zlen || size > MAX_FRAME_BYTES - *total)
 			return -1;
+		if (!found) {
+			f_at = (size_t)(p - (const unsigned char *)z);
+			c_at = *total;
+			found = find < *total + size;
+		}
 		*total += size;
 		p += fz;
 		zlen -= fz;
 	} while (zlen);
+	if (frame_at) {
+		*frame_at = f_at;
+		*content_at = c_at;
+	}
 	return 0;
 }
 
@@ -577,7 +592,7 @@ static int decompress_into(ZSTD_DCtx *dctx, struct tarn__buf *out, const void *z
 	size_t got;
 	int rc;
 
-	if (frames_size(z, zlen, &size))
+	if (frames_walk(z, zlen, UINT64_MAX, &size, NULL, NULL))
 		return tarn__error_set(TARN_ECORRUPT, "%s: %s frame has no valid size", where,
 				       what);
 	out->len = 0;
@@ -797,13 +812,19 @@ int tarn__block_decode_payload_prefix(tarn__block *b, ZSTD_DCtx *dctx, const voi
 {
 	const unsigned char *p = zpay;
 	uint64_t off, need, total, at = 0;
+	size_t skip = 0;
 	ZSTD_outBuffer out;
 	ZSTD_inBuffer in;
 	int rc;
 
 	b->has_payloads = 0;
 	off = place_payloads(b);
-	if (i >= b->n || frames_size(zpay, zpay_len, &total) || total != off)
+	/* the frames before the one that holds event i are stepped over (a
+	 * frame holds whole events): b->pay has event i's bytes at their
+	 * offset, not those of the frames before */
+	if (i >= b->n ||
+	    frames_walk(zpay, zpay_len, b->recs[i].pay_off, &total, &skip, &at) ||
+	    total != off)
 		return tarn__error_set(TARN_ECORRUPT, "%s: payload frame does not match its"
 				       " events", where);
 	need = b->recs[i].pay_off + (uint64_t)stored_len(&b->recs[i]);
@@ -811,21 +832,8 @@ int tarn__block_decode_payload_prefix(tarn__block *b, ZSTD_DCtx *dctx, const voi
 	rc = tarn__buf_reserve(&b->pay, need ? (size_t)need : 1);
 	if (rc)
 		return rc;
-	/* the frames before the one that holds event i are stepped over (a
-	 * frame holds whole events): b->pay has event i's bytes at their
-	 * offset, not those of the frames before */
-	for (;;) {
-		unsigned long long size = ZSTD_getFrameContentSize(p, zpay_len);
-		size_t fz = ZSTD_findFrameCompressedSize(p, zpay_len);
-
-		if (at + size > b->recs[i].pay_off || fz >= zpay_len)
-			break;
-		at += size;
-		p += fz;
-		zpay_len -= fz;
-	}
-	in.src = p;
-	in.size = zpay_len;
+	in.src = p + skip;
+	in.size = zpay_len - skip;
 	in.pos = 0;
 	out.dst = b->pay.p + at;
 	out.size = (size_t)(need - at);

@@ -13,11 +13,11 @@
 #include <zstd.h>
 
 #include "tarn/event.h"
+#include "uuid_text.h"
 
 #define TARN__BLOCK_EVENTS 4096          /* events per block */
 #define TARN__BLOCK_BYTES (1024 * 1024)  /* payload bytes per block (before elision) */
 #define TARN__ZSTD_LEVEL 3
-#define TARN__UUID_TEXT 36               /* RFC 4122 text form, 8-4-4-4-12 */
 
 /* One event of a block. Offsets point into the block's arena (id, key,
  * headers, dictionary strings) and payload buffer. */

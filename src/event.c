@@ -12,6 +12,7 @@
 #include <uuid/uuid.h>
 
 #include "tarn/event.h"
+#include "uuid_text.h"
 #include "tarn/headers.h"
 #include "tarn/time.h"
 #include "error_internal.h"
@@ -471,20 +472,22 @@ static const signed char hex_digit[256] = {
 	['F'] = 16,
 }; /* stored plus one: 0 is "not a hex digit" */
 
+const unsigned char tarn__uuid_digit_at[16] = { 0,  2,  4,  6,  9,  11, 14, 16,
+						 19, 21, 24, 26, 28, 30, 32, 34 };
+
 /* The RFC 4122 text form, 8-4-4-4-12 hex digits, into its 16 bytes (RFC
  * 4122 section 3: the digits in order, as uuid_parse gives them, without
  * its strtoul per byte). 0 when s is not of that form. */
 static int uuid_bytes(const char *s, size_t len, unsigned char out[16])
 {
-	static const unsigned char at[16] = { 0, 2, 4, 6, 9, 11, 14, 16,
-					      19, 21, 24, 26, 28, 30, 32, 34 };
 	const unsigned char *u = (const unsigned char *)s;
 	int bad = 0, i;
 
-	if (len != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
+	if (len != TARN__UUID_TEXT || !tarn__uuid_dashes(s))
 		return 0;
 	for (i = 0; i < 16; i++) {
-		int hi = hex_digit[u[at[i]]], lo = hex_digit[u[at[i] + 1]];
+		const unsigned char *d = u + tarn__uuid_digit_at[i];
+		int hi = hex_digit[d[0]], lo = hex_digit[d[1]];
 		bad |= !hi | !lo;
 		out[i] = (unsigned char)((hi - 1) << 4 | (lo - 1));
 	}
