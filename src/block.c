@@ -810,7 +810,6 @@ int tarn__block_decode_payloads(tarn__block *b, ZSTD_DCtx *dctx, const void *zpa
 int tarn__block_decode_payload_prefix(tarn__block *b, ZSTD_DCtx *dctx, const void *zpay,
 				      size_t zpay_len, uint32_t i, const char *where)
 {
-	const unsigned char *p = zpay;
 	uint64_t off, need, total, at = 0;
 	size_t skip = 0;
 	ZSTD_outBuffer out;
@@ -832,7 +831,7 @@ int tarn__block_decode_payload_prefix(tarn__block *b, ZSTD_DCtx *dctx, const voi
 	rc = tarn__buf_reserve(&b->pay, need ? (size_t)need : 1);
 	if (rc)
 		return rc;
-	in.src = p + skip;
+	in.src = (const unsigned char *)zpay + skip;
 	in.size = zpay_len - skip;
 	in.pos = 0;
 	out.dst = b->pay.p + at;

@@ -62,7 +62,6 @@ struct sketch {
 	int64_t run_id;
 	uint64_t *bits;
 	uint64_t slots;
-	int filling; /* being built by the scan at open */
 };
 
 struct run {
@@ -92,7 +91,8 @@ struct tarn__idindex {
 	size_t n_runs;
 	uint64_t run_ids;
 	/* sketches of committed runs, and of runs written in the open
-	 * flush or merge transaction (kept only once it commits) */
+	 * flush or merge transaction (kept only once it commits) or being
+	 * filled by the scan at open */
 	struct sketch *sk, *sk_new;
 	size_t n_sk, n_sk_new, sk_cap, sk_new_cap;
 	/* covered block per day */
@@ -179,10 +179,20 @@ static int filter_has(const tarn__idindex *x, uint64_t h)
 	return 1;
 }
 
-/* The filter's memory is mapped and unmapped directly (mmap(2)), not
- * taken from malloc: it is the largest block tarn holds, replaced by one
- * 1.5 times larger at each growth, and left to malloc it moved glibc's
- * mmap threshold (mallopt(3), M_MMAP_THRESHOLD) with each free. */
+/* The filter and the runs' sketches are mapped and unmapped directly
+ * (mmap(2)), not taken from malloc: the filter is the largest block tarn
+ * holds, replaced by one 1.5 times larger at each growth, and left to
+ * malloc it moved glibc's mmap threshold (mallopt(3), M_MMAP_THRESHOLD)
+ * with each free. Returns zeroed memory (anonymous pages are zero), or
+ * NULL. */
+static uint64_t *map_zeroed(uint64_t bytes)
+{
+	void *p = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
 static void filter_free(tarn__idindex *x)
 {
 	if (x->bits)
@@ -205,9 +215,8 @@ static int filter_alloc(tarn__idindex *x, uint64_t ids)
 	if (lines < 1)
 		lines = 1;
 	filter_free(x);
-	/* anonymous pages are zero (mmap(2)) */
-	bits = mmap(NULL, lines * 64, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (bits == MAP_FAILED)
+	bits = map_zeroed(lines * 64);
+	if (!bits)
 		return tarn__error_set(TARN_ENOMEM, "%s: id filter of %llu bytes", x->path,
 				       (unsigned long long)(lines * 64));
 	x->bits = bits;
@@ -280,14 +289,10 @@ static void sketch_init(struct sketch *k, int64_t run_id, uint64_t ids, uint64_t
 	k->slots = ids * SKETCH_BITS < 64 ? 64 : ids * SKETCH_BITS;
 	k->bits = NULL;
 	if (k->slots <= UINT32_MAX && used + sketch_bytes(k) <= TARN__SKETCH_MAX_BYTES)
-		k->bits = mmap(NULL, sketch_bytes(k), PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (k->bits == MAP_FAILED)
-		k->bits = NULL;
-	k->filling = 0;
+		k->bits = map_zeroed(sketch_bytes(k));
 }
 
-/* Sketches are mapped as the filter is (filter_free). NULL bits: none. */
+/* NULL bits: none. */
 static void sketch_free(struct sketch *k)
 {
 	if (k->bits)
@@ -676,7 +681,7 @@ static int run_exists(const tarn__idindex *x, int64_t run_id)
 	return 0;
 }
 
-/* Point each run at its committed, complete sketch, if it has one. */
+/* Point each run at its committed sketch, if it has one. */
 static void sketches_attach(tarn__idindex *x)
 {
 	size_t i, j;
@@ -684,7 +689,7 @@ static void sketches_attach(tarn__idindex *x)
 	for (i = 0; i < x->n_runs; i++) {
 		x->runs[i].sk = NULL;
 		for (j = 0; j < x->n_sk; j++)
-			if (x->sk[j].run_id == x->runs[i].run_id && !x->sk[j].filling)
+			if (x->sk[j].run_id == x->runs[i].run_id)
 				x->runs[i].sk = &x->sk[j];
 	}
 }
@@ -975,10 +980,12 @@ static int add_page_to_filter(tarn__idindex *x, int64_t run_id, const struct ent
 {
 	size_t i;
 
-	for (i = 0; i < x->n_sk; i++) {
-		struct sketch *k = &x->sk[i];
+	/* at open, the runs' sketches are pending until the scan ends (the
+	 * index writes no run while it scans) */
+	for (i = 0; i < x->n_sk_new; i++) {
+		struct sketch *k = &x->sk_new[i];
 		size_t j;
-		if (k->run_id != run_id || !k->filling)
+		if (k->run_id != run_id)
 			continue;
 		for (j = 0; j < n; j++)
 			sketch_set(k, e[j].h);
@@ -1179,18 +1186,18 @@ int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode)
 		rc = load_covered(x);
 	if (!rc) {
 		size_t i;
-		/* the sketches of the runs are filled by the filter's scan */
+		/* the sketches of the runs are filled by the filter's scan,
+		 * pending until it has read every page */
 		for (i = 0; i < x->n_runs; i++) {
 			struct sketch k;
 			sketch_init(&k, x->runs[i].run_id, x->runs[i].n, sketches_bytes(x));
-			k.filling = 1;
-			if (k.bits && sketch_push(&x->sk, &x->n_sk, &x->sk_cap, &k))
+			if (k.bits &&
+			    sketch_push(&x->sk_new, &x->n_sk_new, &x->sk_new_cap, &k))
 				sketch_free(&k);
 		}
 		rc = filter_rebuild(x, x->run_ids);
-		for (i = 0; i < x->n_sk; i++)
-			x->sk[i].filling = 0;
-		sketches_attach(x);
+		if (!rc)
+			sketches_commit(x);
 	}
 	if (rc) {
 		tarn__idindex_close(x);
