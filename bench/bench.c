@@ -32,7 +32,7 @@ struct row {
 	double tarn, base;
 	const char *base_name;
 	const char *target;
-	int met;         /* 1 met, 0 missed, -1 no target on this row */
+	int met; /* 1 met, 0 missed, -1 no target on this row */
 	double ratio;
 };
 
@@ -217,7 +217,8 @@ static double spawn(const char *const argv[], const char *out_path, long *rss_kb
 		exit(1);
 	}
 	if (pid == 0) {
-		int fd = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int fd =
+			open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		int nul = open(spawn_err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		if (fd >= 0)
 			dup2(fd, 1);
@@ -246,8 +247,9 @@ static double spawn(const char *const argv[], const char *out_path, long *rss_kb
 static double tarn_ingest_cmd(const char *work, const char *input, const char *lake_dir,
 			      long *rss_kb, unsigned long long *read, unsigned long long *stored)
 {
-	const char *argv[] = { tarn_bin, "ingest", "--lake", (char *)lake_dir, (char *)input,
-			 NULL };
+	const char *argv[] = {
+		tarn_bin, "ingest", "--lake", (char *)lake_dir, (char *)input, NULL
+	};
 	char cmd[1300], err[600], text[512] = "";
 	double t;
 	FILE *f;
@@ -288,9 +290,11 @@ static double baseline_ingest(const char *input, const char *db_path, uint64_t *
 	unlink(db_path);
 	if (!f || !tok || sqlite3_open(db_path, &db) != SQLITE_OK)
 		exit(1);
-	sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	sqlite3_exec(db,
+		     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 		     "CREATE TABLE events(event_time INTEGER NOT NULL, event_id BLOB NOT NULL,"
-		     " payload BLOB NOT NULL, UNIQUE(event_time, event_id))", NULL, NULL, NULL);
+		     " payload BLOB NOT NULL, UNIQUE(event_time, event_id))",
+		     NULL, NULL, NULL);
 	sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO events VALUES(?,?,?)", -1, &ins, NULL);
 	t0 = now_s();
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
@@ -332,8 +336,7 @@ static double baseline_ingest(const char *input, const char *db_path, uint64_t *
 /* Lines 3 and 4, through the embedded broker (in this process), each
  * tool a child process: kcat -C vs tarn ingest with a consumer group, and
  * kcat -P -l vs tarn replay. */
-static void bench_kafka(const char *work, const char *input, uint64_t lines,
-			const char *lake_dir)
+static void bench_kafka(const char *work, const char *input, uint64_t lines, const char *lake_dir)
 {
 	tarn_broker *b;
 	char cmd[2000], lake2[600], err[600], text[512];
@@ -361,9 +364,20 @@ static void bench_kafka(const char *work, const char *input, uint64_t lines,
 	snprintf(lake2, sizeof(lake2), "%s/lake-kafka", work);
 	snprintf(err, sizeof(err), "%s/kafka.err", work);
 	{
-		const char *argv[] = { tarn_bin, "ingest", "--lake", lake2, "-b",
-				       tarn_broker_bootstrap(b), "-t", "bench_in", "-G", "bench", "-e",
-				       "-X", "session.timeout.ms=6000", NULL };
+		const char *argv[] = { tarn_bin,
+				       "ingest",
+				       "--lake",
+				       lake2,
+				       "-b",
+				       tarn_broker_bootstrap(b),
+				       "-t",
+				       "bench_in",
+				       "-G",
+				       "bench",
+				       "-e",
+				       "-X",
+				       "session.timeout.ms=6000",
+				       NULL };
 		spawn_err = err;
 		t_tarn = spawn(argv, NULL, NULL);
 		spawn_err = "/dev/null";
@@ -380,8 +394,9 @@ static void bench_kafka(const char *work, const char *input, uint64_t lines,
 
 	snprintf(err, sizeof(err), "%s/replay.err", work);
 	{
-		const char *argv[] = { tarn_bin, "replay", "--lake", lake_dir, "-b",
-				       tarn_broker_bootstrap(b), "-t", "bench_replay", NULL };
+		const char *argv[] = { tarn_bin, "replay",	 "--lake",
+				       lake_dir, "-b",		 tarn_broker_bootstrap(b),
+				       "-t",	 "bench_replay", NULL };
 		spawn_err = err;
 		t_tarn = spawn(argv, NULL, NULL);
 		spawn_err = "/dev/null";
@@ -437,10 +452,13 @@ static void bench_big(const char *work, uint64_t big, const char *small, uint64_
 
 		for (r = 0; r < ROUNDS; r++) {
 			long peak = 0, peak_small = 0;
-			ts[r] = tarn_ingest_cmd(work, small, lake_small, &peak_small, &read, &stored);
+			ts[r] = tarn_ingest_cmd(work, small, lake_small, &peak_small, &read,
+						&stored);
 			tt[r] = tarn_ingest_cmd(work, input, lake, &peak, &read, &stored);
-			fprintf(stderr, "bench: line 5 round %d: 1M %.2f s, large %.2f s, peak RSS"
-				" %.1f MB\n", r + 1, ts[r], tt[r], (double)peak / 1024.0);
+			fprintf(stderr,
+				"bench: line 5 round %d: 1M %.2f s, large %.2f s, peak RSS"
+				" %.1f MB\n",
+				r + 1, ts[r], tt[r], (double)peak / 1024.0);
 			if (peak > rss)
 				rss = peak;
 		}
@@ -545,8 +563,8 @@ static void bench_compact(const char *work, uint64_t n)
 /* Best of 3 wall times of `tarn query --lake L SQL`. */
 static double time_query(const char *lake, const char *sql)
 {
-	const char *argv[] = { tarn_bin, "query", "--lake", (char *)lake, "--format", "csv",
-			 (char *)sql, NULL };
+	const char *argv[] = { tarn_bin,   "query", "--lake",	 (char *)lake,
+			       "--format", "csv",   (char *)sql, NULL };
 	double best = 1e9;
 	int i;
 
@@ -581,9 +599,15 @@ static void bench_query(const char *work, int days, uint64_t per_day)
 	/* an id (and its time) from the middle of the lake */
 	snprintf(out, sizeof(out), "%s/id.csv", work);
 	{
-		const char *argv[] = { tarn_bin, "query", "--lake", lake, "--format", "csv",
-				 "SELECT event_id, event_time FROM events WHERE event_date ="
-				 " '2026-11-20' LIMIT 1 OFFSET 777", NULL };
+		const char *argv[] = { tarn_bin,
+				       "query",
+				       "--lake",
+				       lake,
+				       "--format",
+				       "csv",
+				       "SELECT event_id, event_time FROM events WHERE event_date ="
+				       " '2026-11-20' LIMIT 1 OFFSET 777",
+				       NULL };
 		spawn(argv, out, NULL);
 	}
 	f = fopen(out, "r");
@@ -596,8 +620,8 @@ static void bench_query(const char *work, int days, uint64_t per_day)
 	}
 	snprintf(sql, sizeof(sql), "SELECT payload FROM events WHERE event_id = '%s'", id);
 	by_id = time_query(lake, sql);
-	add_row(6, "fetch one event by id alone (s)", "s", by_id, all,
-		"all-days query (full scan)", "-", -1);
+	add_row(6, "fetch one event by id alone (s)", "s", by_id, all, "all-days query (full scan)",
+		"-", -1);
 	snprintf(sql, sizeof(sql),
 		 "SELECT payload FROM events WHERE event_id = '%s' AND event_time = %lld", id,
 		 t_us);
@@ -678,8 +702,10 @@ static void bench_latency(const char *work, int seconds, int rate)
 			sqlite3_busy_timeout(db, 1000);
 			/* the speed layer's table: written in the same commit as
 			 * the raw events and the daily gold rows */
-			if (sqlite3_prepare_v2(db, "SELECT ifnull(sum(event_count), 0) FROM"
-						   " events_per_minute", -1, &st, NULL) != SQLITE_OK) {
+			if (sqlite3_prepare_v2(db,
+					       "SELECT ifnull(sum(event_count), 0) FROM"
+					       " events_per_minute",
+					       -1, &st, NULL) != SQLITE_OK) {
 				sqlite3_close(db);
 				db = NULL;
 			}
@@ -705,7 +731,8 @@ static void bench_latency(const char *work, int seconds, int rate)
 			int64_t us = tarn_time_now_us();
 			tarn_time_format(us, ts);
 			snprintf(payload, sizeof(payload),
-				 "{\"event_id\":\"lat-%zu\",\"timestamp\":\"%s\",\"user_id\":\"u%zu\","
+				 "{\"event_id\":\"lat-%zu\",\"timestamp\":\"%s\",\"user_id\":\"u%"
+				 "zu\","
 				 "\"event_type\":\"click\",\"page\":\"/\",\"source\":\"web\"}",
 				 sent, ts, sent % 500);
 			t_send[sent + 1] = now_s();
@@ -731,9 +758,10 @@ static void bench_latency(const char *work, int seconds, int rate)
 	qsort(lat, seen, sizeof(double), cmp_double);
 	if (seen) {
 		double p50 = lat[seen / 2] * 1000, p99 = lat[(size_t)((double)seen * 0.99)] * 1000;
-		add_row(7, "produce -> per-minute table visible p50 (ms)", "ms", p50, 1000, "target 1 s", "-", -1);
-		add_row(7, "produce -> per-minute table visible p99 (ms)", "ms", p99, 1000, "target 1 s",
-			"< 1000 ms", p99 < 1000 && seen == n);
+		add_row(7, "produce -> per-minute table visible p50 (ms)", "ms", p50, 1000,
+			"target 1 s", "-", -1);
+		add_row(7, "produce -> per-minute table visible p99 (ms)", "ms", p99, 1000,
+			"target 1 s", "< 1000 ms", p99 < 1000 && seen == n);
 	}
 	free(t_send);
 	free(lat);
@@ -741,25 +769,23 @@ static void bench_latency(const char *work, int seconds, int rate)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "events", required_argument, NULL, 'n' },
-		{ "big-events", required_argument, NULL, 'B' },
-		{ "lake-days", required_argument, NULL, 'D' },
-		{ "per-day", required_argument, NULL, 'P' },
-		{ "latency-s", required_argument, NULL, 'L' },
-		{ "rate", required_argument, NULL, 'R' },
-		{ "dir", required_argument, NULL, 'd' },
-		{ "tarn", required_argument, NULL, 't' },
-		{ "skip-kafka", no_argument, NULL, 'k' },
-		{ "skip-big", no_argument, NULL, 's' },
-		{ "quick", no_argument, NULL, 'q' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option longopts[] = { { "events", required_argument, NULL, 'n' },
+						  { "big-events", required_argument, NULL, 'B' },
+						  { "lake-days", required_argument, NULL, 'D' },
+						  { "per-day", required_argument, NULL, 'P' },
+						  { "latency-s", required_argument, NULL, 'L' },
+						  { "rate", required_argument, NULL, 'R' },
+						  { "dir", required_argument, NULL, 'd' },
+						  { "tarn", required_argument, NULL, 't' },
+						  { "skip-kafka", no_argument, NULL, 'k' },
+						  { "skip-big", no_argument, NULL, 's' },
+						  { "quick", no_argument, NULL, 'q' },
+						  { NULL, 0, NULL, 0 } };
 	char work[512] = "", input[600], lake_dir[600], base_db[600], cmd[2000], cpu[256] = "?";
 	uint64_t n = 1000000, big = 10000000, per_day = 20000, lines, base_stored, np_stored = 0;
 	unsigned long long read = 0, stored = 0;
 	int opt, skip_kafka = 0, skip_big = 0, i, days = 30, lat_s = 15, rate = 10000, n_met = 0,
-		n_targets = 0;
+		 n_targets = 0;
 	double t_tarn, t_base, t_np, t_all = now_s();
 	long rss = 0;
 	FILE *ci;
@@ -771,7 +797,8 @@ int main(int argc, char **argv)
 		if (optarg) {
 			errno = 0;
 			v = strtoull(optarg, &end, 10);
-			if (opt != 'd' && opt != 't' && (errno || *end || v == 0 || v > 1000000000ull)) {
+			if (opt != 'd' && opt != 't' &&
+			    (errno || *end || v == 0 || v > 1000000000ull)) {
 				fprintf(stderr, "bench: --%s wants a positive count\n",
 					longopts[0].name);
 				return 2;
@@ -795,8 +822,7 @@ int main(int argc, char **argv)
 			per_day = 5000;
 			lat_s = 3;
 			break;
-		default:
-			return 2;
+		default: return 2;
 		}
 	}
 	if (!work[0]) {
@@ -861,7 +887,8 @@ int main(int argc, char **argv)
 	add_row(1, "file ingest, tarn command (lines/s)", "lines/s", (double)lines / t_tarn,
 		(double)lines / t_base, "json-c + plain SQLite", "-", -1);
 	if (np_stored != stored)
-		fprintf(stderr, "bench: note: the no-parse program stored %llu (it keys on"
+		fprintf(stderr,
+			"bench: note: the no-parse program stored %llu (it keys on"
 			" (time, id) and takes what a parser rejects), tarn %llu\n",
 			(unsigned long long)np_stored, stored);
 	add_row(1, "file ingest, tarn command (lines/s), median of 3 turns", "lines/s",
@@ -898,13 +925,16 @@ int main(int argc, char **argv)
 	       (unsigned long long)big, days, (unsigned long long)per_day, lat_s, rate);
 	printf("machine: %ld cores, %s; bench wall time %.0f s\n\n", sysconf(_SC_NPROCESSORS_ONLN),
 	       cpu, now_s() - t_all);
-	printf("| line | measure | tarn | baseline (same run) | baseline | ratio | target | met |\n");
+	printf("| line | measure | tarn | baseline (same run) | baseline | ratio | target | met "
+	       "|\n");
 	printf("|---|---|---:|---|---:|---:|---|---|\n");
 	for (i = 0; i < n_rows; i++) {
 		struct row *r = &rows[i];
-		printf("| %d | %s | %.2f | %s | %.2f | %.3f | %s | %s |\n", r->line, r->what, r->tarn,
-		       r->base_name, r->base, r->ratio, r->target,
-		       r->met < 0 ? "-" : r->met ? "yes" : "NO");
+		printf("| %d | %s | %.2f | %s | %.2f | %.3f | %s | %s |\n", r->line, r->what,
+		       r->tarn, r->base_name, r->base, r->ratio, r->target,
+		       r->met < 0 ? "-"
+		       : r->met	  ? "yes"
+				  : "NO");
 		if (r->met >= 0) {
 			n_targets++;
 			n_met += r->met;

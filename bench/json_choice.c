@@ -92,7 +92,8 @@ int main(int argc, char **argv)
 		json_decref(j);
 		j = json_loadb("{\"a\":\"\xff\"}", 9, 0, &e);
 		printf("invalid UTF-8: jansson %s, json-c (strict, validate) %s\n",
-		       j ? "accepted" : "rejected", jc_accepts("{\"a\":\"\xff\"}", 9) ? "accepted" : "rejected");
+		       j ? "accepted" : "rejected",
+		       jc_accepts("{\"a\":\"\xff\"}", 9) ? "accepted" : "rejected");
 		json_decref(j);
 	}
 	for (i = 0; i < n; i++)

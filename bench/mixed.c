@@ -62,12 +62,14 @@ static void release(FILE *f, uint64_t step, struct mixed_counts *c)
 	l->n = 0;
 }
 
-static const char *const types[] = { "login", "click", "click", "click", "click",
-				     "purchase", "logout", "click" };
-static const char *const pages[] = { "/", "/home", "/search", "/product/17", "/product/42",
-				     "/cart", "/checkout", "/account" };
-static const char *const words[] = { "lorem ", "ipsum ", "dolor ", "sit ", "amet ",
-				     "\\u00e9t\\u00e9 ", "caf\xc3\xa9 ", "\\\"quoted\\\" " };
+static const char *const types[] = { "login", "click",	  "click",  "click",
+				     "click", "purchase", "logout", "click" };
+static const char *const pages[] = { "/",	    "/home", "/search",	  "/product/17",
+				     "/product/42", "/cart", "/checkout", "/account" };
+static const char *const words[] = {
+	"lorem ", "ipsum ",	      "dolor ",	      "sit ",
+	"amet ",  "\\u00e9t\\u00e9 ", "caf\xc3\xa9 ", "\\\"quoted\\\" "
+};
 
 static int make_event(char *buf, size_t cap, uint64_t i, int64_t t_us, struct mixed_counts *c)
 {
@@ -122,11 +124,12 @@ static int make_event(char *buf, size_t cap, uint64_t i, int64_t t_us, struct mi
 			     ts, id, types[below(8)], (unsigned)below(20000), pages[below(8)],
 			     below(3) ? "web" : "mobile", extra);
 	else
-		n = snprintf(buf, cap,
-			     "{\"event_id\": %s, \"user_id\": \"user_%05u\", \"event_type\": \"%s\","
-			     " \"page\": \"%s\", \"timestamp\": %s, \"source\": \"%s\"%s}\n",
-			     id, (unsigned)below(20000), types[below(8)], pages[below(8)], ts,
-			     below(3) ? "web" : "mobile", extra);
+		n = snprintf(
+			buf, cap,
+			"{\"event_id\": %s, \"user_id\": \"user_%05u\", \"event_type\": \"%s\","
+			" \"page\": \"%s\", \"timestamp\": %s, \"source\": \"%s\"%s}\n",
+			id, (unsigned)below(20000), types[below(8)], pages[below(8)], ts,
+			below(3) ? "web" : "mobile", extra);
 	return n;
 }
 
@@ -199,8 +202,7 @@ uint64_t mixed_input(const char *path, uint64_t n, int days, int64_t start_us,
 
 /* The value after "key": (spaces and a colon skipped): a string's bytes
  * without quotes, or a number's digits. */
-static int scan_field(const char *line, const char *key, const char **v, size_t *len,
-		      int *quoted)
+static int scan_field(const char *line, const char *key, const char **v, size_t *len, int *quoted)
 {
 	const char *p = strstr(line, key), *e;
 
@@ -240,9 +242,11 @@ double noparse_baseline(const char *input, const char *db_path, uint64_t *stored
 	unlink(wal);
 	if (!f || sqlite3_open(db_path, &db) != SQLITE_OK)
 		exit(1);
-	sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	sqlite3_exec(db,
+		     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 		     "CREATE TABLE events(event_time INTEGER NOT NULL, event_id TEXT NOT NULL,"
-		     " payload BLOB NOT NULL, UNIQUE(event_time, event_id))", NULL, NULL, NULL);
+		     " payload BLOB NOT NULL, UNIQUE(event_time, event_id))",
+		     NULL, NULL, NULL);
 	sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO events VALUES(?,?,?)", -1, &ins, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);

@@ -12,7 +12,7 @@
 #include "block.h"
 #include "error_internal.h"
 
-#define BLOCK_FORMAT 1     /* payloads in one zstd frame */
+#define BLOCK_FORMAT	   1 /* payloads in one zstd frame */
 #define BLOCK_FORMAT_SPLIT 2 /* payloads in several frames, each of whole events */
 /* A payload frame ends after the event that brings it to this many bytes
  * (when events are left): reading one event, as a re-delivery's check
@@ -20,7 +20,7 @@
  * Frames of 512 KiB compress the bench input as well as 1 MiB ones (256
  * KiB: 2.3% larger). */
 #define PAYLOAD_FRAME_BYTES (512u * 1024)
-#define MAX_FRAME_BYTES (256u * 1024 * 1024) /* a decoded frame never exceeds this */
+#define MAX_FRAME_BYTES	    (256u * 1024 * 1024) /* a decoded frame never exceeds this */
 
 void tarn__block_init(tarn__block *b)
 {
@@ -178,8 +178,8 @@ static const unsigned char *uuid_text_at(const tarn_event *ev)
 	return p;
 }
 
-static int dict_index(tarn__block *b, struct tarn__str **dict, uint32_t *n,
-		      uint32_t *cap, const char *s, uint32_t *ix)
+static int dict_index(tarn__block *b, struct tarn__str **dict, uint32_t *n, uint32_t *cap,
+		      const char *s, uint32_t *ix)
 {
 	size_t len = strlen(s);
 	uint32_t i;
@@ -243,8 +243,7 @@ int tarn__block_add(tarn__block *b, const tarn_event *ev)
 	r->id_off = (uint32_t)b->arena.len;
 	rc = buf_put(&b->arena, ev->id, ev->id_len);
 	if (!rc && ev->has_name)
-		rc = dict_index(b, &b->names, &b->n_names, &b->names_cap, ev->name,
-				&r->name_ix);
+		rc = dict_index(b, &b->names, &b->n_names, &b->names_cap, ev->name, &r->name_ix);
 	if (!rc && ev->topic)
 		rc = dict_index(b, &b->topics, &b->n_topics, &b->topics_cap, ev->topic,
 				&r->topic_ix);
@@ -296,8 +295,8 @@ static uint32_t stored_len(const struct tarn__rec *r)
 	return r->elide ? r->pay_len - TARN__UUID_TEXT : r->pay_len;
 }
 
-int tarn__event_key_cmp(int64_t t1, int uuid1, const unsigned char *id1, size_t len1,
-			int64_t t2, int uuid2, const unsigned char *id2, size_t len2)
+int tarn__event_key_cmp(int64_t t1, int uuid1, const unsigned char *id1, size_t len1, int64_t t2,
+			int uuid2, const unsigned char *id2, size_t len2)
 {
 	int c;
 
@@ -331,7 +330,8 @@ static void sort_order(const tarn__block *b, uint32_t *ix, uint32_t *tmp, uint32
 
 			while (a < mid && c < hi)
 				tmp[k++] = rec_cmp(b, &b->recs[ix[c]], &b->recs[ix[a]]) < 0
-						   ? ix[c++] : ix[a++];
+						   ? ix[c++]
+						   : ix[a++];
 			while (a < mid)
 				tmp[k++] = ix[a++];
 			while (c < hi)
@@ -509,7 +509,8 @@ int tarn__block_encode(tarn__block *b, ZSTD_CCtx *cctx)
 	for (i = 0; i < n; i++)
 		put_varint(e, b->recs[i].elide);
 	for (i = 0; i < n; i++)
-		put_varint(e, b->recs[i].key_len == UINT32_MAX ? 0 : (uint64_t)b->recs[i].key_len + 1);
+		put_varint(e,
+			   b->recs[i].key_len == UINT32_MAX ? 0 : (uint64_t)b->recs[i].key_len + 1);
 	for (i = 0; i < n; i++) {
 		if (b->recs[i].key_len != UINT32_MAX) {
 			memcpy(e->p + e->len, b->arena.p + b->recs[i].key_off, b->recs[i].key_len);
@@ -532,7 +533,8 @@ int tarn__block_encode(tarn__block *b, ZSTD_CCtx *cctx)
 	}
 	for (i = 0; i < n; i++)
 		put_varint(e, b->recs[i].kafka_ts_us < 0
-				      ? 0 : zigzag(b->recs[i].kafka_ts_us - b->recs[i].time_us) + 1);
+				      ? 0
+				      : zigzag(b->recs[i].kafka_ts_us - b->recs[i].time_us) + 1);
 	for (prev = 0, i = 0; i < n; i++) {
 		put_varint(e, zigzag(b->recs[i].ingest_us - prev));
 		prev = b->recs[i].ingest_us;
@@ -552,8 +554,8 @@ int tarn__block_encode(tarn__block *b, ZSTD_CCtx *cctx)
  * NULL, the frame whose content holds offset `find` (or the last frame):
  * it starts *frame_at bytes into z and *content_at bytes into the content.
  * -1 when they do not parse or add up to more than MAX_FRAME_BYTES. */
-static int frames_walk(const void *z, size_t zlen, uint64_t find, uint64_t *total,
-		       size_t *frame_at, uint64_t *content_at)
+static int frames_walk(const void *z, size_t zlen, uint64_t find, uint64_t *total, size_t *frame_at,
+		       uint64_t *content_at)
 {
 	const unsigned char *p = z;
 	size_t f_at = 0;
@@ -585,8 +587,8 @@ static int frames_walk(const void *z, size_t zlen, uint64_t find, uint64_t *tota
 }
 
 /* Decode the frames in z (one, or a block's payload frames) into out. */
-static int decompress_into(ZSTD_DCtx *dctx, struct tarn__buf *out, const void *z,
-			   size_t zlen, const char *where, const char *what)
+static int decompress_into(ZSTD_DCtx *dctx, struct tarn__buf *out, const void *z, size_t zlen,
+			   const char *where, const char *what)
 {
 	uint64_t size;
 	size_t got;
@@ -603,8 +605,8 @@ static int decompress_into(ZSTD_DCtx *dctx, struct tarn__buf *out, const void *z
 	 * ZSTD_decompress), each checked against its own checksum */
 	got = ZSTD_decompressDCtx(dctx, out->p, (size_t)size, z, zlen);
 	if (ZSTD_isError(got) || got != size)
-		return tarn__error_set(TARN_ECORRUPT, "%s: %s frame does not decompress: %s",
-				       where, what,
+		return tarn__error_set(TARN_ECORRUPT, "%s: %s frame does not decompress: %s", where,
+				       what,
 				       ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong length");
 	out->len = got;
 	return TARN_OK;
@@ -638,10 +640,14 @@ static int read_dict(struct reader *r, const unsigned char *base, struct tarn__s
 	return 0;
 }
 
-#define BAD(what) do { why = what; goto corrupt; } while (0)
+#define BAD(what)                                                                                  \
+	do {                                                                                       \
+		why = what;                                                                        \
+		goto corrupt;                                                                      \
+	} while (0)
 
-int tarn__block_decode(tarn__block *b, ZSTD_DCtx *dctx, const void *zmeta,
-		       size_t zmeta_len, const char *where)
+int tarn__block_decode(tarn__block *b, ZSTD_DCtx *dctx, const void *zmeta, size_t zmeta_len,
+		       const char *where)
 {
 	struct reader r;
 	const char *why = NULL;
@@ -789,8 +795,8 @@ static uint64_t place_payloads(tarn__block *b)
 	return off;
 }
 
-int tarn__block_decode_payloads(tarn__block *b, ZSTD_DCtx *dctx, const void *zpay,
-				size_t zpay_len, const char *where)
+int tarn__block_decode_payloads(tarn__block *b, ZSTD_DCtx *dctx, const void *zpay, size_t zpay_len,
+				const char *where)
 {
 	uint64_t off;
 	int rc;
@@ -801,8 +807,10 @@ int tarn__block_decode_payloads(tarn__block *b, ZSTD_DCtx *dctx, const void *zpa
 		return rc;
 	off = place_payloads(b);
 	if (off != b->pay.len)
-		return tarn__error_set(TARN_ECORRUPT, "%s: payload frame holds %zu bytes, events"
-				       " say %llu", where, b->pay.len, (unsigned long long)off);
+		return tarn__error_set(TARN_ECORRUPT,
+				       "%s: payload frame holds %zu bytes, events"
+				       " say %llu",
+				       where, b->pay.len, (unsigned long long)off);
 	b->has_payloads = 1;
 	return TARN_OK;
 }
@@ -821,11 +829,12 @@ int tarn__block_decode_payload_prefix(tarn__block *b, ZSTD_DCtx *dctx, const voi
 	/* the frames before the one that holds event i are stepped over (a
 	 * frame holds whole events): b->pay has event i's bytes at their
 	 * offset, not those of the frames before */
-	if (i >= b->n ||
-	    frames_walk(zpay, zpay_len, b->recs[i].pay_off, &total, &skip, &at) ||
+	if (i >= b->n || frames_walk(zpay, zpay_len, b->recs[i].pay_off, &total, &skip, &at) ||
 	    total != off)
-		return tarn__error_set(TARN_ECORRUPT, "%s: payload frame does not match its"
-				       " events", where);
+		return tarn__error_set(TARN_ECORRUPT,
+				       "%s: payload frame does not match its"
+				       " events",
+				       where);
 	need = b->recs[i].pay_off + (uint64_t)stored_len(&b->recs[i]);
 	b->pay.len = 0;
 	rc = tarn__buf_reserve(&b->pay, need ? (size_t)need : 1);
@@ -842,8 +851,10 @@ int tarn__block_decode_payload_prefix(tarn__block *b, ZSTD_DCtx *dctx, const voi
 		size_t was_in = in.pos, was_out = out.pos;
 		size_t z = ZSTD_decompressStream(dctx, &out, &in);
 		if (ZSTD_isError(z))
-			return tarn__error_set(TARN_ECORRUPT, "%s: payload frame does not"
-					       " decompress: %s", where, ZSTD_getErrorName(z));
+			return tarn__error_set(TARN_ECORRUPT,
+					       "%s: payload frame does not"
+					       " decompress: %s",
+					       where, ZSTD_getErrorName(z));
 		if (out.pos < out.size && (z == 0 || (in.pos == was_in && out.pos == was_out)))
 			return tarn__error_set(TARN_ECORRUPT, "%s: payload frame ends early",
 					       where);
@@ -880,8 +891,7 @@ int tarn__block_payload(const tarn__block *b, uint32_t i, struct tarn__buf *scra
 	return TARN_OK;
 }
 
-int tarn__block_event(const tarn__block *b, uint32_t i, struct tarn__buf *scratch,
-		      tarn_event *ev)
+int tarn__block_event(const tarn__block *b, uint32_t i, struct tarn__buf *scratch, tarn_event *ev)
 {
 	const struct tarn__rec *r = &b->recs[i];
 	int rc;
@@ -905,8 +915,7 @@ int tarn__block_event(const tarn__block *b, uint32_t i, struct tarn__buf *scratc
 		ev->headers = b->arena.p + r->hdr_off;
 		ev->headers_len = r->hdr_len;
 	}
-	ev->topic = r->topic_ix ? (const char *)b->arena.p + b->topics[r->topic_ix - 1].off
-				: NULL;
+	ev->topic = r->topic_ix ? (const char *)b->arena.p + b->topics[r->topic_ix - 1].off : NULL;
 	ev->partition = r->partition;
 	ev->offset = r->offset;
 	ev->kafka_ts_us = r->kafka_ts_us;

@@ -15,32 +15,32 @@
 #include "tarn/event.h"
 #include "uuid_text.h"
 
-#define TARN__BLOCK_EVENTS 4096          /* events per block */
-#define TARN__BLOCK_BYTES (1024 * 1024)  /* payload bytes per block (before elision) */
-#define TARN__ZSTD_LEVEL 3
+#define TARN__BLOCK_EVENTS 4096		 /* events per block */
+#define TARN__BLOCK_BYTES  (1024 * 1024) /* payload bytes per block (before elision) */
+#define TARN__ZSTD_LEVEL   3
 
 /* One event of a block. Offsets point into the block's arena (id, key,
  * headers, dictionary strings) and payload buffer. */
 struct tarn__rec {
-	int64_t time_us;       /* microseconds since the epoch, UTC */
-	int64_t offset;        /* Kafka offset or line number, -1 when none */
-	int64_t kafka_ts_us;   /* -1 when none */
+	int64_t time_us;     /* microseconds since the epoch, UTC */
+	int64_t offset;	     /* Kafka offset or line number, -1 when none */
+	int64_t kafka_ts_us; /* -1 when none */
 	int64_t ingest_us;
 	uint32_t id_off;
 	uint32_t key_off, key_len; /* key_len UINT32_MAX: no key */
 	uint32_t hdr_off, hdr_len; /* hdr_len 0: no headers */
-	uint32_t pay_off;      /* stored (elided) payload in the payload buffer */
-	uint32_t pay_len;      /* bytes of the original payload */
-	uint32_t elide;        /* 0, or 1 + offset where the id's text was cut out */
-	uint32_t name_ix;      /* 0: no name, else 1 + index into names */
-	uint32_t topic_ix;     /* 0: no topic, else 1 + index into topics */
-	int32_t partition;     /* -1 when none */
+	uint32_t pay_off;	   /* stored (elided) payload in the payload buffer */
+	uint32_t pay_len;	   /* bytes of the original payload */
+	uint32_t elide;		   /* 0, or 1 + offset where the id's text was cut out */
+	uint32_t name_ix;	   /* 0: no name, else 1 + index into names */
+	uint32_t topic_ix;	   /* 0: no topic, else 1 + index into topics */
+	int32_t partition;	   /* -1 when none */
 	uint8_t id_len;
 	uint8_t is_uuid;
 };
 
 struct tarn__str {
-	uint32_t off, len;     /* in the arena */
+	uint32_t off, len; /* in the arena */
 };
 
 /* A growable byte buffer. */
@@ -50,16 +50,16 @@ struct tarn__buf {
 };
 
 typedef struct tarn__block {
-	int64_t id;                /* blocks.block_id, -1 when not from disk */
+	int64_t id; /* blocks.block_id, -1 when not from disk */
 	struct tarn__rec *recs;
 	uint32_t n, cap;
-	struct tarn__buf arena;    /* ids, keys, headers, dictionary strings */
-	struct tarn__buf pay;      /* payloads, the id's text cut out where elided */
+	struct tarn__buf arena; /* ids, keys, headers, dictionary strings */
+	struct tarn__buf pay;	/* payloads, the id's text cut out where elided */
 	struct tarn__str *names, *topics;
 	uint32_t n_names, n_topics, names_cap, topics_cap;
-	int has_payloads;          /* 0 when only the field frame was decoded */
+	int has_payloads; /* 0 when only the field frame was decoded */
 	int64_t min_time, max_time;
-	uint64_t raw_bytes;        /* sum of original payload sizes */
+	uint64_t raw_bytes; /* sum of original payload sizes */
 	/* scratch for encoding */
 	struct tarn__buf enc, sorted, zmeta, zpay;
 	uint32_t *order;
@@ -93,10 +93,10 @@ ZSTD_CCtx *tarn__block_cctx(void);
 /* Read a block back: the field frame, then (when want_payloads) the
  * payload frames. Every length and offset is checked: TARN_ECORRUPT names
  * what is wrong; TARN_EZSTD when a frame does not decompress. */
-int tarn__block_decode(tarn__block *b, ZSTD_DCtx *dctx, const void *zmeta,
-		       size_t zmeta_len, const char *where);
-int tarn__block_decode_payloads(tarn__block *b, ZSTD_DCtx *dctx, const void *zpay,
-				size_t zpay_len, const char *where);
+int tarn__block_decode(tarn__block *b, ZSTD_DCtx *dctx, const void *zmeta, size_t zmeta_len,
+		       const char *where);
+int tarn__block_decode_payloads(tarn__block *b, ZSTD_DCtx *dctx, const void *zpay, size_t zpay_len,
+				const char *where);
 
 /* Decode, of the payload frames of a block whose fields are decoded, only
  * the frame that holds event i, as far as the end of event i's payload (a
@@ -120,13 +120,12 @@ int tarn__block_payload(const tarn__block *b, uint32_t i, struct tarn__buf *scra
  * headers, topic, partition, offset, timestamps; payload only when the
  * block has its payloads (else payload NULL, payload_len the size). The
  * pointers are borrowed from b and scratch. */
-int tarn__block_event(const tarn__block *b, uint32_t i, struct tarn__buf *scratch,
-		      tarn_event *ev);
+int tarn__block_event(const tarn__block *b, uint32_t i, struct tarn__buf *scratch, tarn_event *ev);
 
 /* Order of two events: event time, then TEXT ids before UUIDs (as SQLite
  * orders TEXT before BLOB), then bytes, then length. */
-int tarn__event_key_cmp(int64_t t1, int uuid1, const unsigned char *id1, size_t len1,
-			int64_t t2, int uuid2, const unsigned char *id2, size_t len2);
+int tarn__event_key_cmp(int64_t t1, int uuid1, const unsigned char *id1, size_t len1, int64_t t2,
+			int uuid2, const unsigned char *id2, size_t len2);
 
 /* Index of the event with this time and id in a sorted block, or -1. */
 int64_t tarn__block_find(const tarn__block *b, int64_t time_us, int is_uuid,

@@ -65,14 +65,13 @@ int tarn__error_sqlite(void *db, const char *fmt, ...)
 	 * in most places, but as SQLITE_IOERR (write, truncate, shm map) in
 	 * others: the operating system's errno tells (sqlite3_system_errno,
 	 * SQLite "Result and Error Codes") */
-	if (rc == SQLITE_FULL ||
-	    (rc == SQLITE_IOERR && db && sqlite3_system_errno(db) == ENOSPC)) {
+	if (rc == SQLITE_FULL || (rc == SQLITE_IOERR && db && sqlite3_system_errno(db) == ENOSPC)) {
 		code = TARN_ENOSPC;
 		if (rc == SQLITE_IOERR)
 			snprintf(last_error + strlen(last_error),
-				 sizeof(last_error) - strlen(last_error), " (database or disk is full)");
-	}
-	else if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+				 sizeof(last_error) - strlen(last_error),
+				 " (database or disk is full)");
+	} else if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
 		code = TARN_EBUSY;
 	else if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
 		code = TARN_ECORRUPT;

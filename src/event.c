@@ -110,12 +110,22 @@ static int reject(tarn_reject *out, tarn_reject why, char *detail, size_t detail
  * only), and the value at each path is kept as the parser passes it. A key
  * met twice in one object replaces what was kept under it (the last one
  * wins, as in a tree built from the text). */
-enum want_slot { W_ID, W_TIME, W_TIME2, W_NAME, W_NAME2, W_USER, W_TYPE, W_PAGE, W_SOURCE,
-		 W_COUNT };
+enum want_slot {
+	W_ID,
+	W_TIME,
+	W_TIME2,
+	W_NAME,
+	W_NAME2,
+	W_USER,
+	W_TYPE,
+	W_PAGE,
+	W_SOURCE,
+	W_COUNT
+};
 
 #define PATH_PARTS 32  /* a path with more parts never matches */
-#define PART_MAX 255   /* nor one with a longer part */
-#define VALUE_CAP 256  /* bytes of a value kept; every use allows <= 255 */
+#define PART_MAX   255 /* nor one with a longer part */
+#define VALUE_CAP  256 /* bytes of a value kept; every use allows <= 255 */
 
 enum vtype { V_NONE, V_NULL, V_STRING, V_INTEGER, V_OTHER };
 
@@ -127,11 +137,11 @@ struct want {
 
 struct value {
 	enum vtype type;
-	size_t len;            /* the whole value's length, may be > VALUE_CAP */
-	const char *s;         /* the value (strings decoded; integers as text):
-				* in the payload when it is there as it is,
-				* else buf */
-	char buf[VALUE_CAP];   /* else its first bytes, copied */
+	size_t len;	     /* the whole value's length, may be > VALUE_CAP */
+	const char *s;	     /* the value (strings decoded; integers as text):
+			      * in the payload when it is there as it is,
+			      * else buf */
+	char buf[VALUE_CAP]; /* else its first bytes, copied */
 };
 
 struct scan {
@@ -139,12 +149,12 @@ struct scan {
 	struct want custom[W_COUNT]; /* paths given in the options */
 	struct value v[W_COUNT];
 	uint32_t live[JSON_DEPTH + 1]; /* per open container: slots whose path leads on */
-	int depth;                     /* open containers */
-	uint32_t pending;              /* slots the last key matched */
-	int values;                    /* values seen at the top level */
+	int depth;		       /* open containers */
+	uint32_t pending;	       /* slots the last key matched */
+	int values;		       /* values seen at the top level */
 	int top_object, too_deep;
-	const char *text, *text_end;   /* the payload being parsed */
-	yajl_callbacks cb;             /* this parse's: see want_strings */
+	const char *text, *text_end; /* the payload being parsed */
+	yajl_callbacks cb;	     /* this parse's: see want_strings */
 };
 
 static void want_path(struct want *w, const char *path)
@@ -177,9 +187,9 @@ static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static void compile_defaults(void)
 {
 	static const char *const path[W_COUNT] = {
-		[W_ID] = "event_id", [W_TIME] = "timestamp", [W_TIME2] = "published_at",
+		[W_ID] = "event_id",	 [W_TIME] = "timestamp",   [W_TIME2] = "published_at",
 		[W_NAME] = "event_name", [W_NAME2] = "event_type", [W_USER] = "user_id",
-		[W_TYPE] = "event_type", [W_PAGE] = "page", [W_SOURCE] = "source",
+		[W_TYPE] = "event_type", [W_PAGE] = "page",	   [W_SOURCE] = "source",
 	};
 	int i;
 
@@ -266,8 +276,9 @@ static int on_bool(void *ctx, int b)
 /* RFC 8259 number text; an integer is one without fraction or exponent. */
 static int on_number(void *ctx, const char *s, size_t len)
 {
-	keep(ctx, memchr(s, '.', len) || memchr(s, 'e', len) || memchr(s, 'E', len) ? V_OTHER
-										      : V_INTEGER,
+	keep(ctx,
+	     memchr(s, '.', len) || memchr(s, 'e', len) || memchr(s, 'E', len) ? V_OTHER
+									       : V_INTEGER,
 	     s, len);
 	return 1;
 }
@@ -340,10 +351,9 @@ static int on_end(void *ctx)
 	return 1;
 }
 
-static const yajl_callbacks scan_callbacks = {
-	on_null, on_bool, NULL, NULL, on_number, on_string,
-	on_start_map, on_key, on_end, on_start_array, on_end
-};
+static const yajl_callbacks scan_callbacks = { on_null,	  on_bool,	  NULL,		NULL,
+					       on_number, on_string,	  on_start_map, on_key,
+					       on_end,	  on_start_array, on_end };
 
 /* Ask yajl for a string only where it can be kept (a wanted path's value,
  * or the top level) and for keys only inside a container on a wanted
@@ -466,14 +476,14 @@ static int parse(const tarn_event *ev, struct scan *sc, const char **err)
 
 /* The value of a hex digit, or -1 (any case). */
 static const signed char hex_digit[256] = {
-	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7,
-	['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14,
-	['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15,
-	['F'] = 16,
+	['0'] = 1,  ['1'] = 2,	['2'] = 3,  ['3'] = 4,	['4'] = 5,  ['5'] = 6,
+	['6'] = 7,  ['7'] = 8,	['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+	['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12,
+	['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
 }; /* stored plus one: 0 is "not a hex digit" */
 
-const unsigned char tarn__uuid_digit_at[16] = { 0,  2,  4,  6,  9,  11, 14, 16,
-						 19, 21, 24, 26, 28, 30, 32, 34 };
+const unsigned char tarn__uuid_digit_at[16] = { 0,  2,	4,  6,	9,  11, 14, 16,
+						19, 21, 24, 26, 28, 30, 32, 34 };
 
 /* The RFC 4122 text form, 8-4-4-4-12 hex digits, into its 16 bytes (RFC
  * 4122 section 3: the digits in order, as uuid_parse gives them, without
@@ -504,7 +514,8 @@ static int set_id(tarn_event *ev, const char *s, size_t len)
 		/* read in place from the payload (not from a header, nor
 		 * unescaped into a copy): where, for the block's elision */
 		ev->id_text_at = pay && s >= pay && s + len <= pay + ev->payload_len
-					 ? (size_t)(s - pay) : SIZE_MAX;
+					 ? (size_t)(s - pay)
+					 : SIZE_MAX;
 		return 0;
 	}
 	if (len == 0 || len > TARN_ID_MAX)
@@ -595,8 +606,7 @@ int tarn_event_dimensions(tarn_event *ev, const tarn_extract_options *opts)
 	return TARN_OK;
 }
 
-static int take_id(tarn_event *ev, const struct scan *sc, tarn_reject *why, char *detail,
-		   size_t dl)
+static int take_id(tarn_event *ev, const struct scan *sc, tarn_reject *why, char *detail, size_t dl)
 {
 	const struct value *v;
 	tarn_header h;
@@ -705,8 +715,8 @@ static int take_name(tarn_event *ev, const struct scan *sc, tarn_reject *why, ch
 		return TARN_OK;
 	if (v->type != V_STRING || v->len > TARN_NAME_MAX || set_name(ev, v->s, v->len))
 		return reject(why, TARN_REJECT_BAD_NAME, detail, dl,
-			      "event name is not a string of at most 255 bytes without NUL%s",
-			      NULL, 0);
+			      "event name is not a string of at most 255 bytes without NUL%s", NULL,
+			      0);
 	return TARN_OK;
 }
 
@@ -725,8 +735,8 @@ static int scan_payload(tarn_event *ev, struct scan *sc, tarn_reject *why, char 
 	return TARN_OK;
 }
 
-int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts,
-		       tarn_reject *why, char *detail, size_t detail_len)
+int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts, tarn_reject *why,
+		       char *detail, size_t detail_len)
 {
 	tarn_extract_options defaults = TARN_EXTRACT_OPTIONS_INIT;
 	size_t max = opts && opts->max_payload_bytes ? opts->max_payload_bytes
@@ -763,8 +773,8 @@ int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts,
 	return rc;
 }
 
-int tarn_event_name(tarn_event *ev, const tarn_extract_options *opts,
-		    tarn_reject *why, char *detail, size_t detail_len)
+int tarn_event_name(tarn_event *ev, const tarn_extract_options *opts, tarn_reject *why,
+		    char *detail, size_t detail_len)
 {
 	tarn_extract_options defaults = TARN_EXTRACT_OPTIONS_INIT;
 	struct scan sc;
@@ -786,8 +796,8 @@ int tarn_event_name(tarn_event *ev, const tarn_extract_options *opts,
 	return rc ? rc : take_name(ev, &sc, why, detail, detail_len);
 }
 
-int tarn_event_id_format(const unsigned char *id, size_t id_len, int is_uuid,
-			 char *buf, size_t buf_len)
+int tarn_event_id_format(const unsigned char *id, size_t id_len, int is_uuid, char *buf,
+			 size_t buf_len)
 {
 	size_t o = 0, i;
 

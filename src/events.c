@@ -27,39 +27,49 @@ SQLITE_EXTENSION_INIT3
 #include "events.h"
 #include "lake_internal.h"
 
-enum { COL_ID, COL_TIME, COL_DATE, COL_NAME, COL_PAYLOAD, COL_KEY, COL_TOPIC,
-       COL_PARTITION, COL_OFFSET, COL_LAKE /* hidden, tarn_events() only */ };
+enum {
+	COL_ID,
+	COL_TIME,
+	COL_DATE,
+	COL_NAME,
+	COL_PAYLOAD,
+	COL_KEY,
+	COL_TOPIC,
+	COL_PARTITION,
+	COL_OFFSET,
+	COL_LAKE /* hidden, tarn_events() only */
+};
 
 #define MAX_DATE_TERMS 16
 
 typedef struct {
 	sqlite3_vtab base;
-	const char *dir;  /* the lake; NULL: given per scan as tarn_events(dir) */
-	char *own_dir;    /* dir when it came from CREATE VIRTUAL TABLE ... USING tarn(dir) */
+	const char *dir; /* the lake; NULL: given per scan as tarn_events(dir) */
+	char *own_dir;	 /* dir when it came from CREATE VIRTUAL TABLE ... USING tarn(dir) */
 } ev_vtab;
 
 /* How a module finds its lake (the module's client data). */
 struct ev_kind {
-	const char *dir;  /* fixed lake (tarn query's `events`), or NULL */
-	int from_args;    /* CREATE VIRTUAL TABLE t USING tarn('dir') */
+	const char *dir; /* fixed lake (tarn query's `events`), or NULL */
+	int from_args;	 /* CREATE VIRTUAL TABLE t USING tarn('dir') */
 };
 
 typedef struct {
 	sqlite3_vtab_cursor base;
-	const char *dir;           /* the lake being read */
-	char *arg_dir;             /* dir when given as tarn_events(dir) */
+	const char *dir; /* the lake being read */
+	char *arg_dir;	 /* dir when given as tarn_events(dir) */
 	char (*dates)[11];
 	size_t n_dates, next;
-	const char *date;          /* the shard being read */
-	int64_t lo_us, hi_us;      /* [lo, hi) from event_time terms */
+	const char *date;     /* the shard being read */
+	int64_t lo_us, hi_us; /* [lo, hi) from event_time terms */
 	char date_op[MAX_DATE_TERMS];
 	char date_val[MAX_DATE_TERMS][11];
 	int n_date_terms;
-	int has_id;                /* event_id = ? : rows of other ids are skipped */
-	tarn_event want;           /* its id */
+	int has_id;	 /* event_id = ? : rows of other ids are skipped */
+	tarn_event want; /* its id */
 	tarn__shard *shard;
 	size_t span_ix;
-	tarn__block blk;           /* the block being read; blk.n == 0 when none */
+	tarn__block blk; /* the block being read; blk.n == 0 when none */
 	uint32_t pos;
 	struct tarn__buf scratch;
 	int eof;
@@ -91,8 +101,8 @@ static char *dequote(const char *arg)
 	return s;
 }
 
-static int ev_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
-		      sqlite3_vtab **out, char **err)
+static int ev_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
+		      char **err)
 {
 	const struct ev_kind *kind = aux;
 	char *decl, *own_dir = NULL;
@@ -101,7 +111,8 @@ static int ev_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
 
 	if (kind->from_args) {
 		if (argc != 4) {
-			*err = sqlite3_mprintf("usage: CREATE VIRTUAL TABLE name USING tarn('/path/to/lake')");
+			*err = sqlite3_mprintf(
+				"usage: CREATE VIRTUAL TABLE name USING tarn('/path/to/lake')");
 			return SQLITE_ERROR;
 		}
 		own_dir = dequote(argv[3]);
@@ -226,11 +237,26 @@ static int date_wanted(ev_cursor *c, const char *date)
 	for (i = 0; i < c->n_date_terms; i++) {
 		int cmp = strcmp(date, c->date_val[i]);
 		switch (c->date_op[i]) {
-		case '=': if (cmp != 0) return 0; break;
-		case '>': if (cmp <= 0) return 0; break;
-		case 'g': if (cmp < 0) return 0; break;
-		case '<': if (cmp >= 0) return 0; break;
-		case 'l': if (cmp > 0) return 0; break;
+		case '=':
+			if (cmp != 0)
+				return 0;
+			break;
+		case '>':
+			if (cmp <= 0)
+				return 0;
+			break;
+		case 'g':
+			if (cmp < 0)
+				return 0;
+			break;
+		case '<':
+			if (cmp >= 0)
+				return 0;
+			break;
+		case 'l':
+			if (cmp > 0)
+				return 0;
+			break;
 		}
 	}
 	return 1;
@@ -340,8 +366,8 @@ static int set_lake(ev_cursor *c, sqlite3_value *v)
 	return SQLITE_OK;
 }
 
-static int ev_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str,
-		     int argc, sqlite3_value **argv)
+static int ev_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, int argc,
+		     sqlite3_value **argv)
 {
 	ev_cursor *c = (ev_cursor *)cur;
 	int i, rc;
@@ -387,7 +413,8 @@ static int ev_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str,
 		}
 	}
 	if (!c->dir)
-		return cursor_error(c, "tarn_events", "give the lake folder: tarn_events('/path/to/lake')");
+		return cursor_error(c, "tarn_events",
+				    "give the lake folder: tarn_events('/path/to/lake')");
 	rc = tarn__shard_list(c->dir, &c->dates, &c->n_dates, NULL, NULL);
 	if (rc)
 		return cursor_error(c, "shards", tarn_error_last());
@@ -429,9 +456,10 @@ static int ev_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
 	case COL_DATE: sqlite3_result_text(ctx, c->date, 10, SQLITE_TRANSIENT); break;
 	case COL_NAME:
 		if (r->name_ix)
-			sqlite3_result_text(ctx, (const char *)c->blk.arena.p +
-					    c->blk.names[r->name_ix - 1].off,
-					    (int)c->blk.names[r->name_ix - 1].len, SQLITE_TRANSIENT);
+			sqlite3_result_text(
+				ctx,
+				(const char *)c->blk.arena.p + c->blk.names[r->name_ix - 1].off,
+				(int)c->blk.names[r->name_ix - 1].len, SQLITE_TRANSIENT);
 		break;
 	case COL_PAYLOAD:
 		/* decompressed only when asked for, once per block */
@@ -450,9 +478,10 @@ static int ev_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
 		break;
 	case COL_TOPIC:
 		if (r->topic_ix)
-			sqlite3_result_text(ctx, (const char *)c->blk.arena.p +
-					    c->blk.topics[r->topic_ix - 1].off,
-					    (int)c->blk.topics[r->topic_ix - 1].len, SQLITE_TRANSIENT);
+			sqlite3_result_text(
+				ctx,
+				(const char *)c->blk.arena.p + c->blk.topics[r->topic_ix - 1].off,
+				(int)c->blk.topics[r->topic_ix - 1].len, SQLITE_TRANSIENT);
 		break;
 	case COL_PARTITION:
 		if (r->partition >= 0)
@@ -462,9 +491,7 @@ static int ev_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
 		if (r->offset >= 0)
 			sqlite3_result_int64(ctx, r->offset);
 		break;
-	case COL_LAKE:
-		sqlite3_result_text(ctx, c->dir, -1, SQLITE_TRANSIENT);
-		break;
+	case COL_LAKE: sqlite3_result_text(ctx, c->dir, -1, SQLITE_TRANSIENT); break;
 	}
 	return SQLITE_OK;
 }
@@ -485,12 +512,13 @@ static int ev_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
 
 /* Eponymous-only (no xCreate): `events` and `tarn_events` exist without
  * CREATE VIRTUAL TABLE; the `tarn` module is created with its lake. */
-#define EV_MODULE(create) {                                                    \
-		.iVersion = 0, .xCreate = (create), .xConnect = ev_connect,     \
-		.xBestIndex = ev_best_index, .xDisconnect = ev_disconnect,      \
-		.xDestroy = ev_disconnect, .xOpen = ev_open, .xClose = ev_close, \
-		.xFilter = ev_filter, .xNext = ev_next, .xEof = ev_eof,         \
-		.xColumn = ev_column, .xRowid = ev_rowid,                       \
+#define EV_MODULE(create)                                                                          \
+	{                                                                                          \
+		.iVersion = 0, .xCreate = (create), .xConnect = ev_connect,                        \
+		.xBestIndex = ev_best_index, .xDisconnect = ev_disconnect,                         \
+		.xDestroy = ev_disconnect, .xOpen = ev_open, .xClose = ev_close,                   \
+		.xFilter = ev_filter, .xNext = ev_next, .xEof = ev_eof, .xColumn = ev_column,      \
+		.xRowid = ev_rowid,                                                                \
 	}
 
 static const sqlite3_module eponymous_module = EV_MODULE(NULL);

@@ -10,10 +10,10 @@
 #include "error_internal.h"
 
 #define RESEND_SLOTS 512 /* re-sends wait here; bounds memory for any count */
-#define PAYLOAD_MAX 320
+#define PAYLOAD_MAX  320
 
 struct pending {
-	uint64_t due;            /* emit after this many originals */
+	uint64_t due; /* emit after this many originals */
 	char payload[PAYLOAD_MAX];
 	size_t len;
 	char event_id[37];
@@ -25,8 +25,8 @@ struct pending {
 struct tarn_gen {
 	tarn_gen_options o;
 	uint64_t rng;
-	uint64_t made;           /* originals emitted */
-	int64_t span_us;         /* start .. start + days */
+	uint64_t made;	 /* originals emitted */
+	int64_t span_us; /* start .. start + days */
 	struct pending resend[RESEND_SLOTS];
 	size_t n_resend;
 	struct pending cur;
@@ -111,8 +111,8 @@ static const char *pick_type(tarn_gen *g)
 
 static const char *pick_page(tarn_gen *g, const char *type)
 {
-	static const char *const pages[] = { "/", "/products", "/products/42", "/products/7",
-					     "/search", "/cart", "/checkout", "/account" };
+	static const char *const pages[] = { "/",	"/products", "/products/42", "/products/7",
+					     "/search", "/cart",     "/checkout",    "/account" };
 	static const char *const buy_pages[] = { "/checkout", "/products/42", "/cart" };
 
 	if (strcmp(type, "purchase") == 0)
@@ -193,8 +193,7 @@ int tarn_gen_next(tarn_gen *g, tarn_gen_event *ev)
 	g->made++;
 	/* a re-send is due within 300 originals, so at most ~300 wait and
 	 * RESEND_SLOTS is never reached */
-	if (g->o.dup_rate > 0 && uniform(g) < g->o.dup_rate &&
-	    g->n_resend < RESEND_SLOTS) {
+	if (g->o.dup_rate > 0 && uniform(g) < g->o.dup_rate && g->n_resend < RESEND_SLOTS) {
 		struct pending *p = &g->resend[g->n_resend++];
 		*p = g->cur;
 		p->due = g->made + 1 + next_u64(g) % 300;

@@ -44,15 +44,14 @@ const char tarn__gold_schema[] =
 	" shard_seq INTEGER NOT NULL);";
 
 static const char *const gold_tables[] = {
-	"daily_active_users", "conversion_rate_daily", "events_per_source_daily",
+	"daily_active_users",	    "conversion_rate_daily", "events_per_source_daily",
 	"purchases_per_page_daily", "events_per_name_daily", "events_per_minute",
-	"logins_per_source", "purchases_per_minute", NULL
+	"logins_per_source",	    "purchases_per_minute",  NULL
 };
 
 /* The per-minute tables (the speed layer), a subset of gold_tables. */
-static const char *const minute_tables[] = {
-	"events_per_minute", "logins_per_source", "purchases_per_minute", NULL
-};
+static const char *const minute_tables[] = { "events_per_minute", "logins_per_source",
+					     "purchases_per_minute", NULL };
 
 const char *const *tarn_gold_minute_tables(void)
 {
@@ -65,8 +64,20 @@ const char *const *tarn_gold_tables(void)
 }
 
 enum {
-	ST_USER_GET, ST_USER_INS, ST_USER_BUY, ST_CONV, ST_SOURCE, ST_PAGE,
-	ST_NAME_UPD, ST_NAME_INS, ST_WM_GET, ST_WM_SET, ST_EPM, ST_LPS, ST_PPM, ST_DAY_USERS,
+	ST_USER_GET,
+	ST_USER_INS,
+	ST_USER_BUY,
+	ST_CONV,
+	ST_SOURCE,
+	ST_PAGE,
+	ST_NAME_UPD,
+	ST_NAME_INS,
+	ST_WM_GET,
+	ST_WM_SET,
+	ST_EPM,
+	ST_LPS,
+	ST_PPM,
+	ST_DAY_USERS,
 	ST_COUNT
 };
 
@@ -109,53 +120,53 @@ static const char *const gold_sql[ST_COUNT] = {
 /* A small string-keyed hash table (open addressing, linear probing) of
  * per-batch counters. */
 struct entry {
-	char *key;             /* NULL: empty slot */
+	char *key; /* NULL: empty slot */
 	uint64_t hash;
-	int64_t a, b;          /* counters, meaning set by the table's user */
+	int64_t a, b; /* counters, meaning set by the table's user */
 	int flags;
-	uint32_t len;          /* of key */
-	uint32_t ix;           /* 0, 1, 2...: the order keys came in; names the
-				* key in a struct counts */
-	char inl[16];          /* key holds this when it fits: one cache line
-				* per probe, no allocation per key */
+	uint32_t len; /* of key */
+	uint32_t ix;  /* 0, 1, 2...: the order keys came in; names the
+		       * key in a struct counts */
+	char inl[16]; /* key holds this when it fits: one cache line
+		       * per probe, no allocation per key */
 };
 
 struct table {
 	struct entry *e;
-	size_t n, cap;         /* cap is 0 or a power of two */
+	size_t n, cap; /* cap is 0 or a power of two */
 };
 
 /* Per-minute counters keyed by (minute of the day, ix of a struct table's
  * key): open addressing on integers, so that an event costs no string
  * key of its own per minute table. */
 struct cell {
-	uint64_t key;          /* ((minute << 32) | ix) + 1; 0: empty slot */
+	uint64_t key; /* ((minute << 32) | ix) + 1; 0: empty slot */
 	int64_t n;
 };
 
 struct counts {
 	struct cell *c;
-	size_t n, cap;         /* cap is 0 or a power of two */
+	size_t n, cap; /* cap is 0 or a power of two */
 };
 
 /* The deltas of one event date in the open batch. */
 struct day {
 	char date[11];
-	struct table names;    /* a: events, b: payload bytes */
+	struct table names; /* a: events, b: payload bytes */
 	int64_t null_names, null_name_bytes;
-	struct table sources;  /* a: events */
-	struct table pages;    /* a: purchases */
-	struct table users;    /* a: purchases before the batch + in it, b: in it;
-				* flags: USER_* */
-	struct table types;    /* event types met; flags: TYPE_* */
+	struct table sources; /* a: events */
+	struct table pages;   /* a: purchases */
+	struct table users;   /* a: purchases before the batch + in it, b: in it;
+			       * flags: USER_* */
+	struct table types;   /* event types met; flags: TYPE_* */
 	/* per minute: by event type (ix in types), logins by source (ix in
 	 * sources), purchases (ix 0) */
 	struct counts minute_types, minute_logins, minute_buys;
 	int64_t new_users, new_purchasers, purchases;
-	int dirty;             /* has deltas not yet written */
-	int complete;          /* day_users had no row of the date when the day
-				* was met: every user it has since is in users,
-				* so a user not there is new without asking */
+	int dirty;    /* has deltas not yet written */
+	int complete; /* day_users had no row of the date when the day
+		       * was met: every user it has since is in users,
+		       * so a user not there is new without asking */
 };
 
 /* After its batch is written, a day keeps its users (flag USER_STORED, b
@@ -164,9 +175,9 @@ struct day {
  * bytes each), the cache of quiet days going first. */
 #define USERS_CACHED 32768
 
-#define USER_STORED 1      /* day_users already had the user before the batch */
-#define TYPE_PURCHASE 1    /* the event type "purchase" */
-#define TYPE_LOGIN 2       /* the event type "login" */
+#define USER_STORED   1 /* day_users already had the user before the batch */
+#define TYPE_PURCHASE 1 /* the event type "purchase" */
+#define TYPE_LOGIN    2 /* the event type "login" */
 
 struct tarn__gold {
 	sqlite3 *db;
@@ -442,8 +453,7 @@ static int run(tarn__gold *g, int which, int64_t *col0, int *had_row)
 	return TARN_OK;
 }
 
-static sqlite3_stmt *bind2(tarn__gold *g, int which, const char *date,
-			   const char *text)
+static sqlite3_stmt *bind2(tarn__gold *g, int which, const char *date, const char *text)
 {
 	sqlite3_stmt *st = g->st[which];
 
@@ -564,8 +574,7 @@ int tarn__gold_add(tarn__gold *g, const char *date, const tarn_event *ev)
 	return count_in(&d->names, ev->name, (int64_t)ev->payload_len, NULL);
 }
 
-static int write_name(tarn__gold *g, const char *date, const char *name, int64_t n,
-		      int64_t bytes)
+static int write_name(tarn__gold *g, const char *date, const char *name, int64_t n, int64_t bytes)
 {
 	sqlite3_stmt *st = bind2(g, ST_NAME_UPD, date, name);
 	int rc;
@@ -757,11 +766,16 @@ static int run_for_date(tarn__gold *g, const char *sql, const char *date)
 
 int tarn__gold_clear_day(tarn__gold *g, const char *date)
 {
-	static const char *const tables[] = {
-		"daily_active_users", "conversion_rate_daily", "events_per_source_daily",
-		"purchases_per_page_daily", "events_per_name_daily", "events_per_minute",
-		"logins_per_source", "purchases_per_minute", "day_users", "watermarks"
-	};
+	static const char *const tables[] = { "daily_active_users",
+					      "conversion_rate_daily",
+					      "events_per_source_daily",
+					      "purchases_per_page_daily",
+					      "events_per_name_daily",
+					      "events_per_minute",
+					      "logins_per_source",
+					      "purchases_per_minute",
+					      "day_users",
+					      "watermarks" };
 	struct day *d = day_find(g, date);
 	size_t i;
 	int rc = TARN_OK;
@@ -782,9 +796,11 @@ int tarn__gold_clear_day(tarn__gold *g, const char *date)
  * in one statement keeps the two from ever disagreeing. */
 static int sync_dau(tarn__gold *g, const char *date)
 {
-	return run_for_date(g, "INSERT OR REPLACE INTO daily_active_users"
-			       " SELECT event_date, dau_count FROM conversion_rate_daily"
-			       " WHERE event_date=?", date);
+	return run_for_date(g,
+			    "INSERT OR REPLACE INTO daily_active_users"
+			    " SELECT event_date, dau_count FROM conversion_rate_daily"
+			    " WHERE event_date=?",
+			    date);
 }
 
 int tarn__gold_watermark_get(tarn__gold *g, const char *date, int64_t *seq)

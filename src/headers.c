@@ -6,12 +6,10 @@
 
 static uint32_t read_be32(const unsigned char *p)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-int tarn_headers_next(const void *block, size_t len, size_t *pos,
-		      tarn_header *out)
+int tarn_headers_next(const void *block, size_t len, size_t *pos, tarn_header *out)
 {
 	const unsigned char *p = block;
 	size_t at = *pos;
@@ -44,13 +42,11 @@ int tarn_headers_next(const void *block, size_t len, size_t *pos,
 	*pos = at;
 	return TARN_OK;
 corrupt:
-	return tarn__error_set(TARN_ECORRUPT,
-			       "header block: length runs past the end at byte %zu",
+	return tarn__error_set(TARN_ECORRUPT, "header block: length runs past the end at byte %zu",
 			       at);
 }
 
-int tarn_headers_get(const void *block, size_t len, const char *name,
-		     tarn_header *out)
+int tarn_headers_get(const void *block, size_t len, const char *name, tarn_header *out)
 {
 	size_t pos = 0, want = strlen(name);
 	tarn_header h;
@@ -65,9 +61,8 @@ int tarn_headers_get(const void *block, size_t len, const char *name,
 	return rc;
 }
 
-int tarn_headers_append(unsigned char **buf, size_t *len, size_t *cap,
-			const char *name, size_t name_len, const void *value,
-			size_t value_len)
+int tarn_headers_append(unsigned char **buf, size_t *len, size_t *cap, const char *name,
+			size_t name_len, const void *value, size_t value_len)
 {
 	size_t need;
 	unsigned char *p;

@@ -10,27 +10,26 @@
 #include "idindex.h"
 #include "sqlutil.h"
 
-static const char ids_schema[] =
-	"CREATE TABLE IF NOT EXISTS runs(run_id INTEGER PRIMARY KEY,"
-	" level INTEGER NOT NULL, n_ids INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS run_pages(page INTEGER PRIMARY KEY,"
-	" n INTEGER NOT NULL, data BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS covered(day INTEGER PRIMARY KEY,"
-	" block_id INTEGER NOT NULL) WITHOUT ROWID;";
+static const char ids_schema[] = "CREATE TABLE IF NOT EXISTS runs(run_id INTEGER PRIMARY KEY,"
+				 " level INTEGER NOT NULL, n_ids INTEGER NOT NULL);"
+				 "CREATE TABLE IF NOT EXISTS run_pages(page INTEGER PRIMARY KEY,"
+				 " n INTEGER NOT NULL, data BLOB NOT NULL);"
+				 "CREATE TABLE IF NOT EXISTS covered(day INTEGER PRIMARY KEY,"
+				 " block_id INTEGER NOT NULL) WITHOUT ROWID;";
 
 /* Entries a page holds (more only to keep equal hashes on one page): about
  * 3 KB encoded, so that a page is one row that fits in one 4 KB SQLite page
  * (a rowid table keeps up to 4,061 bytes of a row in the b-tree page). A
  * page's rowid is run_id << 32 | its first hash: a run's pages are one
  * range of the b-tree, written in order. */
-#define PAGE_IDS 1024
+#define PAGE_IDS   1024
 #define PAGE_BYTES 4000
 /* Runs of one level merged into one of the next. */
 #define MERGE_FANIN 4
 /* Filter: 512-bit lines, PROBES bits an id in its line. */
-#define LINE_WORDS 8
-#define PROBES 6
-#define BITS_PER_ID 10
+#define LINE_WORDS     8
+#define PROBES	       6
+#define BITS_PER_ID    10
 #define FILTER_MIN_IDS (1u << 20)
 /* Ids of the last flush kept in memory with their payload hashes: a
  * re-delivery soon after a flush (within 1,000 lines in the bench, ~200
@@ -77,14 +76,14 @@ struct tarn__idindex {
 	sqlite3_stmt *find_page, *ins_page, *ins_run, *set_covered;
 	/* filter */
 	uint64_t *bits;
-	uint64_t n_lines;   /* power of two */
-	uint64_t capacity;  /* ids it was sized for */
-	uint64_t n_filter;  /* ids added */
+	uint64_t n_lines;  /* power of two */
+	uint64_t capacity; /* ids it was sized for */
+	uint64_t n_filter; /* ids added */
 	/* in memory, in insertion order; n_committed of them committed, and
 	 * the first n_kept already in the runs (see RECENT_KEPT) */
 	struct mem_entry *mem;
 	size_t n_mem, n_committed, n_kept, mem_cap;
-	uint32_t *mtab;     /* open addressing over mem: 1 + index, 0 empty */
+	uint32_t *mtab; /* open addressing over mem: 1 + index, 0 empty */
 	size_t mtab_slots;
 	/* runs in ids.db */
 	struct run *runs;
@@ -96,10 +95,13 @@ struct tarn__idindex {
 	struct sketch *sk, *sk_new;
 	size_t n_sk, n_sk_new, sk_cap, sk_new_cap;
 	/* covered block per day */
-	struct { int32_t day; int64_t block_id; } *cov;
+	struct {
+		int32_t day;
+		int64_t block_id;
+	} * cov;
 	size_t n_cov;
-	uint64_t seed;      /* keys the payload hash: not guessable from outside */
-	int32_t *gone;      /* days whose shard was deleted, sorted */
+	uint64_t seed; /* keys the payload hash: not guessable from outside */
+	int32_t *gone; /* days whose shard was deleted, sorted */
 	size_t n_gone;
 	/* lookup result */
 	struct tarn__idcand *res;
@@ -187,8 +189,8 @@ static int filter_has(const tarn__idindex *x, uint64_t h)
  * NULL. */
 static uint64_t *map_zeroed(uint64_t bytes)
 {
-	void *p = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+	void *p = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
 
 	return p == MAP_FAILED ? NULL : p;
 }
@@ -453,8 +455,7 @@ static int get_rice(struct bit_reader *r, int k, uint64_t *d)
 
 	/* the usual case: the quotient's ones, its zero and the k low bits
 	 * all lie in the 57 bits peeked, one load for the whole code */
-	if (q < RICE_ESC && q + 1 + (uint64_t)k <= 57 &&
-	    r->pos + q + 1 + (size_t)k <= r->len * 8) {
+	if (q < RICE_ESC && q + 1 + (uint64_t)k <= 57 && r->pos + q + 1 + (size_t)k <= r->len * 8) {
 		*d = q << k | ((w >> (q + 1)) & ((UINT64_C(1) << k) - 1));
 		r->pos += q + 1 + (size_t)k;
 		return 0;
@@ -619,8 +620,8 @@ damaged:
 }
 
 /* Decode a whole page into e (room for n). */
-static int page_decode(const void *data, size_t len, uint32_t first_top, size_t n,
-		       struct entry *e, const char *path)
+static int page_decode(const void *data, size_t len, uint32_t first_top, size_t n, struct entry *e,
+		       const char *path)
 {
 	size_t got;
 
@@ -731,13 +732,13 @@ static void sketches_rollback(tarn__idindex *x)
 struct run_writer {
 	tarn__idindex *x;
 	int64_t run_id;
-	int k;                 /* Rice parameter of the run (rice_k) */
+	int k; /* Rice parameter of the run (rice_k) */
 	struct entry page[PAGE_IDS * 2];
 	size_t n;
-	uint64_t hash_bits;    /* of the page's Rice codes */
-	struct span span;      /* of the page's entries */
+	uint64_t hash_bits; /* of the page's Rice codes */
+	struct span span;   /* of the page's entries */
 	uint64_t total;
-	struct sketch sk;      /* of the run's entries */
+	struct sketch sk; /* of the run's entries */
 	unsigned char buf[PAGE_HEAD + PAGE_IDS * 2 * 24];
 };
 
@@ -855,8 +856,8 @@ static int load_runs(tarn__idindex *x)
 
 	x->n_runs = 0;
 	x->run_ids = 0;
-	rc = tarn__sql_prepare(x->db, "SELECT run_id, level, n_ids FROM runs ORDER BY run_id",
-			       &st, x->path);
+	rc = tarn__sql_prepare(x->db, "SELECT run_id, level, n_ids FROM runs ORDER BY run_id", &st,
+			       x->path);
 	if (rc)
 		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -923,8 +924,10 @@ static int scan_runs(tarn__idindex *x,
 
 	if (!e)
 		return tarn__error_set(TARN_ENOMEM, "%s: page", x->path);
-	rc = tarn__sql_prepare(x->db, "SELECT page & 4294967295, n, data, page >> 32"
-			       " FROM run_pages", &st, x->path);
+	rc = tarn__sql_prepare(x->db,
+			       "SELECT page & 4294967295, n, data, page >> 32"
+			       " FROM run_pages",
+			       &st, x->path);
 	if (rc) {
 		free(e);
 		return rc;
@@ -975,8 +978,7 @@ static void filter_prefetch(const tarn__idindex *x, uint64_t key)
 /* Each id's line is a cache miss: ask for the line of the id 8 ahead (a
  * rebuild at 7.6M ids took 0.6 s of a 10M ingest without it). */
 #define REBUILD_AHEAD 8
-static int add_page_to_filter(tarn__idindex *x, int64_t run_id, const struct entry *e,
-			      size_t n)
+static int add_page_to_filter(tarn__idindex *x, int64_t run_id, const struct entry *e, size_t n)
 {
 	size_t i;
 
@@ -1094,8 +1096,8 @@ static int mtab_reserve(tarn__idindex *x)
 	return TARN_OK;
 }
 
-static int mem_push(tarn__idindex *x, uint64_t h, uint64_t payload_hash,
-		    struct tarn__idloc loc, int has_hash)
+static int mem_push(tarn__idindex *x, uint64_t h, uint64_t payload_hash, struct tarn__idloc loc,
+		    int has_hash)
 {
 	int rc = mem_reserve(x);
 
@@ -1142,7 +1144,8 @@ int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode)
 	}
 	/* the pragma only on a new file: on an existing one it would write */
 	rc = tarn__sql_open_ex(&x->db, x->path, 0, file_mode,
-			       access(x->path, F_OK) != 0 ? "PRAGMA auto_vacuum=INCREMENTAL" : NULL);
+			       access(x->path, F_OK) != 0 ? "PRAGMA auto_vacuum=INCREMENTAL"
+							  : NULL);
 	/* runs are read in order and once: a small page cache. The pages of
 	 * merged runs go back to the file system (auto_vacuum=INCREMENTAL,
 	 * set on a new file above, and vacuum()). synchronous=NORMAL: a
@@ -1170,11 +1173,11 @@ int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode)
 				       " WHERE page BETWEEN ?1 AND ?2 ORDER BY page DESC LIMIT 1",
 				       &x->find_page, x->path);
 	if (!rc)
-		rc = tarn__sql_prepare(x->db,
-				       "INSERT INTO run_pages(page, n, data) VALUES(?,?,?)",
+		rc = tarn__sql_prepare(x->db, "INSERT INTO run_pages(page, n, data) VALUES(?,?,?)",
 				       &x->ins_page, x->path);
 	if (!rc)
-		rc = tarn__sql_prepare(x->db, "INSERT INTO runs(run_id, level, n_ids) VALUES(?,?,?)",
+		rc = tarn__sql_prepare(x->db,
+				       "INSERT INTO runs(run_id, level, n_ids) VALUES(?,?,?)",
 				       &x->ins_run, x->path);
 	if (!rc)
 		rc = tarn__sql_prepare(x->db,
@@ -1191,8 +1194,7 @@ int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode)
 		for (i = 0; i < x->n_runs; i++) {
 			struct sketch k;
 			sketch_init(&k, x->runs[i].run_id, x->runs[i].n, sketches_bytes(x));
-			if (k.bits &&
-			    sketch_push(&x->sk_new, &x->n_sk_new, &x->sk_new_cap, &k))
+			if (k.bits && sketch_push(&x->sk_new, &x->n_sk_new, &x->sk_new_cap, &k))
 				sketch_free(&k);
 		}
 		rc = filter_rebuild(x, x->run_ids);
@@ -1314,8 +1316,7 @@ static int lookup_run(tarn__idindex *x, int64_t run_id, uint64_t rh, size_t *n)
 	return rc;
 }
 
-int tarn__idindex_lookup(tarn__idindex *x, uint64_t h, const struct tarn__idcand **locs,
-			 size_t *n)
+int tarn__idindex_lookup(tarn__idindex *x, uint64_t h, const struct tarn__idcand **locs, size_t *n)
 {
 	size_t mask, k, i;
 	int rc = TARN_OK;
@@ -1362,8 +1363,7 @@ void tarn__idindex_prefetch(const tarn__idindex *x, uint64_t h)
 		__builtin_prefetch(&x->mtab[(h >> 7) & (x->mtab_slots - 1)]);
 }
 
-int tarn__idindex_add(tarn__idindex *x, uint64_t h, uint64_t payload_hash,
-		      struct tarn__idloc loc)
+int tarn__idindex_add(tarn__idindex *x, uint64_t h, uint64_t payload_hash, struct tarn__idloc loc)
 {
 	return mem_push(x, h, payload_hash, loc, 1);
 }
@@ -1613,20 +1613,19 @@ static int merge_runs(tarn__idindex *x, size_t *ix, size_t k, int level, struct 
 	for (i = 0; !rc && i < k; i++) {
 		rc = tarn__sql_prepare(x->db,
 				       "SELECT page & 4294967295, n, data FROM run_pages"
-				       " WHERE page BETWEEN ?1 AND ?2 ORDER BY page", &c[i].st,
-				       x->path);
+				       " WHERE page BETWEEN ?1 AND ?2 ORDER BY page",
+				       &c[i].st, x->path);
 		if (!rc) {
 			sqlite3_bind_int64(c[i].st, 1, page_key(x->runs[ix[i]].run_id, 0));
-			sqlite3_bind_int64(c[i].st, 2,
-					   page_key(x->runs[ix[i]].run_id, UINT32_MAX));
+			sqlite3_bind_int64(c[i].st, 2, page_key(x->runs[ix[i]].run_id, UINT32_MAX));
 			rc = cursor_next_page(x, &c[i]);
 		}
 	}
 	while (!rc) {
 		struct run_cursor *best = NULL;
 		for (i = 0; i < k; i++)
-			if (!c[i].done && (!best || entry_cmp(&c[i].e[c[i].pos],
-							      &best->e[best->pos]) < 0))
+			if (!c[i].done &&
+			    (!best || entry_cmp(&c[i].e[c[i].pos], &best->e[best->pos]) < 0))
 				best = &c[i];
 		if (!best)
 			break;

@@ -104,8 +104,7 @@ int tarn__idindex_expect(tarn__idindex *x, uint64_t more);
 uint64_t tarn__idindex_payload_hash(const tarn__idindex *x, const void *p, size_t n);
 
 /* Remember a stored id (in the open batch). TARN_ENOMEM. */
-int tarn__idindex_add(tarn__idindex *x, uint64_t h, uint64_t payload_hash,
-		      struct tarn__idloc loc);
+int tarn__idindex_add(tarn__idindex *x, uint64_t h, uint64_t payload_hash, struct tarn__idloc loc);
 /* Remember an id of an already committed block found by recovery. */
 int tarn__idindex_recover(tarn__idindex *x, uint64_t h, struct tarn__idloc loc);
 /* The shard of `day` was deleted (retention): forget where its blocks end

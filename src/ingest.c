@@ -14,15 +14,15 @@
 #include "tarn/ingest.h"
 #include "tarn/time.h"
 #include "error_internal.h"
-#include "block.h" /* tarn__buf */
+#include "block.h"	   /* tarn__buf */
 #include "lake_internal.h" /* tarn__lake_prefetch */
 
 /* Add one extracted input to the lake's batch, or quarantine it when
  * extraction said why it cannot be stored (x_rc == TARN_EINVAL). */
 /* *quarantined: the reason when the input went to the quarantine, else
  * TARN_REJECT_NONE. */
-static int store_one(tarn_lake *lake, tarn_event *ev, int x_rc, tarn_reject why,
-		     const char *detail, tarn_ingest_counts *c, tarn_reject *quarantined)
+static int store_one(tarn_lake *lake, tarn_event *ev, int x_rc, tarn_reject why, const char *detail,
+		     tarn_ingest_counts *c, tarn_reject *quarantined)
 {
 	tarn_add_result res;
 	int rc;
@@ -61,8 +61,8 @@ static int store_one(tarn_lake *lake, tarn_event *ev, int x_rc, tarn_reject why,
 /* Commit the lake batch; on failure the counts of the lost batch are
  * restored from the last committed snapshot so that they never claim
  * events that are not on disk. */
-static int commit_batch(tarn_lake *lake, const tarn_ingest_options *opts,
-			tarn_ingest_counts *c, tarn_ingest_counts *committed)
+static int commit_batch(tarn_lake *lake, const tarn_ingest_options *opts, tarn_ingest_counts *c,
+			tarn_ingest_counts *committed)
 {
 	int rc;
 
@@ -85,7 +85,7 @@ static int commit_batch(tarn_lake *lake, const tarn_ingest_options *opts,
 /* Highest offset seen per partition in the current batch. */
 struct batch_offsets {
 	char *topic;
-	int64_t *max;      /* indexed by partition, -1 when none */
+	int64_t *max; /* indexed by partition, -1 when none */
 	size_t n;
 };
 
@@ -118,8 +118,8 @@ static int note_offset(struct batch_offsets *b, const tarn_event *ev)
  * by a rebalance) is not fatal: offsets stay stored in the client and the
  * commit is retried with the next batch; what is never committed is
  * re-delivered later and absorbed by deduplication. */
-static void commit_offsets(tarn_consumer *consumer, struct batch_offsets *b,
-			   tarn_ingest_counts *c, int *pending)
+static void commit_offsets(tarn_consumer *consumer, struct batch_offsets *b, tarn_ingest_counts *c,
+			   int *pending)
 {
 	size_t p;
 
@@ -148,7 +148,7 @@ static void commit_offsets(tarn_consumer *consumer, struct batch_offsets *b,
  * chunk is 256 events of 1.7 KB plus their bytes: 3 x 512 took 2.8 MB). A
  * third thread (the worker, below) encodes full blocks. */
 #define CHUNK_EVENTS 256
-#define N_CHUNKS 4
+#define N_CHUNKS     4
 #define CHUNK_MAX_US 20000 /* a chunk waiting for input is handed on after 20 ms */
 
 enum { SRC_EVENT, SRC_IDLE, SRC_END };
@@ -164,11 +164,11 @@ struct source {
 	char *line;
 	size_t cap;
 	int64_t lineno;
-	int regular;      /* in is a regular file: a read never waits */
-	size_t pos, len;  /* regular: the unread bytes are line[pos, len) */
-	int eof;          /* regular: fread reached the end */
-	int64_t now_us;   /* the clock, read every line or (regular) every 32 */
-	uint64_t size;    /* regular: bytes left to read when ingest began */
+	int regular;	 /* in is a regular file: a read never waits */
+	size_t pos, len; /* regular: the unread bytes are line[pos, len) */
+	int eof;	 /* regular: fread reached the end */
+	int64_t now_us;	 /* the clock, read every line or (regular) every 32 */
+	uint64_t size;	 /* regular: bytes left to read when ingest began */
 	/* Kafka */
 	tarn_consumer *consumer;
 };
@@ -181,8 +181,8 @@ struct chunk {
 	int x_rc[CHUNK_EVENTS];
 	tarn_reject why[CHUNK_EVENTS];
 	char detail[CHUNK_EVENTS][160];
-	struct tarn__buf data;  /* payloads, keys, headers and topics, copied */
-	int last;               /* end of input, stop, or a source error (src_rc) */
+	struct tarn__buf data; /* payloads, keys, headers and topics, copied */
+	int last;	       /* end of input, stop, or a source error (src_rc) */
 	int src_rc;
 };
 
@@ -206,15 +206,15 @@ struct worker {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct job jobs[JOBS_MAX]; /* under mu */
-	int stop;                  /* under mu: no new jobs */
+	int stop;		   /* under mu: no new jobs */
 };
 
 struct pipe {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct chunk *chunks[N_CHUNKS];
-	int ready[N_CHUNKS];    /* filled, waiting to be stored */
-	int abort;              /* the storing side stopped */
+	int ready[N_CHUNKS]; /* filled, waiting to be stored */
+	int abort;	     /* the storing side stopped */
 	struct source *src;
 };
 
@@ -404,8 +404,9 @@ static void reader_fill(struct pipe *p, struct chunk *ch)
 		ev->payload = ch->data.p + ch->pay_off[i];
 		ev->key = ch->key_off[i] == SIZE_MAX ? NULL : ch->data.p + ch->key_off[i];
 		ev->headers = ch->hdr_off[i] == SIZE_MAX ? NULL : ch->data.p + ch->hdr_off[i];
-		ev->topic = ch->topic_off[i] == SIZE_MAX ? NULL
-							 : (const char *)ch->data.p + ch->topic_off[i];
+		ev->topic = ch->topic_off[i] == SIZE_MAX
+				    ? NULL
+				    : (const char *)ch->data.p + ch->topic_off[i];
 	}
 }
 
@@ -571,18 +572,18 @@ static int wait_chunk(struct pipe *p, int k, int64_t wait_us)
 }
 
 struct storer {
-	unsigned char *dlq_hdr;     /* dead-letter header scratch */
+	unsigned char *dlq_hdr; /* dead-letter header scratch */
 	size_t dlq_hdr_len, dlq_hdr_cap;
-	uint64_t dlq_pending;       /* dead-letter messages sent in this batch */
+	uint64_t dlq_pending; /* dead-letter messages sent in this batch */
 	tarn_lake *lake;
 	const tarn_ingest_options *opts;
-	tarn_consumer *consumer;    /* NULL for files */
+	tarn_consumer *consumer; /* NULL for files */
 	struct batch_offsets offs;
 	tarn_ingest_counts c, committed;
 	size_t in_batch;
 	int64_t batch_start;
 	int commit_pending;
-	int expected;               /* the lake was told how many to expect */
+	int expected; /* the lake was told how many to expect */
 };
 
 /* From a regular file, the first chunk's lines tell about how many the
@@ -599,8 +600,8 @@ static void expect_lines(struct storer *st, const struct source *src, const stru
 	for (i = 0; i < ch->n; i++)
 		bytes += ch->ev[i].payload_len + 1;
 	if (bytes)
-		tarn__lake_expect(st->lake, (uint64_t)((double)src->size * (double)ch->n /
-						      (double)bytes));
+		tarn__lake_expect(st->lake,
+				  (uint64_t)((double)src->size * (double)ch->n / (double)bytes));
 }
 
 /* Produce a quarantined input to the dead-letter topic. */
@@ -628,13 +629,15 @@ static int dlq_flush(struct storer *st)
 
 	if (!st->opts->dlq || !st->dlq_pending)
 		return TARN_OK;
-	rc = tarn_producer_flush(st->opts->dlq, st->opts->dlq_timeout_ms > 0
-							? st->opts->dlq_timeout_ms : 60000,
+	rc = tarn_producer_flush(st->opts->dlq,
+				 st->opts->dlq_timeout_ms > 0 ? st->opts->dlq_timeout_ms : 60000,
 				 NULL, NULL);
 	if (rc) {
 		snprintf(why, sizeof(why), "%s", tarn_error_last());
-		return tarn__error_set(rc, "dead-letter topic %s cannot be written (%s); "
-				       "the batch was not committed", st->opts->dlq_topic, why);
+		return tarn__error_set(rc,
+				       "dead-letter topic %s cannot be written (%s); "
+				       "the batch was not committed",
+				       st->opts->dlq_topic, why);
 	}
 	st->c.dead_lettered += st->dlq_pending;
 	st->dlq_pending = 0;
@@ -683,8 +686,8 @@ static int store_chunk(struct storer *st, struct chunk *ch)
 
 		if (st->in_batch == 0)
 			st->batch_start = tarn_time_now_us();
-		rc = store_one(st->lake, &ch->ev[i], ch->x_rc[i], ch->why[i], ch->detail[i],
-			       &st->c, &q);
+		rc = store_one(st->lake, &ch->ev[i], ch->x_rc[i], ch->why[i], ch->detail[i], &st->c,
+			       &q);
 		if (!rc && st->opts->dlq && q != TARN_REJECT_NONE)
 			rc = dlq_send(st, &ch->ev[i], tarn_reject_name(q));
 		if (!rc && st->consumer)
@@ -736,8 +739,7 @@ static int run_pipeline(tarn_lake *lake, struct source *src, tarn_ingest_counts 
 	pthread_cond_init(&wk.cv, NULL);
 	exec.cctx = tarn__block_cctx();
 	exec.cctx_here = tarn__block_cctx();
-	if (exec.cctx && exec.cctx_here &&
-	    pthread_create(&worker, NULL, worker_main, &wk) == 0) {
+	if (exec.cctx && exec.cctx_here && pthread_create(&worker, NULL, worker_main, &wk) == 0) {
 		has_worker = 1;
 		exec.submit = exec_submit;
 		exec.settle = exec_settle;
@@ -752,8 +754,7 @@ static int run_pipeline(tarn_lake *lake, struct source *src, tarn_ingest_counts 
 			wait_us = st.batch_start + batch_us - tarn_time_now_us();
 		if (wait_us > 0 && !wait_chunk(&p, k, wait_us))
 			continue;
-		if (consumer && st.in_batch &&
-		    tarn_time_now_us() - st.batch_start >= batch_us) {
+		if (consumer && st.in_batch && tarn_time_now_us() - st.batch_start >= batch_us) {
 			/* a batch that waited long enough, with or without more */
 			rc = store_commit(&st);
 			if (rc || !wait_chunk(&p, k, 0))
@@ -850,8 +851,8 @@ int tarn_ingest_stream(tarn_lake *lake, FILE *in, const char *source,
 	return rc;
 }
 
-int tarn_ingest_kafka(tarn_lake *lake, tarn_consumer *consumer,
-		      const tarn_ingest_options *opts, tarn_ingest_counts *counts)
+int tarn_ingest_kafka(tarn_lake *lake, tarn_consumer *consumer, const tarn_ingest_options *opts,
+		      tarn_ingest_counts *counts)
 {
 	tarn_ingest_options o = with_batch(opts, 20000);
 	struct source src;

@@ -50,8 +50,7 @@ static int conf_apply(rd_kafka_conf_t *conf, const char *const *kv, size_t n)
 		int rc;
 
 		if (!eq || eq == kv[i])
-			return tarn__error_set(TARN_EINVAL,
-					       "-X '%.*s': expected key=value", 
+			return tarn__error_set(TARN_EINVAL, "-X '%.*s': expected key=value",
 					       (int)(eq ? 0 : strcspn(kv[i], "=")), kv[i]);
 		klen = (size_t)(eq - kv[i]);
 		if (klen >= sizeof(key))
@@ -109,7 +108,8 @@ int tarn_broker_start(tarn_broker **out, int n_brokers, int default_partitions)
 	if (!b->mc) {
 		rd_kafka_destroy(b->rk);
 		free(b);
-		return tarn__error_set(TARN_EKAFKA, "embedded broker: mock cluster failed to start");
+		return tarn__error_set(TARN_EKAFKA,
+				       "embedded broker: mock cluster failed to start");
 	}
 	*out = b;
 	return TARN_OK;
@@ -179,12 +179,12 @@ void tarn_broker_stop(tarn_broker *b)
 
 struct tarn_consumer {
 	rd_kafka_t *rk;
-	rd_kafka_message_t *msg;   /* the message handed out last, kept alive */
-	unsigned char *hdr;        /* its header block */
+	rd_kafka_message_t *msg; /* the message handed out last, kept alive */
+	unsigned char *hdr;	 /* its header block */
 	size_t hdr_len, hdr_cap;
 	int exit_at_end;
 	int assigned_once;
-	unsigned char *eof;        /* per partition: read to the end */
+	unsigned char *eof; /* per partition: read to the end */
 	size_t n_eof;
 	char last_error[512];
 };
@@ -345,7 +345,8 @@ static int fill_event(tarn_consumer *c, rd_kafka_message_t *m, tarn_event *ev)
 		int rc;
 
 		for (i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
-			    RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+			    RD_KAFKA_RESP_ERR_NO_ERROR;
+		     i++) {
 			rc = tarn_headers_append(&c->hdr, &c->hdr_len, &c->hdr_cap, name,
 						 strlen(name), value, value ? size : 0);
 			if (rc)
@@ -401,8 +402,7 @@ int tarn_consumer_poll(tarn_consumer *c, int timeout_ms, tarn_event *ev)
 	return rc;
 }
 
-int tarn_consumer_store(tarn_consumer *c, const char *topic, int32_t partition,
-			int64_t offset)
+int tarn_consumer_store(tarn_consumer *c, const char *topic, int32_t partition, int64_t offset)
 {
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_resp_err_t err;
@@ -520,7 +520,8 @@ int tarn_producer_open(tarn_producer **out, const tarn_producer_options *opts)
 
 	*out = NULL;
 	if (!opts || !opts->brokers || !*opts->brokers || (opts->topic && !*opts->topic))
-		return tarn__error_set(TARN_EINVAL, "producer needs brokers (and a non-empty topic)");
+		return tarn__error_set(TARN_EINVAL,
+				       "producer needs brokers (and a non-empty topic)");
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return tarn__error_set(TARN_ENOMEM, "producer");
@@ -579,9 +580,9 @@ static rd_kafka_headers_t *to_kafka_headers(const void *block, size_t len)
 	return h;
 }
 
-int tarn_producer_send_to(tarn_producer *p, const char *topic, const void *value,
-			  size_t value_len, const void *key, size_t key_len,
-			  const void *headers, size_t headers_len, int64_t ts_us)
+int tarn_producer_send_to(tarn_producer *p, const char *topic, const void *value, size_t value_len,
+			  const void *key, size_t key_len, const void *headers, size_t headers_len,
+			  int64_t ts_us)
 {
 	rd_kafka_resp_err_t err;
 	const char *name;
@@ -590,18 +591,15 @@ int tarn_producer_send_to(tarn_producer *p, const char *topic, const void *value
 		return tarn__error_set(TARN_EINVAL, "produce: no topic given");
 	name = topic ? topic : rd_kafka_topic_name(p->rkt);
 	for (;;) {
-		rd_kafka_headers_t *h = headers_len ? to_kafka_headers(headers, headers_len)
-						    : NULL;
+		rd_kafka_headers_t *h = headers_len ? to_kafka_headers(headers, headers_len) : NULL;
 		/* RD_KAFKA_V_HEADERS(NULL) would be taken as "no headers" too,
 		 * but ownership passes only on success: keep one call */
-		err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(name),
-					RD_KAFKA_V_VALUE((void *)value, value_len),
-					RD_KAFKA_V_KEY(key, key ? key_len : 0),
-					RD_KAFKA_V_HEADERS(h),
-					RD_KAFKA_V_TIMESTAMP(ts_us >= 0 ? ts_us / 1000 : 0),
-					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-					RD_KAFKA_V_OPAQUE((void *)(uintptr_t)p->sent),
-					RD_KAFKA_V_END);
+		err = rd_kafka_producev(
+			p->rk, RD_KAFKA_V_TOPIC(name), RD_KAFKA_V_VALUE((void *)value, value_len),
+			RD_KAFKA_V_KEY(key, key ? key_len : 0), RD_KAFKA_V_HEADERS(h),
+			RD_KAFKA_V_TIMESTAMP(ts_us >= 0 ? ts_us / 1000 : 0),
+			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			RD_KAFKA_V_OPAQUE((void *)(uintptr_t)p->sent), RD_KAFKA_V_END);
 		if (err && h)
 			rd_kafka_headers_destroy(h); /* ownership passes only on success */
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -615,12 +613,11 @@ int tarn_producer_send_to(tarn_producer *p, const char *topic, const void *value
 	return TARN_OK;
 }
 
-int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len,
-		       const void *key, size_t key_len, const void *headers,
-		       size_t headers_len, int64_t ts_us)
+int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len, const void *key,
+		       size_t key_len, const void *headers, size_t headers_len, int64_t ts_us)
 {
-	return tarn_producer_send_to(p, NULL, value, value_len, key, key_len, headers,
-				     headers_len, ts_us);
+	return tarn_producer_send_to(p, NULL, value, value_len, key, key_len, headers, headers_len,
+				     ts_us);
 }
 
 int tarn_producer_send_event(tarn_producer *p, const tarn_event *ev)
@@ -635,8 +632,7 @@ void tarn_producer_poll(tarn_producer *p)
 	rd_kafka_poll(p->rk, 0);
 }
 
-int tarn_producer_flush(tarn_producer *p, int timeout_ms, uint64_t *acked,
-			uint64_t *failed)
+int tarn_producer_flush(tarn_producer *p, int timeout_ms, uint64_t *acked, uint64_t *failed)
 {
 	uint64_t missing;
 
@@ -648,8 +644,7 @@ int tarn_producer_flush(tarn_producer *p, int timeout_ms, uint64_t *acked,
 		*failed = p->failed + missing;
 	if (p->failed + missing == 0)
 		return TARN_OK;
-	return tarn__error_set(TARN_EDELIVERY,
-			       "%llu of %llu messages to %s not acknowledged: %s",
+	return tarn__error_set(TARN_EDELIVERY, "%llu of %llu messages to %s not acknowledged: %s",
 			       (unsigned long long)(p->failed + missing),
 			       (unsigned long long)p->sent,
 			       p->rkt ? rd_kafka_topic_name(p->rkt) : "the topics",

@@ -37,7 +37,7 @@ struct tarn_lake {
 	tarn_lake_progress_cb progress;
 	void *progress_ctx;
 	int minute_days;      /* settings 'minute_days'; 0: no horizon */
-	int keep_days;        /* settings 'keep_days'; 0: no rolling retention */
+	int keep_days;	      /* settings 'keep_days'; 0: no rolling retention */
 	int compact_after_s;  /* 0: no automatic compaction */
 	char raw_horizon[11]; /* settings 'raw_horizon': first date stored, or "" */
 	int64_t horizon_us;   /* its start, or INT64_MIN */
@@ -70,8 +70,8 @@ static int make_dir(const char *path, int mode)
 {
 	if (mkdir(path, (mode_t)mode) == 0 || errno == EEXIST)
 		return TARN_OK;
-	return tarn__error_set(errno == ENOSPC ? TARN_ENOSPC : TARN_EIO,
-			       "create folder %s: %s", path, strerror(errno));
+	return tarn__error_set(errno == ENOSPC ? TARN_ENOSPC : TARN_EIO, "create folder %s: %s",
+			       path, strerror(errno));
 }
 
 static int take_lock(tarn_lake *lake)
@@ -99,8 +99,7 @@ static int take_lock(tarn_lake *lake)
 }
 
 /* Open one of the lake's own files, creating its schema for a writer. */
-static int open_file(tarn_lake *lake, const char *name, const char *schema,
-		     sqlite3 **out)
+static int open_file(tarn_lake *lake, const char *name, const char *schema, sqlite3 **out)
 {
 	char *path = tarn__path_join(lake->dir, name);
 	int rc;
@@ -132,7 +131,8 @@ static int load_minute_days(tarn_lake *lake)
 	sqlite3_stmt *st;
 	int rc = tarn__sql_prepare(lake->catalog,
 				   "SELECT key, value FROM settings WHERE key IN"
-				   " ('minute_days', 'keep_days', 'raw_horizon')", &st, "lake.db");
+				   " ('minute_days', 'keep_days', 'raw_horizon')",
+				   &st, "lake.db");
 
 	if (rc)
 		return rc;
@@ -167,8 +167,9 @@ static int setting_set(tarn_lake *lake, const char *key, const char *text, int64
 		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_int64(st, 2, num);
-	rc = sqlite3_step(st) == SQLITE_DONE ? TARN_OK
-					     : tarn__error_sqlite(lake->catalog, "lake.db: settings");
+	rc = sqlite3_step(st) == SQLITE_DONE
+		     ? TARN_OK
+		     : tarn__error_sqlite(lake->catalog, "lake.db: settings");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -306,8 +307,7 @@ int tarn_lake_open(tarn_lake **out, const char *dir, unsigned flags)
 		int exists = p && access(p, F_OK) == 0;
 		free(p);
 		if (!exists) {
-			rc = tarn__error_set(TARN_ENOTFOUND, "%s: no lake here (no lake.db)",
-					     dir);
+			rc = tarn__error_set(TARN_ENOTFOUND, "%s: no lake here (no lake.db)", dir);
 			goto fail;
 		}
 	} else {
@@ -423,8 +423,7 @@ static int open_shard(tarn_lake *lake, const char *date, tarn__shard **out)
 	if (rc)
 		return rc;
 	if (lake->n_shards % 16 == 0) {
-		tarn__shard **n = realloc(lake->shards,
-					  (lake->n_shards + 16) * sizeof(*n));
+		tarn__shard **n = realloc(lake->shards, (lake->n_shards + 16) * sizeof(*n));
 		if (!n) {
 			tarn__shard_close(s);
 			return tarn__error_set(TARN_ENOMEM, "shards");
@@ -487,10 +486,9 @@ static int recover_ids(tarn_lake *lake, tarn__shard *s)
 		loc.block_id = (uint32_t)sp[k].block_id;
 		for (i = 0; !rc && i < b.n; i++) {
 			const struct tarn__rec *r = &b.recs[i];
-			rc = tarn__idindex_recover(lake->ids,
-						   tarn__id_hash(r->is_uuid, b.arena.p + r->id_off,
-								 r->id_len),
-						   loc);
+			rc = tarn__idindex_recover(
+				lake->ids,
+				tarn__id_hash(r->is_uuid, b.arena.p + r->id_off, r->id_len), loc);
 		}
 	}
 	tarn__block_free(&b);
@@ -503,7 +501,7 @@ static int recover_ids(tarn_lake *lake, tarn__shard *s)
  * written since its last run. */
 static int repair_gold(tarn_lake *lake)
 {
-	char (*dates)[11] = NULL;
+	char(*dates)[11] = NULL;
 	size_t n = 0, i;
 	int rc;
 
@@ -630,8 +628,7 @@ static int in_last_day(const tarn_lake *lake, int64_t time_us)
 
 /* The shard of an event's date: events come in runs of one day, so the
  * last one is tried before formatting and looking up the date. */
-static int target_shard(tarn_lake *lake, const tarn_event *ev, char date[11],
-			tarn__shard **out)
+static int target_shard(tarn_lake *lake, const tarn_event *ev, char date[11], tarn__shard **out)
 {
 	int rc;
 
@@ -746,8 +743,8 @@ static int64_t payload_hash(const void *p, size_t n)
 	return (int64_t)h;
 }
 
-int tarn_lake_quarantine(tarn_lake *lake, const tarn_event *ev,
-			 tarn_reject reason, const char *detail)
+int tarn_lake_quarantine(tarn_lake *lake, const tarn_event *ev, tarn_reject reason,
+			 const char *detail)
 {
 	sqlite3_stmt *st = lake->quar_ins;
 	int rc;
@@ -768,8 +765,8 @@ int tarn_lake_quarantine(tarn_lake *lake, const tarn_event *ev,
 		sqlite3_bind_text(st, 2, detail, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 2);
-	sqlite3_bind_blob(st, 3, ev->payload_len ? ev->payload : "",
-			  (int)ev->payload_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, ev->payload_len ? ev->payload : "", (int)ev->payload_len,
+			  SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, payload_hash(ev->payload, ev->payload_len));
 	if (ev->key)
 		sqlite3_bind_blob(st, 5, ev->key_len ? ev->key : "", (int)ev->key_len,
@@ -920,20 +917,19 @@ int tarn_lake_commit(tarn_lake *lake)
 	tarn__idindex_flush(lake->ids, 0);
 	rc = apply_keep_days(lake);
 	return rc ? rc : auto_compact(lake);
-fail:
-	{
-		char msg[1024];
-		snprintf(msg, sizeof(msg), "%s", tarn_error_last());
-		tarn_lake_rollback(lake);
-		/* Shards that did commit are ahead of gold now; catch gold up so
-		 * the lake stays consistent, with the reserve's space if the
-		 * disk is full. If that fails too, the next writer does it. */
-		if (shards_committed && repair_gold(lake) == TARN_ENOSPC) {
-			release_reserve(lake);
-			repair_gold(lake);
-		}
-		tarn__error_set(rc, "%s", msg);
+fail : {
+	char msg[1024];
+	snprintf(msg, sizeof(msg), "%s", tarn_error_last());
+	tarn_lake_rollback(lake);
+	/* Shards that did commit are ahead of gold now; catch gold up so
+	 * the lake stays consistent, with the reserve's space if the
+	 * disk is full. If that fails too, the next writer does it. */
+	if (shards_committed && repair_gold(lake) == TARN_ENOSPC) {
+		release_reserve(lake);
+		repair_gold(lake);
 	}
+	tarn__error_set(rc, "%s", msg);
+}
 	return rc;
 }
 
@@ -976,7 +972,7 @@ static int prune_quarantine(tarn_lake *lake, int days, uint64_t *rows)
 int tarn_lake_prune(tarn_lake *lake, const tarn_prune_options *o, tarn_prune_result *r)
 {
 	tarn_prune_result res;
-	char (*dates)[11] = NULL, before[11] = "", horizon[11];
+	char(*dates)[11] = NULL, before[11] = "", horizon[11];
 	uint64_t *sizes = NULL, total = 0;
 	size_t n = 0, cut = 0, i;
 	int rc;
@@ -1108,7 +1104,7 @@ static int compact_shard(tarn_lake *lake, tarn__shard *s, tarn_compact_result *r
 int tarn_lake_compact(tarn_lake *lake, const char *date, tarn_compact_result *r)
 {
 	tarn_compact_result res;
-	char (*dates)[11] = NULL;
+	char(*dates)[11] = NULL;
 	size_t n = 0, i;
 	int rc;
 
@@ -1219,25 +1215,24 @@ static int shard_stats(tarn__shard *s, tarn_shard_stats *st)
 	memcpy(st->date, tarn__shard_date(s), 11);
 	rc = query_u64(db, "SELECT ifnull(sum(n_events), 0) FROM blocks", &st->events, path);
 	if (!rc)
-		rc = query_u64(db, "SELECT value FROM meta WHERE key='duplicates'",
-			       &st->duplicates, path);
+		rc = query_u64(db, "SELECT value FROM meta WHERE key='duplicates'", &st->duplicates,
+			       path);
 	if (!rc)
 		rc = query_u64(db, "SELECT count(*) FROM blocks", &st->blocks, path);
 	if (!rc)
-		rc = query_u64(db, "SELECT ifnull(sum(raw_bytes), 0) FROM blocks",
-			       &st->raw_bytes, path);
+		rc = query_u64(db, "SELECT ifnull(sum(raw_bytes), 0) FROM blocks", &st->raw_bytes,
+			       path);
 	if (!rc)
-		rc = query_u64(db, "SELECT ifnull(sum(zstd_bytes), 0) FROM blocks",
-			       &st->zstd_bytes, path);
+		rc = query_u64(db, "SELECT ifnull(sum(zstd_bytes), 0) FROM blocks", &st->zstd_bytes,
+			       path);
 	st->disk_bytes = file_and_wal_size(path);
 	return rc;
 }
 
-int tarn_lake_stats_get(tarn_lake *lake, tarn_shard_stats_cb cb, void *ctx,
-			tarn_lake_stats *out)
+int tarn_lake_stats_get(tarn_lake *lake, tarn_shard_stats_cb cb, void *ctx, tarn_lake_stats *out)
 {
 	tarn_lake_stats total;
-	char (*dates)[11] = NULL;
+	char(*dates)[11] = NULL;
 	size_t n = 0, i;
 	int rc;
 
@@ -1265,12 +1260,13 @@ int tarn_lake_stats_get(tarn_lake *lake, tarn_shard_stats_cb cb, void *ctx,
 	}
 	free(dates);
 	if (!rc)
-		rc = query_u64(lake->quar_db, "SELECT count(*) FROM quarantine",
-			       &total.quarantined, "quarantine.db");
+		rc = query_u64(lake->quar_db, "SELECT count(*) FROM quarantine", &total.quarantined,
+			       "quarantine.db");
 	if (!rc)
-		rc = query_u64(lake->quar_db,
-			       "SELECT count(*) FROM quarantine WHERE reason='conflicting_duplicate'",
-			       &total.conflicts, "quarantine.db");
+		rc = query_u64(
+			lake->quar_db,
+			"SELECT count(*) FROM quarantine WHERE reason='conflicting_duplicate'",
+			&total.conflicts, "quarantine.db");
 	total.lake_disk_bytes = dir_bytes(lake->dir);
 	if (out)
 		*out = total;
@@ -1339,8 +1335,7 @@ static void check_shard_content(struct verify *v, tarn__shard *s, const char *fi
 			problem(v, file, "%s", tarn_error_last());
 			continue;
 		}
-		if (b.n != sp->n_events || b.min_time != sp->min_time ||
-		    b.max_time != sp->max_time)
+		if (b.n != sp->n_events || b.min_time != sp->min_time || b.max_time != sp->max_time)
 			problem(v, file, "block %lld: its events disagree with its row in blocks",
 				(long long)sp->block_id);
 		if (b.min_time < day0 || b.max_time >= day0 + TARN_US_PER_DAY)
@@ -1366,9 +1361,10 @@ static void shard_size(tarn__shard *s, uint64_t *events, uint64_t *bytes)
 	sqlite3_stmt *st;
 
 	*events = *bytes = 0;
-	if (tarn__sql_prepare(tarn__shard_db(s),
-			      "SELECT ifnull(sum(n_events), 0), ifnull(sum(raw_bytes), 0) FROM blocks",
-			      &st, tarn__shard_path(s)) != TARN_OK)
+	if (tarn__sql_prepare(
+		    tarn__shard_db(s),
+		    "SELECT ifnull(sum(n_events), 0), ifnull(sum(raw_bytes), 0) FROM blocks", &st,
+		    tarn__shard_path(s)) != TARN_OK)
 		return;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*events = (uint64_t)sqlite3_column_int64(st, 0);
@@ -1464,8 +1460,8 @@ static void id_check_close(struct verify *v, struct id_check *c)
 	if (c->events && c->run_ids + c->uncovered < c->events)
 		problem(v, "ids.db",
 			"knows %llu ids, the shards hold %llu events: re-deliveries of the"
-			" others would be stored twice", (unsigned long long)(c->run_ids +
-									  c->uncovered),
+			" others would be stored twice",
+			(unsigned long long)(c->run_ids + c->uncovered),
 			(unsigned long long)c->events);
 	sqlite3_finalize(c->covered);
 	sqlite3_close(c->db);
@@ -1509,8 +1505,8 @@ static void compare_gold(struct verify *v, sqlite3 *mem)
 		if (missing || extra)
 			problem(v, "gold.db",
 				"%s differs from its recomputation: %llu rows missing or wrong,"
-				" %llu rows extra or wrong", *t, (unsigned long long)missing,
-				(unsigned long long)extra);
+				" %llu rows extra or wrong",
+				*t, (unsigned long long)missing, (unsigned long long)extra);
 	}
 }
 
@@ -1546,20 +1542,20 @@ static void note_checked(sqlite3 *mem, const char *date)
 {
 	sqlite3_stmt *st;
 
-	if (sqlite3_prepare_v2(mem, "INSERT INTO temp.checked VALUES(?)", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(mem, "INSERT INTO temp.checked VALUES(?)", -1, &st, NULL) !=
+	    SQLITE_OK)
 		return;
 	sqlite3_bind_text(st, 1, date, -1, SQLITE_STATIC);
 	sqlite3_step(st);
 	sqlite3_finalize(st);
 }
 
-int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
-		     uint64_t *n_problems)
+int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n_problems)
 {
 	struct verify v = { lake, cb, ctx, 0 };
 	struct id_check idc;
 	struct walk w;
-	char (*dates)[11] = NULL;
+	char(*dates)[11] = NULL;
 	size_t n = 0, i;
 	sqlite3 *mem = NULL;
 	tarn__gold *g = NULL;
@@ -1571,8 +1567,10 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
 	id_check_open(&v, &idc);
 	rc = open_memory_gold(lake, &mem, &g);
 	if (!rc)
-		rc = tarn__sql_exec(mem, "CREATE TEMP TABLE checked(event_date TEXT PRIMARY KEY);"
-				    " BEGIN", "verify");
+		rc = tarn__sql_exec(mem,
+				    "CREATE TEMP TABLE checked(event_date TEXT PRIMARY KEY);"
+				    " BEGIN",
+				    "verify");
 	if (!rc)
 		rc = tarn__shard_list(lake->dir, &dates, &n, odd_name, &v);
 	if (!rc)
@@ -1599,8 +1597,7 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
 		}
 		note_checked(mem, dates[i]);
 		if (tarn__shard_seq(s, &seq) == TARN_OK &&
-		    tarn__gold_watermark_get(lake->gold, dates[i], &mark) == TARN_OK &&
-		    mark != seq)
+		    tarn__gold_watermark_get(lake->gold, dates[i], &mark) == TARN_OK && mark != seq)
 			problem(&v, "gold.db", "watermark of %s is %lld, shard is at %lld",
 				dates[i], (long long)mark, (long long)seq);
 	}
@@ -1624,7 +1621,7 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
 
 int tarn_gold_rebuild(tarn_lake *lake)
 {
-	char (*dates)[11] = NULL;
+	char(*dates)[11] = NULL;
 	struct walk w;
 	size_t n = 0, i;
 	int rc;

@@ -60,8 +60,8 @@ int tarn__shard_unlink(const char *lake_dir, const char *date);
 /* Open the shard of `date` ("YYYY-MM-DD") under lake_dir/shards. A writer
  * creates it when missing. Returns TARN_ENOTFOUND when read-only and
  * absent, TARN_ECORRUPT when foreign/newer/misnamed. */
-int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
-		     int readonly, int create_mode);
+int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date, int readonly,
+		     int create_mode);
 void tarn__shard_close(tarn__shard *s);
 const char *tarn__shard_date(const tarn__shard *s);
 const char *tarn__shard_path(const tarn__shard *s);
@@ -74,8 +74,8 @@ int tarn__shard_append(tarn__shard *s, uint64_t h, const tarn_event *ev, int64_t
  * one of the open batch, or the one being filled). *found 0 when absent;
  * else *res is TARN_ADD_DUPLICATE (same payload bytes) or
  * TARN_ADD_CONFLICT. */
-int tarn__shard_find(tarn__shard *s, int64_t block_id, uint64_t h, const tarn_event *ev,
-		     int *found, tarn_add_result *res);
+int tarn__shard_find(tarn__shard *s, int64_t block_id, uint64_t h, const tarn_event *ev, int *found,
+		     tarn_add_result *res);
 /* Compaction: blocks under TARN__COMPACT_SMALL events (made by commits at
  * a trickle) are rewritten into full blocks in one transaction; the old
  * block ids point to the new ones (block_alias), so the id index stays
@@ -125,19 +125,17 @@ struct tarn__span {
 size_t tarn__shard_spans(const tarn__shard *s, const struct tarn__span **out);
 /* A decoded block from the shard's small cache: borrowed, valid until the
  * next call on the shard. want_payloads: also decompress the payloads. */
-int tarn__shard_block(tarn__shard *s, int64_t block_id, int want_payloads,
-		      const tarn__block **out);
+int tarn__shard_block(tarn__shard *s, int64_t block_id, int want_payloads, const tarn__block **out);
 /* Decode block_id into a block the caller owns (tarn__block_init first). */
-int tarn__shard_read_block(tarn__shard *s, int64_t block_id, int want_payloads,
-			   tarn__block *b);
+int tarn__shard_read_block(tarn__shard *s, int64_t block_id, int want_payloads, tarn__block *b);
 
 /* Iterate a shard's events with event_time in [since_us, until_us), in
  * (event_time, event_id) order when time_order is set, else block by block
  * (each block in time order; cheapest); ev has payload
  * (borrowed), key, headers, provenance, id, time and name filled. */
 typedef int (*tarn__shard_event_cb)(void *ctx, const tarn_event *ev);
-int tarn__shard_scan(tarn__shard *s, int64_t since_us, int64_t until_us,
-		     int time_order, tarn__shard_event_cb cb, void *ctx, uint64_t *n);
+int tarn__shard_scan(tarn__shard *s, int64_t since_us, int64_t until_us, int time_order,
+		     tarn__shard_event_cb cb, void *ctx, uint64_t *n);
 
 /* List the shard dates of a lake, sorted; *dates is malloc'd, each entry
  * 11 bytes. Names in shards/ that are not YYYY-MM-DD.db are reported to

@@ -19,16 +19,16 @@ struct tarn_query {
 	char *dir;
 };
 
-static const char *const allowed_pragmas[] = {
-	"table_info", "table_xinfo", "table_list", "index_list", "index_info",
-	"function_list", "module_list", "database_list", "collation_list", NULL
-};
+static const char *const allowed_pragmas[] = { "table_info",  "table_xinfo",   "table_list",
+					       "index_list",  "index_info",    "function_list",
+					       "module_list", "database_list", "collation_list",
+					       NULL };
 
 /* Reads only: no writes, schema changes, ATTACH, extension loading, or
  * pragmas other than the read-only ones above (every other pragma is
  * refused, with or without a value). */
-static int authorize(void *ctx, int action, const char *a, const char *b,
-		     const char *db, const char *trigger)
+static int authorize(void *ctx, int action, const char *a, const char *b, const char *db,
+		     const char *trigger)
 {
 	const char *const *p;
 
@@ -39,8 +39,7 @@ static int authorize(void *ctx, int action, const char *a, const char *b,
 	case SQLITE_SELECT:
 	case SQLITE_READ:
 	case SQLITE_RECURSIVE:
-	case SQLITE_TRANSACTION:
-		return SQLITE_OK;
+	case SQLITE_TRANSACTION: return SQLITE_OK;
 	case SQLITE_FUNCTION:
 		return b && sqlite3_stricmp(b, "load_extension") == 0 ? SQLITE_DENY : SQLITE_OK;
 	case SQLITE_PRAGMA:
@@ -49,8 +48,7 @@ static int authorize(void *ctx, int action, const char *a, const char *b,
 			if (a && sqlite3_stricmp(a, *p) == 0)
 				return SQLITE_OK;
 		return SQLITE_DENY;
-	default:
-		return SQLITE_DENY;
+	default: return SQLITE_DENY;
 	}
 }
 
@@ -152,8 +150,7 @@ static void to_value(sqlite3_stmt *st, int i, tarn_value *v)
 		v->p = sqlite3_column_blob(st, i);
 		v->len = (size_t)sqlite3_column_bytes(st, i);
 		break;
-	default:
-		v->type = TARN_VALUE_NULL;
+	default: v->type = TARN_VALUE_NULL;
 	}
 }
 
@@ -202,8 +199,7 @@ static int run_one(tarn_query *q, sqlite3_stmt *st, tarn_row_cb cb, void *ctx, u
 	return rc; /* the callback's value */
 }
 
-int tarn_query_exec(tarn_query *q, const char *sql, tarn_row_cb cb, void *ctx,
-		    uint64_t *n_rows)
+int tarn_query_exec(tarn_query *q, const char *sql, tarn_row_cb cb, void *ctx, uint64_t *n_rows)
 {
 	const char *tail = sql;
 	uint64_t rows = 0;

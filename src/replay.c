@@ -60,12 +60,12 @@ static int keep(void *ctx, const tarn_event *ev)
 	return f->cb(f->ctx, ev);
 }
 
-int tarn_replay_scan(tarn_lake *lake, const tarn_replay_options *opts,
-		     tarn_replay_cb cb, void *ctx, uint64_t *n_events)
+int tarn_replay_scan(tarn_lake *lake, const tarn_replay_options *opts, tarn_replay_cb cb, void *ctx,
+		     uint64_t *n_events)
 {
 	tarn_replay_options defaults = TARN_REPLAY_OPTIONS_INIT;
 	struct filter f = { opts ? opts : &defaults, cb, ctx, 0 };
-	char (*dates)[11] = NULL;
+	char(*dates)[11] = NULL;
 	char lo[11] = "0000-00-00", hi[11] = "9999-99-99";
 	size_t n = 0, i;
 	int rc;
@@ -93,8 +93,7 @@ int tarn_replay_scan(tarn_lake *lake, const tarn_replay_options *opts,
 		rc = tarn__shard_open(&s, tarn_lake_dir(lake), dates[i], 1, 0);
 		if (rc)
 			break;
-		rc = tarn__shard_scan(s, f.opts->since_us, f.opts->until_us, 1, keep,
-				      &f, NULL);
+		rc = tarn__shard_scan(s, f.opts->since_us, f.opts->until_us, 1, keep, &f, NULL);
 		tarn__shard_close(s);
 	}
 	free(dates);
@@ -114,9 +113,11 @@ static int open_checkpoints(const char *lake_dir, int create, sqlite3 **db)
 		return tarn__error_set(TARN_ENOMEM, "checkpoints");
 	rc = tarn__sql_open(db, path, 0, create ? 0600 : 0);
 	if (!rc)
-		rc = tarn__sql_exec(*db, "CREATE TABLE IF NOT EXISTS checkpoints(name TEXT PRIMARY KEY,"
+		rc = tarn__sql_exec(*db,
+				    "CREATE TABLE IF NOT EXISTS checkpoints(name TEXT PRIMARY KEY,"
 				    " event_time INTEGER NOT NULL, event_id NOT NULL,"
-				    " updated_at INTEGER NOT NULL) WITHOUT ROWID", path);
+				    " updated_at INTEGER NOT NULL) WITHOUT ROWID",
+				    path);
 	if (!rc)
 		rc = tarn__sql_stamp(*db, path);
 	free(path);
@@ -127,8 +128,7 @@ static int open_checkpoints(const char *lake_dir, int create, sqlite3 **db)
 	return rc;
 }
 
-int tarn_replay_checkpoint_get(const char *lake_dir, const char *name,
-			       tarn_replay_position *out)
+int tarn_replay_checkpoint_get(const char *lake_dir, const char *name, tarn_replay_position *out)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
@@ -136,8 +136,8 @@ int tarn_replay_checkpoint_get(const char *lake_dir, const char *name,
 
 	if (rc)
 		return rc;
-	rc = tarn__sql_prepare(db, "SELECT event_time, event_id FROM checkpoints WHERE name=?",
-			       &st, "checkpoints.db");
+	rc = tarn__sql_prepare(db, "SELECT event_time, event_id FROM checkpoints WHERE name=?", &st,
+			       "checkpoints.db");
 	if (!rc) {
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
@@ -148,7 +148,8 @@ int tarn_replay_checkpoint_get(const char *lake_dir, const char *name,
 			out->id_len = n > 0 && n <= TARN_ID_MAX ? (size_t)n : 0;
 			memcpy(out->id, sqlite3_column_blob(st, 1), out->id_len);
 			rc = out->id_len ? TARN_OK
-					 : tarn__error_set(TARN_ECORRUPT, "checkpoint %s: bad id", name);
+					 : tarn__error_set(TARN_ECORRUPT, "checkpoint %s: bad id",
+							   name);
 		} else if (rc == SQLITE_DONE) {
 			rc = tarn__error_set(TARN_ENOTFOUND, "no checkpoint named %s", name);
 		} else {
@@ -180,7 +181,8 @@ int tarn_replay_checkpoint_set(const char *lake_dir, const char *name,
 		if (pos->id_is_uuid)
 			sqlite3_bind_blob(st, 3, pos->id, (int)pos->id_len, SQLITE_STATIC);
 		else
-			sqlite3_bind_text(st, 3, (const char *)pos->id, (int)pos->id_len, SQLITE_STATIC);
+			sqlite3_bind_text(st, 3, (const char *)pos->id, (int)pos->id_len,
+					  SQLITE_STATIC);
 		sqlite3_bind_int64(st, 4, tarn_time_now_us());
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = tarn__error_sqlite(db, "checkpoints.db: write %s", name);

@@ -30,13 +30,13 @@ static const char shard_schema[] =
 #define PEND_SLOTS (2 * TARN__BLOCK_EVENTS)
 
 struct cache_slot {
-	tarn__block blk;       /* blk.id == -1: empty */
-	uint64_t used;         /* LRU clock */
+	tarn__block blk; /* blk.id == -1: empty */
+	uint64_t used;	 /* LRU clock */
 };
 
 struct pend_slot {
 	uint64_t fp;
-	uint32_t ix1;          /* 1 + index into pend.recs, 0: empty */
+	uint32_t ix1; /* 1 + index into pend.recs, 0: empty */
 };
 
 struct tarn__shard {
@@ -48,17 +48,17 @@ struct tarn__shard {
 	sqlite3_stmt *ins_block, *ins_data, *get_events, *get_data;
 	sqlite3_stmt *set_meta, *get_meta;
 	int in_txn;
-	int64_t last_commit_us;      /* when this handle last committed a batch */
+	int64_t last_commit_us; /* when this handle last committed a batch */
 	uint64_t pending_dups;
-	tarn__block pend;            /* the block this batch is filling */
+	tarn__block pend; /* the block this batch is filling */
 	struct pend_slot *ptab;
-	struct tarn__span *spans;    /* every block on disk, in block_id order */
+	struct tarn__span *spans; /* every block on disk, in block_id order */
 	size_t n_spans, spans_cap, begin_spans;
 	int64_t next_block_id, begin_block_id;
 	struct cache_slot cache[CACHE_SLOTS];
 	uint64_t clock;
 	struct tarn__buf scratch, scratch2;
-	ZSTD_CCtx *cctx;             /* for blocks encoded on this thread */
+	ZSTD_CCtx *cctx; /* for blocks encoded on this thread */
 	ZSTD_DCtx *dctx;
 	/* A full block being encoded on another thread (exec): its id is
 	 * fly_id; its rows are written by settle(). At most one a shard. */
@@ -66,13 +66,25 @@ struct tarn__shard {
 	tarn__block fly;
 	int64_t fly_id;
 	int fly_busy, fly_queued, fly_rc;
-	int fly_done;                /* atomic: set when its encoding ended */
+	int fly_done; /* atomic: set when its encoding ended */
 };
 
-const char *tarn__shard_date(const tarn__shard *s) { return s->date; }
-const char *tarn__shard_path(const tarn__shard *s) { return s->path; }
-sqlite3 *tarn__shard_db(tarn__shard *s) { return s->db; }
-int tarn__shard_dirty(const tarn__shard *s) { return s->in_txn; }
+const char *tarn__shard_date(const tarn__shard *s)
+{
+	return s->date;
+}
+const char *tarn__shard_path(const tarn__shard *s)
+{
+	return s->path;
+}
+sqlite3 *tarn__shard_db(tarn__shard *s)
+{
+	return s->db;
+}
+int tarn__shard_dirty(const tarn__shard *s)
+{
+	return s->in_txn;
+}
 
 size_t tarn__shard_spans(const tarn__shard *s, const struct tarn__span **out)
 {
@@ -80,8 +92,7 @@ size_t tarn__shard_spans(const tarn__shard *s, const struct tarn__span **out)
 	return s->n_spans;
 }
 
-static int meta_get(tarn__shard *s, const char *key, int64_t *i, char *text,
-		    size_t text_len)
+static int meta_get(tarn__shard *s, const char *key, int64_t *i, char *text, size_t text_len)
 {
 	int rc;
 
@@ -190,8 +201,7 @@ static int check_shard(tarn__shard *s)
 	if (rc)
 		return rc;
 	if (strcmp(date, s->date) != 0)
-		return tarn__error_set(TARN_ECORRUPT,
-				       "%s: holds event date %s, not %s", s->path,
+		return tarn__error_set(TARN_ECORRUPT, "%s: holds event date %s, not %s", s->path,
 				       date, s->date);
 	return TARN_OK;
 }
@@ -227,8 +237,10 @@ static int load_spans(tarn__shard *s)
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = tarn__sql_prepare(s->db, "SELECT block_id, min_time, max_time, n_events FROM blocks"
-			       " ORDER BY block_id", &st, s->path);
+	rc = tarn__sql_prepare(s->db,
+			       "SELECT block_id, min_time, max_time, n_events FROM blocks"
+			       " ORDER BY block_id",
+			       &st, s->path);
 	if (rc)
 		return rc;
 	s->n_spans = 0;
@@ -255,8 +267,8 @@ static int load_spans(tarn__shard *s)
 	return rc;
 }
 
-int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
-		     int readonly, int create_mode)
+int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date, int readonly,
+		     int create_mode)
 {
 	tarn__shard *s;
 	char name[32];
@@ -291,8 +303,8 @@ int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
 	if (!readonly) {
 		/* an empty file left by a crash before its schema commit is new too */
 		sqlite3_stmt *st;
-		if (tarn__sql_prepare(s->db, "SELECT count(*) FROM sqlite_schema", &st,
-				      s->path) == TARN_OK) {
+		if (tarn__sql_prepare(s->db, "SELECT count(*) FROM sqlite_schema", &st, s->path) ==
+		    TARN_OK) {
 			if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0)
 				is_new = 1;
 			sqlite3_finalize(st);
@@ -309,8 +321,8 @@ int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date,
 	rc = prepare_all(s);
 	if (rc) {
 		if (sqlite3_errcode(s->db) == SQLITE_ERROR)
-			rc = tarn__error_set(TARN_ECORRUPT, "%s: not a tarn shard (%s)",
-					     s->path, sqlite3_errmsg(s->db));
+			rc = tarn__error_set(TARN_ECORRUPT, "%s: not a tarn shard (%s)", s->path,
+					     sqlite3_errmsg(s->db));
 		goto fail;
 	}
 	rc = check_shard(s);
@@ -487,8 +499,7 @@ static int block_row(tarn__shard *s, sqlite3_stmt *st, int64_t block_id, char *w
 
 /* Read block_id into b: its events when fields, its payloads when
  * payloads (then b already holds its events, or fields is set too). */
-static int read_block(tarn__shard *s, int64_t block_id, int fields, int payloads,
-		      tarn__block *b)
+static int read_block(tarn__shard *s, int64_t block_id, int fields, int payloads, tarn__block *b)
 {
 	sqlite3_stmt *st = payloads ? s->get_data : s->get_events;
 	char where[96];
@@ -512,8 +523,7 @@ static int read_block(tarn__shard *s, int64_t block_id, int fields, int payloads
 	return TARN_OK;
 }
 
-int tarn__shard_read_block(tarn__shard *s, int64_t block_id, int want_payloads,
-			   tarn__block *b)
+int tarn__shard_read_block(tarn__shard *s, int64_t block_id, int want_payloads, tarn__block *b)
 {
 	int rc = settle(s);
 
@@ -545,8 +555,7 @@ static int cached_block(tarn__shard *s, int64_t block_id, int want_payloads,
 	return TARN_OK;
 }
 
-int tarn__shard_block(tarn__shard *s, int64_t block_id, int want_payloads,
-		      const tarn__block **out)
+int tarn__shard_block(tarn__shard *s, int64_t block_id, int want_payloads, const tarn__block **out)
 {
 	int rc = settle(s);
 
@@ -603,8 +612,7 @@ static int write_block(tarn__shard *s, tarn__block *b, int64_t id)
 	{
 		struct tarn__buf *mine[] = { &slot->blk.pay, &slot->blk.enc, &slot->blk.sorted,
 					     &slot->blk.zmeta, &slot->blk.zpay };
-		struct tarn__buf *theirs[] = { &b->pay, &b->enc, &b->sorted, &b->zmeta,
-					       &b->zpay };
+		struct tarn__buf *theirs[] = { &b->pay, &b->enc, &b->sorted, &b->zmeta, &b->zpay };
 		uint32_t *order = slot->blk.order;
 		size_t i;
 
@@ -742,8 +750,8 @@ static int same_payload(const tarn__block *b, uint32_t i, const tarn_event *ev,
  * decoding only the payload frame that holds event i, and only as far as
  * event i (a far re-delivery costs a quarter of the block's decoding on
  * average, not all of it). */
-static int same_payload_prefix(tarn__shard *s, int64_t block_id, uint32_t i,
-			       const tarn_event *ev, tarn_add_result *res)
+static int same_payload_prefix(tarn__shard *s, int64_t block_id, uint32_t i, const tarn_event *ev,
+			       tarn_add_result *res)
 {
 	struct cache_slot *slot = cache_lookup(s, block_id);
 	sqlite3_stmt *st = s->get_data;
@@ -790,9 +798,10 @@ static int alias_of(tarn__shard *s, int64_t *block_id)
 	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT new_id FROM block_alias WHERE first_old <= ?1"
-			       " AND last_old >= ?1 ORDER BY first_old DESC LIMIT 1", -1, &st,
-			       NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT new_id FROM block_alias WHERE first_old <= ?1"
+			       " AND last_old >= ?1 ORDER BY first_old DESC LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK) {
 		*block_id = -1; /* a shard from before compaction existed */
 		return TARN_OK;
 	}
@@ -805,8 +814,8 @@ static int alias_of(tarn__shard *s, int64_t *block_id)
 	return TARN_OK;
 }
 
-int tarn__shard_find(tarn__shard *s, int64_t block_id, uint64_t h, const tarn_event *ev,
-		     int *found, tarn_add_result *res)
+int tarn__shard_find(tarn__shard *s, int64_t block_id, uint64_t h, const tarn_event *ev, int *found,
+		     tarn_add_result *res)
 {
 	const tarn__block *b;
 	size_t k;
@@ -965,8 +974,10 @@ static int compact_flush(tarn__shard *s, const int64_t *olds, size_t n_olds,
 		size_t j = i;
 		while (j + 1 < n_olds && olds[j + 1] == olds[j] + 1)
 			j++;
-		rc = exec3(s, "INSERT OR REPLACE INTO block_alias(first_old, last_old, new_id)"
-			   " VALUES(?1, ?2, ?3)", olds[i], olds[j], new_id);
+		rc = exec3(s,
+			   "INSERT OR REPLACE INTO block_alias(first_old, last_old, new_id)"
+			   " VALUES(?1, ?2, ?3)",
+			   olds[i], olds[j], new_id);
 		i = j + 1;
 	}
 	if (!rc) {
@@ -1260,8 +1271,8 @@ static int scan_time_order(tarn__shard *s, int64_t since_us, int64_t until_us,
 	return rc;
 }
 
-int tarn__shard_scan(tarn__shard *s, int64_t since_us, int64_t until_us,
-		     int time_order, tarn__shard_event_cb cb, void *ctx, uint64_t *n)
+int tarn__shard_scan(tarn__shard *s, int64_t since_us, int64_t until_us, int time_order,
+		     tarn__shard_event_cb cb, void *ctx, uint64_t *n)
 {
 	uint64_t count = 0;
 	size_t k;
@@ -1279,8 +1290,8 @@ int tarn__shard_scan(tarn__shard *s, int64_t since_us, int64_t until_us,
 				continue;
 			rc = tarn__shard_block(s, s->spans[k].block_id, 1, &b);
 			if (!rc)
-				rc = emit_range(s, b, tarn__block_lower_bound(b, since_us), until_us,
-						cb, ctx, &count, NULL);
+				rc = emit_range(s, b, tarn__block_lower_bound(b, since_us),
+						until_us, cb, ctx, &count, NULL);
 		}
 	}
 	if (n)
@@ -1308,7 +1319,7 @@ int tarn__shard_list(const char *lake_dir, char (**dates)[11], size_t *n,
 		     void (*odd)(void *ctx, const char *name), void *odd_ctx)
 {
 	char *path = tarn__path_join(lake_dir, "shards");
-	char (*list)[11] = NULL;
+	char(*list)[11] = NULL;
 	size_t count = 0, cap = 0;
 	struct dirent *de;
 	DIR *d;
@@ -1340,7 +1351,7 @@ int tarn__shard_list(const char *lake_dir, char (**dates)[11], size_t *n,
 		}
 		if (count == cap) {
 			size_t ncap = cap ? cap * 2 : 32;
-			char (*nl)[11] = realloc(list, ncap * sizeof(*list));
+			char(*nl)[11] = realloc(list, ncap * sizeof(*list));
 			if (!nl) {
 				closedir(d);
 				free(list);

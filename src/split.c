@@ -22,8 +22,7 @@ int tarn_split_topic_is_legal(const char *name)
 		      c == '.' || c == '_' || c == '-'))
 			return 0;
 	}
-	return n >= 1 && n <= TARN_TOPIC_MAX && strcmp(name, ".") != 0 &&
-	       strcmp(name, "..") != 0;
+	return n >= 1 && n <= TARN_TOPIC_MAX && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 int tarn_split_topic(const char *tmpl, const char *name, char *out, size_t out_len)
@@ -127,8 +126,7 @@ static int offsets_note(struct offsets *o, const tarn_event *ev)
  * failed commit (group rebalancing, broker away) is retried with the next
  * batch; the messages are already delivered, so at worst they are sent
  * again. */
-static void offsets_commit(tarn_consumer *c, struct offsets *o, tarn_split_counts *k,
-			   int *pending)
+static void offsets_commit(tarn_consumer *c, struct offsets *o, tarn_split_counts *k, int *pending)
 {
 	size_t p;
 
@@ -163,8 +161,8 @@ static int dead_letter(struct splitter *s, tarn_event *ev, const char *reason)
 
 	if (rc)
 		return rc;
-	rc = tarn_producer_send_to(s->producer, s->opts->dlq, ev->payload, ev->payload_len,
-				   ev->key, ev->key_len, s->hdr, s->hdr_len, ev->kafka_ts_us);
+	rc = tarn_producer_send_to(s->producer, s->opts->dlq, ev->payload, ev->payload_len, ev->key,
+				   ev->key_len, s->hdr, s->hdr_len, ev->kafka_ts_us);
 	if (!rc)
 		s->dead++;
 	return rc;
@@ -197,8 +195,8 @@ static int route(struct splitter *s, tarn_event *ev)
 
 /* Read one batch and send it. *end: the input is at its end or stop was
  * asked for. */
-static int read_batch(tarn_consumer *c, struct splitter *s, struct offsets *o,
-		      tarn_split_counts *k, size_t *n, int *end)
+static int read_batch(tarn_consumer *c, struct splitter *s, struct offsets *o, tarn_split_counts *k,
+		      size_t *n, int *end)
 {
 	const tarn_split_options *opts = s->opts;
 	int64_t t0 = 0;
@@ -239,8 +237,8 @@ static int read_batch(tarn_consumer *c, struct splitter *s, struct offsets *o,
 	return TARN_OK;
 }
 
-int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer,
-		   const tarn_split_options *opts, tarn_split_counts *counts)
+int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer, const tarn_split_options *opts,
+		   tarn_split_counts *counts)
 {
 	tarn_split_options o = opts ? *opts : (tarn_split_options)TARN_SPLIT_OPTIONS_INIT;
 	struct offsets offs = { NULL, NULL, 0 };

@@ -16,11 +16,9 @@ int tarn__sql_exec(sqlite3 *db, const char *sql, const char *what)
 	return TARN_OK;
 }
 
-int tarn__sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out,
-		      const char *what)
+int tarn__sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, const char *what)
 {
-	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out,
-			       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK)
 		return tarn__error_sqlite(db, "%s: prepare", what);
 	return TARN_OK;
 }
@@ -65,13 +63,12 @@ static int check_identity(sqlite3 *db, const char *path)
 	if (n_tables == 0 && app == 0)
 		return TARN_OK;
 	if (app != TARN__APPLICATION_ID)
-		return tarn__error_set(TARN_ECORRUPT,
-				       "%s: not a tarn file (application_id %d)",
+		return tarn__error_set(TARN_ECORRUPT, "%s: not a tarn file (application_id %d)",
 				       path, app);
 	if (ver > TARN_LAKE_FORMAT_VERSION)
 		return tarn__error_set(TARN_ECORRUPT,
-				       "%s: format version %d is newer than this tarn (%d)",
-				       path, ver, TARN_LAKE_FORMAT_VERSION);
+				       "%s: format version %d is newer than this tarn (%d)", path,
+				       ver, TARN_LAKE_FORMAT_VERSION);
 	if (ver < TARN_LAKE_FORMAT_VERSION)
 		return tarn__error_set(TARN_ECORRUPT,
 				       "%s: format version %d is older than this tarn (%d);"
@@ -85,8 +82,7 @@ int tarn__sql_stamp(sqlite3 *db, const char *path)
 {
 	char sql[96];
 
-	snprintf(sql, sizeof(sql),
-		 "PRAGMA application_id=%d; PRAGMA user_version=%d",
+	snprintf(sql, sizeof(sql), "PRAGMA application_id=%d; PRAGMA user_version=%d",
 		 TARN__APPLICATION_ID, TARN_LAKE_FORMAT_VERSION);
 	return tarn__sql_exec(db, sql, path);
 }
@@ -104,8 +100,8 @@ int tarn__sql_open_ex(sqlite3 **out, const char *path, int readonly, int create_
 		 * -wal and -shm files inherit the database file's mode. */
 		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)create_mode);
 		if (fd < 0)
-			return tarn__error_set(errno == ENOSPC ? TARN_ENOSPC : TARN_EIO,
-					       "%s: %s", path, strerror(errno));
+			return tarn__error_set(errno == ENOSPC ? TARN_ENOSPC : TARN_EIO, "%s: %s",
+					       path, strerror(errno));
 		close(fd);
 	} else if (access(path, F_OK) != 0) {
 		return tarn__error_set(TARN_ENOTFOUND, "%s: no such file", path);

@@ -12,8 +12,7 @@
 /* Run SQL without results; on failure set the error naming `what`. */
 int tarn__sql_exec(sqlite3 *db, const char *sql, const char *what);
 /* Prepare one statement; on failure set the error naming `what`. */
-int tarn__sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out,
-		      const char *what);
+int tarn__sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, const char *what);
 /* Open a tarn SQLite file, creating it with permission bits create_mode
  * (0: do not create), and apply the connection settings: busy timeout, WAL
  * and synchronous=FULL for writers. Checks application_id / user_version

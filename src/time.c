@@ -87,8 +87,7 @@ static int in_range(int64_t us)
 
 static int bad(const char *s, size_t len, const char *why)
 {
-	return tarn__error_set(TARN_EINVAL, "time '%.*s' %s", (int)(len > 40 ? 40 : len),
-			       s, why);
+	return tarn__error_set(TARN_EINVAL, "time '%.*s' %s", (int)(len > 40 ? 40 : len), s, why);
 }
 
 int tarn_time_parse_rfc3339(const char *s, size_t len, int64_t *out_us)
@@ -128,8 +127,8 @@ int tarn_time_parse_rfc3339(const char *s, size_t len, int64_t *out_us)
 	}
 	if (pos != len)
 		return bad(s, len, "has trailing text");
-	if (M < 1 || M > 12 || D < 1 || D > days_in_month(Y, M) || h > 23 ||
-	    mi > 59 || sec > 60 || oh > 23 || om > 59)
+	if (M < 1 || M > 12 || D < 1 || D > days_in_month(Y, M) || h > 23 || mi > 59 || sec > 60 ||
+	    oh > 23 || om > 59)
 		return bad(s, len, "has a field out of range");
 	if (sec == 60) {
 		/* POSIX time has no leap seconds: fold onto the last microsecond */
@@ -211,8 +210,8 @@ int tarn_time_format(int64_t us, char buf[28])
 	rem = us - days * TARN_US_PER_DAY;
 	civil_from_days(days, &y, &m, &d);
 	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, m, d,
-		 (int)(rem / 3600000000LL), (int)(rem / 60000000 % 60),
-		 (int)(rem / 1000000 % 60), (int)(rem % 1000000));
+		 (int)(rem / 3600000000LL), (int)(rem / 60000000 % 60), (int)(rem / 1000000 % 60),
+		 (int)(rem % 1000000));
 	memcpy(buf, tmp, 28); /* in range, the text is exactly 27 bytes */
 	return TARN_OK;
 }

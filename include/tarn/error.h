@@ -15,7 +15,7 @@ enum {
 	TARN_OK = 0,
 	TARN_ENOTFOUND = -1, /* no such file, shard, key, or end of input */
 	TARN_EINVAL = -2,    /* invalid argument or input */
-	TARN_EIO = -3,       /* operating-system I/O error (open, read, write) */
+	TARN_EIO = -3,	     /* operating-system I/O error (open, read, write) */
 	TARN_ESQLITE = -4,   /* SQLite returned an error */
 	TARN_EKAFKA = -5,    /* librdkafka returned an error */
 	TARN_EZSTD = -6,     /* zstd returned an error */

@@ -26,24 +26,24 @@
 extern "C" {
 #endif
 
-#define TARN_ID_MAX 255      /* bytes of a non-UUID event id */
-#define TARN_NAME_MAX 255    /* bytes of an event name */
-#define TARN_DIM_MAX 255     /* bytes of a gold dimension (user_id, page...) */
+#define TARN_ID_MAX		 255	       /* bytes of a non-UUID event id */
+#define TARN_NAME_MAX		 255	       /* bytes of an event name */
+#define TARN_DIM_MAX		 255	       /* bytes of a gold dimension (user_id, page...) */
 #define TARN_PAYLOAD_MAX_DEFAULT (1024 * 1024) /* bytes */
 
 /* Why an input cannot be stored; it then goes to the quarantine. */
 typedef enum tarn_reject {
 	TARN_REJECT_NONE = 0,
-	TARN_REJECT_NOT_JSON,      /* payload is not valid JSON (RFC 8259) */
-	TARN_REJECT_NOT_OBJECT,    /* payload is JSON but not an object */
-	TARN_REJECT_NO_ID,         /* no event id in headers or payload */
-	TARN_REJECT_BAD_ID,        /* id empty, longer than 255 bytes, or not a string */
-	TARN_REJECT_NO_TIME,       /* no usable time anywhere (no CreateTime either) */
-	TARN_REJECT_BAD_TIME,      /* time present but not RFC 3339/epoch ms, or out of range */
-	TARN_REJECT_BAD_NAME,      /* name not a string, or longer than 255 bytes */
-	TARN_REJECT_OVERSIZED,     /* payload longer than max_payload_bytes */
+	TARN_REJECT_NOT_JSON,	/* payload is not valid JSON (RFC 8259) */
+	TARN_REJECT_NOT_OBJECT, /* payload is JSON but not an object */
+	TARN_REJECT_NO_ID,	/* no event id in headers or payload */
+	TARN_REJECT_BAD_ID,	/* id empty, longer than 255 bytes, or not a string */
+	TARN_REJECT_NO_TIME,	/* no usable time anywhere (no CreateTime either) */
+	TARN_REJECT_BAD_TIME,	/* time present but not RFC 3339/epoch ms, or out of range */
+	TARN_REJECT_BAD_NAME,	/* name not a string, or longer than 255 bytes */
+	TARN_REJECT_OVERSIZED,	/* payload longer than max_payload_bytes */
 	TARN_REJECT_CONFLICTING_DUPLICATE, /* id already stored with another payload */
-	TARN_REJECT_EXPIRED        /* event date before the lake's retention horizon */
+	TARN_REJECT_EXPIRED		   /* event date before the lake's retention horizon */
 } tarn_reject;
 
 /* One event. Fixed-size fields are filled by tarn_event_extract(); the
@@ -52,12 +52,12 @@ typedef enum tarn_reject {
 typedef struct tarn_event {
 	/* identity, filled by extraction */
 	unsigned char id[TARN_ID_MAX]; /* 16 bytes when id_is_uuid, else the id's bytes */
-	size_t id_len;                 /* 16 for a UUID, 1..255 otherwise */
-	int id_is_uuid;                /* 1 when the id was an RFC 4122 UUID in text form */
-	size_t id_text_at;             /* a hint: the byte offset in payload where the
+	size_t id_len;		       /* 16 for a UUID, 1..255 otherwise */
+	int id_is_uuid;		       /* 1 when the id was an RFC 4122 UUID in text form */
+	size_t id_text_at;	       /* a hint: the byte offset in payload where the
 					* UUID's 36-byte text was read, SIZE_MAX when
 					* unknown; readers check it before use */
-	int64_t time_us;               /* event time, microseconds since the epoch, UTC */
+	int64_t time_us;	       /* event time, microseconds since the epoch, UTC */
 	char name[TARN_NAME_MAX + 1];  /* NUL-terminated event name, valid when has_name */
 	int has_name;
 
@@ -70,34 +70,36 @@ typedef struct tarn_event {
 	int has_user_id, has_event_type, has_page, has_source;
 
 	/* raw input, set by the caller, borrowed */
-	const void *payload;   /* exact message value / line bytes (without the newline) */
-	size_t payload_len;    /* bytes */
-	const void *key;       /* Kafka message key, NULL when none */
-	size_t key_len;        /* bytes */
-	const void *headers;   /* header block (tarn/headers.h), NULL when none */
-	size_t headers_len;    /* bytes */
-	const char *topic;     /* source topic, or file name for JSON lines; may be NULL */
-	int32_t partition;     /* Kafka partition, -1 when not from Kafka */
-	int64_t offset;        /* Kafka offset, or line number (1-based) for files */
-	int64_t kafka_ts_us;   /* Kafka message timestamp in microseconds, -1 when none */
+	const void *payload;	/* exact message value / line bytes (without the newline) */
+	size_t payload_len;	/* bytes */
+	const void *key;	/* Kafka message key, NULL when none */
+	size_t key_len;		/* bytes */
+	const void *headers;	/* header block (tarn/headers.h), NULL when none */
+	size_t headers_len;	/* bytes */
+	const char *topic;	/* source topic, or file name for JSON lines; may be NULL */
+	int32_t partition;	/* Kafka partition, -1 when not from Kafka */
+	int64_t offset;		/* Kafka offset, or line number (1-based) for files */
+	int64_t kafka_ts_us;	/* Kafka message timestamp in microseconds, -1 when none */
 	int kafka_ts_is_create; /* 1 when kafka_ts_us is a CreateTime */
-	int64_t ingest_us;     /* when tarn received it, microseconds since the epoch */
+	int64_t ingest_us;	/* when tarn received it, microseconds since the epoch */
 } tarn_event;
 
 /* Field paths used by extraction. NULL means "the default list". */
 typedef struct tarn_extract_options {
-	const char *id_field;    /* default "event_id" */
-	const char *time_field;  /* default "timestamp", then "published_at" */
-	const char *name_field;  /* default "event_name", then "event_type" */
-	const char *user_field;  /* default "user_id" */
-	const char *type_field;  /* default "event_type" */
-	const char *page_field;  /* default "page" */
-	const char *source_field;/* default "source" */
+	const char *id_field;	  /* default "event_id" */
+	const char *time_field;	  /* default "timestamp", then "published_at" */
+	const char *name_field;	  /* default "event_name", then "event_type" */
+	const char *user_field;	  /* default "user_id" */
+	const char *type_field;	  /* default "event_type" */
+	const char *page_field;	  /* default "page" */
+	const char *source_field; /* default "source" */
 	size_t max_payload_bytes; /* default TARN_PAYLOAD_MAX_DEFAULT */
 } tarn_extract_options;
 
-#define TARN_EXTRACT_OPTIONS_INIT \
-	{ NULL, NULL, NULL, NULL, NULL, NULL, NULL, TARN_PAYLOAD_MAX_DEFAULT }
+#define TARN_EXTRACT_OPTIONS_INIT                                                                  \
+	{                                                                                          \
+		NULL, NULL, NULL, NULL, NULL, NULL, NULL, TARN_PAYLOAD_MAX_DEFAULT                 \
+	}
 
 /* Reset every field of ev to "empty": no id (id_len 0), no name and no
  * dimensions ("" and has_x 0), time_us 0, no raw input, partition -1,
@@ -121,8 +123,8 @@ void tarn_event_init(tarn_event *ev);
  * silently replaced by the payload's value).
  * Returns TARN_OK when the event can be stored, TARN_EINVAL when *reject
  * says why not. Thread-safe (no shared state). */
-int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts,
-		       tarn_reject *reject, char *detail, size_t detail_len);
+int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts, tarn_reject *reject,
+		       char *detail, size_t detail_len);
 
 /* Only the event name, as tarn_event_extract takes it (header `event_name`;
  * payload `event_name` or `event_type`, or opts->name_field), without
@@ -136,8 +138,8 @@ int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts,
  * and a payload that cannot hold a name) or TARN_REJECT_BAD_NAME (a name
  * that is not a string of at most 255 bytes without NUL), and detail
  * filled as for tarn_event_extract. Thread-safe. */
-int tarn_event_name(tarn_event *ev, const tarn_extract_options *opts,
-		    tarn_reject *reject, char *detail, size_t detail_len);
+int tarn_event_name(tarn_event *ev, const tarn_extract_options *opts, tarn_reject *reject,
+		    char *detail, size_t detail_len);
 
 /* Only the gold dimensions of a stored payload (user_id, event_type, page,
  * source), as tarn_event_extract fills them; used to recompute gold from
@@ -157,8 +159,8 @@ const char *tarn_reject_name(tarn_reject reason);
  * buf: caller's buffer; buf_len: its size in bytes (>= 37 for UUIDs;
  * 4*255+1 covers every id). Returns TARN_OK, or TARN_EINVAL when buf is too
  * small (buf then holds a truncated, NUL-terminated prefix). */
-int tarn_event_id_format(const unsigned char *id, size_t id_len, int is_uuid,
-			 char *buf, size_t buf_len);
+int tarn_event_id_format(const unsigned char *id, size_t id_len, int is_uuid, char *buf,
+			 size_t buf_len);
 
 #ifdef __cplusplus
 }

@@ -29,29 +29,32 @@ extern "C" {
 typedef struct tarn_gen tarn_gen;
 
 typedef struct tarn_gen_options {
-	uint64_t seed;     /* PRNG seed; default 1 */
-	uint64_t count;    /* unique events to generate; default 1000 */
-	int64_t start_us;  /* first instant, microseconds since the epoch, UTC;
-			      default 0 means "today 00:00Z minus days" */
-	int days;          /* days covered, >= 1; default 3 */
-	double dup_rate;   /* fraction 0.0..1.0 re-sent later; default 0 */
-	int headers_only;  /* 1: the payload has no event_id and no timestamp
-			      (they travel in headers and the Kafka timestamp);
-			      default 0 */
+	uint64_t seed;	  /* PRNG seed; default 1 */
+	uint64_t count;	  /* unique events to generate; default 1000 */
+	int64_t start_us; /* first instant, microseconds since the epoch, UTC;
+			     default 0 means "today 00:00Z minus days" */
+	int days;	  /* days covered, >= 1; default 3 */
+	double dup_rate;  /* fraction 0.0..1.0 re-sent later; default 0 */
+	int headers_only; /* 1: the payload has no event_id and no timestamp
+			     (they travel in headers and the Kafka timestamp);
+			     default 0 */
 } tarn_gen_options;
 
-#define TARN_GEN_OPTIONS_INIT { 1, 1000, 0, 3, 0.0, 0 }
+#define TARN_GEN_OPTIONS_INIT                                                                      \
+	{                                                                                          \
+		1, 1000, 0, 3, 0.0, 0                                                              \
+	}
 
 /* One generated event; every pointer is borrowed from the generator and
  * valid until the next tarn_gen_next or tarn_gen_free. */
 typedef struct tarn_gen_event {
-	const char *payload;   /* JSON object text, NUL-terminated */
-	size_t payload_len;    /* bytes, without the NUL */
-	const char *event_id;  /* 36-char UUID text */
-	const char *user_id;   /* the message key */
-	const char *event_type;/* login|click|purchase|logout; also the event_name header */
-	int64_t time_us;       /* the timestamp field, microseconds since the epoch */
-	int is_duplicate;      /* 1 when this is a re-send of an earlier event */
+	const char *payload;	/* JSON object text, NUL-terminated */
+	size_t payload_len;	/* bytes, without the NUL */
+	const char *event_id;	/* 36-char UUID text */
+	const char *user_id;	/* the message key */
+	const char *event_type; /* login|click|purchase|logout; also the event_name header */
+	int64_t time_us;	/* the timestamp field, microseconds since the epoch */
+	int is_duplicate;	/* 1 when this is a re-send of an earlier event */
 } tarn_gen_event;
 
 /* Create a generator.

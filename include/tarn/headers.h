@@ -35,16 +35,14 @@ typedef struct tarn_header {
  * out: receives the next header, pointing into block.
  * Returns TARN_OK with *out filled, TARN_ENOTFOUND at the end of the block,
  * or TARN_ECORRUPT when a length runs past the end. Thread-safe. */
-int tarn_headers_next(const void *block, size_t len, size_t *pos,
-		      tarn_header *out);
+int tarn_headers_next(const void *block, size_t len, size_t *pos, tarn_header *out);
 
 /* Find the first header named `name` (exact bytes, case-sensitive, as
  * Kafka header names are).
  *
  * name: NUL-terminated. out: receives the header.
  * Returns TARN_OK, TARN_ENOTFOUND, or TARN_ECORRUPT. Thread-safe. */
-int tarn_headers_get(const void *block, size_t len, const char *name,
-		     tarn_header *out);
+int tarn_headers_get(const void *block, size_t len, const char *name, tarn_header *out);
 
 /* Append one header to a header block held in a caller-owned, malloc'd
  * buffer that grows with realloc.
@@ -55,9 +53,8 @@ int tarn_headers_get(const void *block, size_t len, const char *name,
  * value, value_len: the value; value NULL means a null value.
  * Returns TARN_OK, TARN_EINVAL (name too long, value over 2^31-1 bytes),
  * or TARN_ENOMEM (the buffer is unchanged). Thread-safe. */
-int tarn_headers_append(unsigned char **buf, size_t *len, size_t *cap,
-			const char *name, size_t name_len, const void *value,
-			size_t value_len);
+int tarn_headers_append(unsigned char **buf, size_t *len, size_t *cap, const char *name,
+			size_t name_len, const void *value, size_t value_len);
 
 #ifdef __cplusplus
 }

@@ -36,19 +36,19 @@ extern "C" {
 #endif
 
 typedef struct tarn_ingest_counts {
-	uint64_t read;        /* inputs read (lines or messages) */
-	uint64_t stored;      /* new events stored */
-	uint64_t duplicates;  /* re-deliveries absorbed */
-	uint64_t conflicts;   /* conflicting duplicates quarantined */
-	uint64_t quarantined; /* inputs quarantined for any reason, conflicts included */
-	uint64_t batches;     /* lake commits */
-	uint64_t bytes;       /* payload bytes read */
+	uint64_t read;		       /* inputs read (lines or messages) */
+	uint64_t stored;	       /* new events stored */
+	uint64_t duplicates;	       /* re-deliveries absorbed */
+	uint64_t conflicts;	       /* conflicting duplicates quarantined */
+	uint64_t quarantined;	       /* inputs quarantined for any reason, conflicts included */
+	uint64_t batches;	       /* lake commits */
+	uint64_t bytes;		       /* payload bytes read */
 	uint64_t offset_commit_errors; /* Kafka offset commits that failed and were
 				  retried with the next batch (the events were
 				  already stored; at worst they are re-delivered
 				  and absorbed by deduplication) */
-	uint64_t dead_lettered; /* quarantined inputs also acknowledged by the
-				  dead-letter topic (0 without opts->dlq) */
+	uint64_t dead_lettered;	       /* quarantined inputs also acknowledged by the
+					 dead-letter topic (0 without opts->dlq) */
 } tarn_ingest_counts;
 
 /* Progress report after each committed batch; counts are running totals. */
@@ -56,24 +56,26 @@ typedef void (*tarn_ingest_progress_cb)(void *ctx, const tarn_ingest_counts *c);
 
 typedef struct tarn_ingest_options {
 	tarn_extract_options extract;
-	size_t batch_events;  /* commit after this many inputs; 0: the default,
-				 100000 for a stream (as a bulk load into
-				 SQLite), 20000 for Kafka (where batch_ms
-				 usually ends a batch first) */
-	int batch_ms;         /* Kafka: commit at least this often, ms; default 100 */
+	size_t batch_events;		  /* commit after this many inputs; 0: the default,
+					     100000 for a stream (as a bulk load into
+					     SQLite), 20000 for Kafka (where batch_ms
+					     usually ends a batch first) */
+	int batch_ms;			  /* Kafka: commit at least this often, ms; default 100 */
 	tarn_ingest_progress_cb progress; /* may be NULL */
 	void *progress_ctx;
 	volatile sig_atomic_t *stop; /* when it becomes non-zero, commit and return; may be NULL */
-	tarn_producer *dlq;   /* producer for the dead-letter topic (borrowed);
-				 NULL: quarantine only */
-	const char *dlq_topic; /* the dead-letter topic; required with dlq */
-	int dlq_timeout_ms;   /* wait this long for the dead-letter
-				 acknowledgements of a batch, ms; default 60000
-				 (above the producer's message.timeout.ms) */
+	tarn_producer *dlq;	     /* producer for the dead-letter topic (borrowed);
+					NULL: quarantine only */
+	const char *dlq_topic;	     /* the dead-letter topic; required with dlq */
+	int dlq_timeout_ms;	     /* wait this long for the dead-letter
+					acknowledgements of a batch, ms; default 60000
+					(above the producer's message.timeout.ms) */
 } tarn_ingest_options;
 
-#define TARN_INGEST_OPTIONS_INIT \
-	{ TARN_EXTRACT_OPTIONS_INIT, 0, 100, NULL, NULL, NULL, NULL, NULL, 60000 }
+#define TARN_INGEST_OPTIONS_INIT                                                                   \
+	{                                                                                          \
+		TARN_EXTRACT_OPTIONS_INIT, 0, 100, NULL, NULL, NULL, NULL, NULL, 60000             \
+	}
 
 /* Ingest a JSON-lines stream until end of file.
  *
@@ -87,8 +89,7 @@ typedef struct tarn_ingest_options {
  * TARN_EKAFKA (the dead-letter producer refused a message), or the lake's
  * error (the batch in progress is rolled back; earlier batches stay). */
 int tarn_ingest_stream(tarn_lake *lake, FILE *in, const char *source,
-		       const tarn_ingest_options *opts,
-		       tarn_ingest_counts *counts);
+		       const tarn_ingest_options *opts, tarn_ingest_counts *counts);
 
 /* Ingest from a subscribed consumer until it reports the end (exit_at_end)
  * or *opts->stop becomes non-zero; each batch is committed to the lake and
@@ -98,8 +99,7 @@ int tarn_ingest_stream(tarn_lake *lake, FILE *in, const char *source,
  * Returns TARN_OK, TARN_EKAFKA (a fatal consumer error), TARN_EDELIVERY
  * and TARN_EINVAL as tarn_ingest_stream, or the lake's error (no offset
  * beyond what is stored and dead-lettered is ever committed). */
-int tarn_ingest_kafka(tarn_lake *lake, tarn_consumer *consumer,
-		      const tarn_ingest_options *opts,
+int tarn_ingest_kafka(tarn_lake *lake, tarn_consumer *consumer, const tarn_ingest_options *opts,
 		      tarn_ingest_counts *counts);
 
 #ifdef __cplusplus

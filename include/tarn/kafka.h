@@ -73,16 +73,19 @@ void tarn_broker_stop(tarn_broker *b);
 typedef struct tarn_consumer tarn_consumer;
 
 typedef struct tarn_consumer_options {
-	const char *brokers;   /* bootstrap.servers, required */
-	const char *topic;     /* required */
-	const char *group;     /* group.id; default "tarn" */
-	int exit_at_end;       /* 1: poll returns TARN_ENOTFOUND once every assigned
-				  partition has been read to its end (kcat -e) */
+	const char *brokers;	 /* bootstrap.servers, required */
+	const char *topic;	 /* required */
+	const char *group;	 /* group.id; default "tarn" */
+	int exit_at_end;	 /* 1: poll returns TARN_ENOTFOUND once every assigned
+				    partition has been read to its end (kcat -e) */
 	const char *const *conf; /* n_conf "key=value" strings for rd_kafka_conf_set, may be NULL */
 	size_t n_conf;
 } tarn_consumer_options;
 
-#define TARN_CONSUMER_OPTIONS_INIT { NULL, NULL, "tarn", 0, NULL, 0 }
+#define TARN_CONSUMER_OPTIONS_INIT                                                                 \
+	{                                                                                          \
+		NULL, NULL, "tarn", 0, NULL, 0                                                     \
+	}
 
 /* Open a consumer and subscribe to the topic.
  *
@@ -113,8 +116,7 @@ int tarn_consumer_poll(tarn_consumer *c, int timeout_ms, tarn_event *ev);
  * (topic, partition) is durable; the offset stored is offset + 1 (Kafka's
  * "next offset to read"). Nothing is sent to the broker until
  * tarn_consumer_commit. Returns TARN_OK or TARN_EKAFKA. */
-int tarn_consumer_store(tarn_consumer *c, const char *topic, int32_t partition,
-			int64_t offset);
+int tarn_consumer_store(tarn_consumer *c, const char *topic, int32_t partition, int64_t offset);
 
 /* Commit the stored offsets to the group coordinator, synchronously.
  * Returns TARN_OK (also when there was nothing to commit) or TARN_EKAFKA. */
@@ -129,18 +131,21 @@ void tarn_consumer_close(tarn_consumer *c);
 typedef struct tarn_producer tarn_producer;
 
 typedef struct tarn_producer_options {
-	const char *brokers;   /* bootstrap.servers, required */
-	const char *topic;     /* the topic of tarn_producer_send; may be NULL
-				  when only tarn_producer_send_to is used */
-	int idempotent;        /* 1: enable.idempotence=true (Kafka protocol's
-				  idempotent producer: no duplicates on retry) */
-	int unkeyed_spread;    /* 1: sticky.partitioning.linger.ms=0 so unkeyed
-				  messages spread evenly (see DESIGN.md) */
+	const char *brokers;	 /* bootstrap.servers, required */
+	const char *topic;	 /* the topic of tarn_producer_send; may be NULL
+				    when only tarn_producer_send_to is used */
+	int idempotent;		 /* 1: enable.idempotence=true (Kafka protocol's
+				    idempotent producer: no duplicates on retry) */
+	int unkeyed_spread;	 /* 1: sticky.partitioning.linger.ms=0 so unkeyed
+				    messages spread evenly (see DESIGN.md) */
 	const char *const *conf; /* n_conf "key=value" strings, may be NULL */
 	size_t n_conf;
 } tarn_producer_options;
 
-#define TARN_PRODUCER_OPTIONS_INIT { NULL, NULL, 1, 1, NULL, 0 }
+#define TARN_PRODUCER_OPTIONS_INIT                                                                 \
+	{                                                                                          \
+		NULL, NULL, 1, 1, NULL, 0                                                          \
+	}
 
 /* Open a producer (for one topic, or for any with tarn_producer_send_to).
  * Returns TARN_OK, TARN_EINVAL (no brokers, or as for the consumer), or
@@ -152,9 +157,8 @@ int tarn_producer_open(tarn_producer **out, const tarn_producer_options *opts);
  * producer stamp the current time). Data is copied. Blocks, serving
  * delivery reports, while the local queue is full.
  * Returns TARN_OK or TARN_EKAFKA (message too large, unknown topic, ...). */
-int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len,
-		       const void *key, size_t key_len, const void *headers,
-		       size_t headers_len, int64_t ts_us);
+int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len, const void *key,
+		       size_t key_len, const void *headers, size_t headers_len, int64_t ts_us);
 
 /* As tarn_producer_send, to topic `topic` (NUL-terminated; NULL: the
  * producer's own topic, which then must have been given). The topic is
@@ -162,9 +166,9 @@ int tarn_producer_send(tarn_producer *p, const void *value, size_t value_len,
  * broker does, with 4 partitions). Delivery reports count as for
  * tarn_producer_send.
  * Returns TARN_OK, TARN_EINVAL (no topic at all), or TARN_EKAFKA. */
-int tarn_producer_send_to(tarn_producer *p, const char *topic, const void *value,
-			  size_t value_len, const void *key, size_t key_len,
-			  const void *headers, size_t headers_len, int64_t ts_us);
+int tarn_producer_send_to(tarn_producer *p, const char *topic, const void *value, size_t value_len,
+			  const void *key, size_t key_len, const void *headers, size_t headers_len,
+			  int64_t ts_us);
 
 /* Re-emit a stored event with tarn_producer_send: its payload, key and
  * header block as stored, and its Kafka timestamp, or its event time when
@@ -192,8 +196,7 @@ void tarn_producer_poll(tarn_producer *p);
  * unacknowledged at the timeout.
  * Returns TARN_OK when every message sent was acknowledged; TARN_EDELIVERY
  * otherwise, with the count and the first error's text in the message. */
-int tarn_producer_flush(tarn_producer *p, int timeout_ms, uint64_t *acked,
-			uint64_t *failed);
+int tarn_producer_flush(tarn_producer *p, int timeout_ms, uint64_t *acked, uint64_t *failed);
 
 /* Free the producer; NULL is allowed. Does not wait: flush first. */
 void tarn_producer_close(tarn_producer *p);

@@ -32,8 +32,9 @@ extern "C" {
 typedef struct tarn_lake tarn_lake;
 
 #define TARN_LAKE_READONLY 0x1u /* open existing files read-only; no lock, no recovery */
-#define TARN_LAKE_GROUP_READABLE 0x2u /* create new files 0640 and folders 0750
-					 instead of 0600 / 0700 */
+#define TARN_LAKE_GROUP_READABLE                                                                   \
+	0x2u /* create new files 0640 and folders 0750                                             \
+		instead of 0600 / 0700 */
 #define TARN_LAKE_FORMAT_VERSION 4
 
 /* Open (and, unless read-only, create) the lake in folder `dir`.
@@ -61,12 +62,12 @@ const char *tarn_lake_dir(const tarn_lake *lake);
 
 /* What happened to one event. */
 typedef enum tarn_add_result {
-	TARN_ADD_STORED = 0,   /* new: stored, counted in gold */
-	TARN_ADD_DUPLICATE,    /* same id and same payload bytes already stored */
-	TARN_ADD_CONFLICT,     /* same id, different payload: quarantined as
-				  conflicting_duplicate; the first stays */
-	TARN_ADD_EXPIRED       /* event date before the retention horizon
-				  (tarn_lake_prune): quarantined as expired */
+	TARN_ADD_STORED = 0, /* new: stored, counted in gold */
+	TARN_ADD_DUPLICATE,  /* same id and same payload bytes already stored */
+	TARN_ADD_CONFLICT,   /* same id, different payload: quarantined as
+				conflicting_duplicate; the first stays */
+	TARN_ADD_EXPIRED     /* event date before the retention horizon
+				(tarn_lake_prune): quarantined as expired */
 } tarn_add_result;
 
 /* Add one extracted event to the current batch (opening one if needed).
@@ -86,8 +87,7 @@ typedef enum tarn_add_result {
  * outside the date it maps to);
  * TARN_ESQLITE/TARN_ENOSPC/TARN_EIO/TARN_ECORRUPT (the shard file; the
  * batch must then be rolled back); TARN_EZSTD; TARN_ENOMEM. */
-int tarn_lake_add(tarn_lake *lake, const tarn_event *ev,
-		  tarn_add_result *result);
+int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result);
 
 /* Add one input that cannot be stored to the quarantine in this batch.
  *
@@ -98,8 +98,8 @@ int tarn_lake_add(tarn_lake *lake, const tarn_event *ev,
  * bytes) is stored once.
  * Returns TARN_OK, TARN_EINVAL (read-only), TARN_ESQLITE, TARN_ENOSPC,
  * TARN_ENOMEM. */
-int tarn_lake_quarantine(tarn_lake *lake, const tarn_event *ev,
-			 tarn_reject reason, const char *detail);
+int tarn_lake_quarantine(tarn_lake *lake, const tarn_event *ev, tarn_reject reason,
+			 const char *detail);
 
 /* Make the current batch durable: quarantine, every touched shard, gold.
  * On return TARN_OK every event added since the last commit is on disk and
@@ -117,23 +117,26 @@ int tarn_lake_rollback(tarn_lake *lake);
 /* What tarn_lake_prune deletes. Whole shard files only, oldest first;
  * gold rows stay (gold outlives raw data). */
 typedef struct tarn_prune_options {
-	const char *before;   /* "YYYY-MM-DD": shards of earlier dates; NULL: none */
-	int keep_days;        /* > 0: shards before today - keep_days + 1 (UTC,
-				 wall clock); 0: none */
-	uint64_t max_bytes;   /* > 0: then the oldest shards while all shard files
-				 (with -wal) exceed this many bytes; 0: no cap */
-	int quarantine_days;  /* > 0: quarantine rows ingested more than this many
-				 days ago; 0: keep them */
+	const char *before;  /* "YYYY-MM-DD": shards of earlier dates; NULL: none */
+	int keep_days;	     /* > 0: shards before today - keep_days + 1 (UTC,
+				wall clock); 0: none */
+	uint64_t max_bytes;  /* > 0: then the oldest shards while all shard files
+				(with -wal) exceed this many bytes; 0: no cap */
+	int quarantine_days; /* > 0: quarantine rows ingested more than this many
+				days ago; 0: keep them */
 } tarn_prune_options;
 
-#define TARN_PRUNE_OPTIONS_INIT { NULL, 0, 0, 0 }
+#define TARN_PRUNE_OPTIONS_INIT                                                                    \
+	{                                                                                          \
+		NULL, 0, 0, 0                                                                      \
+	}
 
 typedef struct tarn_prune_result {
-	uint64_t shards;          /* shard files deleted */
-	uint64_t events;          /* events they held */
-	uint64_t bytes;           /* their size on disk, bytes */
+	uint64_t shards;	  /* shard files deleted */
+	uint64_t events;	  /* events they held */
+	uint64_t bytes;		  /* their size on disk, bytes */
 	uint64_t quarantine_rows; /* quarantine rows deleted */
-	char horizon[11];         /* first date still stored ("" when none set) */
+	char horizon[11];	  /* first date still stored ("" when none set) */
 } tarn_prune_result;
 
 /* Delete old shards (and quarantine rows) of a writer's lake.
@@ -152,12 +155,12 @@ int tarn_lake_prune(tarn_lake *lake, const tarn_prune_options *o, tarn_prune_res
 
 /* What tarn_lake_compact did. */
 typedef struct tarn_compact_result {
-	uint64_t shards;        /* shards that had small blocks to rewrite */
-	uint64_t old_blocks;    /* small blocks rewritten */
-	uint64_t new_blocks;    /* full blocks written */
-	uint64_t events;        /* events moved (each once) */
-	uint64_t bytes_before;  /* those shards' files (with -wal) before, bytes */
-	uint64_t bytes_after;   /* and after */
+	uint64_t shards;       /* shards that had small blocks to rewrite */
+	uint64_t old_blocks;   /* small blocks rewritten */
+	uint64_t new_blocks;   /* full blocks written */
+	uint64_t events;       /* events moved (each once) */
+	uint64_t bytes_before; /* those shards' files (with -wal) before, bytes */
+	uint64_t bytes_after;  /* and after */
 } tarn_compact_result;
 
 /* Rewrite the small blocks (under 2,048 events) of the shard of date, or
@@ -191,19 +194,19 @@ size_t tarn_lake_pending(const tarn_lake *lake);
 /* ---- statistics ---- */
 
 typedef struct tarn_shard_stats {
-	char date[11];        /* "YYYY-MM-DD", or "total" */
-	uint64_t events;      /* events stored */
-	uint64_t duplicates;  /* re-deliveries absorbed (identical payload) */
-	uint64_t blocks;      /* blocks of up to 4,096 events */
-	uint64_t raw_bytes;   /* sum of payload sizes, bytes */
-	uint64_t zstd_bytes;  /* bytes of the blocks' zstd frames (fields and payloads) */
-	uint64_t disk_bytes;  /* the shard file and its -wal, bytes */
+	char date[11];	     /* "YYYY-MM-DD", or "total" */
+	uint64_t events;     /* events stored */
+	uint64_t duplicates; /* re-deliveries absorbed (identical payload) */
+	uint64_t blocks;     /* blocks of up to 4,096 events */
+	uint64_t raw_bytes;  /* sum of payload sizes, bytes */
+	uint64_t zstd_bytes; /* bytes of the blocks' zstd frames (fields and payloads) */
+	uint64_t disk_bytes; /* the shard file and its -wal, bytes */
 } tarn_shard_stats;
 
 typedef struct tarn_lake_stats {
-	tarn_shard_stats total;   /* sums over every shard (date "total") */
-	uint64_t quarantined;     /* rows in the quarantine */
-	uint64_t conflicts;       /* of which conflicting_duplicate */
+	tarn_shard_stats total;	  /* sums over every shard (date "total") */
+	uint64_t quarantined;	  /* rows in the quarantine */
+	uint64_t conflicts;	  /* of which conflicting_duplicate */
 	uint64_t lake_disk_bytes; /* every file in the lake folder, bytes */
 	uint64_t n_shards;
 } tarn_lake_stats;
@@ -213,15 +216,13 @@ typedef int (*tarn_shard_stats_cb)(void *ctx, const tarn_shard_stats *s);
 
 /* Gather statistics. cb may be NULL; out receives totals (may be NULL).
  * Returns TARN_OK, the callback's non-zero value, or a file's error. */
-int tarn_lake_stats_get(tarn_lake *lake, tarn_shard_stats_cb cb, void *ctx,
-			tarn_lake_stats *out);
+int tarn_lake_stats_get(tarn_lake *lake, tarn_shard_stats_cb cb, void *ctx, tarn_lake_stats *out);
 
 /* ---- verification ---- */
 
 /* Called once per problem found: file is a path inside the lake, problem
  * a one-line description. */
-typedef void (*tarn_problem_cb)(void *ctx, const char *file,
-				const char *problem);
+typedef void (*tarn_problem_cb)(void *ctx, const char *file, const char *problem);
 
 /* Check the whole lake: PRAGMA integrity_check on every file; every shard
  * is a tarn shard of a known format version whose name matches its
@@ -232,8 +233,7 @@ typedef void (*tarn_problem_cb)(void *ctx, const char *file,
  * n_problems: receives the count (may be NULL).
  * Returns TARN_OK when clean, TARN_ECORRUPT when problems were reported,
  * or another code when verification itself could not run. */
-int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx,
-		     uint64_t *n_problems);
+int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n_problems);
 
 /* ---- gold ---- */
 

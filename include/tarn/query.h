@@ -34,22 +34,20 @@ extern "C" {
 
 typedef struct tarn_query tarn_query;
 
-enum { TARN_VALUE_NULL = 0, TARN_VALUE_INT, TARN_VALUE_REAL, TARN_VALUE_TEXT,
-       TARN_VALUE_BLOB };
+enum { TARN_VALUE_NULL = 0, TARN_VALUE_INT, TARN_VALUE_REAL, TARN_VALUE_TEXT, TARN_VALUE_BLOB };
 
 /* One result value, borrowed for the duration of a row callback. */
 typedef struct tarn_value {
-	int type;          /* TARN_VALUE_* */
-	int64_t i;         /* for INT */
-	double d;          /* for REAL */
-	const void *p;     /* for TEXT (not NUL-terminated) and BLOB */
-	size_t len;        /* bytes, for TEXT and BLOB */
+	int type;      /* TARN_VALUE_* */
+	int64_t i;     /* for INT */
+	double d;      /* for REAL */
+	const void *p; /* for TEXT (not NUL-terminated) and BLOB */
+	size_t len;    /* bytes, for TEXT and BLOB */
 } tarn_value;
 
 /* Receives one result row: n columns, their names and values (borrowed,
  * valid during the call). Return 0 to go on, non-zero to stop. */
-typedef int (*tarn_row_cb)(void *ctx, int n, const char *const *names,
-			   const tarn_value *values);
+typedef int (*tarn_row_cb)(void *ctx, int n, const char *const *names, const tarn_value *values);
 
 /* Open a read-only query connection on the lake in folder dir.
  * out: receives the handle; close with tarn_query_close.
@@ -64,8 +62,7 @@ int tarn_query_open(tarn_query **out, const char *dir);
  * Returns TARN_OK; the callback's non-zero value; TARN_EINVAL (SQL error,
  * or a statement refused by the authorizer: the message says which);
  * TARN_ECORRUPT (a shard that cannot be read); TARN_ESQLITE. */
-int tarn_query_exec(tarn_query *q, const char *sql, tarn_row_cb cb, void *ctx,
-		    uint64_t *n_rows);
+int tarn_query_exec(tarn_query *q, const char *sql, tarn_row_cb cb, void *ctx, uint64_t *n_rows);
 
 /* Close the connection; NULL is allowed. */
 void tarn_query_close(tarn_query *q);

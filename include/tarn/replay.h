@@ -18,22 +18,25 @@ extern "C" {
 
 /* A place in replay order: an event's (time, id). */
 typedef struct tarn_replay_position {
-	int64_t time_us;                 /* microseconds since the epoch, UTC */
-	unsigned char id[TARN_ID_MAX];   /* as in tarn_event */
+	int64_t time_us;	       /* microseconds since the epoch, UTC */
+	unsigned char id[TARN_ID_MAX]; /* as in tarn_event */
 	size_t id_len;
 	int id_is_uuid;
 } tarn_replay_position;
 
 typedef struct tarn_replay_options {
-	int64_t since_us;          /* inclusive lower bound on event time, us; INT64_MIN: none */
-	int64_t until_us;          /* exclusive upper bound on event time, us; INT64_MAX: none */
-	const char *const *names;  /* keep only these event names (n_names > 0), may be NULL */
+	int64_t since_us;	  /* inclusive lower bound on event time, us; INT64_MIN: none */
+	int64_t until_us;	  /* exclusive upper bound on event time, us; INT64_MAX: none */
+	const char *const *names; /* keep only these event names (n_names > 0), may be NULL */
 	size_t n_names;
 	const tarn_replay_position *after; /* skip events up to and including this
 					      position (a checkpoint); NULL: none */
 } tarn_replay_options;
 
-#define TARN_REPLAY_OPTIONS_INIT { INT64_MIN, INT64_MAX, NULL, 0, NULL }
+#define TARN_REPLAY_OPTIONS_INIT                                                                   \
+	{                                                                                          \
+		INT64_MIN, INT64_MAX, NULL, 0, NULL                                                \
+	}
 
 /* Receives one stored event: id, time, name, the decompressed payload
  * (exact bytes as received), key, header block, topic, partition, offset,
@@ -51,8 +54,8 @@ typedef int (*tarn_replay_cb)(void *ctx, const tarn_event *ev);
  * Returns TARN_OK, the callback's non-zero value, TARN_ECORRUPT (a block
  * that does not decompress; the message names the shard), TARN_ESQLITE,
  * TARN_EZSTD, TARN_ENOMEM. */
-int tarn_replay_scan(tarn_lake *lake, const tarn_replay_options *opts,
-		     tarn_replay_cb cb, void *ctx, uint64_t *n_events);
+int tarn_replay_scan(tarn_lake *lake, const tarn_replay_options *opts, tarn_replay_cb cb, void *ctx,
+		     uint64_t *n_events);
 
 /* Compare an event with a position in replay order: < 0, 0, > 0. */
 int tarn_replay_position_cmp(const tarn_event *ev, const tarn_replay_position *pos);
@@ -67,8 +70,7 @@ void tarn_replay_position_of(const tarn_event *ev, tarn_replay_position *pos);
  * lake_dir, name: NUL-terminated. out: receives the position.
  * Returns TARN_OK, TARN_ENOTFOUND (no such checkpoint), TARN_ESQLITE,
  * TARN_ECORRUPT (checkpoints.db is not tarn's). */
-int tarn_replay_checkpoint_get(const char *lake_dir, const char *name,
-			       tarn_replay_position *out);
+int tarn_replay_checkpoint_get(const char *lake_dir, const char *name, tarn_replay_position *out);
 
 /* Store (replace) the named checkpoint, durably (synchronous=FULL).
  * Creates LAKE/checkpoints.db (mode 0600) when needed.

@@ -42,16 +42,16 @@ extern "C" {
  * headers: the reason (a tarn_reject name such as "not_json", or "no_name",
  * or "bad_topic_name"), and where it came from (topic; partition and
  * offset as decimal text). Ingest (tarn/ingest.h) uses the same names. */
-#define TARN_DLQ_REASON "tarn_reason"
-#define TARN_DLQ_SOURCE_TOPIC "tarn_source_topic"
+#define TARN_DLQ_REASON		  "tarn_reason"
+#define TARN_DLQ_SOURCE_TOPIC	  "tarn_source_topic"
 #define TARN_DLQ_SOURCE_PARTITION "tarn_source_partition"
-#define TARN_DLQ_SOURCE_OFFSET "tarn_source_offset"
+#define TARN_DLQ_SOURCE_OFFSET	  "tarn_source_offset"
 
 typedef struct tarn_split_counts {
-	uint64_t read;          /* messages read */
-	uint64_t routed;        /* produced to a named topic and acknowledged */
-	uint64_t dead_lettered; /* produced to the dead-letter topic and acknowledged */
-	uint64_t batches;       /* batches acknowledged and committed */
+	uint64_t read;		       /* messages read */
+	uint64_t routed;	       /* produced to a named topic and acknowledged */
+	uint64_t dead_lettered;	       /* produced to the dead-letter topic and acknowledged */
+	uint64_t batches;	       /* batches acknowledged and committed */
 	uint64_t offset_commit_errors; /* offset commits that failed and were
 				  retried with the next batch (at worst those
 				  messages are sent again) */
@@ -60,23 +60,26 @@ typedef struct tarn_split_counts {
 typedef void (*tarn_split_progress_cb)(void *ctx, const tarn_split_counts *c);
 
 typedef struct tarn_split_options {
-	const char *to;         /* topic template; every "{name}" is replaced by
-				   the event name; default "events.{name}" */
-	const char *dlq;        /* dead-letter topic, required */
-	tarn_extract_options extract; /* only name_field is used */
-	size_t batch_events;    /* send at most this many per batch; default 10000 */
-	int batch_ms;           /* close a batch after this long, ms; default 100 */
-	int flush_timeout_ms;   /* wait this long for a batch's acknowledgements,
-				   ms; default 60000 (above the producer's
-				   message.timeout.ms, so every message is
-				   either acknowledged or failed by then) */
+	const char *to;			 /* topic template; every "{name}" is replaced by
+					    the event name; default "events.{name}" */
+	const char *dlq;		 /* dead-letter topic, required */
+	tarn_extract_options extract;	 /* only name_field is used */
+	size_t batch_events;		 /* send at most this many per batch; default 10000 */
+	int batch_ms;			 /* close a batch after this long, ms; default 100 */
+	int flush_timeout_ms;		 /* wait this long for a batch's acknowledgements,
+					    ms; default 60000 (above the producer's
+					    message.timeout.ms, so every message is
+					    either acknowledged or failed by then) */
 	tarn_split_progress_cb progress; /* after each committed batch; may be NULL */
 	void *progress_ctx;
 	volatile sig_atomic_t *stop; /* non-zero: finish the batch and return; may be NULL */
 } tarn_split_options;
 
-#define TARN_SPLIT_OPTIONS_INIT \
-	{ "events.{name}", NULL, TARN_EXTRACT_OPTIONS_INIT, 10000, 100, 60000, NULL, NULL, NULL }
+#define TARN_SPLIT_OPTIONS_INIT                                                                    \
+	{                                                                                          \
+		"events.{name}", NULL, TARN_EXTRACT_OPTIONS_INIT, 10000, 100, 60000, NULL, NULL,   \
+			NULL                                                                       \
+	}
 
 /* 1 when `name` (NUL-terminated) is a legal Kafka topic name: 1..249
  * bytes of [a-zA-Z0-9._-], and not "." or ".." (Kafka's
@@ -101,8 +104,8 @@ int tarn_split_topic(const char *tmpl, const char *name, char *out, size_t out_l
  * (the batch's offsets are not committed: a rerun sends it again);
  * TARN_EKAFKA for a fatal consumer or producer error. Not thread-safe for
  * one consumer/producer pair. */
-int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer,
-		   const tarn_split_options *opts, tarn_split_counts *counts);
+int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer, const tarn_split_options *opts,
+		   tarn_split_counts *counts);
 
 /* Build the header block of a dead-lettered message: the message's own
  * header block followed by TARN_DLQ_REASON = reason, TARN_DLQ_SOURCE_TOPIC

@@ -17,7 +17,7 @@ extern "C" {
 
 #define TARN_TIME_MIN_US (-62135596800000000LL) /* 0001-01-01T00:00:00Z */
 #define TARN_TIME_MAX_US (253402300799999999LL) /* 9999-12-31T23:59:59.999999Z */
-#define TARN_US_PER_DAY (86400000000LL)
+#define TARN_US_PER_DAY	 (86400000000LL)
 
 /* Parse an RFC 3339 date-time (RFC 3339 section 5.6) into microseconds.
  *

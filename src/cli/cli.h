@@ -58,8 +58,8 @@ void cli_gold_sql(char *sql, size_t len, const char *t, int last_minutes);
  * allow_csv: csv is accepted; rebuild NULL: no --rebuild; progress NULL:
  * no --progress / --no-progress (else set to 1 / 0; leave it -1 for the
  * default). Returns 0, -1 after printing help, or 2. */
-int cli_lake_args(int argc, char **argv, const char *cmd, const char *help,
-		  const char **dir, int *format, int allow_csv, int *rebuild, int *progress);
+int cli_lake_args(int argc, char **argv, const char *cmd, const char *help, const char **dir,
+		  int *format, int allow_csv, int *rebuild, int *progress);
 /* A tarn_lake_progress_cb that shows it with cli_progress_update; ctx is
  * a struct cli_progress. */
 void cli_lake_progress(void *ctx, uint64_t events, uint64_t bytes, uint64_t total_events,
@@ -108,9 +108,9 @@ void cli_out_free(struct cli_out *o);
 struct cli_progress {
 	const char *cmd;
 	int on, tty, shown;
-	uint64_t total_bytes; /* 0: unknown, no ETA */
+	uint64_t total_bytes;	/* 0: unknown, no ETA */
 	uint64_t events, bytes; /* the last counts reported */
-	int64_t t0, last;     /* microseconds */
+	int64_t t0, last;	/* microseconds */
 };
 /* mode: -1 when stderr is a terminal (the default), 0 never (--no-progress),
  * 1 always (--progress). total_bytes: the input's size for an ETA, or 0. */
@@ -128,8 +128,8 @@ struct serve_counters {
 };
 
 struct dash_reply {
-	char *body;       /* malloc'd; the caller frees it */
-	size_t len;       /* bytes */
+	char *body;	  /* malloc'd; the caller frees it */
+	size_t len;	  /* bytes */
 	const char *type; /* Content-Type, static */
 };
 
@@ -139,7 +139,7 @@ struct dash_reply {
  * (200; 404 for an unknown path; 503 when the lake cannot be read) with
  * *reply filled, or -1 when out of memory (*reply untouched). Thread-safe:
  * every call opens its own read-only connections. */
-int dash_render(const char *dir, const char *path, int refresh_s,
-		const struct serve_counters *sc, struct dash_reply *reply);
+int dash_render(const char *dir, const char *path, int refresh_s, const struct serve_counters *sc,
+		struct dash_reply *reply);
 
 #endif

@@ -7,7 +7,8 @@
 #include "cli.h"
 
 static const char help[] =
-	"usage: tarn broker [--partitions N] [--topic NAME]... [--refuse NAME]... [--format text|json]\n"
+	"usage: tarn broker [--partitions N] [--topic NAME]... [--refuse NAME]... [--format "
+	"text|json]\n"
 	"Runs librdkafka's mock cluster on 127.0.0.1 and prints its bootstrap\n"
 	"address as the first line of stdout (with --format json, that line is\n"
 	"{\"bootstrap\": ..., \"partitions\": N, \"topics\": [...]}); stops on\n"
@@ -19,14 +20,12 @@ static const char help[] =
 
 int cmd_broker(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "partitions", required_argument, NULL, 'p' },
-		{ "topic", required_argument, NULL, 't' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "refuse", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = { { "partitions", required_argument, NULL, 'p' },
+					      { "topic", required_argument, NULL, 't' },
+					      { "format", required_argument, NULL, 'f' },
+					      { "refuse", required_argument, NULL, 'r' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
 	const char *topics[64], *refused[64];
 	size_t n_refused = 0;
 	size_t n_topics = 0, i;
@@ -55,11 +54,8 @@ int cmd_broker(int argc, char **argv)
 				return cli_usage("broker", "at most 64 refused topics");
 			refused[n_refused++] = optarg;
 			break;
-		case 'h':
-			fputs(help, stdout);
-			return 0;
-		default:
-			return cli_usage("broker", "bad option");
+		case 'h': fputs(help, stdout); return 0;
+		default: return cli_usage("broker", "bad option");
 		}
 	}
 	if (optind < argc)

@@ -9,7 +9,8 @@
 #include "cli.h"
 
 static const char help[] =
-	"usage: tarn compact --lake DIR [YYYY-MM-DD]... [--format text|json] [--progress|--no-progress]\n"
+	"usage: tarn compact --lake DIR [YYYY-MM-DD]... [--format text|json] "
+	"[--progress|--no-progress]\n"
 	"Rewrites the small blocks of each shard (or of the dates given) into full\n"
 	"ones: ingest at a trickle commits a block of a few events every 100 ms,\n"
 	"which compresses poorly. One SQLite transaction per shard, so a crash leaves\n"
@@ -20,14 +21,12 @@ static const char help[] =
 
 int cmd_compact(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "lake", required_argument, NULL, 'L' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "progress", no_argument, NULL, 'p' },
-		{ "no-progress", no_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = { { "lake", required_argument, NULL, 'L' },
+					      { "format", required_argument, NULL, 'f' },
+					      { "progress", no_argument, NULL, 'p' },
+					      { "no-progress", no_argument, NULL, 'P' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
 	tarn_compact_result r, sum;
 	const char *dir = NULL;
 	tarn_lake *lake = NULL;
@@ -44,11 +43,8 @@ int cmd_compact(int argc, char **argv)
 			break;
 		case 'p': progress = 1; break;
 		case 'P': progress = 0; break;
-		case 'h':
-			fputs(help, stdout);
-			return 0;
-		default:
-			return cli_usage("compact", "bad option");
+		case 'h': fputs(help, stdout); return 0;
+		default: return cli_usage("compact", "bad option");
 		}
 	}
 	if (!dir)
@@ -78,12 +74,12 @@ int cmd_compact(int argc, char **argv)
 	if (rc)
 		return cli_fail("compact", dir, rc);
 	if (json) {
-		json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "shards",
-				      (json_int_t)sum.shards, "old_blocks", (json_int_t)sum.old_blocks,
-				      "new_blocks", (json_int_t)sum.new_blocks, "events",
-				      (json_int_t)sum.events, "bytes_before",
-				      (json_int_t)sum.bytes_before, "bytes_after",
-				      (json_int_t)sum.bytes_after, "ok", 1);
+		json_t *j =
+			json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "shards", (json_int_t)sum.shards,
+				  "old_blocks", (json_int_t)sum.old_blocks, "new_blocks",
+				  (json_int_t)sum.new_blocks, "events", (json_int_t)sum.events,
+				  "bytes_before", (json_int_t)sum.bytes_before, "bytes_after",
+				  (json_int_t)sum.bytes_after, "ok", 1);
 		cli_json_print(j);
 	} else {
 		fprintf(stderr,

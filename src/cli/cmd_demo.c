@@ -24,8 +24,8 @@ static double secs(int64_t t0)
 	return (double)(tarn_time_now_us() - t0) / 1e6;
 }
 
-static int produce(const char *brokers, uint64_t count, int64_t start_us,
-		   uint64_t *sent, uint64_t *dups)
+static int produce(const char *brokers, uint64_t count, int64_t start_us, uint64_t *sent,
+		   uint64_t *dups)
 {
 	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
 	tarn_gen_options go = TARN_GEN_OPTIONS_INIT;
@@ -66,8 +66,8 @@ static int produce(const char *brokers, uint64_t count, int64_t start_us,
 	return rc;
 }
 
-static int ingest(const char *brokers, const char *topic, const char *group,
-		  tarn_lake *lake, tarn_ingest_counts *c)
+static int ingest(const char *brokers, const char *topic, const char *group, tarn_lake *lake,
+		  tarn_ingest_counts *c)
 {
 	tarn_consumer_options co = TARN_CONSUMER_OPTIONS_INIT;
 	tarn_consumer *cons;
@@ -124,8 +124,8 @@ static int to_kafka(void *ctx, const tarn_event *ev)
 	return tarn_producer_send_event(r->p, ev);
 }
 
-static int replay_day(const char *brokers, tarn_lake *lake, int64_t day_us,
-		      uint64_t *sent, uint64_t *acked)
+static int replay_day(const char *brokers, tarn_lake *lake, int64_t day_us, uint64_t *sent,
+		      uint64_t *acked)
 {
 	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
 	tarn_replay_options ro = TARN_REPLAY_OPTIONS_INIT;
@@ -214,13 +214,11 @@ static int find_day(void *ctx, const tarn_shard_stats *s)
 
 int cmd_demo(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "lake", required_argument, NULL, 'L' },
-		{ "count", required_argument, NULL, 'c' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = { { "lake", required_argument, NULL, 'L' },
+					      { "count", required_argument, NULL, 'c' },
+					      { "format", required_argument, NULL, 'f' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
 	char dir_buf[64] = "/tmp/tarn-demo-XXXXXX", last_day[11];
 	const char *dir = NULL;
 	uint64_t count = 100000, sent = 0, dups = 0, rsent = 0, racked = 0, back = 0, problems;
@@ -245,11 +243,8 @@ int cmd_demo(int argc, char **argv)
 			if (cli_text_or_json("demo", optarg, &json))
 				return EXIT_USAGE;
 			break;
-		case 'h':
-			fputs(help, stdout);
-			return 0;
-		default:
-			return cli_usage("demo", "bad option");
+		case 'h': fputs(help, stdout); return 0;
+		default: return cli_usage("demo", "bad option");
 		}
 	}
 	if (optind < argc)
@@ -291,16 +286,18 @@ int cmd_demo(int argc, char **argv)
 	if (rc)
 		return cli_fail("demo", "embedded broker", rc);
 	bs = tarn_broker_bootstrap(b);
-	fprintf(say, "1. embedded Kafka broker at %s, topics 'events' and 'replay' with %d partitions\n",
-	       bs, parts);
+	fprintf(say,
+		"1. embedded Kafka broker at %s, topics 'events' and 'replay' with %d partitions\n",
+		bs, parts);
 
 	t0 = tarn_time_now_us();
 	rc = produce(bs, count, start_us, &sent, &dups);
 	if (rc)
 		goto fail_step;
-	fprintf(say, "2. produced %llu events (%llu unique + %llu re-deliveries) over 3 days in %.1fs\n",
-	       (unsigned long long)sent, (unsigned long long)count, (unsigned long long)dups,
-	       secs(t0));
+	fprintf(say,
+		"2. produced %llu events (%llu unique + %llu re-deliveries) over 3 days in %.1fs\n",
+		(unsigned long long)sent, (unsigned long long)count, (unsigned long long)dups,
+		secs(t0));
 
 	t0 = tarn_time_now_us();
 	rc = tarn_lake_open(&lake, dir, 0);
@@ -308,10 +305,11 @@ int cmd_demo(int argc, char **argv)
 		rc = ingest(bs, "events", "tarn-demo", lake, &c);
 	if (rc)
 		goto fail_step;
-	fprintf(say, "3. ingested with consumer group 'tarn-demo' in %.1fs: %llu read, %llu stored,"
-	       " %llu duplicates absorbed, %llu quarantined\n", secs(t0),
-	       (unsigned long long)c.read, (unsigned long long)c.stored,
-	       (unsigned long long)c.duplicates, (unsigned long long)c.quarantined);
+	fprintf(say,
+		"3. ingested with consumer group 'tarn-demo' in %.1fs: %llu read, %llu stored,"
+		" %llu duplicates absorbed, %llu quarantined\n",
+		secs(t0), (unsigned long long)c.read, (unsigned long long)c.stored,
+		(unsigned long long)c.duplicates, (unsigned long long)c.quarantined);
 	if (c.stored != count || c.duplicates != dups) {
 		fprintf(stderr, "tarn demo: expected %llu stored and %llu duplicates\n",
 			(unsigned long long)count, (unsigned long long)dups);
@@ -325,10 +323,12 @@ int cmd_demo(int argc, char **argv)
 	rc = split(bs, &k);
 	if (rc)
 		goto fail_step;
-	fprintf(say, "3b. split 'events' by event name with tarn split (group 'tarn-demo-split')"
+	fprintf(say,
+		"3b. split 'events' by event name with tarn split (group 'tarn-demo-split')"
 		" in %.1fs: %llu read, %llu routed to events.{login,click,purchase,logout},"
-		" %llu dead-lettered\n", secs(t0), (unsigned long long)k.read,
-		(unsigned long long)k.routed, (unsigned long long)k.dead_lettered);
+		" %llu dead-lettered\n",
+		secs(t0), (unsigned long long)k.read, (unsigned long long)k.routed,
+		(unsigned long long)k.dead_lettered);
 	if (k.read != sent || k.routed + k.dead_lettered != k.read) {
 		fprintf(stderr, "tarn demo: the splitter did not route every message\n");
 		rc = TARN_EINVAL;
@@ -346,8 +346,10 @@ int cmd_demo(int argc, char **argv)
 		rc = tarn_lake_verify(lake, NULL, NULL, &problems);
 	if (rc)
 		goto fail_step;
-	fprintf(say, "\n5. verify: every file passes integrity_check, gold equals its recomputation"
-	       " (%.1fs)\n", secs(t0));
+	fprintf(say,
+		"\n5. verify: every file passes integrity_check, gold equals its recomputation"
+		" (%.1fs)\n",
+		secs(t0));
 
 	t0 = tarn_time_now_us();
 	rc = replay_day(bs, lake, start_us + 2 * TARN_US_PER_DAY, &rsent, &racked);
@@ -359,29 +361,31 @@ int cmd_demo(int argc, char **argv)
 		rc = tarn_lake_stats_get(lake, find_day, &dc, NULL);
 	if (rc)
 		goto fail_step;
-	fprintf(say, "6. replayed %s to topic 'replay': %llu sent, %llu acknowledged, %llu read back"
-	       " (%llu stored that day) in %.1fs\n", last_day, (unsigned long long)rsent,
-	       (unsigned long long)racked, (unsigned long long)back, (unsigned long long)dc.n,
-	       secs(t0));
+	fprintf(say,
+		"6. replayed %s to topic 'replay': %llu sent, %llu acknowledged, %llu read back"
+		" (%llu stored that day) in %.1fs\n",
+		last_day, (unsigned long long)rsent, (unsigned long long)racked,
+		(unsigned long long)back, (unsigned long long)dc.n, secs(t0));
 	tarn_lake_close(lake);
 	tarn_broker_stop(b);
 	if (back != dc.n || racked != dc.n) {
 		fprintf(stderr, "tarn demo: replay count does not match the day's events\n");
 		return 1;
 	}
-	fprintf(say, "\ndemo ok. Look around: tarn stats --lake %s; tarn query --lake %s"
-	       " \"SELECT event_name, count(*) FROM events GROUP BY 1\"\n", dir, dir);
+	fprintf(say,
+		"\ndemo ok. Look around: tarn stats --lake %s; tarn query --lake %s"
+		" \"SELECT event_name, count(*) FROM events GROUP BY 1\"\n",
+		dir, dir);
 	if (json) {
-		json_t *j = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:I,s:I,s:I,s:I,s:b}",
-				      "lake", dir, "produced", (json_int_t)sent,
-				      "unique", (json_int_t)count, "re_sends", (json_int_t)dups,
-				      "read", (json_int_t)c.read, "stored", (json_int_t)c.stored,
-				      "duplicates", (json_int_t)c.duplicates,
-				      "quarantined", (json_int_t)c.quarantined, "verify_ok", 1,
-				      "replayed_day", last_day, "replay_sent", (json_int_t)rsent,
-				      "replay_acknowledged", (json_int_t)racked,
-				      "replay_read_back", (json_int_t)back, "split_routed",
-				      (json_int_t)k.routed, "ok", 1);
+		json_t *j = json_pack(
+			"{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:I,s:I,s:I,s:I,s:b}", "lake",
+			dir, "produced", (json_int_t)sent, "unique", (json_int_t)count, "re_sends",
+			(json_int_t)dups, "read", (json_int_t)c.read, "stored",
+			(json_int_t)c.stored, "duplicates", (json_int_t)c.duplicates, "quarantined",
+			(json_int_t)c.quarantined, "verify_ok", 1, "replayed_day", last_day,
+			"replay_sent", (json_int_t)rsent, "replay_acknowledged", (json_int_t)racked,
+			"replay_read_back", (json_int_t)back, "split_routed", (json_int_t)k.routed,
+			"ok", 1);
 		cli_json_print(j);
 	}
 	return 0;

@@ -58,15 +58,14 @@ static uint64_t input_bytes(int argc, char **argv)
 
 static void summary_json(const tarn_ingest_counts *c, int64_t t0, int rc)
 {
-	json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:b}",
-			      "read", (json_int_t)c->read, "stored", (json_int_t)c->stored,
-			      "duplicates", (json_int_t)c->duplicates,
-			      "quarantined", (json_int_t)c->quarantined,
-			      "conflicting_duplicates", (json_int_t)c->conflicts,
-			      "batches", (json_int_t)c->batches, "bytes", (json_int_t)c->bytes,
+	json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:b}", "read",
+			      (json_int_t)c->read, "stored", (json_int_t)c->stored, "duplicates",
+			      (json_int_t)c->duplicates, "quarantined", (json_int_t)c->quarantined,
+			      "conflicting_duplicates", (json_int_t)c->conflicts, "batches",
+			      (json_int_t)c->batches, "bytes", (json_int_t)c->bytes,
 			      "offset_commit_errors", (json_int_t)c->offset_commit_errors,
-			      "dead_lettered", (json_int_t)c->dead_lettered,
-			      "seconds", (double)(tarn_time_now_us() - t0) / 1e6, "ok", rc == 0);
+			      "dead_lettered", (json_int_t)c->dead_lettered, "seconds",
+			      (double)(tarn_time_now_us() - t0) / 1e6, "ok", rc == 0);
 
 	if (j) {
 		cli_json_print(j);
@@ -112,22 +111,20 @@ static int from_kafka(tarn_lake *lake, tarn_consumer_options *co, tarn_ingest_op
 
 int cmd_ingest(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "lake", required_argument, NULL, 'L' },
-		{ "id-field", required_argument, NULL, 'I' },
-		{ "time-field", required_argument, NULL, 'T' },
-		{ "name-field", required_argument, NULL, 'N' },
-		{ "group-readable", no_argument, NULL, 'g' },
-		{ "progress", no_argument, NULL, 'p' },
-		{ "no-progress", no_argument, NULL, 'P' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "minute-days", required_argument, NULL, 'm' },
-		{ "keep-days", required_argument, NULL, 'K' },
-		{ "compact-after", required_argument, NULL, 'C' },
-		{ "dlq", required_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = { { "lake", required_argument, NULL, 'L' },
+					      { "id-field", required_argument, NULL, 'I' },
+					      { "time-field", required_argument, NULL, 'T' },
+					      { "name-field", required_argument, NULL, 'N' },
+					      { "group-readable", no_argument, NULL, 'g' },
+					      { "progress", no_argument, NULL, 'p' },
+					      { "no-progress", no_argument, NULL, 'P' },
+					      { "format", required_argument, NULL, 'f' },
+					      { "minute-days", required_argument, NULL, 'm' },
+					      { "keep-days", required_argument, NULL, 'K' },
+					      { "compact-after", required_argument, NULL, 'C' },
+					      { "dlq", required_argument, NULL, 'D' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
 	tarn_consumer_options co = TARN_CONSUMER_OPTIONS_INIT;
 	tarn_ingest_options o = TARN_INGEST_OPTIONS_INIT;
 	tarn_ingest_counts c = { 0 };
@@ -179,11 +176,8 @@ int cmd_ingest(int argc, char **argv)
 			if (cli_conf_add(&conf, "ingest", optarg))
 				return EXIT_USAGE;
 			break;
-		case 'h':
-			fputs(help, stdout);
-			return 0;
-		default:
-			return cli_usage("ingest", "bad option");
+		case 'h': fputs(help, stdout); return 0;
+		default: return cli_usage("ingest", "bad option");
 		}
 	}
 	if (!dir)
@@ -254,7 +248,8 @@ int cmd_ingest(int argc, char **argv)
 		summary_json(&c, t0, rc);
 		return rc;
 	}
-	fprintf(stderr, "tarn ingest: %llu read, %llu stored, %llu duplicates absorbed, "
+	fprintf(stderr,
+		"tarn ingest: %llu read, %llu stored, %llu duplicates absorbed, "
 		"%llu quarantined (%llu conflicting duplicates)%s\n",
 		(unsigned long long)c.read, (unsigned long long)c.stored,
 		(unsigned long long)c.duplicates, (unsigned long long)c.quarantined,
@@ -263,7 +258,8 @@ int cmd_ingest(int argc, char **argv)
 		fprintf(stderr, "tarn ingest: %llu dead-lettered to %s\n",
 			(unsigned long long)c.dead_lettered, dlq);
 	if (c.offset_commit_errors)
-		fprintf(stderr, "tarn ingest: %llu Kafka offset commits failed and were retried;"
+		fprintf(stderr,
+			"tarn ingest: %llu Kafka offset commits failed and were retried;"
 			" events not committed will be re-delivered and absorbed\n",
 			(unsigned long long)c.offset_commit_errors);
 	return rc;

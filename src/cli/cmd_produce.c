@@ -33,19 +33,17 @@ struct produce_args {
 
 static int parse(int argc, char **argv, struct produce_args *a)
 {
-	static const struct option opts[] = {
-		{ "count", required_argument, NULL, 'c' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "seed", required_argument, NULL, 's' },
-		{ "start", required_argument, NULL, 'S' },
-		{ "days", required_argument, NULL, 'd' },
-		{ "dup-rate", required_argument, NULL, 'D' },
-		{ "unkeyed", no_argument, NULL, 'U' },
-		{ "headers-only", no_argument, NULL, 'H' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = { { "count", required_argument, NULL, 'c' },
+					      { "rate", required_argument, NULL, 'r' },
+					      { "seed", required_argument, NULL, 's' },
+					      { "start", required_argument, NULL, 'S' },
+					      { "days", required_argument, NULL, 'd' },
+					      { "dup-rate", required_argument, NULL, 'D' },
+					      { "unkeyed", no_argument, NULL, 'U' },
+					      { "headers-only", no_argument, NULL, 'H' },
+					      { "format", required_argument, NULL, 'f' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
 	uint64_t v;
 	int opt;
 
@@ -85,21 +83,14 @@ static int parse(int argc, char **argv, struct produce_args *a)
 			if (cli_double(optarg, 0, 1, &a->gen.dup_rate))
 				return cli_usage("produce", "--dup-rate wants 0..1");
 			break;
-		case 'U':
-			a->unkeyed = 1;
-			break;
-		case 'H':
-			a->gen.headers_only = 1;
-			break;
+		case 'U': a->unkeyed = 1; break;
+		case 'H': a->gen.headers_only = 1; break;
 		case 'f':
 			if (cli_text_or_json("produce", optarg, &a->json))
 				return EXIT_USAGE;
 			break;
-		case 'h':
-			fputs(help, stdout);
-			return -1;
-		default:
-			return cli_usage("produce", "bad option");
+		case 'h': fputs(help, stdout); return -1;
+		default: return cli_usage("produce", "bad option");
 		}
 	}
 	if (optind < argc)
@@ -190,10 +181,11 @@ int cmd_produce(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if (a.json && a.out && strcmp(a.out, "-") == 0)
-		return cli_usage("produce", "--format json needs stdout: write events with -o FILE");
+		return cli_usage("produce",
+				 "--format json needs stdout: write events with -o FILE");
 	if (a.out && a.gen.headers_only)
 		return cli_usage("produce", "--headers-only needs Kafka (-b, -t): a JSON line"
-				 " has no headers to carry the id");
+					    " has no headers to carry the id");
 	rc = tarn_gen_new(&g, &a.gen);
 	if (rc)
 		return cli_fail("produce", "generator", rc);
@@ -204,8 +196,9 @@ int cmd_produce(int argc, char **argv)
 		fprintf(stderr, "tarn produce: %llu events (%llu re-sends) to %s\n",
 			(unsigned long long)n, (unsigned long long)dups, a.out ? a.out : a.topic);
 	if (a.json) {
-		json_t *j = json_pack("{s:I,s:I,s:s,s:b}", "events", (json_int_t)n, "re_sends",
-				      (json_int_t)dups, "to", a.out ? a.out : a.topic, "ok", rc == 0);
+		json_t *j =
+			json_pack("{s:I,s:I,s:s,s:b}", "events", (json_int_t)n, "re_sends",
+				  (json_int_t)dups, "to", a.out ? a.out : a.topic, "ok", rc == 0);
 		cli_json_print(j);
 	}
 	return rc;

@@ -22,18 +22,16 @@ static const char help[] =
 
 int cmd_prune(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "lake", required_argument, NULL, 'L' },
-		{ "keep-days", required_argument, NULL, 'k' },
-		{ "before", required_argument, NULL, 'B' },
-		{ "max-bytes", required_argument, NULL, 'm' },
-		{ "quarantine-days", required_argument, NULL, 'q' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "progress", no_argument, NULL, 'p' },
-		{ "no-progress", no_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = { { "lake", required_argument, NULL, 'L' },
+					      { "keep-days", required_argument, NULL, 'k' },
+					      { "before", required_argument, NULL, 'B' },
+					      { "max-bytes", required_argument, NULL, 'm' },
+					      { "quarantine-days", required_argument, NULL, 'q' },
+					      { "format", required_argument, NULL, 'f' },
+					      { "progress", no_argument, NULL, 'p' },
+					      { "no-progress", no_argument, NULL, 'P' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
 	tarn_prune_options o = TARN_PRUNE_OPTIONS_INIT;
 	tarn_prune_result r;
 	const char *dir = NULL;
@@ -58,7 +56,8 @@ int cmd_prune(int argc, char **argv)
 			break;
 		case 'm':
 			if (cli_u64(optarg, 1, UINT64_MAX / 2, &o.max_bytes))
-				return cli_usage("prune", "--max-bytes wants a positive number of bytes");
+				return cli_usage("prune",
+						 "--max-bytes wants a positive number of bytes");
 			break;
 		case 'q':
 			if (cli_u64(optarg, 1, 1000000, &v))
@@ -71,11 +70,8 @@ int cmd_prune(int argc, char **argv)
 			break;
 		case 'p': progress = 1; break;
 		case 'P': progress = 0; break;
-		case 'h':
-			fputs(help, stdout);
-			return 0;
-		default:
-			return cli_usage("prune", "bad option");
+		case 'h': fputs(help, stdout); return 0;
+		default: return cli_usage("prune", "bad option");
 		}
 	}
 	if (!dir)
@@ -83,7 +79,8 @@ int cmd_prune(int argc, char **argv)
 	if (optind < argc)
 		return cli_usage("prune", "unexpected argument '%s'", argv[optind]);
 	if (!o.keep_days && !o.before && !o.max_bytes && !o.quarantine_days)
-		return cli_usage("prune", "give --keep-days, --before, --max-bytes or --quarantine-days");
+		return cli_usage("prune",
+				 "give --keep-days, --before, --max-bytes or --quarantine-days");
 	rc = tarn_lake_open(&lake, dir, 0);
 	if (rc)
 		return cli_fail("prune", dir, rc);

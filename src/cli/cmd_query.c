@@ -106,7 +106,8 @@ int cmd_gold(int argc, char **argv)
 		cli_gold_sql(sql, sizeof(sql), *t, !table && format != OUT_JSON ? 10 : 0);
 		snprintf(title, sizeof(title), "%s%s", *t,
 			 !table && format != OUT_JSON && cli_is_minute_table(*t)
-				 ? " (the last 10 minutes; tarn gold TABLE for all)" : "");
+				 ? " (the last 10 minutes; tarn gold TABLE for all)"
+				 : "");
 		rc = print_sql(q, o, table ? NULL : title, sql);
 	}
 	cli_out_free(o);

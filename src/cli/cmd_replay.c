@@ -26,8 +26,8 @@ static const char help[] =
 /* In-flight window of a checkpointed replay: the positions of the last
  * RING sends are kept, and sending waits while more than WINDOW are
  * unacknowledged, so the acknowledged prefix always ends inside the ring. */
-#define RING 16384
-#define WINDOW 10000
+#define RING	   16384
+#define WINDOW	   10000
 #define SAVE_EVERY 10000
 
 struct replay_ctx {
@@ -40,7 +40,7 @@ struct replay_ctx {
 	/* --checkpoint */
 	const char *dir, *checkpoint;
 	tarn_replay_position *ring; /* position of send number i at ring[i % RING] */
-	uint64_t saved;             /* prefix length stored last */
+	uint64_t saved;		    /* prefix length stored last */
 	int save_failed;
 };
 
@@ -118,19 +118,17 @@ static int parse_until(const char *s, int64_t *out)
 
 int cmd_replay(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "lake", required_argument, NULL, 'L' },
-		{ "since", required_argument, NULL, 's' },
-		{ "until", required_argument, NULL, 'u' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "checkpoint", required_argument, NULL, 'c' },
-		{ "progress", no_argument, NULL, 'p' },
-		{ "no-progress", no_argument, NULL, 'P' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = { { "lake", required_argument, NULL, 'L' },
+					      { "since", required_argument, NULL, 's' },
+					      { "until", required_argument, NULL, 'u' },
+					      { "name", required_argument, NULL, 'n' },
+					      { "rate", required_argument, NULL, 'r' },
+					      { "checkpoint", required_argument, NULL, 'c' },
+					      { "progress", no_argument, NULL, 'p' },
+					      { "no-progress", no_argument, NULL, 'P' },
+					      { "format", required_argument, NULL, 'f' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
 	tarn_replay_options ro = TARN_REPLAY_OPTIONS_INIT;
 	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
 	struct replay_ctx r;
@@ -182,11 +180,8 @@ int cmd_replay(int argc, char **argv)
 			if (cli_text_or_json("replay", optarg, &json))
 				return EXIT_USAGE;
 			break;
-		case 'h':
-			fputs(help, stdout);
-			return 0;
-		default:
-			return cli_usage("replay", "bad option");
+		case 'h': fputs(help, stdout); return 0;
+		default: return cli_usage("replay", "bad option");
 		}
 	}
 	if (optind < argc)
@@ -255,9 +250,8 @@ int cmd_replay(int argc, char **argv)
 	cli_progress_done(&r.prog);
 	if (json) {
 		json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:f,s:b,s:b}", "events", (json_int_t)r.n,
-				      "bytes", (json_int_t)r.bytes,
-				      "acknowledged", (json_int_t)(r.p ? acked : r.n),
-				      "failed", (json_int_t)failed,
+				      "bytes", (json_int_t)r.bytes, "acknowledged",
+				      (json_int_t)(r.p ? acked : r.n), "failed", (json_int_t)failed,
 				      "seconds", (double)(tarn_time_now_us() - r.t0) / 1e6,
 				      "interrupted", cli_stop != 0, "ok", !(rc || frc || cli_stop));
 

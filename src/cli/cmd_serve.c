@@ -28,11 +28,11 @@ static const char help[] =
 
 /* Bounds on what a client may send: headers and URL share the per
  * connection memory; a GET body is read and discarded up to MAX_BODY. */
-#define CONN_MEMORY (32 * 1024)
-#define MAX_URL 512
-#define MAX_BODY (64 * 1024)
+#define CONN_MEMORY	(32 * 1024)
+#define MAX_URL		512
+#define MAX_BODY	(64 * 1024)
 #define MAX_CONNECTIONS 256
-#define CONN_TIMEOUT_S 15
+#define CONN_TIMEOUT_S	15
 
 struct server {
 	const char *dir;
@@ -55,8 +55,8 @@ static void count(struct server *s, int status)
 		atomic_fetch_add(&s->counts.server_err, 1);
 }
 
-static enum MHD_Result reply(struct server *s, struct MHD_Connection *conn, int status,
-			     char *body, size_t len, const char *type)
+static enum MHD_Result reply(struct server *s, struct MHD_Connection *conn, int status, char *body,
+			     size_t len, const char *type)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ok;
@@ -69,9 +69,10 @@ static enum MHD_Result reply(struct server *s, struct MHD_Connection *conn, int 
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(r, "Content-Security-Policy",
-				"default-src 'none'; style-src 'unsafe-inline'; "
-				"script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:");
+	MHD_add_response_header(
+		r, "Content-Security-Policy",
+		"default-src 'none'; style-src 'unsafe-inline'; "
+		"script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	ok = MHD_queue_response(conn, (unsigned)status, r);
@@ -91,8 +92,8 @@ static enum MHD_Result reply_text(struct server *s, struct MHD_Connection *conn,
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
 {
 	struct server *s = cls;
 	struct req *rq = *con_cls;
@@ -185,16 +186,14 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *l
 
 int cmd_serve(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "lake", required_argument, NULL, 'L' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "refresh", required_argument, NULL, 'r' },
-		{ "threads", required_argument, NULL, 'T' },
-		{ "max-seconds", required_argument, NULL, 'm' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = { { "lake", required_argument, NULL, 'L' },
+					      { "listen", required_argument, NULL, 'l' },
+					      { "refresh", required_argument, NULL, 'r' },
+					      { "threads", required_argument, NULL, 'T' },
+					      { "max-seconds", required_argument, NULL, 'm' },
+					      { "format", required_argument, NULL, 'f' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
 	const char *listen = "127.0.0.1:8080";
 	struct server s;
 	struct sockaddr_storage ss;
@@ -221,17 +220,16 @@ int cmd_serve(int argc, char **argv)
 			break;
 		case 'm':
 			if (cli_u64(optarg, 0, 31536000, &max_s))
-				return cli_usage("serve", "--max-seconds wants 0..31536000 (0: until a signal)");
+				return cli_usage(
+					"serve",
+					"--max-seconds wants 0..31536000 (0: until a signal)");
 			break;
 		case 'f':
 			if (cli_text_or_json("serve", optarg, &json))
 				return EXIT_USAGE;
 			break;
-		case 'h':
-			fputs(help, stdout);
-			return 0;
-		default:
-			return cli_usage("serve", "bad option");
+		case 'h': fputs(help, stdout); return 0;
+		default: return cli_usage("serve", "bad option");
 		}
 	}
 	if (!s.dir)
@@ -239,25 +237,28 @@ int cmd_serve(int argc, char **argv)
 	if (optind < argc)
 		return cli_usage("serve", "unexpected argument '%s'", argv[optind]);
 	if (parse_listen(listen, &ss, &sl))
-		return cli_usage("serve", "--listen wants HOST:PORT with a numeric address, e.g. 127.0.0.1:8080");
+		return cli_usage(
+			"serve",
+			"--listen wants HOST:PORT with a numeric address, e.g. 127.0.0.1:8080");
 	s.refresh_s = (int)refresh;
 	(void)sl;
 	cli_catch_signals();
 	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
-			     (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-			     0, NULL, NULL, on_request, &s,
-			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-			     MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
-			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-			     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
-			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONN_TIMEOUT_S,
-			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				     (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+			     0, NULL, NULL, on_request, &s, MHD_OPTION_SOCK_ADDR,
+			     (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+			     (unsigned int)threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+			     (size_t)CONN_MEMORY, MHD_OPTION_CONNECTION_LIMIT,
+			     (unsigned int)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+			     (unsigned int)CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+			     on_completed, NULL,
 			     /* malformed requests (no Host in HTTP/1.1, bad header lines)
 			      * get 400 instead of a best guess */
-			     MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-			     MHD_OPTION_END);
+			     MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);
 	if (!d) {
-		fprintf(stderr, "tarn serve: cannot listen on %s (in use, or not an address of this host)\n",
+		fprintf(stderr,
+			"tarn serve: cannot listen on %s (in use, or not an address of this "
+			"host)\n",
 			listen);
 		return 1;
 	}
@@ -279,7 +280,8 @@ int cmd_serve(int argc, char **argv)
 	if (json)
 		cli_json_print(json_pack("{s:I,s:I,s:I,s:f}", "answered_2xx_3xx",
 					 (json_int_t)atomic_load(&s.counts.ok), "answered_4xx",
-					 (json_int_t)atomic_load(&s.counts.client_err), "answered_5xx",
+					 (json_int_t)atomic_load(&s.counts.client_err),
+					 "answered_5xx",
 					 (json_int_t)atomic_load(&s.counts.server_err), "seconds",
 					 (double)(tarn_time_now_us() - t0) / 1e6));
 	fprintf(stderr, "tarn serve: stopped; %llu requests answered 2xx/3xx, %llu 4xx, %llu 5xx\n",

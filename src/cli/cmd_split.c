@@ -26,14 +26,12 @@ static const char help[] =
 
 int cmd_split(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "to", required_argument, NULL, 'o' },
-		{ "dlq", required_argument, NULL, 'D' },
-		{ "name-field", required_argument, NULL, 'N' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = { { "to", required_argument, NULL, 'o' },
+					      { "dlq", required_argument, NULL, 'D' },
+					      { "name-field", required_argument, NULL, 'N' },
+					      { "format", required_argument, NULL, 'f' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
 	tarn_consumer_options co = TARN_CONSUMER_OPTIONS_INIT;
 	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
 	tarn_split_options so = TARN_SPLIT_OPTIONS_INIT;
@@ -62,11 +60,8 @@ int cmd_split(int argc, char **argv)
 			if (cli_conf_add(&conf, "split", optarg))
 				return EXIT_USAGE;
 			break;
-		case 'h':
-			fputs(help, stdout);
-			return 0;
-		default:
-			return cli_usage("split", "bad option");
+		case 'h': fputs(help, stdout); return 0;
+		default: return cli_usage("split", "bad option");
 		}
 	}
 	if (optind < argc)
@@ -101,17 +96,18 @@ int cmd_split(int argc, char **argv)
 	tarn_consumer_close(cons);
 	tarn_producer_close(prod);
 	if (json)
-		cli_json_print(json_pack("{s:I,s:I,s:I,s:s,s:I,s:I,s:b}", "read", (json_int_t)k.read,
-					 "routed", (json_int_t)k.routed, "dead_lettered",
-					 (json_int_t)k.dead_lettered, "dlq", so.dlq, "batches",
-					 (json_int_t)k.batches, "offset_commit_errors",
-					 (json_int_t)k.offset_commit_errors, "ok", rc == 0));
+		cli_json_print(json_pack(
+			"{s:I,s:I,s:I,s:s,s:I,s:I,s:b}", "read", (json_int_t)k.read, "routed",
+			(json_int_t)k.routed, "dead_lettered", (json_int_t)k.dead_lettered, "dlq",
+			so.dlq, "batches", (json_int_t)k.batches, "offset_commit_errors",
+			(json_int_t)k.offset_commit_errors, "ok", rc == 0));
 	fprintf(stderr, "tarn split: %llu read, %llu routed, %llu dead-lettered to %s%s\n",
 		(unsigned long long)k.read, (unsigned long long)k.routed,
 		(unsigned long long)k.dead_lettered, so.dlq,
 		rc ? " (acknowledged and committed before the failure)" : "");
 	if (k.offset_commit_errors)
-		fprintf(stderr, "tarn split: %llu offset commits failed and were retried;"
+		fprintf(stderr,
+			"tarn split: %llu offset commits failed and were retried;"
 			" messages not committed will be sent again\n",
 			(unsigned long long)k.offset_commit_errors);
 	return rc;

@@ -22,8 +22,10 @@ static const char help_verify[] =
 static int stats_row(void *ctx, const tarn_shard_stats *s)
 {
 	tarn_value v[8];
-	static const char *const names[] = { "shard", "events", "duplicates", "raw_bytes",
-					     "zstd_bytes", "disk_bytes", "ratio", "disk_bytes_per_event" };
+	static const char *const names[] = { "shard",	   "events",
+					     "duplicates", "raw_bytes",
+					     "zstd_bytes", "disk_bytes",
+					     "ratio",	   "disk_bytes_per_event" };
 
 	memset(v, 0, sizeof(v));
 	v[0].type = TARN_VALUE_TEXT;
@@ -36,8 +38,13 @@ static int stats_row(void *ctx, const tarn_shard_stats *s)
 	v[4].i = (int64_t)s->zstd_bytes;
 	v[5].i = (int64_t)s->disk_bytes;
 	v[6].type = v[7].type = TARN_VALUE_REAL;
-	v[6].d = s->zstd_bytes ? (double)(int64_t)(100.0 * (double)s->raw_bytes / (double)s->zstd_bytes) / 100.0 : 0;
-	v[7].d = s->events ? (double)(int64_t)(10.0 * (double)s->disk_bytes / (double)s->events) / 10.0 : 0;
+	v[6].d = s->zstd_bytes
+			 ? (double)(int64_t)(100.0 * (double)s->raw_bytes / (double)s->zstd_bytes) /
+				   100.0
+			 : 0;
+	v[7].d = s->events ? (double)(int64_t)(10.0 * (double)s->disk_bytes / (double)s->events) /
+				     10.0
+			   : 0;
 	return cli_out_row(ctx, 8, names, v);
 }
 
@@ -87,7 +94,8 @@ static void print_problem(void *ctx, const char *file, const char *problem)
 	json_t *list = ctx;
 
 	if (list)
-		json_array_append_new(list, json_pack("{s:s,s:s}", "file", file, "problem", problem));
+		json_array_append_new(list,
+				      json_pack("{s:s,s:s}", "file", file, "problem", problem));
 	else
 		printf("%s: %s\n", file, problem);
 }

@@ -105,7 +105,7 @@ struct dcell {
 	int type; /* TARN_VALUE_* */
 	int64_t i;
 	double d;
-	char *s;  /* TEXT, NUL-terminated copy */
+	char *s; /* TEXT, NUL-terminated copy */
 };
 
 struct dtab {
@@ -233,12 +233,10 @@ static const struct panel_sql {
 	{ "events_per_name_daily",
 	  "SELECT event_date, event_name, event_count, bytes FROM events_per_name_daily"
 	  " ORDER BY 1, 2" },
-	{ "events_per_day",
-	  "SELECT event_date, sum(event_count) AS events, sum(bytes) AS bytes"
-	  " FROM events_per_name_daily GROUP BY 1 ORDER BY 1" },
-	{ "top_pages",
-	  "SELECT page, sum(purchase_count) AS purchases FROM purchases_per_page_daily"
-	  " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10" },
+	{ "events_per_day", "SELECT event_date, sum(event_count) AS events, sum(bytes) AS bytes"
+			    " FROM events_per_name_daily GROUP BY 1 ORDER BY 1" },
+	{ "top_pages", "SELECT page, sum(purchase_count) AS purchases FROM purchases_per_page_daily"
+		       " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10" },
 	{ "quarantine_by_reason", NULL },
 	{ "watermarks", "SELECT event_date, shard_seq FROM watermarks ORDER BY 1" },
 	{ "events_per_minute_last_hour", NULL },
@@ -250,8 +248,19 @@ static const struct panel_sql {
 };
 
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
-enum { T_DAU, T_CONV, T_SOURCE, T_PAGE, T_NAME, T_PER_DAY, T_TOP_PAGES, T_QUAR, T_MARKS,
-       T_PER_MIN, T_LOGINS };
+enum {
+	T_DAU,
+	T_CONV,
+	T_SOURCE,
+	T_PAGE,
+	T_NAME,
+	T_PER_DAY,
+	T_TOP_PAGES,
+	T_QUAR,
+	T_MARKS,
+	T_PER_MIN,
+	T_LOGINS
+};
 
 /* The per-minute panels cover the hour up to the lake's latest minute,
  * from the per-minute gold tables (written in the same commit as the raw
@@ -283,8 +292,10 @@ static void dash_free(struct dash *d)
 
 static int quarantine_table(tarn_query *q, struct dtab *t)
 {
-	int rc = dtab_get(q, "SELECT reason, count(*) AS inputs FROM quarantine.quarantine"
-			     " GROUP BY 1 ORDER BY 2 DESC, 1", t);
+	int rc = dtab_get(q,
+			  "SELECT reason, count(*) AS inputs FROM quarantine.quarantine"
+			  " GROUP BY 1 ORDER BY 2 DESC, 1",
+			  t);
 
 	/* a lake whose writer has not created quarantine.db yet */
 	if (rc == TARN_EINVAL && strstr(tarn_error_last(), "no such table")) {
@@ -294,7 +305,7 @@ static int quarantine_table(tarn_query *q, struct dtab *t)
 	return rc;
 }
 
-#define BIT(t) (1u << (t))
+#define BIT(t)	   (1u << (t))
 #define ALL_TABLES ((1u << N_TABLES) - 1)
 
 /* "YYYY-MM-DDTHH:MM:00Z", the window_start of the minute holding us. */
@@ -315,8 +326,10 @@ static int minute_tables(tarn_query *q, struct dash *d, unsigned mask)
 	char sql[600];
 	int rc;
 
-	rc = dtab_get(q, "SELECT max(event_time) FROM events WHERE event_date ="
-			 " (SELECT max(event_date) FROM events_per_name_daily)", &last);
+	rc = dtab_get(q,
+		      "SELECT max(event_time) FROM events WHERE event_date ="
+		      " (SELECT max(event_date) FROM events_per_name_daily)",
+		      &last);
 	d->latest_us = cell(&last, 0, 0)->type == TARN_VALUE_INT ? cell(&last, 0, 0)->i : INT64_MIN;
 	dtab_free(&last);
 	if (rc || d->latest_us == INT64_MIN)
@@ -416,20 +429,16 @@ static json_t *health_json(const struct dash *d)
 {
 	const tarn_shard_stats *s = &d->st.total;
 
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I,s:I,s:o,s:o}",
-			 "events", (json_int_t)s->events,
-			 "duplicates", (json_int_t)s->duplicates,
-			 "blocks", (json_int_t)s->blocks,
-			 "raw_bytes", (json_int_t)s->raw_bytes,
-			 "zstd_bytes", (json_int_t)s->zstd_bytes,
-			 "disk_bytes", (json_int_t)d->st.lake_disk_bytes,
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I,s:I,s:o,s:o}", "events",
+			 (json_int_t)s->events, "duplicates", (json_int_t)s->duplicates, "blocks",
+			 (json_int_t)s->blocks, "raw_bytes", (json_int_t)s->raw_bytes, "zstd_bytes",
+			 (json_int_t)s->zstd_bytes, "disk_bytes", (json_int_t)d->st.lake_disk_bytes,
 			 "disk_bytes_per_event",
 			 s->events ? (double)d->st.lake_disk_bytes / (double)s->events : 0.0,
-			 "shards", (json_int_t)d->st.n_shards,
-			 "quarantined", (json_int_t)d->st.quarantined,
-			 "conflicting_duplicates", (json_int_t)d->st.conflicts,
-			 "quarantine_by_reason", dtab_json(&d->t[T_QUAR]),
-			 "watermarks", dtab_json(&d->t[T_MARKS]));
+			 "shards", (json_int_t)d->st.n_shards, "quarantined",
+			 (json_int_t)d->st.quarantined, "conflicting_duplicates",
+			 (json_int_t)d->st.conflicts, "quarantine_by_reason",
+			 dtab_json(&d->t[T_QUAR]), "watermarks", dtab_json(&d->t[T_MARKS]));
 }
 
 static int json_body(json_t *j, struct buf *out)
@@ -512,9 +521,13 @@ static void svg_open(struct buf *b, const char *label, double ymax, int percent)
 	for (i = 0; i <= 2; i++) {
 		int y = MT + (H - MT - MB) * (2 - i) / 2;
 
-		bprintf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"grid\"/>"
-			   "<text x=\"%d\" y=\"%d\" class=\"ax\" text-anchor=\"end\">%s</text>",
-			ML, y, W - MR, y, ML - 4, y + 4, i == 0 ? lo : i == 1 ? mid : hi);
+		bprintf(b,
+			"<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"grid\"/>"
+			"<text x=\"%d\" y=\"%d\" class=\"ax\" text-anchor=\"end\">%s</text>",
+			ML, y, W - MR, y, ML - 4, y + 4,
+			i == 0	 ? lo
+			: i == 1 ? mid
+				 : hi);
 	}
 }
 
@@ -527,8 +540,11 @@ static void svg_xlabels(struct buf *b, const char *const *labels, size_t n, doub
 	for (i = 0; i < 3 && n; i++) {
 		if (i && idx[i] == idx[i - 1])
 			continue;
-		bprintf(b, "<text x=\"%.1f\" y=\"%d\" class=\"ax\" text-anchor=\"%s\">", x0 + dx * (double)idx[i],
-			H - 8, centered || i == 1 ? "middle" : i == 0 ? "start" : "end");
+		bprintf(b, "<text x=\"%.1f\" y=\"%d\" class=\"ax\" text-anchor=\"%s\">",
+			x0 + dx * (double)idx[i], H - 8,
+			centered || i == 1 ? "middle"
+			: i == 0	   ? "start"
+					   : "end");
 		bhtml(b, labels[idx[i]]);
 		bputs(b, "</text>");
 	}
@@ -562,9 +578,11 @@ static void svg_bars(struct buf *b, const struct dtab *t, int lc, int vc, const 
 		char s[32];
 
 		fmt_num(s, sizeof(s), v, percent);
-		bprintf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
-			   "<title>", x0 + bw * (double)r + bw * 0.1, (double)(H - MB) - h,
-			bw * 0.8, h, palette[0]);
+		bprintf(b,
+			"<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
+			"<title>",
+			x0 + bw * (double)r + bw * 0.1, (double)(H - MB) - h, bw * 0.8, h,
+			palette[0]);
 		bhtml(b, labels[r]);
 		bprintf(b, ": %s</title></rect>", s);
 	}
@@ -609,7 +627,8 @@ static void svg_lines(struct buf *b, const struct dtab *t, const char *label)
 	svg_open(b, label, max, 0);
 	dx = nx > 1 ? (double)(W - MR - ML - 4) / (double)(nx - 1) : 0;
 	for (k = 0; k < nn; k++) {
-		bprintf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", palette[k]);
+		bprintf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"",
+			palette[k]);
 		for (i = 0; i < nx; i++)
 			bprintf(b, "%.1f,%.1f ", ML + 2 + dx * (double)i,
 				(double)(H - MB) - v[k][i] / max * (H - MT - MB));
@@ -646,16 +665,20 @@ static void svg_hbars(struct buf *b, const struct dtab *t, const char *label)
 	bhtml(b, label);
 	bputs(b, "\" xmlns=\"http://www.w3.org/2000/svg\">");
 	for (r = 0; r < t->n_rows; r++) {
-		double w = max > 0 ? num(t, r, 1) / max * (W - lw - 60) : 0, y = MT + rowh * (double)r;
+		double w = max > 0 ? num(t, r, 1) / max * (W - lw - 60) : 0,
+		       y = MT + rowh * (double)r;
 		char s[32];
 
 		fmt_num(s, sizeof(s), num(t, r, 1), 0);
 		bprintf(b, "<text x=\"%d\" y=\"%.1f\" class=\"ax\" text-anchor=\"end\">", lw - 6,
 			y + rowh * 0.65);
 		bhtml(b, str(t, r, 0));
-		bprintf(b, "</text><rect x=\"%d\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>"
-			   "<text x=\"%.1f\" y=\"%.1f\" class=\"ax\">%s</text>",
-			lw, y + rowh * 0.15, w, rowh * 0.7, palette[2], lw + w + 4, y + rowh * 0.65, s);
+		bprintf(b,
+			"</text><rect x=\"%d\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+			"fill=\"%s\"/>"
+			"<text x=\"%.1f\" y=\"%.1f\" class=\"ax\">%s</text>",
+			lw, y + rowh * 0.15, w, rowh * 0.7, palette[2], lw + w + 4, y + rowh * 0.65,
+			s);
 	}
 	bputs(b, "</svg>");
 }
@@ -668,7 +691,8 @@ static void big_number(struct buf *b, const char *key, const struct dtab *t, int
 	size_t last = t->n_rows ? t->n_rows - 1 : 0;
 
 	if (!t->n_rows) {
-		bprintf(b, "<div class=\"big\"><span class=\"num\" data-key=\"%s\">-</span></div>", key);
+		bprintf(b, "<div class=\"big\"><span class=\"num\" data-key=\"%s\">-</span></div>",
+			key);
 		return;
 	}
 	if (percent)
@@ -679,8 +703,10 @@ static void big_number(struct buf *b, const char *key, const struct dtab *t, int
 		snprintf(raw, sizeof(raw), "%.17g", num(t, last, vc));
 	else
 		snprintf(raw, sizeof(raw), "%.0f", num(t, last, vc));
-	bprintf(b, "<div class=\"big\"><span class=\"num\" data-key=\"%s\" data-value=\"%s\""
-		   " data-date=\"", key, raw);
+	bprintf(b,
+		"<div class=\"big\"><span class=\"num\" data-key=\"%s\" data-value=\"%s\""
+		" data-date=\"",
+		key, raw);
 	bhtml(b, str(t, last, 0));
 	bprintf(b, "\">%s</span> <small>on ", s);
 	bhtml(b, str(t, last, 0));
@@ -709,7 +735,8 @@ static void html_table(struct buf *b, const struct dtab *t, const char *key, siz
 			if (d->type == TARN_VALUE_TEXT) {
 				bhtml(b, d->s);
 			} else if (d->type != TARN_VALUE_NULL) {
-				snprintf(s, sizeof(s), d->type == TARN_VALUE_INT ? "%.0f" : "%.4f", num(t, r, c));
+				snprintf(s, sizeof(s), d->type == TARN_VALUE_INT ? "%.0f" : "%.4f",
+					 num(t, r, c));
 				bputs(b, s);
 			}
 			bputs(b, "</td>");
@@ -717,15 +744,17 @@ static void html_table(struct buf *b, const struct dtab *t, const char *key, siz
 		bputs(b, "</tr>");
 	}
 	if (!t->n_rows)
-		bprintf(b, "<tr><td colspan=\"%d\" class=\"empty\">none</td></tr>", t->n_cols ? t->n_cols : 1);
+		bprintf(b, "<tr><td colspan=\"%d\" class=\"empty\">none</td></tr>",
+			t->n_cols ? t->n_cols : 1);
 	bputs(b, "</table>");
 }
 
 static void health_panel(struct buf *b, const struct dash *d)
 {
 	const tarn_shard_stats *s = &d->st.total;
-	static const char *const names[] = { "events", "duplicates", "quarantined",
-					     "conflicting_duplicates", "shards", "disk_bytes" };
+	static const char *const names[] = { "events",	    "duplicates",
+					     "quarantined", "conflicting_duplicates",
+					     "shards",	    "disk_bytes" };
 	uint64_t vals[6];
 	size_t i;
 
@@ -737,9 +766,14 @@ static void health_panel(struct buf *b, const struct dash *d)
 	vals[5] = d->st.lake_disk_bytes;
 	bputs(b, "<section class=\"panel wide\"><h2>Lake health</h2><div class=\"kv\">");
 	for (i = 0; i < 6; i++)
-		bprintf(b, "<div><b class=\"num\" data-key=\"lake_%s\" data-value=\"%llu\">%llu</b>%s</div>",
-			names[i], (unsigned long long)vals[i], (unsigned long long)vals[i], names[i]);
-	bprintf(b, "<div><b class=\"num\" data-key=\"lake_bytes_per_event\">%.1f</b>disk bytes / event</div>",
+		bprintf(b,
+			"<div><b class=\"num\" data-key=\"lake_%s\" "
+			"data-value=\"%llu\">%llu</b>%s</div>",
+			names[i], (unsigned long long)vals[i], (unsigned long long)vals[i],
+			names[i]);
+	bprintf(b,
+		"<div><b class=\"num\" data-key=\"lake_bytes_per_event\">%.1f</b>disk bytes / "
+		"event</div>",
 		s->events ? (double)d->st.lake_disk_bytes / (double)s->events : 0.0);
 	bputs(b, "</div><div class=\"cols\"><div><h3>Quarantine by reason</h3>");
 	html_table(b, &d->t[T_QUAR], "quarantine_by_reason", 20);
@@ -795,7 +829,8 @@ static const char page_head[] =
 	".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:12px;"
 	"padding:0 18px 18px}"
 	".panel{background:#fff;border-radius:6px;padding:10px 14px;box-shadow:0 1px 2px #0002}"
-	".panel.wide{grid-column:1/-1}h2{font-size:15px;margin:0 0 6px}h3{font-size:13px;margin:8px 0 4px}"
+	".panel.wide{grid-column:1/-1}h2{font-size:15px;margin:0 0 "
+	"6px}h3{font-size:13px;margin:8px 0 4px}"
 	".big{font-size:28px;font-weight:600}.big small{font-size:12px;color:#666;font-weight:400}"
 	".chart{width:100%;height:auto}.grid line.grid,svg line.grid{stroke:#e3e5ea}"
 	".ax{font-size:11px;fill:#666}.legend span{margin-right:12px;font-size:12px}"
@@ -847,14 +882,17 @@ static void metrics(struct buf *b, const struct dash *d, const struct serve_coun
 	const struct dtab *t;
 	size_t r;
 
-	prom(b, "tarn_lake_events", "gauge", "Events stored in the lake's shards.", (double)s->events);
+	prom(b, "tarn_lake_events", "gauge", "Events stored in the lake's shards.",
+	     (double)s->events);
 	prom(b, "tarn_lake_duplicates", "gauge", "Re-deliveries absorbed (identical payload).",
 	     (double)s->duplicates);
 	prom(b, "tarn_lake_quarantined", "gauge", "Inputs in the quarantine, every reason.",
 	     (double)d->st.quarantined);
 	prom(b, "tarn_lake_blocks", "gauge", "Compressed blocks of events.", (double)s->blocks);
-	prom(b, "tarn_lake_raw_bytes", "gauge", "Sum of stored payload sizes, bytes.", (double)s->raw_bytes);
-	prom(b, "tarn_lake_zstd_bytes", "gauge", "Bytes of the blocks' zstd frames.", (double)s->zstd_bytes);
+	prom(b, "tarn_lake_raw_bytes", "gauge", "Sum of stored payload sizes, bytes.",
+	     (double)s->raw_bytes);
+	prom(b, "tarn_lake_zstd_bytes", "gauge", "Bytes of the blocks' zstd frames.",
+	     (double)s->zstd_bytes);
 	prom(b, "tarn_lake_disk_bytes", "gauge", "Bytes of every file in the lake folder.",
 	     (double)d->st.lake_disk_bytes);
 	prom(b, "tarn_lake_shards", "gauge", "Date shards.", (double)d->st.n_shards);
@@ -893,10 +931,12 @@ static void metrics(struct buf *b, const struct dash *d, const struct serve_coun
 	}
 	bputs(b, "# HELP tarn_serve_requests_total HTTP requests answered, by status class.\n"
 		 "# TYPE tarn_serve_requests_total counter\n");
-	bprintf(b, "tarn_serve_requests_total{code=\"2xx\"} %llu\n"
-		   "tarn_serve_requests_total{code=\"4xx\"} %llu\n"
-		   "tarn_serve_requests_total{code=\"5xx\"} %llu\n",
-		(unsigned long long)atomic_load(&sc->ok), (unsigned long long)atomic_load(&sc->client_err),
+	bprintf(b,
+		"tarn_serve_requests_total{code=\"2xx\"} %llu\n"
+		"tarn_serve_requests_total{code=\"4xx\"} %llu\n"
+		"tarn_serve_requests_total{code=\"5xx\"} %llu\n",
+		(unsigned long long)atomic_load(&sc->ok),
+		(unsigned long long)atomic_load(&sc->client_err),
 		(unsigned long long)atomic_load(&sc->server_err));
 }
 
@@ -932,8 +972,8 @@ static int error_json(struct buf *out, int status, const char *what)
 	return json_body(json_pack("{s:s}", "error", what), out) == 200 ? status : 500;
 }
 
-int dash_render(const char *dir, const char *path, int refresh_s,
-		const struct serve_counters *sc, struct dash_reply *reply)
+int dash_render(const char *dir, const char *path, int refresh_s, const struct serve_counters *sc,
+		struct dash_reply *reply)
 {
 	struct buf b = { NULL, 0, 0, 0 };
 	struct dash d;
@@ -977,7 +1017,8 @@ int dash_render(const char *dir, const char *path, int refresh_s,
 		status = api_index(&b);
 	} else if (strcmp(path, "/api/health") == 0) {
 		rc = dash_load(&d, dir, BIT(T_QUAR) | BIT(T_MARKS), 1);
-		status = rc ? error_json(&b, 503, tarn_error_last()) : json_body(health_json(&d), &b);
+		status = rc ? error_json(&b, 503, tarn_error_last())
+			    : json_body(health_json(&d), &b);
 		dash_free(&d);
 	} else if (strncmp(path, "/api/", 5) == 0 && find_table(path + 5) >= 0) {
 		rc = dash_load(&d, dir, BIT(find_table(path + 5)), 0);

@@ -13,18 +13,18 @@
 struct cli_out {
 	FILE *f;
 	int format;
-	int n_sets;         /* result sets begun */
-	int titled;         /* JSON: sets are keys of one object */
+	int n_sets; /* result sets begun */
+	int titled; /* JSON: sets are keys of one object */
 	int in_set;
-	uint64_t rows;      /* rows in the current set */
+	uint64_t rows; /* rows in the current set */
 	/* table: the buffered head of the set */
 	int n_cols;
 	char **names;
-	char **cells;       /* WIDTH_ROWS * n_cols, malloc'd strings */
+	char **cells; /* WIDTH_ROWS * n_cols, malloc'd strings */
 	size_t n_buffered;
 	size_t *width;
 	int header_done;
-	char *signature;    /* column names of the current set, to see a new statement */
+	char *signature; /* column names of the current set, to see a new statement */
 };
 
 /* The column names joined, to tell one statement's rows from the next's. */
@@ -84,18 +84,13 @@ static char *value_text(const tarn_value *v, int escape)
 	size_t i, o = 0;
 
 	switch (v->type) {
-	case TARN_VALUE_NULL:
-		return strdup(escape ? "NULL" : "");
+	case TARN_VALUE_NULL: return strdup(escape ? "NULL" : "");
 	case TARN_VALUE_INT:
 		snprintf(num, sizeof(num), "%lld", (long long)v->i);
 		return strdup(num);
-	case TARN_VALUE_REAL:
-		snprintf(num, sizeof(num), "%.15g", v->d);
-		return strdup(num);
-	case TARN_VALUE_BLOB:
-		return hex_blob(v->p, v->len);
-	default:
-		break;
+	case TARN_VALUE_REAL: snprintf(num, sizeof(num), "%.15g", v->d); return strdup(num);
+	case TARN_VALUE_BLOB: return hex_blob(v->p, v->len);
+	default: break;
 	}
 	s = malloc(v->len * 4 + 1);
 	if (!s)
@@ -140,8 +135,7 @@ static json_t *json_value(const tarn_value *v)
 		if (j)
 			return j;
 		break; /* not UTF-8: shown as hex like a blob */
-	default:
-		break;
+	default: break;
 	}
 	s = hex_blob(v->p, v->len);
 	j = json_string(s ? s : "");
@@ -170,8 +164,8 @@ void cli_out_begin(struct cli_out *o, const char *title)
 			fputs("[", o->f);
 		}
 	} else if (title) {
-		fprintf(o->f, "%s%s%s\n", o->n_sets ? "\n" : "", o->format == OUT_CSV ? "# " : "== ",
-			title);
+		fprintf(o->f, "%s%s%s\n", o->n_sets ? "\n" : "",
+			o->format == OUT_CSV ? "# " : "== ", title);
 	} else if (o->n_sets) {
 		fputc('\n', o->f);
 	}

@@ -17,8 +17,10 @@ int cli_fail(const char *cmd, const char *what, int rc)
 
 	fprintf(stderr, "tarn %s: %s: %s\n", cmd, what, *detail ? detail : tarn_strerror(rc));
 	if (rc == TARN_ENOSPC)
-		fprintf(stderr, "tarn %s: disk full: nothing stored was lost; free space and run the"
-			" same command again\n", cmd);
+		fprintf(stderr,
+			"tarn %s: disk full: nothing stored was lost; free space and run the"
+			" same command again\n",
+			cmd);
 	return 1;
 }
 
@@ -159,34 +161,31 @@ void cli_gold_sql(char *sql, size_t len, const char *t, int last_minutes)
 		snprintf(sql, len,
 			 "SELECT * FROM %s WHERE window_start >= (SELECT ifnull(min(w), '') FROM"
 			 " (SELECT DISTINCT window_start AS w FROM %s ORDER BY 1 DESC LIMIT %d))"
-			 " ORDER BY 1, 2%s", t, t, last_minutes,
-			 strcmp(t, "purchases_per_minute") == 0 ? "" : ", 3");
+			 " ORDER BY 1, 2%s",
+			 t, t, last_minutes, strcmp(t, "purchases_per_minute") == 0 ? "" : ", 3");
 	}
 }
 
-int cli_lake_args(int argc, char **argv, const char *cmd, const char *help,
-		  const char **dir, int *format, int allow_csv, int *rebuild, int *progress)
+int cli_lake_args(int argc, char **argv, const char *cmd, const char *help, const char **dir,
+		  int *format, int allow_csv, int *rebuild, int *progress)
 {
-	static const struct option opts[] = {
-		{ "lake", required_argument, NULL, 'L' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "rebuild", no_argument, NULL, 'R' },
-		{ "progress", no_argument, NULL, 'P' },
-		{ "no-progress", no_argument, NULL, 'N' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = { { "lake", required_argument, NULL, 'L' },
+					      { "format", required_argument, NULL, 'f' },
+					      { "rebuild", no_argument, NULL, 'R' },
+					      { "progress", no_argument, NULL, 'P' },
+					      { "no-progress", no_argument, NULL, 'N' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'L':
-			*dir = optarg;
-			break;
+		case 'L': *dir = optarg; break;
 		case 'f':
 			if (!format || cli_format(optarg, allow_csv, format))
-				return cli_usage(cmd, allow_csv ? "--format wants table, csv or json"
-								: "--format wants table or json");
+				return cli_usage(cmd, allow_csv
+							      ? "--format wants table, csv or json"
+							      : "--format wants table or json");
 			break;
 		case 'R':
 			if (!rebuild)
@@ -196,14 +195,12 @@ int cli_lake_args(int argc, char **argv, const char *cmd, const char *help,
 		case 'P':
 		case 'N':
 			if (!progress)
-				return cli_usage(cmd, "bad option --%sprogress", opt == 'N' ? "no-" : "");
+				return cli_usage(cmd, "bad option --%sprogress",
+						 opt == 'N' ? "no-" : "");
 			*progress = opt == 'P';
 			break;
-		case 'h':
-			fputs(help, stdout);
-			return -1;
-		default:
-			return cli_usage(cmd, "bad option");
+		case 'h': fputs(help, stdout); return -1;
+		default: return cli_usage(cmd, "bad option");
 		}
 	}
 	if (!*dir)

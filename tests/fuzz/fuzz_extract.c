@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		;
 	if (tarn_event_extract(&ev, NULL, &why, detail, sizeof(detail)) == TARN_OK) {
 		/* what extraction accepts, the shard store can name and place */
-		if (tarn_event_id_format(ev.id, ev.id_len, ev.id_is_uuid, id, sizeof(id)) != TARN_OK ||
+		if (tarn_event_id_format(ev.id, ev.id_len, ev.id_is_uuid, id, sizeof(id)) !=
+			    TARN_OK ||
 		    tarn_time_date(ev.time_us, date) != TARN_OK ||
 		    tarn_time_format(ev.time_us, ts) != TARN_OK || ev.id_len == 0 ||
 		    strlen(ev.name) > TARN_NAME_MAX)

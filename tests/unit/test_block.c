@@ -61,7 +61,8 @@ static void block__roundtrip_every_field(void **state)
 					   "6F1C0E3A-8A8E-4C1E-9A51-0A6D6B0C0002", "order-77" };
 	static const char *const payloads[] = {
 		"{\"event_id\":\"6f1c0e3a-8a8e-4c1e-9a51-0a6d6b0c0001\",\"a\":1}",
-		"{\"event_id\":\"6F1C0E3A-8A8E-4C1E-9A51-0A6D6B0C0002\"}", "" };
+		"{\"event_id\":\"6F1C0E3A-8A8E-4C1E-9A51-0A6D6B0C0002\"}", ""
+	};
 	struct tarn__buf scratch = { 0 };
 	struct coded x;
 	tarn__block out;
@@ -152,7 +153,8 @@ static void block__uuid_hint_checked_not_trusted(void **state)
 		"\"event_id\":\"0c1d2e3f-0000-4000-8000-00000000abcd\"}",
 		"{\"event_id\":\"0C1D2E3F-0000-4000-8000-00000000ABCD\"}",
 		"{\"event_id\":\"0c1d2e3f-0000-4000-8000-00000000abcd\"}",
-		"{\"event_id\":\"0c1d2e3f-0000-4000-8000-00000000abcd\"}" };
+		"{\"event_id\":\"0c1d2e3f-0000-4000-8000-00000000abcd\"}"
+	};
 	const size_t hints[] = { 56, 13, 5, SIZE_MAX - 3 };
 	struct tarn__buf scratch = { 0 };
 	struct coded x;
@@ -346,7 +348,8 @@ static void block__payload_prefix_through_one_event(void **state)
 			const char *want = pay[N - 1 - at[k]];
 
 			assert_int_equal(tarn__block_decode_payload_prefix(&fields, x.d, x.b.zpay.p,
-									  x.b.zpay.len, at[k], "t"),
+									   x.b.zpay.len, at[k],
+									   "t"),
 					 TARN_OK);
 			assert_int_equal(fields.has_payloads, 0);
 			assert_true(fields.pay.len < (size_t)x.b.pay.len || at[k] == N - 1);
@@ -357,15 +360,15 @@ static void block__payload_prefix_through_one_event(void **state)
 		}
 	}
 	/* out of range, a frame cut short, another block's frame */
-	assert_int_equal(tarn__block_decode_payload_prefix(&fields, x.d, x.b.zpay.p, x.b.zpay.len,
-							   N, "t"),
-			 TARN_ECORRUPT);
+	assert_int_equal(
+		tarn__block_decode_payload_prefix(&fields, x.d, x.b.zpay.p, x.b.zpay.len, N, "t"),
+		TARN_ECORRUPT);
 	assert_int_equal(tarn__block_decode_payload_prefix(&fields, x.d, x.b.zpay.p,
 							   x.b.zpay.len / 2, N - 1, "t"),
 			 TARN_ECORRUPT);
-	assert_int_equal(tarn__block_decode_payload_prefix(&fields, x.d, x.b.zmeta.p,
-							   x.b.zmeta.len, 0, "t"),
-			 TARN_ECORRUPT);
+	assert_int_equal(
+		tarn__block_decode_payload_prefix(&fields, x.d, x.b.zmeta.p, x.b.zmeta.len, 0, "t"),
+		TARN_ECORRUPT);
 	free(scratch.p);
 	tarn__block_free(&fields);
 	coded_free(&x);
@@ -413,7 +416,7 @@ static void block__payload_frames_of_whole_events(void **state)
 		size_t len;
 
 		assert_int_equal(tarn__block_decode_payload_prefix(&fields, x.d, x.b.zpay.p,
-								  x.b.zpay.len, i, "t"),
+								   x.b.zpay.len, i, "t"),
 				 TARN_OK);
 		assert_int_equal(tarn__block_payload(&fields, i, &scratch, &p, &len), TARN_OK);
 		assert_int_equal(len, strlen(pay[N - 1 - i]));
@@ -421,15 +424,15 @@ static void block__payload_frames_of_whole_events(void **state)
 	}
 	/* a byte of the last frame damaged */
 	x.b.zpay.p[x.b.zpay.len - 10] ^= 0x55;
-	assert_int_equal(tarn__block_decode_payload_prefix(&fields, x.d, x.b.zpay.p, x.b.zpay.len,
-							   0, "t"),
-			 TARN_OK);
+	assert_int_equal(
+		tarn__block_decode_payload_prefix(&fields, x.d, x.b.zpay.p, x.b.zpay.len, 0, "t"),
+		TARN_OK);
 	assert_int_equal(tarn__block_decode_payloads(&fields, x.d, x.b.zpay.p, x.b.zpay.len, "t"),
 			 TARN_ECORRUPT);
 	/* cut inside the second frame: the frames no longer add up */
-	assert_int_equal(tarn__block_decode_payload_prefix(&fields, x.d, x.b.zpay.p, first + 100,
-							   0, "t"),
-			 TARN_ECORRUPT);
+	assert_int_equal(
+		tarn__block_decode_payload_prefix(&fields, x.d, x.b.zpay.p, first + 100, 0, "t"),
+		TARN_ECORRUPT);
 	free(scratch.p);
 	tarn__block_free(&fields);
 	tarn__block_free(&all);

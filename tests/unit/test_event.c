@@ -52,12 +52,12 @@ static void time__rejects(void **state)
 	(void)state;
 	assert_true(bad_time("2026-13-01T00:00:00Z"));
 	assert_true(bad_time("2026-04-31T00:00:00Z"));
-	assert_true(bad_time("2026-02-29T00:00:00Z"));   /* not a leap year */
+	assert_true(bad_time("2026-02-29T00:00:00Z")); /* not a leap year */
 	assert_true(bad_time("2026-11-20T24:00:00Z"));
-	assert_true(bad_time("2026-11-20T00:00:00"));    /* no offset */
+	assert_true(bad_time("2026-11-20T00:00:00")); /* no offset */
 	assert_true(bad_time("2026-11-20T00:00:00+1400"));
 	assert_true(bad_time("2026-11-20T00:00:00Zjunk"));
-	assert_true(bad_time("0000-01-01T00:00:00Z"));   /* year 0 */
+	assert_true(bad_time("0000-01-01T00:00:00Z")); /* year 0 */
 	assert_true(bad_time("10000-01-01T00:00:00Z"));
 	assert_true(bad_time("0001-01-01T00:00:00+00:01")); /* before year 1 in UTC */
 	assert_true(bad_time(""));
@@ -130,10 +130,11 @@ static void event__producer_shape(void **state)
 	char id[64];
 
 	(void)state;
-	assert_int_equal(extract("{\"event_id\":\"6F1C0E3A-8A8E-4C1E-9A51-0A6D6B0C0001\","
-				 "\"user_id\":\"user_0001\",\"event_type\":\"purchase\",\"page\":\"/cart\","
-				 "\"timestamp\":\"2026-11-20T08:05:00.000Z\",\"source\":\"web\"}"),
-			 TARN_OK);
+	assert_int_equal(
+		extract("{\"event_id\":\"6F1C0E3A-8A8E-4C1E-9A51-0A6D6B0C0001\","
+			"\"user_id\":\"user_0001\",\"event_type\":\"purchase\",\"page\":\"/cart\","
+			"\"timestamp\":\"2026-11-20T08:05:00.000Z\",\"source\":\"web\"}"),
+		TARN_OK);
 	assert_int_equal(why, TARN_REJECT_NONE);
 	assert_true(ev.id_is_uuid);
 	assert_int_equal(ev.id_len, 16);
@@ -161,29 +162,35 @@ static void event__rejects_with_reasons(void **state)
 	assert_int_equal(why, TARN_REJECT_NOT_OBJECT);
 	assert_int_equal(extract("{\"timestamp\":\"2026-11-20T00:00:00Z\"}"), TARN_EINVAL);
 	assert_int_equal(why, TARN_REJECT_NO_ID);
-	assert_int_equal(extract("{\"event_id\":\"\",\"timestamp\":\"2026-11-20T00:00:00Z\"}"), TARN_EINVAL);
+	assert_int_equal(extract("{\"event_id\":\"\",\"timestamp\":\"2026-11-20T00:00:00Z\"}"),
+			 TARN_EINVAL);
 	assert_int_equal(why, TARN_REJECT_BAD_ID);
 	memset(big, 'x', 300);
 	big[300] = '\0';
 	{
 		char p[512];
-		snprintf(p, sizeof(p), "{\"event_id\":\"%s\",\"timestamp\":\"2026-11-20T00:00:00Z\"}", big);
+		snprintf(p, sizeof(p),
+			 "{\"event_id\":\"%s\",\"timestamp\":\"2026-11-20T00:00:00Z\"}", big);
 		assert_int_equal(extract(p), TARN_EINVAL);
 		assert_int_equal(why, TARN_REJECT_BAD_ID);
 		assert_true(strlen(detail) < 120); /* the id is quoted, truncated */
 	}
-	assert_int_equal(extract("{\"event_id\":[1],\"timestamp\":\"2026-11-20T00:00:00Z\"}"), TARN_EINVAL);
+	assert_int_equal(extract("{\"event_id\":[1],\"timestamp\":\"2026-11-20T00:00:00Z\"}"),
+			 TARN_EINVAL);
 	assert_int_equal(why, TARN_REJECT_BAD_ID);
 	assert_int_equal(extract("{\"event_id\":\"a\"}"), TARN_EINVAL);
 	assert_int_equal(why, TARN_REJECT_NO_TIME);
-	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":\"2026-13-45T00:00:00Z\"}"), TARN_EINVAL);
+	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":\"2026-13-45T00:00:00Z\"}"),
+			 TARN_EINVAL);
 	assert_int_equal(why, TARN_REJECT_BAD_TIME);
 	assert_non_null(strstr(detail, "2026-13-45"));
 	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":true}"), TARN_EINVAL);
 	assert_int_equal(why, TARN_REJECT_BAD_TIME);
-	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":\"0\",\"event_name\":5}"), TARN_EINVAL);
+	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":\"0\",\"event_name\":5}"),
+			 TARN_EINVAL);
 	assert_int_equal(why, TARN_REJECT_BAD_NAME);
-	assert_string_equal(tarn_reject_name(TARN_REJECT_CONFLICTING_DUPLICATE), "conflicting_duplicate");
+	assert_string_equal(tarn_reject_name(TARN_REJECT_CONFLICTING_DUPLICATE),
+			    "conflicting_duplicate");
 }
 
 static void event__hostile_inputs(void **state)
@@ -213,16 +220,19 @@ static void event__hostile_inputs(void **state)
 	ev.payload_len = 19;
 	assert_int_equal(tarn_event_extract(&ev, NULL, &why, NULL, 0), TARN_EINVAL);
 	assert_int_equal(why, TARN_REJECT_NOT_JSON);
-	assert_int_equal(extract("{\"event_id\":\"a\\u0000b\",\"timestamp\":\"2026-11-20T00:00:00Z\"}"),
-			 TARN_OK);
+	assert_int_equal(
+		extract("{\"event_id\":\"a\\u0000b\",\"timestamp\":\"2026-11-20T00:00:00Z\"}"),
+		TARN_OK);
 	assert_int_equal(ev.id_len, 3);
 	/* invalid UTF-8 is not JSON (RFC 8259 section 8.1) */
-	assert_int_equal(extract("{\"event_id\":\"\xff\xfe\",\"timestamp\":\"2026-11-20T00:00:00Z\"}"),
-			 TARN_EINVAL);
+	assert_int_equal(
+		extract("{\"event_id\":\"\xff\xfe\",\"timestamp\":\"2026-11-20T00:00:00Z\"}"),
+		TARN_EINVAL);
 	assert_int_equal(why, TARN_REJECT_NOT_JSON);
 	/* names with quotes, newlines, SQL and path parts are just text */
 	assert_int_equal(extract("{\"event_id\":\"../x\",\"timestamp\":\"2026-11-20T00:00:00Z\","
-				 "\"event_name\":\"a'\\\"; DROP TABLE events; --\\n/../\"}"), TARN_OK);
+				 "\"event_name\":\"a'\\\"; DROP TABLE events; --\\n/../\"}"),
+			 TARN_OK);
 	assert_string_equal(ev.name, "a'\"; DROP TABLE events; --\n/../");
 	assert_int_equal(ev.id_len, 4);
 	assert_false(ev.id_is_uuid);
@@ -232,9 +242,11 @@ static void event__hostile_inputs(void **state)
 	assert_memory_equal(ev.id, "12345", 5);
 	assert_int_equal(ev.time_us, 1795132800000000LL);
 	/* times out of range are rejected, not wrapped */
-	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":\"10000-01-01T00:00:00Z\"}"), TARN_EINVAL);
+	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":\"10000-01-01T00:00:00Z\"}"),
+			 TARN_EINVAL);
 	assert_int_equal(why, TARN_REJECT_BAD_TIME);
-	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":9223372036854775807}"), TARN_EINVAL);
+	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":9223372036854775807}"),
+			 TARN_EINVAL);
 	assert_int_equal(why, TARN_REJECT_BAD_TIME);
 }
 
@@ -243,8 +255,9 @@ static void event__headers_win_and_paths(void **state)
 	tarn_extract_options o = TARN_EXTRACT_OPTIONS_INIT;
 	unsigned char *h = NULL;
 	size_t len = 0, cap = 0;
-	static const char pretty[] = "{\n  \"meta\": {\n    \"id\": \"nested-1\",\n"
-				     "    \"at\": \"2026-11-20T01:00:00Z\"\n  },\n  \"event_type\": \"x\"\n}";
+	static const char pretty[] =
+		"{\n  \"meta\": {\n    \"id\": \"nested-1\",\n"
+		"    \"at\": \"2026-11-20T01:00:00Z\"\n  },\n  \"event_type\": \"x\"\n}";
 
 	(void)state;
 	tarn_headers_append(&h, &len, &cap, "event_id", 8, "from-header", 11);
@@ -352,7 +365,8 @@ static void event__escapes_on_and_off_the_paths(void **state)
 /* Where JSON parsers differ, the choice made (yajl, strict). */
 static char *nested(int depth)
 {
-	static const char head[] = "{\"event_id\":\"n-1\",\"timestamp\":\"2026-11-20T00:00:00Z\",\"x\":";
+	static const char head[] =
+		"{\"event_id\":\"n-1\",\"timestamp\":\"2026-11-20T00:00:00Z\",\"x\":";
 	size_t n = strlen(head);
 	char *p = malloc(n + 2 * (size_t)depth + 8);
 	int i;
@@ -382,7 +396,8 @@ static void event__parser_edges(void **state)
 	assert_int_equal(why, TARN_REJECT_NOT_JSON);
 	free(deep);
 	/* one JSON text only; trailing white space is fine */
-	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":1795132800000} {}"), TARN_EINVAL);
+	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":1795132800000} {}"),
+			 TARN_EINVAL);
 	assert_int_equal(why, TARN_REJECT_NOT_JSON);
 	assert_int_equal(extract("{\"event_id\":\"a\",\"timestamp\":1795132800000} \r\n"), TARN_OK);
 	/* values that are JSON but not objects, bare numbers included */
@@ -400,7 +415,8 @@ static void event__parser_edges(void **state)
 	assert_int_equal(why, TARN_REJECT_BAD_TIME);
 	/* duplicate keys: the last one wins */
 	assert_int_equal(extract("{\"event_id\":\"first\",\"event_id\":\"last\","
-				 "\"timestamp\":1795132800000}"), TARN_OK);
+				 "\"timestamp\":1795132800000}"),
+			 TARN_OK);
 	assert_int_equal(ev.id_len, 4);
 	assert_memory_equal(ev.id, "last", 4);
 	/* an integer id above INT64_MAX keeps its digits */
@@ -410,8 +426,9 @@ static void event__parser_edges(void **state)
 	assert_memory_equal(ev.id, "18446744073709551615", 20);
 	/* one above the 64-bit range keeps its digits too: two such ids never
 	 * become one (json-c clamped both to 18446744073709551615) */
-	assert_int_equal(extract("{\"event_id\":99999999999999999999999,\"timestamp\":1795132800000}"),
-			 TARN_OK);
+	assert_int_equal(
+		extract("{\"event_id\":99999999999999999999999,\"timestamp\":1795132800000}"),
+		TARN_OK);
 	assert_int_equal(ev.id_len, 23);
 	assert_memory_equal(ev.id, "99999999999999999999999", 23);
 	assert_int_equal(extract("{\"event_id\":-0,\"timestamp\":1795132800000}"), TARN_OK);
@@ -422,10 +439,12 @@ static void event__parser_edges(void **state)
 			 TARN_EINVAL);
 	assert_int_equal(why, TARN_REJECT_BAD_TIME);
 	/* a raw control character inside a string is not JSON (RFC 8259 section 7) */
-	assert_int_equal(extract("{\"event_id\":\"a\tb\",\"timestamp\":1795132800000}"), TARN_EINVAL);
+	assert_int_equal(extract("{\"event_id\":\"a\tb\",\"timestamp\":1795132800000}"),
+			 TARN_EINVAL);
 	assert_int_equal(why, TARN_REJECT_NOT_JSON);
 	/* an escaped NUL inside a string is JSON; a raw NUL byte is not */
-	assert_int_equal(extract("{\"event_id\":\"a\\u0000b\",\"timestamp\":1795132800000}"), TARN_OK);
+	assert_int_equal(extract("{\"event_id\":\"a\\u0000b\",\"timestamp\":1795132800000}"),
+			 TARN_OK);
 	assert_int_equal(ev.id_len, 3);
 }
 

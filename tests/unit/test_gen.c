@@ -28,7 +28,8 @@ static tarn_gen *make(uint64_t seed, uint64_t count, int days, double dup)
 
 static void gen__deterministic_for_a_seed(void **state)
 {
-	tarn_gen *a = make(9, 2000, 2, 0.1), *b = make(9, 2000, 2, 0.1), *c = make(10, 2000, 2, 0.1);
+	tarn_gen *a = make(9, 2000, 2, 0.1), *b = make(9, 2000, 2, 0.1),
+		 *c = make(10, 2000, 2, 0.1);
 	tarn_gen_event ea, eb, ec;
 	int same_as_other_seed = 1;
 
@@ -38,7 +39,8 @@ static void gen__deterministic_for_a_seed(void **state)
 		assert_int_equal(ea.payload_len, eb.payload_len);
 		assert_memory_equal(ea.payload, eb.payload, ea.payload_len);
 		if (tarn_gen_next(c, &ec) == TARN_OK &&
-		    (ec.payload_len != ea.payload_len || memcmp(ec.payload, ea.payload, ea.payload_len)))
+		    (ec.payload_len != ea.payload_len ||
+		     memcmp(ec.payload, ea.payload, ea.payload_len)))
 			same_as_other_seed = 0;
 	}
 	assert_int_equal(tarn_gen_next(b, &eb), TARN_ENOTFOUND);
@@ -53,7 +55,8 @@ static void gen__shape_and_distributions(void **state)
 	enum { N = 60000 };
 	tarn_gen *g = make(1, N, 3, 0.05);
 	tarn_gen_event e;
-	uint64_t total = 0, dups = 0, clicks = 0, logins = 0, logouts = 0, buys = 0, web = 0, mobile = 0;
+	uint64_t total = 0, dups = 0, clicks = 0, logins = 0, logouts = 0, buys = 0, web = 0,
+		 mobile = 0;
 	int64_t last_t = 0;
 	char seen_first[200] = { 0 }, seen_last[200] = { 0 };
 	int users_first = 0, users_last = 0;
@@ -126,7 +129,8 @@ static void gen__resends_are_byte_identical(void **state)
 		}
 		dups++;
 		for (i = 0; i < n; i++)
-			if (strlen(seen[i]) == e.payload_len && !memcmp(seen[i], e.payload, e.payload_len))
+			if (strlen(seen[i]) == e.payload_len &&
+			    !memcmp(seen[i], e.payload, e.payload_len))
 				matched++;
 	}
 	assert_true(dups > 800);

@@ -18,7 +18,7 @@
 #include "tarn/tarn.h"
 #include "idindex.h"
 
-#define DAY0 1795132800000000LL /* 2026-11-20T00:00:00Z */
+#define DAY0   1795132800000000LL /* 2026-11-20T00:00:00Z */
 #define DAY_US 86400000000LL
 
 static char lake_dir[256];
@@ -68,8 +68,7 @@ static tarn_add_result add_ev(tarn_lake *lake, int64_t t, int k, int v, int uuid
 	} else {
 		ev.id_len = (size_t)snprintf((char *)ev.id, sizeof(ev.id), "ev-%d", k);
 	}
-	snprintf(payload, sizeof(payload), "{\"n\":%d,\"v\":%d,\"w\":%d}", k, v,
-		 k % 97);
+	snprintf(payload, sizeof(payload), "{\"n\":%d,\"v\":%d,\"w\":%d}", k, v, k % 97);
 	ev.payload = payload;
 	ev.payload_len = strlen(payload);
 	ev.partition = p;
@@ -127,8 +126,7 @@ static void ids__same_id_other_time_is_a_duplicate(void **state)
 	for (uuid = 0; uuid < 2; uuid++) {
 		assert_int_equal(add_ev(lake, DAY0 + 9 * DAY_US, 1, 0, uuid, 1),
 				 TARN_ADD_DUPLICATE);
-		assert_int_equal(add_ev(lake, DAY0 + 9 * DAY_US, 1, 2, uuid, 1),
-				 TARN_ADD_CONFLICT);
+		assert_int_equal(add_ev(lake, DAY0 + 9 * DAY_US, 1, 2, uuid, 1), TARN_ADD_CONFLICT);
 	}
 	/* a text id that looks like another kind's is another id */
 	assert_int_equal(add_ev(lake, DAY0, 2, 0, 0, 0), TARN_ADD_STORED);
@@ -398,8 +396,7 @@ static void ids__recent_ids_kept_after_a_flush(void **state)
 	(void)state;
 	assert_int_equal(tarn__idindex_open(&x, lake_dir, 0644), TARN_OK);
 	for (i = 0; i < KEPT_TEST; i++)
-		assert_int_equal(tarn__idindex_add(x, spread(i), 1000 + i, test_loc(i)),
-				 TARN_OK);
+		assert_int_equal(tarn__idindex_add(x, spread(i), 1000 + i, test_loc(i)), TARN_OK);
 	tarn__idindex_commit(x);
 	assert_int_equal(tarn__idindex_flush(x, 1), TARN_OK);
 	tarn__idindex_stats(x, &st);
@@ -416,8 +413,7 @@ static void ids__recent_ids_kept_after_a_flush(void **state)
 	}
 	/* more ids, another flush: the kept ones are in the runs once */
 	for (i = KEPT_TEST; i < KEPT_TEST + 100; i++)
-		assert_int_equal(tarn__idindex_add(x, spread(i), 1000 + i, test_loc(i)),
-				 TARN_OK);
+		assert_int_equal(tarn__idindex_add(x, spread(i), 1000 + i, test_loc(i)), TARN_OK);
 	tarn__idindex_commit(x);
 	assert_int_equal(tarn__idindex_flush(x, 1), TARN_OK);
 	tarn__idindex_stats(x, &st);
@@ -441,8 +437,8 @@ static void ids__recent_ids_kept_after_a_flush(void **state)
  * is found, in runs written by flushes, merged, and after a reopen (the
  * sketches then built from the runs). */
 #define SK_FLUSHES 11
-#define SK_PER 96000
-#define SK_ABSENT 400000
+#define SK_PER	   96000
+#define SK_ABSENT  400000
 static void check_sketches(tarn__idindex *x, size_t stored)
 {
 	struct tarn__idindex_stats a, b;
@@ -467,9 +463,8 @@ static void check_sketches(tarn__idindex *x, size_t stored)
 	assert_true(went >= 100);
 	/* without sketches: went * runs; with them ~0.4 of it */
 	if (reads * 10 > went * b.runs * 6)
-		fail_msg("%llu page reads for %llu lookups in %llu runs",
-			 (unsigned long long)reads, (unsigned long long)went,
-			 (unsigned long long)b.runs);
+		fail_msg("%llu page reads for %llu lookups in %llu runs", (unsigned long long)reads,
+			 (unsigned long long)went, (unsigned long long)b.runs);
 }
 
 static void ids__run_sketches_spare_page_reads(void **state)
@@ -511,7 +506,8 @@ static void ids__expect_sizes_the_filter_once(void **state)
 	(void)state;
 	assert_int_equal(tarn__idindex_open(&x, lake_dir, 0644), TARN_OK);
 	for (i = 0; i < 30000; i++) {
-		assert_int_equal(tarn__idindex_add(x, spread(7000000 + i), 1, test_loc(i)), TARN_OK);
+		assert_int_equal(tarn__idindex_add(x, spread(7000000 + i), 1, test_loc(i)),
+				 TARN_OK);
 		if (i == 19999) {
 			tarn__idindex_commit(x);
 			assert_int_equal(tarn__idindex_flush(x, 1), TARN_OK); /* 20,000 in a run */
@@ -549,8 +545,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(ids__runs_keep_forty_bits_and_every_location, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(ids__recent_ids_kept_after_a_flush, setup, teardown),
-		cmocka_unit_test_setup_teardown(ids__run_sketches_spare_page_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(ids__recent_ids_kept_after_a_flush, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(ids__run_sketches_spare_page_reads, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(ids__expect_sizes_the_filter_once, setup, teardown),
 	};
 

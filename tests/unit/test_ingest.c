@@ -72,7 +72,8 @@ static uint64_t produce(tarn_broker *b, uint64_t count)
 	assert_int_equal(tarn_producer_open(&p, &po), TARN_OK);
 	while (tarn_gen_next(g, &ev) == TARN_OK) {
 		assert_int_equal(tarn_producer_send(p, ev.payload, ev.payload_len, ev.user_id,
-						    strlen(ev.user_id), NULL, 0, ev.time_us), TARN_OK);
+						    strlen(ev.user_id), NULL, 0, ev.time_us),
+				 TARN_OK);
 		n++;
 	}
 	assert_int_equal(tarn_producer_flush(p, 30000, NULL, NULL), TARN_OK);
@@ -92,7 +93,8 @@ static int64_t shard_total(const char *dir, const char *sql)
 		sqlite3_stmt *st;
 
 		snprintf(path, sizeof(path), "file:%s/shards/2026-11-%02d.db?mode=ro", dir, d);
-		if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
+		if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
+		    SQLITE_OK) {
 			sqlite3_close(db);
 			continue;
 		}
@@ -119,8 +121,9 @@ static int64_t distinct_ids(const char *dir)
 	int64_t n = -1;
 
 	assert_int_equal(tarn_query_open(&q, dir), TARN_OK);
-	assert_int_equal(tarn_query_exec(q, "SELECT count(DISTINCT event_id) FROM events",
-					 count_cb, &n, NULL), TARN_OK);
+	assert_int_equal(tarn_query_exec(q, "SELECT count(DISTINCT event_id) FROM events", count_cb,
+					 &n, NULL),
+			 TARN_OK);
 	tarn_query_close(q);
 	return n;
 }
@@ -203,8 +206,8 @@ static int quarantined_rows(const char *dir)
 }
 
 /* Ingest len bytes of JSON lines as a file would be; its return code. */
-static int ingest_bytes(tarn_lake *lake, const void *buf, size_t len,
-			const tarn_ingest_options *io, tarn_ingest_counts *c)
+static int ingest_bytes(tarn_lake *lake, const void *buf, size_t len, const tarn_ingest_options *io,
+			tarn_ingest_counts *c)
 {
 	FILE *in = fmemopen((void *)buf, len, "r");
 	int rc;
@@ -236,12 +239,11 @@ static void dlq_setup(char *dir, int partitions, tarn_broker **b, tarn_producer_
  * broker refuses stops ingest before the lake commit. */
 static void ingest__dead_letter_topic(void **state)
 {
-	static const char lines[] =
-		"{\"event_id\":\"a\",\"timestamp\":\"2026-11-20T00:00:00Z\"}\n"
-		"not json\n"
-		"[1,2]\n"
-		"{\"event_id\":\"b\",\"timestamp\":\"2026-11-20T00:00:01Z\"}\n"
-		"{\"timestamp\":\"2026-11-20T00:00:01Z\"}\n";
+	static const char lines[] = "{\"event_id\":\"a\",\"timestamp\":\"2026-11-20T00:00:00Z\"}\n"
+				    "not json\n"
+				    "[1,2]\n"
+				    "{\"event_id\":\"b\",\"timestamp\":\"2026-11-20T00:00:01Z\"}\n"
+				    "{\"timestamp\":\"2026-11-20T00:00:01Z\"}\n";
 	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
 	tarn_ingest_options io = TARN_INGEST_OPTIONS_INIT;
 	tarn_ingest_counts c = { 0 };
@@ -296,13 +298,14 @@ static size_t off_thread_input(char *buf, size_t cap, int *dups)
 	for (i = 0; i < OFF_EVENTS; i++) {
 		/* day 2 from event 6000 on, and one event in 50 is late (day 1) */
 		int day = i >= OFF_EVENTS / 2 && i % 50 != 0 ? 21 : 20;
-		int n = snprintf(buf + len, cap - len,
+		int n = snprintf(
+			buf + len, cap - len,
 			"{\"event_id\":\"0000%04x-0000-4000-8000-%012d\",\"timestamp\":"
 			"\"2026-11-%02dT%02d:%02d:%02dZ\",\"event_name\":\"n%d\",\"user_id\":"
 			"\"u%d\",\"event_type\":\"%s\",\"source\":\"s%d\",\"page\":\"/p%d\","
-			"\"pad\":\"%0*d\"}\n", i, i, day, i / 3600 % 24,
-				 i / 60 % 60, i % 60, i % 5, i % 300,
-				 i % 9 == 0 ? "purchase" : "view", i % 4, i % 7, 40 + i % 150, i);
+			"\"pad\":\"%0*d\"}\n",
+			i, i, day, i / 3600 % 24, i / 60 % 60, i % 60, i % 5, i % 300,
+			i % 9 == 0 ? "purchase" : "view", i % 4, i % 7, 40 + i % 150, i);
 		assert_true(n > 0 && (size_t)n < cap - len);
 		/* a re-delivery, byte for byte, of an event 4,500 earlier: in a
 		 * block handed to the worker by now */

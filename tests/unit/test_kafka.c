@@ -54,8 +54,9 @@ static int drain(const char *group, int (*check)(int i, const tarn_event *ev), i
 			if (check)
 				assert_int_equal(check(n, &ev), 0);
 			if (store)
-				assert_int_equal(tarn_consumer_store(c, ev.topic, ev.partition, ev.offset),
-						 TARN_OK);
+				assert_int_equal(
+					tarn_consumer_store(c, ev.topic, ev.partition, ev.offset),
+					TARN_OK);
 			n++;
 		}
 		if (tarn_time_now_us() - t0 > 30000000)

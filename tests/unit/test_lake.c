@@ -95,20 +95,19 @@ static double sql_real(const char *file, const char *sql)
 	return v;
 }
 
-#define EV(id, user, type, page, ts, src)                                           \
-	"{\"event_id\":\"" id "\",\"user_id\":\"" user "\",\"event_type\":\"" type \
+#define EV(id, user, type, page, ts, src)                                                          \
+	"{\"event_id\":\"" id "\",\"user_id\":\"" user "\",\"event_type\":\"" type                 \
 	"\",\"page\":\"" page "\",\"timestamp\":\"" ts "\",\"source\":\"" src "\"}\n"
 
 #define U(n) "00000000-0000-4000-8000-0000000000" n
 
-static const char day_one[] =
-	EV(U("01"), "a", "login", "/", "2026-11-20T10:00:00.000Z", "web")
-	EV(U("02"), "a", "purchase", "/cart", "2026-11-20T10:01:00.000Z", "web")
-	EV(U("03"), "a", "purchase", "/cart", "2026-11-20T10:02:00.000Z", "web")
-	EV(U("04"), "b", "click", "/p", "2026-11-20T11:00:00.000Z", "mobile")
-	EV(U("05"), "b", "purchase", "/p", "2026-11-20T11:01:00.000Z", "mobile")
-	EV(U("06"), "c", "click", "/", "2026-11-20T12:00:00.000Z", "web")
-	EV(U("07"), "d", "logout", "/", "2026-11-21T00:00:00.000Z", "web");
+static const char day_one[] = EV(U("01"), "a", "login", "/", "2026-11-20T10:00:00.000Z", "web")
+	EV(U("02"), "a", "purchase", "/cart", "2026-11-20T10:01:00.000Z",
+	   "web") EV(U("03"), "a", "purchase", "/cart", "2026-11-20T10:02:00.000Z",
+		     "web") EV(U("04"), "b", "click", "/p", "2026-11-20T11:00:00.000Z", "mobile")
+		EV(U("05"), "b", "purchase", "/p", "2026-11-20T11:01:00.000Z", "mobile")
+			EV(U("06"), "c", "click", "/", "2026-11-20T12:00:00.000Z", "web")
+				EV(U("07"), "d", "logout", "/", "2026-11-21T00:00:00.000Z", "web");
 
 static void lake__gold_exact_values(void **state)
 {
@@ -121,25 +120,37 @@ static void lake__gold_exact_values(void **state)
 	assert_int_equal(c.quarantined, 0);
 	tarn_lake_close(lake);
 	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"
-			 " WHERE event_date='2026-11-20'"), 3);
+					    " WHERE event_date='2026-11-20'"),
+			 3);
 	assert_int_equal(sql_int("gold.db", "SELECT purchasers FROM conversion_rate_daily"
-			 " WHERE event_date='2026-11-20'"), 2);
+					    " WHERE event_date='2026-11-20'"),
+			 2);
 	assert_int_equal(sql_int("gold.db", "SELECT total_purchases FROM conversion_rate_daily"
-			 " WHERE event_date='2026-11-20'"), 3);
+					    " WHERE event_date='2026-11-20'"),
+			 3);
 	assert_float_equal(sql_real("gold.db", "SELECT conversion_rate FROM conversion_rate_daily"
-			   " WHERE event_date='2026-11-20'"), 2.0 / 3.0, 1e-12);
+					       " WHERE event_date='2026-11-20'"),
+			   2.0 / 3.0, 1e-12);
 	assert_int_equal(sql_int("gold.db", "SELECT event_count FROM events_per_source_daily"
-			 " WHERE event_date='2026-11-20' AND source='web'"), 4);
+					    " WHERE event_date='2026-11-20' AND source='web'"),
+			 4);
 	assert_int_equal(sql_int("gold.db", "SELECT purchase_count FROM purchases_per_page_daily"
-			 " WHERE event_date='2026-11-20' AND page='/cart'"), 2);
-	assert_int_equal(sql_int("gold.db", "SELECT event_count FROM events_per_name_daily"
-			 " WHERE event_date='2026-11-20' AND event_name='purchase'"), 3);
+					    " WHERE event_date='2026-11-20' AND page='/cart'"),
+			 2);
+	assert_int_equal(sql_int("gold.db",
+				 "SELECT event_count FROM events_per_name_daily"
+				 " WHERE event_date='2026-11-20' AND event_name='purchase'"),
+			 3);
 	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"
-			 " WHERE event_date='2026-11-21'"), 1);
+					    " WHERE event_date='2026-11-21'"),
+			 1);
 	assert_int_equal(sql_int("gold.db", "SELECT purchasers FROM conversion_rate_daily"
-			 " WHERE event_date='2026-11-21'"), 0);
-	assert_int_equal(sql_int("shards/2026-11-20.db", "SELECT ifnull(sum(n_events), 0) FROM blocks"), 6);
-	assert_int_equal(sql_int("shards/2026-11-21.db", "SELECT ifnull(sum(n_events), 0) FROM blocks"), 1);
+					    " WHERE event_date='2026-11-21'"),
+			 0);
+	assert_int_equal(
+		sql_int("shards/2026-11-20.db", "SELECT ifnull(sum(n_events), 0) FROM blocks"), 6);
+	assert_int_equal(
+		sql_int("shards/2026-11-21.db", "SELECT ifnull(sum(n_events), 0) FROM blocks"), 1);
 }
 
 static void lake__redelivery_stored_once(void **state)
@@ -155,19 +166,23 @@ static void lake__redelivery_stored_once(void **state)
 	assert_int_equal(c.stored, 0);
 	assert_int_equal(c.duplicates, 7);
 	/* duplicates inside one batch too */
-	c = ingest_text(lake, EV(U("99"), "z", "click", "/", "2026-11-22T00:00:00Z", "web")
-			      EV(U("99"), "z", "click", "/", "2026-11-22T00:00:00Z", "web"));
+	c = ingest_text(lake, EV(U("99"), "z", "click", "/", "2026-11-22T00:00:00Z", "web") EV(
+				      U("99"), "z", "click", "/", "2026-11-22T00:00:00Z", "web"));
 	assert_int_equal(c.stored, 1);
 	assert_int_equal(c.duplicates, 1);
 	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_OK);
 	assert_int_equal(problems, 0);
 	tarn_lake_close(lake);
-	assert_int_equal(sql_int("shards/2026-11-20.db", "SELECT ifnull(sum(n_events), 0) FROM blocks"), 6);
-	assert_int_equal(sql_int("shards/2026-11-20.db",
-				 "SELECT value FROM meta WHERE key='duplicates'"), 6);
+	assert_int_equal(
+		sql_int("shards/2026-11-20.db", "SELECT ifnull(sum(n_events), 0) FROM blocks"), 6);
+	assert_int_equal(
+		sql_int("shards/2026-11-20.db", "SELECT value FROM meta WHERE key='duplicates'"),
+		6);
 	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"
-			 " WHERE event_date='2026-11-20'"), 3);
-	assert_int_equal(sql_int("gold.db", "SELECT sum(event_count) FROM events_per_name_daily"), 8);
+					    " WHERE event_date='2026-11-20'"),
+			 3);
+	assert_int_equal(sql_int("gold.db", "SELECT sum(event_count) FROM events_per_name_daily"),
+			 8);
 }
 
 static void lake__conflicting_duplicate_quarantined(void **state)
@@ -182,25 +197,30 @@ static void lake__conflicting_duplicate_quarantined(void **state)
 	assert_int_equal(c.stored, 0);
 	assert_int_equal(c.conflicts, 1);
 	tarn_lake_close(lake);
-	assert_int_equal(sql_int("quarantine.db", "SELECT count(*) FROM quarantine"
-			 " WHERE reason='conflicting_duplicate' AND instr(payload, 'click') > 0"), 1);
+	assert_int_equal(
+		sql_int("quarantine.db",
+			"SELECT count(*) FROM quarantine"
+			" WHERE reason='conflicting_duplicate' AND instr(payload, 'click') > 0"),
+		1);
 	/* first write wins */
 	assert_int_equal(sql_int("gold.db", "SELECT event_count FROM events_per_name_daily"
-			 " WHERE event_name='login'"), 1);
+					    " WHERE event_name='login'"),
+			 1);
 	assert_int_equal(sql_int("gold.db", "SELECT count(*) FROM events_per_name_daily"
-			 " WHERE event_name='click'"), 0);
+					    " WHERE event_name='click'"),
+			 0);
 }
 
 static void lake__malformed_quarantined_valid_stored(void **state)
 {
 	static const char text[] =
-		EV(U("01"), "a", "login", "/", "2026-11-20T10:00:00.000Z", "web")
-		"this is not json\n"
-		"[1,2,3]\n"
-		"{\"user_id\":\"a\",\"timestamp\":\"2026-11-20T10:00:00Z\"}\n"
-		"{\"event_id\":\"x1\",\"timestamp\":\"2026-13-45T10:00:00Z\"}\n"
-		"{\"event_id\":\"x2\",\"timestamp\":\"2026-11-20T1\n"
-		EV(U("02"), "b", "click", "/", "2026-11-20T10:05:00.000Z", "web");
+		EV(U("01"), "a", "login", "/", "2026-11-20T10:00:00.000Z",
+		   "web") "this is not json\n"
+			  "[1,2,3]\n"
+			  "{\"user_id\":\"a\",\"timestamp\":\"2026-11-20T10:00:00Z\"}\n"
+			  "{\"event_id\":\"x1\",\"timestamp\":\"2026-13-45T10:00:00Z\"}\n"
+			  "{\"event_id\":\"x2\",\"timestamp\":\"2026-11-20T1\n" EV(
+				  U("02"), "b", "click", "/", "2026-11-20T10:05:00.000Z", "web");
 	tarn_lake *lake = open_lake();
 	tarn_ingest_counts c;
 
@@ -213,13 +233,25 @@ static void lake__malformed_quarantined_valid_stored(void **state)
 	c = ingest_text(lake, text);
 	tarn_lake_close(lake);
 	assert_int_equal(sql_int("quarantine.db", "SELECT count(*) FROM quarantine"), 5);
-	assert_int_equal(sql_int("quarantine.db", "SELECT count(*) FROM quarantine WHERE reason='not_json'"), 2);
-	assert_int_equal(sql_int("quarantine.db", "SELECT count(*) FROM quarantine WHERE reason='not_object'"), 1);
-	assert_int_equal(sql_int("quarantine.db", "SELECT count(*) FROM quarantine WHERE reason='no_id'"), 1);
-	assert_int_equal(sql_int("quarantine.db", "SELECT count(*) FROM quarantine WHERE reason='bad_time'"), 1);
-	assert_int_equal(sql_int("quarantine.db", "SELECT kafka_offset FROM quarantine WHERE reason='not_object'"), 3);
-	assert_int_equal(sql_int("quarantine.db", "SELECT payload = CAST('[1,2,3]' AS BLOB) FROM quarantine"
-			 " WHERE reason='not_object'"), 1);
+	assert_int_equal(
+		sql_int("quarantine.db", "SELECT count(*) FROM quarantine WHERE reason='not_json'"),
+		2);
+	assert_int_equal(sql_int("quarantine.db",
+				 "SELECT count(*) FROM quarantine WHERE reason='not_object'"),
+			 1);
+	assert_int_equal(
+		sql_int("quarantine.db", "SELECT count(*) FROM quarantine WHERE reason='no_id'"),
+		1);
+	assert_int_equal(
+		sql_int("quarantine.db", "SELECT count(*) FROM quarantine WHERE reason='bad_time'"),
+		1);
+	assert_int_equal(sql_int("quarantine.db",
+				 "SELECT kafka_offset FROM quarantine WHERE reason='not_object'"),
+			 3);
+	assert_int_equal(sql_int("quarantine.db",
+				 "SELECT payload = CAST('[1,2,3]' AS BLOB) FROM quarantine"
+				 " WHERE reason='not_object'"),
+			 1);
 }
 
 struct collected {
@@ -245,11 +277,10 @@ static int collect(void *ctx, const tarn_event *ev)
 static void lake__replay_time_order_and_filters(void **state)
 {
 	/* arrival order differs from event-time order, across two days */
-	static const char text[] =
-		EV(U("05"), "a", "click", "/", "2026-11-21T09:00:00.000Z", "web")
+	static const char text[] = EV(U("05"), "a", "click", "/", "2026-11-21T09:00:00.000Z", "web")
 		EV(U("01"), "a", "login", "/", "2026-11-20T10:00:00.000Z", "web")
-		EV(U("03"), "b", "purchase", "/p", "2026-11-20T12:00:00.000Z", "web")
-		EV(U("02"), "b", "login", "/", "2026-11-20T11:00:00.000Z", "web");
+			EV(U("03"), "b", "purchase", "/p", "2026-11-20T12:00:00.000Z", "web")
+				EV(U("02"), "b", "login", "/", "2026-11-20T11:00:00.000Z", "web");
 	tarn_replay_options o = TARN_REPLAY_OPTIONS_INIT;
 	const char *names[] = { "login" };
 	struct collected c = { 0 };
@@ -310,10 +341,11 @@ static void lake__many_blocks_byte_exact(void **state)
 	(void)state;
 	for (i = 0; i < N; i++) {
 		char buf[512];
-		int l = snprintf(buf, sizeof(buf),
-				 "{\"event_id\":\"%d\",\"timestamp\":\"2026-11-20T%02d:%02d:%02d.%03dZ\","
-				 "\"event_name\":\"e%d\",\"pad\":\"%*s\"}",
-				 i, i / 3600 % 24, i / 60 % 60, i % 60, i % 1000, i % 7, i % 300, "x");
+		int l = snprintf(
+			buf, sizeof(buf),
+			"{\"event_id\":\"%d\",\"timestamp\":\"2026-11-20T%02d:%02d:%02d.%03dZ\","
+			"\"event_name\":\"e%d\",\"pad\":\"%*s\"}",
+			i, i / 3600 % 24, i / 60 % 60, i % 60, i % 1000, i % 7, i % 300, "x");
 		lines[i] = strdup(buf);
 		if (len + (size_t)l + 2 > cap) {
 			cap = (cap + (size_t)l + 2) * 2;
@@ -368,17 +400,17 @@ static void lake__verify_finds_gold_drift_and_rebuild_fixes(void **state)
 	ingest_text(lake, day_one);
 	tarn_lake_close(lake);
 	exec_sql("gold.db", "UPDATE daily_active_users SET dau_count = 999"
-		 " WHERE event_date = '2026-11-20'");
+			    " WHERE event_date = '2026-11-20'");
 	lake = open_lake();
-	assert_int_equal(tarn_lake_verify(lake, note_problem, report, &problems),
-			 TARN_ECORRUPT);
+	assert_int_equal(tarn_lake_verify(lake, note_problem, report, &problems), TARN_ECORRUPT);
 	assert_int_equal(problems, 1);
 	assert_non_null(strstr(report, "daily_active_users"));
 	assert_int_equal(tarn_gold_rebuild(lake), TARN_OK);
 	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_OK);
 	tarn_lake_close(lake);
 	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"
-			 " WHERE event_date='2026-11-20'"), 3);
+					    " WHERE event_date='2026-11-20'"),
+			 3);
 }
 
 static void lake__lagging_watermark_repaired_on_open(void **state)
@@ -390,14 +422,16 @@ static void lake__lagging_watermark_repaired_on_open(void **state)
 	ingest_text(lake, day_one);
 	tarn_lake_close(lake);
 	/* what a crash between the shard commit and the gold commit leaves */
-	exec_sql("gold.db", "DELETE FROM events_per_name_daily WHERE event_date='2026-11-20';"
+	exec_sql("gold.db",
+		 "DELETE FROM events_per_name_daily WHERE event_date='2026-11-20';"
 		 "UPDATE watermarks SET shard_seq = shard_seq - 1 WHERE event_date='2026-11-20'");
 	lake = open_lake();
 	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_OK);
 	assert_int_equal(problems, 0);
 	tarn_lake_close(lake);
 	assert_int_equal(sql_int("gold.db", "SELECT sum(event_count) FROM events_per_name_daily"
-			 " WHERE event_date='2026-11-20'"), 6);
+					    " WHERE event_date='2026-11-20'"),
+			 6);
 }
 
 static void lake__one_writer_at_a_time(void **state)
@@ -429,8 +463,8 @@ static void lake__readonly_needs_a_lake(void **state)
 
 static void lake__files_are_private(void **state)
 {
-	const char *files[] = { "lake.db", "gold.db", "quarantine.db",
-				"shards/2026-11-20.db", "lake.lock" };
+	const char *files[] = { "lake.db", "gold.db", "quarantine.db", "shards/2026-11-20.db",
+				"lake.lock" };
 	tarn_lake *lake = open_lake();
 	struct stat st;
 	char path[512];
@@ -463,7 +497,8 @@ static void lake__rollback_stores_nothing(void **state)
 	assert_int_equal(tarn_lake_rollback(lake), TARN_OK);
 	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
 	tarn_lake_close(lake);
-	assert_int_equal(sql_int("shards/2026-11-20.db", "SELECT ifnull(sum(n_events), 0) FROM blocks"), 0);
+	assert_int_equal(
+		sql_int("shards/2026-11-20.db", "SELECT ifnull(sum(n_events), 0) FROM blocks"), 0);
 	assert_int_equal(sql_int("gold.db", "SELECT count(*) FROM events_per_name_daily"), 0);
 }
 
@@ -552,9 +587,10 @@ static void add_json(tarn_lake *lake, const char *json)
 	assert_int_equal(res, TARN_ADD_STORED);
 }
 
-#define GOLD_EV(n, user, type) \
-	"{\"event_id\":\"g-" #n "\",\"timestamp\":\"2026-11-20T10:00:0" #n "Z\"," \
-	"\"user_id\":\"" user "\",\"event_type\":\"" type "\",\"page\":\"/cart\",\"source\":\"web\"}"
+#define GOLD_EV(n, user, type)                                                                     \
+	"{\"event_id\":\"g-" #n "\",\"timestamp\":\"2026-11-20T10:00:0" #n "Z\","                  \
+	"\"user_id\":\"" user "\",\"event_type\":\"" type                                          \
+	"\",\"page\":\"/cart\",\"source\":\"web\"}"
 
 static void lake__gold_across_batches_and_rollback(void **state)
 {
@@ -576,11 +612,15 @@ static void lake__gold_across_batches_and_rollback(void **state)
 	tarn_lake_close(lake);
 	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"), 3);
 	assert_int_equal(sql_int("gold.db", "SELECT purchasers FROM conversion_rate_daily"), 2);
-	assert_int_equal(sql_int("gold.db", "SELECT total_purchases FROM conversion_rate_daily"), 3);
-	assert_int_equal(sql_int("gold.db", "SELECT purchase_count FROM purchases_per_page_daily"), 3);
+	assert_int_equal(sql_int("gold.db", "SELECT total_purchases FROM conversion_rate_daily"),
+			 3);
+	assert_int_equal(sql_int("gold.db", "SELECT purchase_count FROM purchases_per_page_daily"),
+			 3);
 	assert_int_equal(sql_int("gold.db", "SELECT event_count FROM events_per_source_daily"), 5);
-	assert_int_equal(sql_int("gold.db", "SELECT sum(event_count) FROM events_per_name_daily"), 5);
-	assert_int_equal(sql_int("gold.db", "SELECT count(*) FROM day_users WHERE user_id='u9'"), 0);
+	assert_int_equal(sql_int("gold.db", "SELECT sum(event_count) FROM events_per_name_daily"),
+			 5);
+	assert_int_equal(sql_int("gold.db", "SELECT count(*) FROM day_users WHERE user_id='u9'"),
+			 0);
 }
 
 /* The writer keeps each day's users between batches (gold.c): a user
@@ -618,16 +658,20 @@ static void lake__gold_user_cache_rollback_and_trim(void **state)
 	assert_int_equal(problems, 0);
 	tarn_lake_close(lake);
 	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"
-					    " WHERE event_date='2026-11-20'"), 3);
+					    " WHERE event_date='2026-11-20'"),
+			 3);
 	assert_int_equal(sql_int("gold.db", "SELECT purchasers FROM conversion_rate_daily"
-					    " WHERE event_date='2026-11-20'"), 1);
+					    " WHERE event_date='2026-11-20'"),
+			 1);
 	assert_int_equal(sql_int("gold.db", "SELECT sum(purchases) FROM day_users"
-					    " WHERE event_date='2026-11-20'"), 1);
+					    " WHERE event_date='2026-11-20'"),
+			 1);
 	assert_int_equal(sql_int("gold.db", "SELECT purchases FROM day_users WHERE user_id='b'"),
 			 1);
 	/* user-k is on day 21 when k is even, on day 22 when odd: 20,000 a day */
 	assert_int_equal(sql_int("gold.db", "SELECT sum(dau_count) FROM daily_active_users"
-					    " WHERE event_date > '2026-11-20'"), 40000);
+					    " WHERE event_date > '2026-11-20'"),
+			 40000);
 	assert_int_equal(sql_int("gold.db", "SELECT max(purchases) FROM day_users"), 1);
 }
 
@@ -655,7 +699,8 @@ static void lake__gold_day_met_again_counts_users_once(void **state)
 	for (i = 0; i < 40000; i++) {
 		snprintf(json, sizeof(json),
 			 "{\"event_id\":\"m-%d\",\"timestamp\":\"2026-11-21T11:00:00Z\","
-			 "\"user_id\":\"user-%d\",\"event_type\":\"click\"}", i, i);
+			 "\"user_id\":\"user-%d\",\"event_type\":\"click\"}",
+			 i, i);
 		add_json(lake, json);
 	}
 	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
@@ -667,13 +712,17 @@ static void lake__gold_day_met_again_counts_users_once(void **state)
 	assert_int_equal(problems, 0);
 	tarn_lake_close(lake);
 	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"
-					    " WHERE event_date='2026-11-20'"), 4);
+					    " WHERE event_date='2026-11-20'"),
+			 4);
 	assert_int_equal(sql_int("gold.db", "SELECT purchasers FROM conversion_rate_daily"
-					    " WHERE event_date='2026-11-20'"), 4);
+					    " WHERE event_date='2026-11-20'"),
+			 4);
 	assert_int_equal(sql_int("gold.db", "SELECT total_purchases FROM conversion_rate_daily"
-					    " WHERE event_date='2026-11-20'"), 4);
+					    " WHERE event_date='2026-11-20'"),
+			 4);
 	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"
-					    " WHERE event_date='2026-11-21'"), 40000);
+					    " WHERE event_date='2026-11-21'"),
+			 40000);
 }
 
 int main(void)
@@ -683,17 +732,23 @@ int main(void)
 		cmocka_unit_test_setup_teardown(lake__gold_day_met_again_counts_users_once, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(lake__redelivery_stored_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(lake__conflicting_duplicate_quarantined, setup, teardown),
-		cmocka_unit_test_setup_teardown(lake__malformed_quarantined_valid_stored, setup, teardown),
-		cmocka_unit_test_setup_teardown(lake__replay_time_order_and_filters, setup, teardown),
+		cmocka_unit_test_setup_teardown(lake__conflicting_duplicate_quarantined, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(lake__malformed_quarantined_valid_stored, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(lake__replay_time_order_and_filters, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(lake__many_blocks_byte_exact, setup, teardown),
-		cmocka_unit_test_setup_teardown(lake__verify_finds_gold_drift_and_rebuild_fixes, setup, teardown),
-		cmocka_unit_test_setup_teardown(lake__lagging_watermark_repaired_on_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(lake__verify_finds_gold_drift_and_rebuild_fixes,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(lake__lagging_watermark_repaired_on_open, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(lake__one_writer_at_a_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(lake__readonly_needs_a_lake, setup, teardown),
 		cmocka_unit_test_setup_teardown(lake__files_are_private, setup, teardown),
 		cmocka_unit_test_setup_teardown(lake__rollback_stores_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(lake__damaged_shard_named_other_days_work, setup, teardown),
+		cmocka_unit_test_setup_teardown(lake__damaged_shard_named_other_days_work, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(lake__stats_add_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(lake__gold_across_batches_and_rollback, setup,
 						teardown),

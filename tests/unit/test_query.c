@@ -30,7 +30,8 @@ static int setup(void **state)
 	for (d = 1; d <= 16; d++)
 		for (i = 0; i < 3; i++) {
 			snprintf(line, sizeof(line),
-				 "{\"event_id\":\"e-%02d-%d\",\"timestamp\":\"2026-11-%02dT0%d:00:00Z\","
+				 "{\"event_id\":\"e-%02d-%d\",\"timestamp\":\"2026-11-%02dT0%d:00:"
+				 "00Z\","
 				 "\"event_type\":\"%s\",\"user_id\":\"u%d\"}\n",
 				 d, i, d, i, i == 2 ? "purchase" : "click", i);
 			fputs(line, f);
@@ -93,16 +94,23 @@ static void query__pruned_queries_skip_the_damaged_shard(void **state)
 	struct rows r;
 
 	(void)state;
-	assert_int_equal(run("SELECT payload, event_time FROM events WHERE event_date = '2026-11-12'"
-			     " ORDER BY event_time", &r), TARN_OK);
+	assert_int_equal(
+		run("SELECT payload, event_time FROM events WHERE event_date = '2026-11-12'"
+		    " ORDER BY event_time",
+		    &r),
+		TARN_OK);
 	assert_int_equal(r.n, 3);
-	assert_string_equal(r.first, "{\"event_id\":\"e-12-0\",\"timestamp\":\"2026-11-12T00:00:00Z\","
-				     "\"event_type\":\"click\",\"user_id\":\"u0\"}");
-	assert_int_equal(run("SELECT event_id FROM events WHERE event_date >= '2026-11-14'", &r), TARN_OK);
+	assert_string_equal(r.first,
+			    "{\"event_id\":\"e-12-0\",\"timestamp\":\"2026-11-12T00:00:00Z\","
+			    "\"event_type\":\"click\",\"user_id\":\"u0\"}");
+	assert_int_equal(run("SELECT event_id FROM events WHERE event_date >= '2026-11-14'", &r),
+			 TARN_OK);
 	assert_int_equal(r.n, 9);
 	/* 2026-11-10T00:00Z .. 2026-11-11T00:00Z by event_time */
 	assert_int_equal(run("SELECT event_id FROM events WHERE event_time >= 1794268800000000"
-			     " AND event_time < 1794355200000000", &r), TARN_OK);
+			     " AND event_time < 1794355200000000",
+			     &r),
+			 TARN_OK);
 	assert_int_equal(r.n, 3);
 	assert_string_equal(r.first, "e-10-0");
 	/* a query that must read every day reaches the junk file and says so */
@@ -115,16 +123,25 @@ static void query__more_shards_than_attach_allows(void **state)
 	struct rows r;
 
 	(void)state;
-	assert_int_equal(run("SELECT event_date, count(*) FROM events WHERE event_date <> '2026-11-05'"
-			     " GROUP BY 1 ORDER BY 1", &r), TARN_ECORRUPT);
+	assert_int_equal(
+		run("SELECT event_date, count(*) FROM events WHERE event_date <> '2026-11-05'"
+		    " GROUP BY 1 ORDER BY 1",
+		    &r),
+		TARN_ECORRUPT);
 	/* the != term cannot prune; an OR of ranges runs one pruned scan per
 	 * range (SQLite's OR optimization) and never opens the damaged day */
-	assert_int_equal(run("SELECT event_date, count(*) FROM events WHERE event_date < '2026-11-05'"
-			     " OR event_date > '2026-11-05' GROUP BY 1 ORDER BY 1", &r), TARN_OK);
+	assert_int_equal(
+		run("SELECT event_date, count(*) FROM events WHERE event_date < '2026-11-05'"
+		    " OR event_date > '2026-11-05' GROUP BY 1 ORDER BY 1",
+		    &r),
+		TARN_OK);
 	assert_int_equal(r.n, 15);
 	assert_int_equal(r.sum, 45);
-	assert_int_equal(run("SELECT event_date, count(*) FROM events WHERE event_date > '2026-11-05'"
-			     " GROUP BY 1 ORDER BY 1", &r), TARN_OK);
+	assert_int_equal(
+		run("SELECT event_date, count(*) FROM events WHERE event_date > '2026-11-05'"
+		    " GROUP BY 1 ORDER BY 1",
+		    &r),
+		TARN_OK);
 	assert_int_equal(r.n, 11);
 	assert_int_equal(r.sum, 33);
 	assert_string_equal(r.first, "2026-11-06");
@@ -135,28 +152,27 @@ static void query__gold_tables_by_name(void **state)
 	struct rows r;
 
 	(void)state;
-	assert_int_equal(run("SELECT event_date, purchasers FROM conversion_rate_daily ORDER BY 1", &r),
-			 TARN_OK);
+	assert_int_equal(
+		run("SELECT event_date, purchasers FROM conversion_rate_daily ORDER BY 1", &r),
+		TARN_OK);
 	assert_int_equal(r.n, 16);
 	assert_int_equal(r.sum, 16);
 }
 
 static void query__refuses_writes_attach_and_extensions(void **state)
 {
-	static const char *const refused[] = {
-		"DELETE FROM daily_active_users",
-		"UPDATE daily_active_users SET dau_count = 0",
-		"INSERT INTO watermarks VALUES('x', 1)",
-		"DROP TABLE daily_active_users",
-		"CREATE TABLE t(x)",
-		"CREATE TEMP TABLE t(x)",
-		"ATTACH '/tmp/tarn-attack.db' AS a",
-		"SELECT load_extension('/tmp/nothing.so')",
-		"PRAGMA writable_schema = 1",
-		"PRAGMA journal_mode = DELETE",
-		"VACUUM",
-		NULL
-	};
+	static const char *const refused[] = { "DELETE FROM daily_active_users",
+					       "UPDATE daily_active_users SET dau_count = 0",
+					       "INSERT INTO watermarks VALUES('x', 1)",
+					       "DROP TABLE daily_active_users",
+					       "CREATE TABLE t(x)",
+					       "CREATE TEMP TABLE t(x)",
+					       "ATTACH '/tmp/tarn-attack.db' AS a",
+					       "SELECT load_extension('/tmp/nothing.so')",
+					       "PRAGMA writable_schema = 1",
+					       "PRAGMA journal_mode = DELETE",
+					       "VACUUM",
+					       NULL };
 	const char *const *s;
 	struct rows r;
 

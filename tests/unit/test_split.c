@@ -42,9 +42,9 @@ static void split__template_replaces_every_name(void **state)
 	assert_string_equal(out, "events.click");
 	assert_int_equal(tarn_split_topic("{name}-{name}", "x", out, sizeof(out)), TARN_OK);
 	assert_string_equal(out, "x-x");
-	assert_int_equal(tarn_split_topic("events.{name}", "0123456789012345678901234", out,
-					  sizeof(out)),
-			 TARN_EINVAL);
+	assert_int_equal(
+		tarn_split_topic("events.{name}", "0123456789012345678901234", out, sizeof(out)),
+		TARN_EINVAL);
 }
 
 static void split__dlq_headers_append_source(void **state)
@@ -174,8 +174,9 @@ static void split__run_routes_and_dead_letters(void **state)
 	po.brokers = co.brokers = tarn_broker_bootstrap(b);
 	assert_int_equal(tarn_producer_open(&p, &po), TARN_OK);
 	for (i = 0; i < 30; i++) {
-		const char *v = i % 3 == 0 ? "{\"event_type\":\"a\"}"
-				: i % 3 == 1 ? "{\"event_type\":\"b\"}" : "{\"event_type\":\"bad name\"}";
+		const char *v = i % 3 == 0   ? "{\"event_type\":\"a\"}"
+				: i % 3 == 1 ? "{\"event_type\":\"b\"}"
+					     : "{\"event_type\":\"bad name\"}";
 		assert_int_equal(tarn_producer_send_to(p, "in", v, strlen(v), NULL, 0, NULL, 0, -1),
 				 TARN_OK);
 	}
