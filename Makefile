@@ -33,15 +33,25 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PIC_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/pic/%.o)
 EXT_SO := $(BUILD)/libtarn_sqlite.so
 
-.PHONY: all clean test deps demo bench install uninstall format unit-bins torture fuzz
-all: bin/tarn $(EXT_SO)
+.PHONY: all binaries clean test deps deps-test deps-bench demo bench install uninstall format \
+	format-check unit-bins torture fuzz
+# Every entry point installs the Debian packages it needs first (only the
+# missing ones; scripts/deps.sh says which serve what), then builds in a
+# second make, so no compile starts before its headers are there.
+all: deps
+	@$(MAKE) --no-print-directory binaries
+binaries: bin/tarn $(EXT_SO)
 
 deps:
-	@bash scripts/deps.sh
+	@bash scripts/deps.sh build
+deps-test:
+	@bash scripts/deps.sh test
+deps-bench:
+	@bash scripts/deps.sh bench
 
 # Tests run against a separate build under AddressSanitizer and
-# UndefinedBehaviorSanitizer; the last line is "N passed, N failed".
-test: deps
+# UndefinedBehaviorSanitizer; the last line is "N passed, N failed, N skipped".
+test: deps-test
 	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/tarn unit-bins
 	$(MAKE) $(EXT_SO)
 	TARN_EXT=$(EXT_SO) bash tests/run_all.sh build-san
@@ -62,17 +72,17 @@ fuzz: deps
 
 # Long fault-injection runs (not in CI): kill -9 loops over 500,000 events.
 torture: deps
-	$(MAKE) all
+	$(MAKE) binaries
 	TARN=bin/tarn bash tests/torture/crash.sh 500000 50 10 1500
 
 demo: deps
-	$(MAKE) all
+	$(MAKE) binaries
 	bin/tarn demo
 
 # Benchmarks: tarn next to a baseline measured in the same run (ratios).
 BENCH_DIR ?= /tmp/tarn-bench
-bench: deps
-	$(MAKE) all $(BUILD)/bench $(BUILD)/json_choice
+bench: deps-bench
+	$(MAKE) binaries $(BUILD)/bench $(BUILD)/json_choice
 	rm -rf $(BENCH_DIR) && mkdir -p $(BENCH_DIR)
 	$(BUILD)/bench --dir $(BENCH_DIR) $(BENCH_ARGS)
 	$(BUILD)/json_choice $(BENCH_DIR)/input.jsonl
@@ -105,8 +115,15 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig/tarn.pc $(DESTDIR)$(PREFIX)/share/man/man1/tarn.1
 	rm -rf $(DESTDIR)$(PREFIX)/include/tarn
 
+# The C sources clang-format keeps in the style of .clang-format; make test
+# runs format-check over all of them (the tree was formatted once, so every
+# change is checked).
+FORMAT_SRC = $(wildcard include/tarn/*.h src/*.c src/*.h src/cli/*.c src/cli/*.h src/ext/*.c \
+	tests/unit/*.c tests/fuzz/*.c bench/*.c bench/*.h)
 format:
-	clang-format -i include/tarn/*.h src/*.c src/*.h src/cli/*.c src/cli/*.h tests/unit/*.c bench/*.c
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	@bash tests/format_check.sh $(FORMAT_SRC)
 
 bin/tarn: $(BUILD)/tarn
 	@mkdir -p bin
