@@ -18,12 +18,14 @@
 # new WORKDIR/root. Logs of each command are in WORKDIR/logs.
 # TARN_FRESH_MIRROR overrides the Debian mirror (default: the host's);
 # TARN_FRESH_FIRST=test runs make test before make demo, to show that it too
-# works as the first command.
+# works as the first command. TARN_FRESH_PTS=0 gives the root no /dev/pts.
+# When a command fails, each failed test is printed with its own lines.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
 	exec sudo env ${TARN_FRESH_MIRROR:+TARN_FRESH_MIRROR="$TARN_FRESH_MIRROR"} \
-		${TARN_FRESH_FIRST:+TARN_FRESH_FIRST="$TARN_FRESH_FIRST"} bash "$0" "$@"
+		${TARN_FRESH_FIRST:+TARN_FRESH_FIRST="$TARN_FRESH_FIRST"} \
+		${TARN_FRESH_PTS:+TARN_FRESH_PTS="$TARN_FRESH_PTS"} bash "$0" "$@"
 fi
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -143,7 +145,13 @@ say "clone of $(hostgit log -1 --format='%h %s' "$head")"
 mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
 mount --bind /dev "$root/dev"
-mount --bind /dev/pts "$root/dev/pts"
+# TARN_FRESH_PTS=0 leaves /dev/pts out, as some chroots and minimal
+# containers do: tests that need a terminal must then count as skipped.
+if [ "${TARN_FRESH_PTS:-1}" != 0 ]; then
+	mount --bind /dev/pts "$root/dev/pts"
+else
+	say "no /dev/pts in the root (TARN_FRESH_PTS=0)"
+fi
 if mountpoint -q /dev/shm; then mount --bind /dev/shm "$root/dev/shm"; fi
 
 [ ! -e "$root/usr/bin/make" ] || fail "the pristine root already has make"
@@ -161,7 +169,22 @@ run() { # $1: log name, $2: command
 		HOME=/root TERM=dumb /bin/bash -c "cd /root/tarn && $2" </dev/null >"$log" 2>&1 || rc=$?
 	tail -n 15 "$log" | sed 's/^/    | /'
 	say "[$step] exit $rc after $(($(date +%s) - t0))s (log: $log)"
-	[ "$rc" -eq 0 ] || fail "'$2' exited $rc in the fresh root"
+	if [ "$rc" -ne 0 ]; then
+		failing_tests "$log"
+		fail "'$2' exited $rc in the fresh root"
+	fi
+}
+
+# Each failed test with its own lines: a CLI case's indented lines before
+# its FAIL line, a unit case's cmocka ERROR/FAILED lines and sanitizer reports.
+failing_tests() { # $1: log
+	awk '
+		/^(PASS|SKIP|FAIL) |^== / { if (/^FAIL /) { printf "%s", buf; print } ; buf = ""; next }
+		/^\[  (ERROR|FAILED)  *\]|runtime error|Sanitizer/ { print; next }
+		{ buf = buf $0 "\n" }
+	' "$1" | grep -v '^\[  FAILED  \] [0-9]* test(s), listed below:$' | head -n 200 |
+		sed 's/^/    ! /' || true
+	grep -q '^FAIL \|\[  FAILED  \]' "$1" || say "(no test named its failure; see the log)"
 }
 run install-make 'apt-get update && apt-get install -y make'
 for t in "${order[@]}"; do
