@@ -1,4 +1,4 @@
-/* Gold tables (DESIGN.md "Gold tables"), kept incrementally: every stored
+/* Gold tables (README.md, "Gold tables"), kept incrementally: every stored
  * event updates its day's rows in the same gold.db transaction; a day can
  * always be recomputed from its shard. */
 #include <stdint.h>

@@ -3,7 +3,8 @@
  * An event is one Kafka message or one line of a JSON-lines file. The
  * caller fills the raw part (payload, key, headers, provenance) and calls
  * tarn_event_extract(), which takes id, time, name and the gold dimensions
- * from headers and payload as ../shared/DESIGN.md ("The event") says:
+ * from headers and payload, the first source that exists (README.md,
+ * "Events"):
  *
  *   id:   header `event_id`; payload field `event_id` (option id_field)
  *   time: header `published_at`; payload `timestamp` or `published_at`
@@ -61,7 +62,8 @@ typedef struct tarn_event {
 	char name[TARN_NAME_MAX + 1];  /* NUL-terminated event name, valid when has_name */
 	int has_name;
 
-	/* gold dimensions (DESIGN.md "Gold tables"); "" and has_x == 0 when
+	/* gold dimensions: the fields the built-in gold tables group and count
+	 * by (README.md, "Gold tables"); "" and has_x == 0 when
 	 * absent, not a string/number, or longer than TARN_DIM_MAX bytes */
 	char user_id[TARN_DIM_MAX + 1];
 	char event_type[TARN_DIM_MAX + 1];

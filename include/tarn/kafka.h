@@ -29,8 +29,10 @@ typedef struct tarn_broker tarn_broker;
  * n_brokers: brokers in the cluster, >= 1 (usually 1).
  * default_partitions: partitions of topics created by tarn_broker_topic with
  *   partitions 0, and of topics auto-created on first use when possible
- *   (the mock cluster auto-creates with 4 partitions otherwise; see
- *   DESIGN.md: about 5 MB / 100,000 messages kept per partition).
+ *   (the mock cluster auto-creates with 4 partitions otherwise). Size
+ *   them for the volume: librdkafka 2.0's mock cluster keeps only about
+ *   5 MB / 100,000 messages a partition and drops older ones silently
+ *   (README.md, "The embedded broker").
  * Returns TARN_OK, TARN_EINVAL (n_brokers < 1), or TARN_EKAFKA. */
 int tarn_broker_start(tarn_broker **out, int n_brokers, int default_partitions);
 
@@ -137,7 +139,9 @@ typedef struct tarn_producer_options {
 	int idempotent;		 /* 1: enable.idempotence=true (Kafka protocol's
 				    idempotent producer: no duplicates on retry) */
 	int unkeyed_spread;	 /* 1: sticky.partitioning.linger.ms=0 so unkeyed
-				    messages spread evenly (see DESIGN.md) */
+				    messages spread evenly (librdkafka's sticky
+				    partitioner fills partitions unevenly
+				    otherwise: README.md, "The embedded broker") */
 	const char *const *conf; /* n_conf "key=value" strings, may be NULL */
 	size_t n_conf;
 } tarn_producer_options;

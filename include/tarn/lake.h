@@ -237,8 +237,8 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n
 
 /* ---- gold ---- */
 
-/* Names of the gold tables (DESIGN.md "Gold tables"), NULL-terminated,
- * static. */
+/* Names of the gold tables (README.md, "Gold tables": five daily, three
+ * per-minute), NULL-terminated, static. */
 const char *const *tarn_gold_tables(void);
 
 /* The per-minute ones among them (the speed layer: events_per_minute,
