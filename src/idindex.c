@@ -10,6 +10,7 @@
 #include "hash.h"
 #include "idindex.h"
 #include "sqlutil.h"
+#include "varint.h"
 
 static const char ids_schema[] = "CREATE TABLE IF NOT EXISTS runs(run_id INTEGER PRIMARY KEY,"
 				 " level INTEGER NOT NULL, n_ids INTEGER NOT NULL);"
@@ -266,45 +267,6 @@ static void sketch_free(struct sketch *k)
 	k->bits = NULL;
 }
 
-static size_t put_varint(unsigned char *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (unsigned char)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (unsigned char)v;
-	return n;
-}
-
-static int get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
-{
-	uint64_t r = 0;
-	int shift = 0;
-
-	while (*p < end && shift < 64) {
-		unsigned char c = *(*p)++;
-		r |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80)) {
-			*v = r;
-			return 0;
-		}
-		shift += 7;
-	}
-	return -1;
-}
-
-static uint64_t zigzag(int64_t v)
-{
-	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static int64_t unzigzag(uint64_t v)
-{
-	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-}
-
 /* Bits to write any value in [0, v]. */
 static int width(uint64_t v)
 {
@@ -497,8 +459,8 @@ static size_t page_encode(const struct entry *e, size_t n, int k, unsigned char 
 	out[len++] = (unsigned char)e[0].h;
 	out[len++] = (unsigned char)dbits;
 	out[len++] = (unsigned char)bbits;
-	len += put_varint(out + len, zigzag(sp.dmin));
-	len += put_varint(out + len, sp.bmin);
+	len += tarn__varint_put(out + len, tarn__varint_zigzag(sp.dmin));
+	len += tarn__varint_put(out + len, sp.bmin);
 	w.p = out + len;
 	w.acc = 0;
 	w.n = 0;
@@ -539,10 +501,10 @@ static int page_decode_upto(const void *data, size_t len, uint32_t first_top, si
 	dbits = p[2];
 	bbits = p[3];
 	p += 4;
-	if (k >= RUN_BITS || dbits > 32 || bbits > 32 || get_varint(&p, end, &zd) ||
-	    get_varint(&p, end, &bmin) || bmin > UINT32_MAX)
+	if (k >= RUN_BITS || dbits > 32 || bbits > 32 || tarn__varint_get(&p, end, &zd) ||
+	    tarn__varint_get(&p, end, &bmin) || bmin > UINT32_MAX)
 		goto damaged;
-	dmin = unzigzag(zd);
+	dmin = tarn__varint_unzigzag(zd);
 	r.p = p;
 	r.len = (size_t)(end - p);
 	r.pos = 0;
