@@ -11,6 +11,7 @@
 
 #include "block.h"
 #include "error_internal.h"
+#include "varint.h"
 
 #define BLOCK_FORMAT	   1 /* payloads in one zstd frame */
 #define BLOCK_FORMAT_SPLIT 2 /* payloads in several frames, each of whole events */
@@ -99,26 +100,12 @@ static int buf_put(struct tarn__buf *b, const void *p, size_t n)
 	return TARN_OK;
 }
 
-/* ---- varints (LEB128, 7 bits a byte) and zigzag for signed values ---- */
+/* ---- varints (varint.h) into a buffer and out of a reader ---- */
 
 static void put_varint(struct tarn__buf *b, uint64_t v)
 {
-	/* callers reserve 10 bytes a value */
-	while (v >= 0x80) {
-		b->p[b->len++] = (unsigned char)(v | 0x80);
-		v >>= 7;
-	}
-	b->p[b->len++] = (unsigned char)v;
-}
-
-static uint64_t zigzag(int64_t v)
-{
-	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static int64_t unzigzag(uint64_t v)
-{
-	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+	/* callers reserve TARN__VARINT_MAX bytes a value */
+	b->len += tarn__varint_put(b->p + b->len, v);
 }
 
 struct reader {
@@ -126,20 +113,16 @@ struct reader {
 	int bad;
 };
 
+/* 0 and r->bad set on a truncated or overlong varint */
 static uint64_t get_varint(struct reader *r)
 {
-	uint64_t v = 0;
-	int shift = 0;
+	uint64_t v;
 
-	while (r->p < r->end && shift < 64) {
-		unsigned char c = *r->p++;
-		v |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80))
-			return v;
-		shift += 7;
+	if (tarn__varint_get(&r->p, r->end, &v) != TARN_OK) {
+		r->bad = 1;
+		return 0;
 	}
-	r->bad = 1;
-	return 0;
+	return v;
 }
 
 static const unsigned char *get_bytes(struct reader *r, size_t n)
@@ -485,7 +468,7 @@ int tarn__block_encode(tarn__block *b, ZSTD_CCtx *cctx)
 
 	/* fields, column by column */
 	e->len = 0;
-	rc = tarn__buf_reserve(e, 64 + b->arena.len * 2 + (size_t)n * 12 * 10);
+	rc = tarn__buf_reserve(e, 64 + b->arena.len * 2 + (size_t)n * 12 * TARN__VARINT_MAX);
 	if (rc)
 		return rc;
 	e->p[e->len++] = payload_frames(b, NULL) > 1 ? BLOCK_FORMAT_SPLIT : BLOCK_FORMAT;
@@ -493,7 +476,7 @@ int tarn__block_encode(tarn__block *b, ZSTD_CCtx *cctx)
 	put_dict(e, b, b->names, b->n_names);
 	put_dict(e, b, b->topics, b->n_topics);
 	for (prev = 0, i = 0; i < n; i++) {
-		put_varint(e, zigzag(b->recs[i].time_us - prev));
+		put_varint(e, tarn__varint_zigzag(b->recs[i].time_us - prev));
 		prev = b->recs[i].time_us;
 	}
 	for (i = 0; i < n; i++)
@@ -528,15 +511,17 @@ int tarn__block_encode(tarn__block *b, ZSTD_CCtx *cctx)
 	for (i = 0; i < n; i++)
 		put_varint(e, (uint64_t)((int64_t)b->recs[i].partition + 1));
 	for (prev = 0, i = 0; i < n; i++) {
-		put_varint(e, zigzag(b->recs[i].offset - prev));
+		put_varint(e, tarn__varint_zigzag(b->recs[i].offset - prev));
 		prev = b->recs[i].offset;
 	}
 	for (i = 0; i < n; i++)
 		put_varint(e, b->recs[i].kafka_ts_us < 0
 				      ? 0
-				      : zigzag(b->recs[i].kafka_ts_us - b->recs[i].time_us) + 1);
+				      : tarn__varint_zigzag(b->recs[i].kafka_ts_us -
+							    b->recs[i].time_us) +
+						1);
 	for (prev = 0, i = 0; i < n; i++) {
-		put_varint(e, zigzag(b->recs[i].ingest_us - prev));
+		put_varint(e, tarn__varint_zigzag(b->recs[i].ingest_us - prev));
 		prev = b->recs[i].ingest_us;
 	}
 	rc = compress_into(cctx, &b->zmeta, e);
@@ -685,7 +670,7 @@ int tarn__block_decode(tarn__block *b, ZSTD_DCtx *dctx, const void *zmeta, size_
 	if (rc)
 		BAD("bad dictionary");
 	for (prev = 0, i = 0; i < n; i++) {
-		prev += unzigzag(get_varint(&r));
+		prev += tarn__varint_unzigzag(get_varint(&r));
 		b->recs[i].time_us = prev;
 	}
 	for (i = 0; i < n; i++) {
@@ -752,15 +737,15 @@ int tarn__block_decode(tarn__block *b, ZSTD_DCtx *dctx, const void *zmeta, size_
 		b->recs[i].partition = (int32_t)((int64_t)v - 1);
 	}
 	for (prev = 0, i = 0; i < n; i++) {
-		prev += unzigzag(get_varint(&r));
+		prev += tarn__varint_unzigzag(get_varint(&r));
 		b->recs[i].offset = prev;
 	}
 	for (i = 0; i < n; i++) {
 		uint64_t v = get_varint(&r);
-		b->recs[i].kafka_ts_us = v ? b->recs[i].time_us + unzigzag(v - 1) : -1;
+		b->recs[i].kafka_ts_us = v ? b->recs[i].time_us + tarn__varint_unzigzag(v - 1) : -1;
 	}
 	for (prev = 0, i = 0; i < n; i++) {
-		prev += unzigzag(get_varint(&r));
+		prev += tarn__varint_unzigzag(get_varint(&r));
 		b->recs[i].ingest_us = prev;
 	}
 	if (r.bad)

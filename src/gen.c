@@ -8,6 +8,7 @@
 #include "tarn/gen.h"
 #include "tarn/time.h"
 #include "error_internal.h"
+#include "hash.h"
 
 #define RESEND_SLOTS 512 /* re-sends wait here; bounds memory for any count */
 #define PAYLOAD_MAX  320
@@ -32,14 +33,11 @@ struct tarn_gen {
 	struct pending cur;
 };
 
-/* splitmix64: small, fast, and the same on every platform. */
+/* splitmix64 (a counter stepped by the golden increment, then mixed):
+ * small, fast, and the same on every platform. */
 static uint64_t next_u64(tarn_gen *g)
 {
-	uint64_t z = (g->rng += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return tarn__hash_mix64(g->rng += TARN__HASH_GOLDEN);
 }
 
 static double uniform(tarn_gen *g)

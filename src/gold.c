@@ -8,7 +8,7 @@
 
 #include "tarn/time.h"
 #include "error_internal.h"
-#include "idindex.h"
+#include "hash.h"
 #include "lake_internal.h"
 
 const char tarn__gold_schema[] =

@@ -7,8 +7,10 @@
 
 #include "tarn/time.h"
 #include "error_internal.h"
+#include "hash.h"
 #include "idindex.h"
 #include "sqlutil.h"
+#include "varint.h"
 
 static const char ids_schema[] = "CREATE TABLE IF NOT EXISTS runs(run_id INTEGER PRIMARY KEY,"
 				 " level INTEGER NOT NULL, n_ids INTEGER NOT NULL);"
@@ -109,43 +111,6 @@ struct tarn__idindex {
 	uint64_t lookups, maybes, run_lookups, run_reads;
 };
 
-static uint64_t mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-/* Eight bytes a step, each word mixed in by multiply and rotate, from a
- * starting value h, finished by mix64. */
-static uint64_t hash_words(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint64_t w;
-	size_t i;
-
-	for (i = 0; i + 8 <= n; i += 8) {
-		memcpy(&w, b + i, 8);
-		h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
-		h = (h << 29) | (h >> 35);
-	}
-	w = 0;
-	if (n > i)
-		memcpy(&w, b + i, n - i);
-	h = (h ^ (w * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
-	return mix64(h);
-}
-
-uint64_t tarn__hash_bytes(const void *p, size_t n)
-{
-	return hash_words(0x9e3779b97f4a7c15ull * (n + 1), p, n);
-}
-
-uint64_t tarn__id_hash(int is_uuid, const unsigned char *id, size_t len)
-{
-	return hash_words(0x9e3779b97f4a7c15ull * (len + 1) ^ (is_uuid ? 0x5555 : 0), id, len);
-}
-
 /* ---- filter ---- */
 
 static uint64_t line_of(const tarn__idindex *x, uint64_t h)
@@ -155,7 +120,7 @@ static uint64_t line_of(const tarn__idindex *x, uint64_t h)
 
 static void filter_add(tarn__idindex *x, uint64_t h)
 {
-	uint64_t *line, g = mix64(h ^ 0x2545f4914f6cdd1dull);
+	uint64_t *line, g = tarn__hash_mix64(h ^ 0x2545f4914f6cdd1dull);
 	int i;
 
 	if (!x->bits)
@@ -169,7 +134,7 @@ static void filter_add(tarn__idindex *x, uint64_t h)
 static int filter_has(const tarn__idindex *x, uint64_t h)
 {
 	const uint64_t *line;
-	uint64_t g = mix64(h ^ 0x2545f4914f6cdd1dull);
+	uint64_t g = tarn__hash_mix64(h ^ 0x2545f4914f6cdd1dull);
 	int i;
 
 	if (!x->bits)
@@ -300,45 +265,6 @@ static void sketch_free(struct sketch *k)
 	if (k->bits)
 		munmap(k->bits, sketch_bytes(k));
 	k->bits = NULL;
-}
-
-static size_t put_varint(unsigned char *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (unsigned char)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (unsigned char)v;
-	return n;
-}
-
-static int get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
-{
-	uint64_t r = 0;
-	int shift = 0;
-
-	while (*p < end && shift < 64) {
-		unsigned char c = *(*p)++;
-		r |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80)) {
-			*v = r;
-			return 0;
-		}
-		shift += 7;
-	}
-	return -1;
-}
-
-static uint64_t zigzag(int64_t v)
-{
-	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static int64_t unzigzag(uint64_t v)
-{
-	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
 /* Bits to write any value in [0, v]. */
@@ -533,8 +459,8 @@ static size_t page_encode(const struct entry *e, size_t n, int k, unsigned char 
 	out[len++] = (unsigned char)e[0].h;
 	out[len++] = (unsigned char)dbits;
 	out[len++] = (unsigned char)bbits;
-	len += put_varint(out + len, zigzag(sp.dmin));
-	len += put_varint(out + len, sp.bmin);
+	len += tarn__varint_put(out + len, tarn__varint_zigzag(sp.dmin));
+	len += tarn__varint_put(out + len, sp.bmin);
 	w.p = out + len;
 	w.acc = 0;
 	w.n = 0;
@@ -575,10 +501,10 @@ static int page_decode_upto(const void *data, size_t len, uint32_t first_top, si
 	dbits = p[2];
 	bbits = p[3];
 	p += 4;
-	if (k >= RUN_BITS || dbits > 32 || bbits > 32 || get_varint(&p, end, &zd) ||
-	    get_varint(&p, end, &bmin) || bmin > UINT32_MAX)
+	if (k >= RUN_BITS || dbits > 32 || bbits > 32 || tarn__varint_get(&p, end, &zd) ||
+	    tarn__varint_get(&p, end, &bmin) || bmin > UINT32_MAX)
 		goto damaged;
-	dmin = unzigzag(zd);
+	dmin = tarn__varint_unzigzag(zd);
 	r.p = p;
 	r.len = (size_t)(end - p);
 	r.pos = 0;
@@ -960,7 +886,7 @@ static int scan_runs(tarn__idindex *x,
  * a lookup of any id with those bits then tests. */
 static uint64_t run_key(uint64_t rh)
 {
-	return mix64(rh * 0x9e3779b97f4a7c15ull);
+	return tarn__hash_mix64(rh * TARN__HASH_GOLDEN);
 }
 
 static uint64_t filter_key(uint64_t h)
@@ -1119,7 +1045,7 @@ static int mem_push(tarn__idindex *x, uint64_t h, uint64_t payload_hash, struct 
 /* Keyed by the index's seed, so that collisions cannot be aimed at. */
 uint64_t tarn__idindex_payload_hash(const tarn__idindex *x, const void *p, size_t n)
 {
-	return hash_words(x->seed ^ (n * 0x9e3779b97f4a7c15ull), p, n) |
+	return tarn__hash_words(x->seed ^ (n * TARN__HASH_GOLDEN), p, n) |
 	       1; /* never 0: see struct mem_entry */
 }
 
@@ -1135,8 +1061,8 @@ int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode)
 	*out = NULL;
 	if (!x)
 		return tarn__error_set(TARN_ENOMEM, "id index");
-	x->seed = mix64((uint64_t)tarn_time_now_us() ^ ((uint64_t)getpid() << 32) ^
-			(uint64_t)(uintptr_t)x);
+	x->seed = tarn__hash_mix64((uint64_t)tarn_time_now_us() ^ ((uint64_t)getpid() << 32) ^
+				   (uint64_t)(uintptr_t)x);
 	x->path = tarn__path_join(lake_dir, "ids.db");
 	if (!x->path) {
 		free(x);

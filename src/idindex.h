@@ -51,12 +51,6 @@ struct tarn__idloc {
 
 typedef struct tarn__idindex tarn__idindex;
 
-/* 64-bit hash of an event id (its kind and bytes), the key of the index. */
-uint64_t tarn__id_hash(int is_uuid, const unsigned char *id, size_t len);
-
-/* 64-bit hash of n bytes (not keyed: for in-memory tables only). */
-uint64_t tarn__hash_bytes(const void *p, size_t n);
-
 /* Open (creating with permission bits file_mode) LAKE/ids.db and load the
  * filter from its runs. TARN_ESQLITE, TARN_ECORRUPT, TARN_ENOMEM, TARN_EIO. */
 int tarn__idindex_open(tarn__idindex **out, const char *lake_dir, int file_mode);
@@ -78,7 +72,7 @@ struct tarn__idcand {
 	uint64_t payload_hash;
 };
 
-/* Candidates for the id with hash h: *cands is borrowed until the next
+/* Candidates for the id with hash h (tarn__id_hash, hash.h): *cands is borrowed until the next
  * call; *n is 0 when the id is certainly not stored. */
 int tarn__idindex_lookup(tarn__idindex *x, uint64_t h, const struct tarn__idcand **cands,
 			 size_t *n);

@@ -12,6 +12,7 @@
 
 #include "tarn/time.h"
 #include "error_internal.h"
+#include "hash.h"
 #include "idindex.h"
 #include "lake_internal.h"
 
@@ -729,20 +730,6 @@ int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result
 	return tarn__gold_add(lake->gold, date, ev);
 }
 
-/* FNV-1a, 64 bits: only to make the quarantine's re-delivery index small. */
-static int64_t payload_hash(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint64_t h = 14695981039346656037ull;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 1099511628211ull;
-	}
-	return (int64_t)h;
-}
-
 int tarn_lake_quarantine(tarn_lake *lake, const tarn_event *ev, tarn_reject reason,
 			 const char *detail)
 {
@@ -767,7 +754,9 @@ int tarn_lake_quarantine(tarn_lake *lake, const tarn_event *ev, tarn_reject reas
 		sqlite3_bind_null(st, 2);
 	sqlite3_bind_blob(st, 3, ev->payload_len ? ev->payload : "", (int)ev->payload_len,
 			  SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, payload_hash(ev->payload, ev->payload_len));
+	/* FNV-1a only keeps the re-delivery index small; being persisted, it
+	 * stays FNV-1a (hash.h) */
+	sqlite3_bind_int64(st, 4, (int64_t)tarn__hash_fnv1a64(ev->payload, ev->payload_len));
 	if (ev->key)
 		sqlite3_bind_blob(st, 5, ev->key_len ? ev->key : "", (int)ev->key_len,
 				  SQLITE_STATIC);

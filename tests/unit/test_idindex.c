@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "tarn/tarn.h"
+#include "hash.h"
 #include "idindex.h"
 
 #define DAY0   1795132800000000LL /* 2026-11-20T00:00:00Z */
@@ -277,11 +278,7 @@ static void ids__prune_forgets_ids_and_expires_old_dates(void **state)
 
 static uint64_t spread(uint64_t k)
 {
-	uint64_t z = k * 0x9e3779b97f4a7c15ull;
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return tarn__hash_mix64(k * TARN__HASH_GOLDEN);
 }
 
 /* Hashes i < 8 are chosen: 0, 1 and 2 share their upper 32 bits and 0 and
