@@ -690,8 +690,8 @@ int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result
 		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
 	if (ev->id_len == 0 || (ev->id_is_uuid && ev->id_len != 16))
 		return tarn__error_set(TARN_EINVAL, "event has no id");
+	/* quarantined inputs are counted once, by tarn_lake_quarantine */
 	if (ev->time_us < lake->horizon_us) {
-		lake->pending++;
 		if (result)
 			*result = TARN_ADD_EXPIRED;
 		return tarn_lake_quarantine(lake, ev, TARN_REJECT_EXPIRED,
@@ -704,13 +704,13 @@ int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result
 	if (rc)
 		return rc;
 	if (found) {
-		lake->pending++;
 		if (result)
 			*result = res;
 		if (res == TARN_ADD_CONFLICT)
 			return tarn_lake_quarantine(lake, ev, TARN_REJECT_CONFLICTING_DUPLICATE,
 						    "event id already stored with a different"
 						    " payload");
+		lake->pending++;
 		return s ? tarn__shard_count_duplicate(s) : TARN_OK;
 	}
 	rc = target_shard(lake, ev, date, &s);

@@ -188,7 +188,9 @@ int tarn_lake_set_compact_after(tarn_lake *lake, int seconds);
  * TARN_EINVAL (read-only, days < 0), TARN_ESQLITE. */
 int tarn_lake_set_keep_days(tarn_lake *lake, int days);
 
-/* Events and quarantined inputs added to the current, uncommitted batch. */
+/* Inputs added to the current, uncommitted batch: each event given to
+ * tarn_lake_add (stored, duplicate, conflict or expired) and each
+ * tarn_lake_quarantine call counts once. */
 size_t tarn_lake_pending(const tarn_lake *lake);
 
 /* ---- statistics ---- */

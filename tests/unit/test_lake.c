@@ -725,6 +725,46 @@ static void lake__gold_day_met_again_counts_users_once(void **state)
 			 40000);
 }
 
+/* tarn_lake_pending counts each input of the batch once: a conflicting
+ * duplicate and an expired event go to the quarantine, and are one input
+ * each, as a stored event is. */
+static void lake__pending_counts_each_input_once(void **state)
+{
+	static const char first[] = "{\"event_id\":\"p1\",\"timestamp\":\"2026-11-20T00:00:00Z\"}";
+	static const char other[] = "{\"event_id\":\"p1\",\"timestamp\":\"2026-11-20T00:00:00Z\","
+				    "\"x\":1}";
+	static const char old[] = "{\"event_id\":\"p2\",\"timestamp\":\"2026-01-01T00:00:00Z\"}";
+	tarn_prune_options po = TARN_PRUNE_OPTIONS_INIT;
+	tarn_lake *lake = open_lake();
+	tarn_add_result res;
+	tarn_reject why;
+	tarn_event ev;
+
+	(void)state;
+	add_json(lake, first);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	po.before = "2026-06-01"; /* the retention horizon: older events expire */
+	assert_int_equal(tarn_lake_prune(lake, &po, NULL), TARN_OK);
+	tarn_event_init(&ev);
+	ev.payload = other;
+	ev.payload_len = strlen(other);
+	assert_int_equal(tarn_event_extract(&ev, NULL, &why, NULL, 0), TARN_OK);
+	assert_int_equal(tarn_lake_add(lake, &ev, &res), TARN_OK);
+	assert_int_equal(res, TARN_ADD_CONFLICT);
+	assert_int_equal(tarn_lake_pending(lake), 1);
+	tarn_event_init(&ev);
+	ev.payload = old;
+	ev.payload_len = strlen(old);
+	assert_int_equal(tarn_event_extract(&ev, NULL, &why, NULL, 0), TARN_OK);
+	assert_int_equal(tarn_lake_add(lake, &ev, &res), TARN_OK);
+	assert_int_equal(res, TARN_ADD_EXPIRED);
+	assert_int_equal(tarn_lake_pending(lake), 2);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	assert_int_equal(tarn_lake_pending(lake), 0);
+	tarn_lake_close(lake);
+	assert_int_equal(sql_int("quarantine.db", "SELECT count(*) FROM quarantine"), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -753,6 +793,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(lake__gold_across_batches_and_rollback, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(lake__gold_user_cache_rollback_and_trim, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(lake__pending_counts_each_input_once, setup,
 						teardown),
 	};
 
