@@ -1550,6 +1550,17 @@ static void note_checked(sqlite3 *mem, const char *date)
 	sqlite3_finalize(st);
 }
 
+/* Work over the whole lake's gold (verify, rebuild) reads the shards through
+ * the writer's own connections, which see a batch not yet committed while
+ * gold.db does not have it yet: commit the batch first, so that both sides
+ * are what is on disk. */
+static int commit_pending(tarn_lake *lake)
+{
+	if (lake->readonly || !(lake->pending || lake->gold_txn || lake->quar_txn))
+		return TARN_OK;
+	return tarn_lake_commit(lake);
+}
+
 int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n_problems)
 {
 	struct verify v = { lake, cb, ctx, 0 };
@@ -1559,8 +1570,10 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n
 	size_t n = 0, i;
 	sqlite3 *mem = NULL;
 	tarn__gold *g = NULL;
-	int rc;
+	int rc = commit_pending(lake);
 
+	if (rc)
+		return rc;
 	check_integrity(&v, lake->catalog, "lake.db");
 	check_integrity(&v, lake->gold_db, "gold.db");
 	check_integrity(&v, lake->quar_db, "quarantine.db");
@@ -1628,7 +1641,9 @@ int tarn_gold_rebuild(tarn_lake *lake)
 
 	if (lake->readonly)
 		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
-	rc = tarn__shard_list(lake->dir, &dates, &n, NULL, NULL);
+	rc = commit_pending(lake);
+	if (!rc)
+		rc = tarn__shard_list(lake->dir, &dates, &n, NULL, NULL);
 	if (!rc)
 		rc = gold_begin(lake);
 	if (!rc)

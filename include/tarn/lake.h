@@ -232,6 +232,8 @@ typedef void (*tarn_problem_cb)(void *ctx, const char *file, const char *problem
  * every gold table equals its recomputation from the raw events, for every
  * day whose shard can be read (gold rows of days whose shard is gone or
  * unreadable are kept and not compared; the unreadable shard is reported).
+ * A writer's batch not yet committed is committed first (tarn_lake_commit),
+ * so that what is checked is what is on disk; its error is returned as is.
  * n_problems: receives the count (may be NULL).
  * Returns TARN_OK when clean, TARN_ECORRUPT when problems were reported,
  * or another code when verification itself could not run. */
@@ -273,7 +275,9 @@ typedef void (*tarn_lake_progress_cb)(void *ctx, uint64_t events, uint64_t bytes
 void tarn_lake_set_progress(tarn_lake *lake, tarn_lake_progress_cb cb, void *ctx);
 
 /* Recompute every gold table from the raw events of every shard and
- * replace the stored rows, in one gold.db transaction.
+ * replace the stored rows, in one gold.db transaction. A batch not yet
+ * committed is committed first (tarn_lake_commit), so that its events are
+ * counted once.
  * Returns TARN_OK, TARN_EINVAL (read-only lake), or a file's error. */
 int tarn_gold_rebuild(tarn_lake *lake);
 

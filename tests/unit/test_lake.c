@@ -765,6 +765,40 @@ static void lake__pending_counts_each_input_once(void **state)
 	assert_int_equal(sql_int("quarantine.db", "SELECT count(*) FROM quarantine"), 2);
 }
 
+/* A rebuild or a verify asked for in the middle of a batch first commits
+ * the batch: gold then equals the recomputation, with the batch's events
+ * counted once. */
+static void lake__rebuild_and_verify_mid_batch(void **state)
+{
+	tarn_lake *lake = open_lake();
+	uint64_t problems = 1;
+
+	(void)state;
+	add_json(lake, GOLD_EV(1, "u1", "click"));
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	add_json(lake, GOLD_EV(2, "u2", "purchase"));
+	assert_int_equal(tarn_gold_rebuild(lake), TARN_OK);
+	assert_int_equal(tarn_lake_pending(lake), 0);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_OK);
+	assert_int_equal(problems, 0);
+	add_json(lake, GOLD_EV(3, "u3", "purchase"));
+	problems = 1;
+	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_OK);
+	assert_int_equal(problems, 0);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	problems = 1;
+	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_OK);
+	assert_int_equal(problems, 0);
+	tarn_lake_close(lake);
+	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"), 3);
+	assert_int_equal(sql_int("gold.db", "SELECT total_purchases FROM conversion_rate_daily"),
+			 2);
+	assert_int_equal(sql_int("gold.db", "SELECT sum(event_count) FROM events_per_name_daily"),
+			 3);
+	assert_int_equal(sql_int("shards/2026-11-20.db", "SELECT sum(n_events) FROM blocks"), 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -795,6 +829,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(lake__gold_user_cache_rollback_and_trim, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(lake__pending_counts_each_input_once, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(lake__rebuild_and_verify_mid_batch, setup,
 						teardown),
 	};
 
