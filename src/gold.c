@@ -748,6 +748,15 @@ static int flush_day(tarn__gold *g, const char *date)
 	return TARN_OK;
 }
 
+/* Drop the open batch's deltas (and cached users) of date, if any. */
+static void forget_day(tarn__gold *g, const char *date)
+{
+	struct day *d = day_find(g, date);
+
+	if (d)
+		drop_day(g, (size_t)(d - g->days));
+}
+
 /* Run one statement whose only parameter is the event date. */
 static int run_for_date(tarn__gold *g, const char *sql, const char *date)
 {
@@ -776,12 +785,10 @@ int tarn__gold_clear_day(tarn__gold *g, const char *date)
 					      "purchases_per_minute",
 					      "day_users",
 					      "watermarks" };
-	struct day *d = day_find(g, date);
 	size_t i;
 	int rc = TARN_OK;
 
-	if (d)
-		drop_day(g, (size_t)(d - g->days));
+	forget_day(g, date);
 	for (i = 0; rc == TARN_OK && i < sizeof(tables) / sizeof(tables[0]); i++) {
 		char sql[96];
 
@@ -855,5 +862,9 @@ int tarn__gold_recompute_day(tarn__gold *g, tarn__shard *s)
 		rc = tarn__shard_scan(s, INT64_MIN, INT64_MAX, 0, recompute_one, &ctx, NULL);
 	if (!rc)
 		rc = tarn__gold_watermark_set(g, ctx.date, seq);
+	/* a shard that fails halfway leaves deltas of part of its day: they
+	 * must not reach the gold tables with a later write of that day */
+	if (rc)
+		forget_day(g, ctx.date);
 	return rc;
 }

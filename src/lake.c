@@ -1632,9 +1632,57 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n
 	return TARN_OK;
 }
 
+/* The shards a rebuild could not read, for its error message. */
+struct damaged {
+	size_t n;
+	char msg[1024];
+};
+
+static void note_damaged(struct damaged *d, const char *date)
+{
+	const char *why = tarn_error_last();
+	char name[32];
+	size_t l = strlen(d->msg);
+
+	snprintf(name, sizeof(name), "shards/%s.db", date);
+	if (d->n++)
+		snprintf(d->msg + l, sizeof(d->msg) - l, "; ");
+	l = strlen(d->msg);
+	/* the detail names the file most of the time; never twice */
+	if (strstr(why, name))
+		snprintf(d->msg + l, sizeof(d->msg) - l, "%s", why);
+	else
+		snprintf(d->msg + l, sizeof(d->msg) - l, "%s: %s", name, why);
+}
+
+/* Recompute one day inside a savepoint of the open gold transaction. A shard
+ * that cannot be read (open or scan) leaves its day's gold rows as they
+ * were and is noted in *d; only running out of memory or disk, or gold.db
+ * itself failing, stops the rebuild. */
+static int rebuild_day(tarn_lake *lake, const char *date, struct damaged *d, tarn__shard **out)
+{
+	int rc = tarn__sql_exec(lake->gold_db, "SAVEPOINT day", "gold.db");
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	rc = open_shard(lake, date, out);
+	if (!rc)
+		rc = tarn__gold_recompute_day(lake->gold, *out);
+	if (rc == TARN_ENOMEM || rc == TARN_ENOSPC)
+		return rc;
+	if (rc) {
+		note_damaged(d, date);
+		*out = NULL;
+		return tarn__sql_exec(lake->gold_db, "ROLLBACK TO day; RELEASE day", "gold.db");
+	}
+	return tarn__sql_exec(lake->gold_db, "RELEASE day", "gold.db");
+}
+
 int tarn_gold_rebuild(tarn_lake *lake)
 {
 	char(*dates)[11] = NULL;
+	struct damaged dmg = { 0, "" };
 	struct walk w;
 	size_t n = 0, i;
 	int rc;
@@ -1653,9 +1701,7 @@ int tarn_gold_rebuild(tarn_lake *lake)
 	for (i = 0; rc == TARN_OK && i < n; i++) {
 		tarn__shard *s;
 
-		rc = open_shard(lake, dates[i], &s);
-		if (!rc)
-			rc = tarn__gold_recompute_day(lake->gold, s);
+		rc = rebuild_day(lake, dates[i], &dmg, &s);
 		if (!rc)
 			walk_step(lake, &w, s);
 	}
@@ -1666,7 +1712,15 @@ int tarn_gold_rebuild(tarn_lake *lake)
 		rc = tarn__sql_exec(lake->gold_db, "COMMIT", "gold.db");
 		lake->gold_txn = 0;
 	}
-	if (rc)
+	if (rc) {
 		tarn_lake_rollback(lake);
-	return rc;
+		return rc;
+	}
+	if (dmg.n)
+		return tarn__error_set(TARN_ECORRUPT,
+				       "%zu shard%s cannot be read (the gold of %s is kept as it"
+				       " was; every other day is rebuilt): %s",
+				       dmg.n, dmg.n == 1 ? "" : "s",
+				       dmg.n == 1 ? "its day" : "their days", dmg.msg);
+	return TARN_OK;
 }

@@ -277,8 +277,13 @@ void tarn_lake_set_progress(tarn_lake *lake, tarn_lake_progress_cb cb, void *ctx
 /* Recompute every gold table from the raw events of every shard and
  * replace the stored rows, in one gold.db transaction. A batch not yet
  * committed is committed first (tarn_lake_commit), so that its events are
- * counted once.
- * Returns TARN_OK, TARN_EINVAL (read-only lake), or a file's error. */
+ * counted once. A shard that cannot be read (damaged, foreign, newer) does
+ * not stop the others: its day's gold rows are kept as they were, every
+ * other day is rebuilt and committed, and then TARN_ECORRUPT is returned
+ * with a message (tarn_error_last) naming each such shard file and why.
+ * Returns TARN_OK, TARN_EINVAL (read-only lake), TARN_ECORRUPT (the rest
+ * rebuilt, as above), or the error of gold.db (TARN_ENOSPC, TARN_ESQLITE)
+ * or TARN_ENOMEM, which roll the whole rebuild back. */
 int tarn_gold_rebuild(tarn_lake *lake);
 
 #ifdef __cplusplus

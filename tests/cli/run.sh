@@ -1175,6 +1175,44 @@ t_split_dlq_refused() {
 	stop_broker
 }
 
+# gold rows of every day but one, one table after another, for comparing
+gold_except() {
+	local t
+	for t in daily_active_users conversion_rate_daily events_per_source_daily \
+		purchases_per_page_daily events_per_name_daily events_per_minute \
+		logins_per_source purchases_per_minute; do
+		sqlite3 "file:$1/gold.db?mode=ro" "SELECT '$t', * FROM $t WHERE event_date <> '$2'"
+	done | sort
+}
+
+t_rebuild_past_a_damaged_shard() {
+	local L=$WORK/rb1 rc=0 before day2
+	"$TARN" produce -o "$WORK/rb.jsonl" --count 3000 --start 2026-11-01 --days 3 --seed 5 \
+		2>/dev/null || fail "produce"
+	"$TARN" ingest --lake "$L" "$WORK/rb.jsonl" 2>/dev/null || fail "ingest"
+	before=$(gold_except "$L" 2026-11-02)
+	day2=$(sqlite3 "file:$L/gold.db?mode=ro" "SELECT * FROM events_per_source_daily
+		WHERE event_date = '2026-11-02' ORDER BY 2")
+	# wrong gold on the days before and after the damaged one: rebuild must fix both
+	sqlite3 "$L/gold.db" "UPDATE events_per_source_daily SET event_count = event_count + 5;
+		DELETE FROM events_per_name_daily WHERE event_date = '2026-11-03'" || fail "tamper"
+	dd if=/dev/urandom of="$L/shards/2026-11-02.db" bs=4096 seek=3 count=4 conv=notrunc \
+		2>/dev/null || fail "dd"
+	"$TARN" gold --lake "$L" --rebuild >/dev/null 2>"$WORK/err" || rc=$?
+	[ $rc = 1 ] || fail "rebuild exit $rc: $(cat "$WORK/err")"
+	grep -q "shards/2026-11-02.db" "$WORK/err" || fail "damaged shard not named: $(cat "$WORK/err")"
+	[ "$(grep -c "shards/2026-11-0[13].db" "$WORK/err")" = 0 ] ||
+		fail "a good shard named: $(cat "$WORK/err")"
+	[ "$(gold_except "$L" 2026-11-02)" = "$before" ] || fail "other days not rebuilt"
+	# the damaged day's gold cannot be recomputed: it stays as it was
+	[ "$(sqlite3 "file:$L/gold.db?mode=ro" "SELECT event_date, source, event_count - 5
+		FROM events_per_source_daily WHERE event_date = '2026-11-02' ORDER BY 2" |
+		tr '|' ,)" = "$(echo "$day2" | tr '|' ,)" ] || fail "the damaged day's gold changed"
+	"$TARN" verify --lake "$L" >"$WORK/out" 2>&1
+	grep -q "differs" "$WORK/out" && fail "gold still wrong: $(cat "$WORK/out")"
+	grep -q "shards/2026-11-02.db" "$WORK/out" || fail "verify: $(cat "$WORK/out")"
+}
+
 # ONLY="t_a t_b" runs just those
 ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
@@ -1184,7 +1222,7 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_identity_every_id_form_and_time_source t_identity_redelivery_a_million_events_later \
 	t_crash_kill9_headers_only t_sqlite_extension t_serve_dashboard t_progress_and_json \
 	t_json_summaries t_minute_tables t_prune_retention t_compaction t_broker_stops_on_signal \
-	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused"
+	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused t_rebuild_past_a_damaged_shard"
 for t in ${ONLY:-$ALL}; do
 	if ($t); then
 		echo "PASS ${t#t_}"
