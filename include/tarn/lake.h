@@ -188,6 +188,31 @@ int tarn_lake_set_compact_after(tarn_lake *lake, int seconds);
  * TARN_EINVAL (read-only, days < 0), TARN_ESQLITE. */
 int tarn_lake_set_keep_days(tarn_lake *lake, int days);
 
+/* Bind extraction's field mapping to the lake (its paths: id_field,
+ * time_field, name_field, user_field, type_field, page_field,
+ * source_field). A lake remembers the mapping of its first ingest, as it
+ * remembers keep_days (lake.db settings '<path>_field', SQL NULL for the
+ * default list), so that every later ingest gives an input the same id,
+ * time and dimensions, and tarn_lake_verify and tarn_gold_rebuild
+ * recompute gold with the same dimensions. tarn_ingest_stream and
+ * tarn_ingest_kafka call it; a caller that extracts and adds events itself
+ * calls it before the first tarn_lake_add.
+ *
+ * opts: in: the paths the caller was given (NULL: none given); out: each
+ *   NULL path becomes the lake's (borrowed from the lake, valid until
+ *   tarn_lake_close); max_payload_bytes is left as it is.
+ * A writer's lake that has no mapping yet (new, or written before lakes
+ * remembered it) remembers opts's paths as they are; a read-only one
+ * stores nothing. A path given that differs from the lake's is refused:
+ * nothing is stored or changed. Giving the default of a field with a
+ * one-path default (event_id, user_id, event_type, page, source) is the
+ * same as giving nothing; time and name default to two paths each, so
+ * --time-field timestamp differs from the default.
+ * Returns TARN_OK; TARN_EINVAL (a path differs from the lake's: the
+ * message names the field, the lake's path and the given one);
+ * TARN_ESQLITE (lake.db); TARN_ENOMEM. */
+int tarn_lake_fields(tarn_lake *lake, tarn_extract_options *opts);
+
 /* Inputs added to the current, uncommitted batch: each event given to
  * tarn_lake_add (stored, duplicate, conflict or expired) and each
  * tarn_lake_quarantine call counts once. */

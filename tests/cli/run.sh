@@ -1213,6 +1213,46 @@ t_rebuild_past_a_damaged_shard() {
 	grep -q "shards/2026-11-02.db" "$WORK/out" || fail "verify: $(cat "$WORK/out")"
 }
 
+t_ingest_remembers_field_mapping() {
+	local L=$WORK/fm1 N=$WORK/nested.jsonl rc=0 gold i
+	for i in 1 2 3; do
+		printf '{"meta":{"id":"n-%d","at":"2026-11-2%dT10:00:00Z"},"user_id":"u%d","event_type":"purchase","page":"/cart","source":"web"}\n' \
+			"$i" "$i" "$i"
+	done >"$N"
+	"$TARN" ingest --lake "$L" --id-field meta.id --time-field meta.at "$N" 2>"$WORK/err" ||
+		fail "first ingest: $(cat "$WORK/err")"
+	grep -q "3 read, 3 stored" "$WORK/err" || fail "first ingest: $(cat "$WORK/err")"
+	[ "$(sqlite3 "file:$L/lake.db?mode=ro" "SELECT value FROM settings WHERE key='id_field'")" = meta.id ] ||
+		fail "id_field not in lake.db settings"
+	# no flags: the lake's own mapping, so the same lines are re-deliveries
+	"$TARN" ingest --lake "$L" "$N" 2>"$WORK/err" || fail "second ingest: $(cat "$WORK/err")"
+	grep -q "3 read, 0 stored, 3 duplicates absorbed, 0 quarantined" "$WORK/err" ||
+		fail "second ingest: $(cat "$WORK/err")"
+	# the same flag again is no change
+	"$TARN" ingest --lake "$L" --id-field meta.id "$N" 2>"$WORK/err" || fail "same flag: $(cat "$WORK/err")"
+	grep -q "3 read, 0 stored, 3 duplicates" "$WORK/err" || fail "same flag: $(cat "$WORK/err")"
+	# another mapping is refused before anything is read
+	"$TARN" ingest --lake "$L" --id-field other "$N" 2>"$WORK/err" || rc=$?
+	[ $rc = 2 ] || fail "another --id-field: exit $rc: $(cat "$WORK/err")"
+	grep -q "id_field.*meta.id.*other" "$WORK/err" || fail "message: $(cat "$WORK/err")"
+	[ "$(tq "$L" "SELECT count(*) FROM events")" = 3 ] || fail "events stored under another id"
+	[ "$(sqlite3 "file:$L/quarantine.db?mode=ro" "SELECT count(*) FROM quarantine")" = 0 ] ||
+		fail "the refused ingest quarantined inputs"
+	"$TARN" verify --lake "$L" >"$WORK/out" 2>&1 || fail "verify: $(cat "$WORK/out")"
+	gold=$(gold_except "$L" none)
+	[ -n "$gold" ] || fail "no gold"
+	"$TARN" gold --lake "$L" --rebuild >/dev/null 2>"$WORK/err" || fail "rebuild: $(cat "$WORK/err")"
+	[ "$(gold_except "$L" none)" = "$gold" ] || fail "rebuild changed gold"
+	# a lake first ingested without flags remembers the default mapping
+	echo '{"event_id":"d-1","timestamp":"2026-11-20T00:00:00Z"}' |
+		"$TARN" ingest --lake "$WORK/fm2" - 2>/dev/null || fail "default ingest"
+	rc=0
+	"$TARN" ingest --lake "$WORK/fm2" --time-field meta.at "$N" 2>"$WORK/err" || rc=$?
+	[ $rc = 2 ] || fail "--time-field on a default lake: exit $rc: $(cat "$WORK/err")"
+	"$TARN" ingest --lake "$WORK/fm2" --id-field event_id - </dev/null 2>"$WORK/err" ||
+		fail "--id-field event_id is the default: $(cat "$WORK/err")"
+}
+
 # ONLY="t_a t_b" runs just those
 ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
@@ -1222,7 +1262,8 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_identity_every_id_form_and_time_source t_identity_redelivery_a_million_events_later \
 	t_crash_kill9_headers_only t_sqlite_extension t_serve_dashboard t_progress_and_json \
 	t_json_summaries t_minute_tables t_prune_retention t_compaction t_broker_stops_on_signal \
-	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused t_rebuild_past_a_damaged_shard"
+	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused t_rebuild_past_a_damaged_shard \
+	t_ingest_remembers_field_mapping"
 for t in ${ONLY:-$ALL}; do
 	if ($t); then
 		echo "PASS ${t#t_}"
