@@ -838,6 +838,7 @@ int tarn__gold_watermark_set(tarn__gold *g, const char *date, int64_t seq)
 struct recompute_ctx {
 	tarn__gold *g;
 	const char *date;
+	const tarn_extract_options *fields;
 };
 
 static int recompute_one(void *ctx, const tarn_event *stored)
@@ -845,13 +846,13 @@ static int recompute_one(void *ctx, const tarn_event *stored)
 	struct recompute_ctx *rc = ctx;
 	tarn_event ev = *stored;
 
-	tarn_event_dimensions(&ev, NULL);
+	tarn_event_dimensions(&ev, rc->fields);
 	return tarn__gold_add(rc->g, rc->date, &ev);
 }
 
-int tarn__gold_recompute_day(tarn__gold *g, tarn__shard *s)
+int tarn__gold_recompute_day(tarn__gold *g, tarn__shard *s, const tarn_extract_options *fields)
 {
-	struct recompute_ctx ctx = { g, tarn__shard_date(s) };
+	struct recompute_ctx ctx = { g, tarn__shard_date(s), fields };
 	int64_t seq;
 	int rc;
 

@@ -673,7 +673,7 @@ static int repair_gold(tarn_lake *lake)
 			continue;
 		rc = gold_begin(lake);
 		if (!rc)
-			rc = tarn__gold_recompute_day(lake->gold, s);
+			rc = tarn__gold_recompute_day(lake->gold, s, &lake->extract);
 	}
 	free(dates);
 	if (rc) {
@@ -1748,7 +1748,7 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n
 		check_shard_content(&v, s, file);
 		id_check_shard(&idc, s);
 		walk_step(lake, &w, s);
-		if (tarn__gold_recompute_day(g, s) != TARN_OK) {
+		if (tarn__gold_recompute_day(g, s, &lake->extract) != TARN_OK) {
 			problem(&v, file, "cannot recompute gold: %s", tarn_error_last());
 			continue;
 		}
@@ -1812,7 +1812,7 @@ static int rebuild_day(tarn_lake *lake, const char *date, struct damaged *d, tar
 		return rc;
 	rc = open_shard(lake, date, out);
 	if (!rc)
-		rc = tarn__gold_recompute_day(lake->gold, *out);
+		rc = tarn__gold_recompute_day(lake->gold, *out, &lake->extract);
 	if (rc == TARN_ENOMEM || rc == TARN_ENOSPC)
 		return rc;
 	if (rc) {

@@ -799,6 +799,51 @@ static void lake__rebuild_and_verify_mid_batch(void **state)
 	assert_int_equal(sql_int("shards/2026-11-20.db", "SELECT sum(n_events) FROM blocks"), 3);
 }
 
+/* Gold recomputed by verify and rebuild takes the dimensions from the
+ * paths the lake was ingested with (tarn_lake_fields), not the defaults. */
+static void lake__recompute_uses_the_lakes_field_mapping(void **state)
+{
+	static const char text[] =
+		"{\"event_id\":\"f1\",\"timestamp\":\"2026-11-20T10:00:00Z\","
+		"\"who\":\"a\",\"what\":\"purchase\",\"where\":{\"page\":\"/cart\"},"
+		"\"via\":\"web\",\"user_id\":\"decoy\",\"event_type\":\"click\"}\n"
+		"{\"event_id\":\"f2\",\"timestamp\":\"2026-11-20T10:01:00Z\","
+		"\"who\":\"b\",\"what\":\"login\",\"via\":\"mobile\"}\n";
+	tarn_ingest_options opts = TARN_INGEST_OPTIONS_INIT;
+	tarn_ingest_counts c = { 0 };
+	char report[4096] = "";
+	tarn_lake *lake = open_lake();
+	uint64_t problems = 1;
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+
+	(void)state;
+	assert_non_null(f);
+	opts.extract.user_field = "who";
+	opts.extract.type_field = "what";
+	opts.extract.page_field = "where.page";
+	opts.extract.source_field = "via";
+	assert_int_equal(tarn_ingest_stream(lake, f, "fields.jsonl", &opts, &c), TARN_OK);
+	fclose(f);
+	assert_int_equal(c.stored, 2);
+	assert_int_equal(tarn_lake_verify(lake, note_problem, report, &problems), TARN_OK);
+	assert_int_equal(problems, 0);
+	tarn_lake_close(lake);
+	lake = open_lake();
+	assert_int_equal(tarn_gold_rebuild(lake), TARN_OK);
+	tarn_lake_close(lake);
+	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"), 2);
+	assert_int_equal(sql_int("gold.db", "SELECT purchasers FROM conversion_rate_daily"), 1);
+	assert_int_equal(sql_int("gold.db", "SELECT purchase_count FROM purchases_per_page_daily"
+					    " WHERE page='/cart'"),
+			 1);
+	assert_int_equal(sql_int("gold.db", "SELECT event_count FROM events_per_source_daily"
+					    " WHERE source='mobile'"),
+			 1);
+	assert_int_equal(sql_int("gold.db", "SELECT login_count FROM logins_per_source"), 1);
+	assert_int_equal(sql_int("gold.db", "SELECT count(*) FROM day_users WHERE user_id='decoy'"),
+			 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -831,6 +876,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(lake__pending_counts_each_input_once, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(lake__rebuild_and_verify_mid_batch, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(lake__recompute_uses_the_lakes_field_mapping, setup,
 						teardown),
 	};
 
