@@ -573,7 +573,7 @@ static void lake__stats_add_up(void **state)
 /* Gold deltas live in memory until the commit: a user seen in an earlier
  * batch is not counted again, a first purchase in a later batch makes a
  * purchaser, and a rolled-back batch leaves no trace. */
-static void add_json(tarn_lake *lake, const char *json)
+static void add_json_as(tarn_lake *lake, const char *json, tarn_add_result want)
 {
 	tarn_add_result res;
 	tarn_reject why;
@@ -584,7 +584,12 @@ static void add_json(tarn_lake *lake, const char *json)
 	ev.payload_len = strlen(json);
 	assert_int_equal(tarn_event_extract(&ev, NULL, &why, NULL, 0), TARN_OK);
 	assert_int_equal(tarn_lake_add(lake, &ev, &res), TARN_OK);
-	assert_int_equal(res, TARN_ADD_STORED);
+	assert_int_equal(res, want);
+}
+
+static void add_json(tarn_lake *lake, const char *json)
+{
+	add_json_as(lake, json, TARN_ADD_STORED);
 }
 
 #define GOLD_EV(n, user, type)                                                                     \
@@ -736,33 +741,30 @@ static void lake__pending_counts_each_input_once(void **state)
 	static const char old[] = "{\"event_id\":\"p2\",\"timestamp\":\"2026-01-01T00:00:00Z\"}";
 	tarn_prune_options po = TARN_PRUNE_OPTIONS_INIT;
 	tarn_lake *lake = open_lake();
-	tarn_add_result res;
-	tarn_reject why;
-	tarn_event ev;
 
 	(void)state;
 	add_json(lake, first);
 	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
 	po.before = "2026-06-01"; /* the retention horizon: older events expire */
 	assert_int_equal(tarn_lake_prune(lake, &po, NULL), TARN_OK);
-	tarn_event_init(&ev);
-	ev.payload = other;
-	ev.payload_len = strlen(other);
-	assert_int_equal(tarn_event_extract(&ev, NULL, &why, NULL, 0), TARN_OK);
-	assert_int_equal(tarn_lake_add(lake, &ev, &res), TARN_OK);
-	assert_int_equal(res, TARN_ADD_CONFLICT);
+	add_json_as(lake, other, TARN_ADD_CONFLICT);
 	assert_int_equal(tarn_lake_pending(lake), 1);
-	tarn_event_init(&ev);
-	ev.payload = old;
-	ev.payload_len = strlen(old);
-	assert_int_equal(tarn_event_extract(&ev, NULL, &why, NULL, 0), TARN_OK);
-	assert_int_equal(tarn_lake_add(lake, &ev, &res), TARN_OK);
-	assert_int_equal(res, TARN_ADD_EXPIRED);
+	add_json_as(lake, old, TARN_ADD_EXPIRED);
 	assert_int_equal(tarn_lake_pending(lake), 2);
 	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
 	assert_int_equal(tarn_lake_pending(lake), 0);
 	tarn_lake_close(lake);
 	assert_int_equal(sql_int("quarantine.db", "SELECT count(*) FROM quarantine"), 2);
+}
+
+/* tarn_lake_verify finds nothing wrong; else the problems are the message. */
+static void assert_verify_clean(tarn_lake *lake)
+{
+	char report[4096] = "";
+	uint64_t problems = 1;
+
+	if (tarn_lake_verify(lake, note_problem, report, &problems) != TARN_OK || problems)
+		fail_msg("verify: %s%s", tarn_error_last(), report);
 }
 
 /* A rebuild or a verify asked for in the middle of a batch first commits
@@ -771,7 +773,6 @@ static void lake__pending_counts_each_input_once(void **state)
 static void lake__rebuild_and_verify_mid_batch(void **state)
 {
 	tarn_lake *lake = open_lake();
-	uint64_t problems = 1;
 
 	(void)state;
 	add_json(lake, GOLD_EV(1, "u1", "click"));
@@ -780,16 +781,11 @@ static void lake__rebuild_and_verify_mid_batch(void **state)
 	assert_int_equal(tarn_gold_rebuild(lake), TARN_OK);
 	assert_int_equal(tarn_lake_pending(lake), 0);
 	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
-	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_OK);
-	assert_int_equal(problems, 0);
+	assert_verify_clean(lake);
 	add_json(lake, GOLD_EV(3, "u3", "purchase"));
-	problems = 1;
-	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_OK);
-	assert_int_equal(problems, 0);
+	assert_verify_clean(lake);
 	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
-	problems = 1;
-	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, &problems), TARN_OK);
-	assert_int_equal(problems, 0);
+	assert_verify_clean(lake);
 	tarn_lake_close(lake);
 	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"), 3);
 	assert_int_equal(sql_int("gold.db", "SELECT total_purchases FROM conversion_rate_daily"),
@@ -811,9 +807,7 @@ static void lake__recompute_uses_the_lakes_field_mapping(void **state)
 		"\"who\":\"b\",\"what\":\"login\",\"via\":\"mobile\"}\n";
 	tarn_ingest_options opts = TARN_INGEST_OPTIONS_INIT;
 	tarn_ingest_counts c = { 0 };
-	char report[4096] = "";
 	tarn_lake *lake = open_lake();
-	uint64_t problems = 1;
 	FILE *f = fmemopen((void *)text, strlen(text), "r");
 
 	(void)state;
@@ -825,8 +819,7 @@ static void lake__recompute_uses_the_lakes_field_mapping(void **state)
 	assert_int_equal(tarn_ingest_stream(lake, f, "fields.jsonl", &opts, &c), TARN_OK);
 	fclose(f);
 	assert_int_equal(c.stored, 2);
-	assert_int_equal(tarn_lake_verify(lake, note_problem, report, &problems), TARN_OK);
-	assert_int_equal(problems, 0);
+	assert_verify_clean(lake);
 	tarn_lake_close(lake);
 	lake = open_lake();
 	assert_int_equal(tarn_gold_rebuild(lake), TARN_OK);
