@@ -748,6 +748,15 @@ static int flush_day(tarn__gold *g, const char *date)
 	return TARN_OK;
 }
 
+/* Drop the open batch's deltas (and cached users) of date, if any. */
+static void forget_day(tarn__gold *g, const char *date)
+{
+	struct day *d = day_find(g, date);
+
+	if (d)
+		drop_day(g, (size_t)(d - g->days));
+}
+
 /* Run one statement whose only parameter is the event date. */
 static int run_for_date(tarn__gold *g, const char *sql, const char *date)
 {
@@ -776,12 +785,10 @@ int tarn__gold_clear_day(tarn__gold *g, const char *date)
 					      "purchases_per_minute",
 					      "day_users",
 					      "watermarks" };
-	struct day *d = day_find(g, date);
 	size_t i;
 	int rc = TARN_OK;
 
-	if (d)
-		drop_day(g, (size_t)(d - g->days));
+	forget_day(g, date);
 	for (i = 0; rc == TARN_OK && i < sizeof(tables) / sizeof(tables[0]); i++) {
 		char sql[96];
 
@@ -831,6 +838,7 @@ int tarn__gold_watermark_set(tarn__gold *g, const char *date, int64_t seq)
 struct recompute_ctx {
 	tarn__gold *g;
 	const char *date;
+	const tarn_extract_options *fields;
 };
 
 static int recompute_one(void *ctx, const tarn_event *stored)
@@ -838,13 +846,13 @@ static int recompute_one(void *ctx, const tarn_event *stored)
 	struct recompute_ctx *rc = ctx;
 	tarn_event ev = *stored;
 
-	tarn_event_dimensions(&ev, NULL);
+	tarn_event_dimensions(&ev, rc->fields);
 	return tarn__gold_add(rc->g, rc->date, &ev);
 }
 
-int tarn__gold_recompute_day(tarn__gold *g, tarn__shard *s)
+int tarn__gold_recompute_day(tarn__gold *g, tarn__shard *s, const tarn_extract_options *fields)
 {
-	struct recompute_ctx ctx = { g, tarn__shard_date(s) };
+	struct recompute_ctx ctx = { g, tarn__shard_date(s), fields };
 	int64_t seq;
 	int rc;
 
@@ -855,5 +863,9 @@ int tarn__gold_recompute_day(tarn__gold *g, tarn__shard *s)
 		rc = tarn__shard_scan(s, INT64_MIN, INT64_MAX, 0, recompute_one, &ctx, NULL);
 	if (!rc)
 		rc = tarn__gold_watermark_set(g, ctx.date, seq);
+	/* a shard that fails halfway leaves deltas of part of its day: they
+	 * must not reach the gold tables with a later write of that day */
+	if (rc)
+		forget_day(g, ctx.date);
 	return rc;
 }

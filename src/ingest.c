@@ -832,8 +832,10 @@ int tarn_ingest_stream(tarn_lake *lake, FILE *in, const char *source,
 {
 	tarn_ingest_options o = with_batch(opts, 100000);
 	struct source src;
-	int rc;
+	int rc = tarn_lake_fields(lake, &o.extract);
 
+	if (rc)
+		return rc;
 	memset(&src, 0, sizeof(src));
 	src.next = file_next;
 	src.opts = &o;
@@ -856,7 +858,10 @@ int tarn_ingest_kafka(tarn_lake *lake, tarn_consumer *consumer, const tarn_inges
 {
 	tarn_ingest_options o = with_batch(opts, 20000);
 	struct source src;
+	int rc = tarn_lake_fields(lake, &o.extract);
 
+	if (rc)
+		return rc;
 	memset(&src, 0, sizeof(src));
 	src.next = kafka_next;
 	src.opts = &o;

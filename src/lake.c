@@ -1,6 +1,7 @@
 /* A lake folder: catalog, shards, gold, quarantine; batches and recovery. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "lake_internal.h"
 
 #define MAX_OPEN_SHARDS 64
+#define N_FIELDS	7 /* the paths of tarn_extract_options */
 /* Space kept back for finishing a commit when the disk fills (see
  * release_reserve): enough to bring a day's gold rows up to its shard. */
 #define RESERVE_BYTES (1024 * 1024)
@@ -37,12 +39,15 @@ struct tarn_lake {
 	tarn__idindex *ids;   /* every stored event id, lake-wide */
 	tarn_lake_progress_cb progress;
 	void *progress_ctx;
-	int minute_days;      /* settings 'minute_days'; 0: no horizon */
-	int keep_days;	      /* settings 'keep_days'; 0: no rolling retention */
-	int compact_after_s;  /* 0: no automatic compaction */
-	char raw_horizon[11]; /* settings 'raw_horizon': first date stored, or "" */
-	int64_t horizon_us;   /* its start, or INT64_MIN */
-	tarn__shard *last;    /* the shard of the last event added, and its day */
+	int minute_days;	      /* settings 'minute_days'; 0: no horizon */
+	int keep_days;		      /* settings 'keep_days'; 0: no rolling retention */
+	int compact_after_s;	      /* 0: no automatic compaction */
+	char raw_horizon[11];	      /* settings 'raw_horizon': first date stored, or "" */
+	int has_fields;		      /* the field mapping is remembered (settings *_field) */
+	char *fields[N_FIELDS];	      /* its paths, NULL: the default list */
+	tarn_extract_options extract; /* the same as options, for recomputing gold */
+	int64_t horizon_us;	      /* its start, or INT64_MIN */
+	tarn__shard *last;	      /* the shard of the last event added, and its day */
 	int64_t last_day0;
 	size_t n_shards;
 	const struct tarn__exec *exec; /* where shards encode full blocks */
@@ -126,19 +131,73 @@ static int open_file(tarn_lake *lake, const char *name, const char *schema, sqli
 static int open_shard(tarn_lake *lake, const char *date, tarn__shard **out);
 static int repair_gold(tarn_lake *lake);
 
+/* The field mapping of extraction (tarn_extract_options' paths), as lake.db
+ * settings keys; `single` is the default when it is one path, so that
+ * giving it is the same as giving nothing (time and name default to two);
+ * `shown` says the default in messages. */
+static const struct field {
+	const char *key;
+	size_t at; /* offsetof the path in tarn_extract_options */
+	const char *single, *shown;
+} mapping[N_FIELDS] = {
+	{ "id_field", offsetof(tarn_extract_options, id_field), "event_id", "event_id" },
+	{ "time_field", offsetof(tarn_extract_options, time_field), NULL,
+	  "timestamp, then published_at" },
+	{ "name_field", offsetof(tarn_extract_options, name_field), NULL,
+	  "event_name, then event_type" },
+	{ "user_field", offsetof(tarn_extract_options, user_field), "user_id", "user_id" },
+	{ "type_field", offsetof(tarn_extract_options, type_field), "event_type", "event_type" },
+	{ "page_field", offsetof(tarn_extract_options, page_field), "page", "page" },
+	{ "source_field", offsetof(tarn_extract_options, source_field), "source", "source" },
+};
+
+static const char **field_of(tarn_extract_options *o, size_t i)
+{
+	return (const char **)((char *)o + mapping[i].at);
+}
+
+/* lake->extract from lake->fields. */
+static void fields_to_options(tarn_lake *lake)
+{
+	tarn_extract_options o = TARN_EXTRACT_OPTIONS_INIT;
+	size_t i;
+
+	for (i = 0; i < N_FIELDS; i++)
+		*field_of(&o, i) = lake->fields[i];
+	lake->extract = o;
+}
+
+/* Remember the path of setting key (value v, NULL for the default). */
+static int load_field(tarn_lake *lake, const char *key, const char *v)
+{
+	size_t i;
+
+	for (i = 0; i < N_FIELDS; i++) {
+		if (strcmp(key, mapping[i].key) != 0)
+			continue;
+		lake->has_fields = 1;
+		if (!v)
+			return TARN_OK;
+		lake->fields[i] = strdup(v);
+		return lake->fields[i] ? TARN_OK : tarn__error_set(TARN_ENOMEM, "lake.db");
+	}
+	return TARN_OK;
+}
+
 /* The lake's settings that change what a writer does (lake.db). */
 static int load_minute_days(tarn_lake *lake)
 {
 	sqlite3_stmt *st;
-	int rc = tarn__sql_prepare(lake->catalog,
-				   "SELECT key, value FROM settings WHERE key IN"
-				   " ('minute_days', 'keep_days', 'raw_horizon')",
-				   &st, "lake.db");
+	int rc = tarn__sql_prepare(
+		lake->catalog,
+		"SELECT key, value FROM settings WHERE key IN"
+		" ('minute_days', 'keep_days', 'raw_horizon') OR key GLOB '*_field'",
+		&st, "lake.db");
 
 	if (rc)
 		return rc;
 	lake->horizon_us = INT64_MIN;
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while (rc == TARN_OK && sqlite3_step(st) == SQLITE_ROW) {
 		const char *k = (const char *)sqlite3_column_text(st, 0);
 		const char *v = (const char *)sqlite3_column_text(st, 1);
 		if (!k)
@@ -147,11 +206,16 @@ static int load_minute_days(tarn_lake *lake)
 			lake->minute_days = sqlite3_column_int(st, 1);
 		else if (strcmp(k, "keep_days") == 0)
 			lake->keep_days = sqlite3_column_int(st, 1);
-		else if (v && tarn_time_parse_date(v, &lake->horizon_us) == TARN_OK)
-			snprintf(lake->raw_horizon, sizeof(lake->raw_horizon), "%s", v);
+		else if (strcmp(k, "raw_horizon") == 0) {
+			if (v && tarn_time_parse_date(v, &lake->horizon_us) == TARN_OK)
+				snprintf(lake->raw_horizon, sizeof(lake->raw_horizon), "%s", v);
+		} else {
+			rc = load_field(lake, k, v);
+		}
 	}
 	sqlite3_finalize(st);
-	return TARN_OK;
+	fields_to_options(lake);
+	return rc;
 }
 
 static int setting_set(tarn_lake *lake, const char *key, const char *text, int64_t num)
@@ -173,6 +237,84 @@ static int setting_set(tarn_lake *lake, const char *key, const char *text, int64
 		     : tarn__error_sqlite(lake->catalog, "lake.db: settings");
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* Is path p (given, not NULL) the field's remembered path r? */
+static int same_path(const struct field *f, const char *r, const char *p)
+{
+	if (r)
+		return strcmp(r, p) == 0;
+	return f->single && strcmp(f->single, p) == 0;
+}
+
+/* Store the mapping of o in lake.db (one transaction) and in the lake. */
+static int remember_fields(tarn_lake *lake, tarn_extract_options *o)
+{
+	sqlite3_stmt *st;
+	size_t i;
+	int rc;
+
+	rc = tarn__sql_prepare(lake->catalog, "INSERT OR REPLACE INTO settings VALUES(?, ?)", &st,
+			       "lake.db");
+	if (!rc)
+		rc = tarn__sql_exec(lake->catalog, "BEGIN IMMEDIATE", "lake.db");
+	for (i = 0; rc == TARN_OK && i < N_FIELDS; i++) {
+		const char *p = *field_of(o, i);
+
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, mapping[i].key, -1, SQLITE_STATIC);
+		if (p)
+			sqlite3_bind_text(st, 2, p, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 2);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = tarn__error_sqlite(lake->catalog, "lake.db: settings");
+		if (!rc && p) {
+			lake->fields[i] = strdup(p);
+			if (!lake->fields[i])
+				rc = tarn__error_set(TARN_ENOMEM, "lake.db");
+		}
+	}
+	sqlite3_finalize(st);
+	if (!rc)
+		rc = tarn__sql_exec(lake->catalog, "COMMIT", "lake.db");
+	if (rc) {
+		sqlite3_exec(lake->catalog, "ROLLBACK", NULL, NULL, NULL);
+		for (i = 0; i < N_FIELDS; i++) {
+			free(lake->fields[i]);
+			lake->fields[i] = NULL;
+		}
+		return rc;
+	}
+	lake->has_fields = 1;
+	fields_to_options(lake);
+	return TARN_OK;
+}
+
+int tarn_lake_fields(tarn_lake *lake, tarn_extract_options *opts)
+{
+	size_t i;
+
+	if (!lake->has_fields) {
+		if (lake->readonly)
+			return TARN_OK;
+		return remember_fields(lake, opts);
+	}
+	for (i = 0; i < N_FIELDS; i++) {
+		const char *p = *field_of(opts, i), *r = lake->fields[i];
+
+		if (p && !same_path(&mapping[i], r, p))
+			return tarn__error_set(
+				TARN_EINVAL,
+				"%s: this lake's %s is %s%s%s, not '%s' (a lake keeps"
+				" the field mapping of its first ingest)",
+				lake->dir, mapping[i].key, r ? "'" : "the default (",
+				r ? r : mapping[i].shown, r ? "'" : ")", p);
+	}
+	for (i = 0; i < N_FIELDS; i++)
+		if (!*field_of(opts, i))
+			*field_of(opts, i) = lake->fields[i];
+	return TARN_OK;
 }
 
 /* A count of days kept in lake.db and in *field. */
@@ -384,6 +526,8 @@ void tarn_lake_close(tarn_lake *lake)
 	sqlite3_close(lake->catalog);
 	if (lake->lock_fd >= 0)
 		close(lake->lock_fd); /* releases the flock */
+	for (i = 0; i < N_FIELDS; i++)
+		free(lake->fields[i]);
 	free(lake->dir);
 	free(lake);
 }
@@ -530,7 +674,7 @@ static int repair_gold(tarn_lake *lake)
 			continue;
 		rc = gold_begin(lake);
 		if (!rc)
-			rc = tarn__gold_recompute_day(lake->gold, s);
+			rc = tarn__gold_recompute_day(lake->gold, s, &lake->extract);
 	}
 	free(dates);
 	if (rc) {
@@ -691,8 +835,8 @@ int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result
 		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
 	if (ev->id_len == 0 || (ev->id_is_uuid && ev->id_len != 16))
 		return tarn__error_set(TARN_EINVAL, "event has no id");
+	/* quarantined inputs are counted once, by tarn_lake_quarantine */
 	if (ev->time_us < lake->horizon_us) {
-		lake->pending++;
 		if (result)
 			*result = TARN_ADD_EXPIRED;
 		return tarn_lake_quarantine(lake, ev, TARN_REJECT_EXPIRED,
@@ -705,13 +849,13 @@ int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result
 	if (rc)
 		return rc;
 	if (found) {
-		lake->pending++;
 		if (result)
 			*result = res;
 		if (res == TARN_ADD_CONFLICT)
 			return tarn_lake_quarantine(lake, ev, TARN_REJECT_CONFLICTING_DUPLICATE,
 						    "event id already stored with a different"
 						    " payload");
+		lake->pending++;
 		return s ? tarn__shard_count_duplicate(s) : TARN_OK;
 	}
 	rc = target_shard(lake, ev, date, &s);
@@ -1539,6 +1683,17 @@ static void note_checked(sqlite3 *mem, const char *date)
 	sqlite3_finalize(st);
 }
 
+/* Work over the whole lake's gold (verify, rebuild) reads the shards through
+ * the writer's own connections, which see a batch not yet committed while
+ * gold.db does not have it yet: commit the batch first, so that both sides
+ * are what is on disk. */
+static int commit_pending(tarn_lake *lake)
+{
+	if (lake->readonly || !(lake->pending || lake->gold_txn || lake->quar_txn))
+		return TARN_OK;
+	return tarn_lake_commit(lake);
+}
+
 int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n_problems)
 {
 	struct verify v = { lake, cb, ctx, 0 };
@@ -1548,8 +1703,10 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n
 	size_t n = 0, i;
 	sqlite3 *mem = NULL;
 	tarn__gold *g = NULL;
-	int rc;
+	int rc = commit_pending(lake);
 
+	if (rc)
+		return rc;
 	check_integrity(&v, lake->catalog, "lake.db");
 	check_integrity(&v, lake->gold_db, "gold.db");
 	check_integrity(&v, lake->quar_db, "quarantine.db");
@@ -1580,7 +1737,7 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n
 		check_shard_content(&v, s, file);
 		id_check_shard(&idc, s);
 		walk_step(lake, &w, s);
-		if (tarn__gold_recompute_day(g, s) != TARN_OK) {
+		if (tarn__gold_recompute_day(g, s, &lake->extract) != TARN_OK) {
 			problem(&v, file, "cannot recompute gold: %s", tarn_error_last());
 			continue;
 		}
@@ -1608,16 +1765,66 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n
 	return TARN_OK;
 }
 
+/* The shards a rebuild could not read, for its error message. */
+struct damaged {
+	size_t n;
+	char msg[1024];
+};
+
+static void note_damaged(struct damaged *d, const char *date)
+{
+	const char *why = tarn_error_last();
+	char name[32];
+	size_t l = strlen(d->msg);
+
+	snprintf(name, sizeof(name), "shards/%s.db", date);
+	if (d->n++)
+		snprintf(d->msg + l, sizeof(d->msg) - l, "; ");
+	l = strlen(d->msg);
+	/* the detail names the file most of the time; never twice */
+	if (strstr(why, name))
+		snprintf(d->msg + l, sizeof(d->msg) - l, "%s", why);
+	else
+		snprintf(d->msg + l, sizeof(d->msg) - l, "%s: %s", name, why);
+}
+
+/* Recompute one day inside a savepoint of the open gold transaction. A shard
+ * that cannot be read (open or scan) leaves its day's gold rows as they
+ * were and is noted in *d; only running out of memory or disk, or gold.db
+ * itself failing, stops the rebuild. */
+static int rebuild_day(tarn_lake *lake, const char *date, struct damaged *d, tarn__shard **out)
+{
+	int rc = tarn__sql_exec(lake->gold_db, "SAVEPOINT day", "gold.db");
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	rc = open_shard(lake, date, out);
+	if (!rc)
+		rc = tarn__gold_recompute_day(lake->gold, *out, &lake->extract);
+	if (rc == TARN_ENOMEM || rc == TARN_ENOSPC)
+		return rc;
+	if (rc) {
+		note_damaged(d, date);
+		*out = NULL;
+		return tarn__sql_exec(lake->gold_db, "ROLLBACK TO day; RELEASE day", "gold.db");
+	}
+	return tarn__sql_exec(lake->gold_db, "RELEASE day", "gold.db");
+}
+
 int tarn_gold_rebuild(tarn_lake *lake)
 {
 	char(*dates)[11] = NULL;
+	struct damaged dmg = { 0, "" };
 	struct walk w;
 	size_t n = 0, i;
 	int rc;
 
 	if (lake->readonly)
 		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
-	rc = tarn__shard_list(lake->dir, &dates, &n, NULL, NULL);
+	rc = commit_pending(lake);
+	if (!rc)
+		rc = tarn__shard_list(lake->dir, &dates, &n, NULL, NULL);
 	if (!rc)
 		rc = gold_begin(lake);
 	if (!rc)
@@ -1627,9 +1834,7 @@ int tarn_gold_rebuild(tarn_lake *lake)
 	for (i = 0; rc == TARN_OK && i < n; i++) {
 		tarn__shard *s;
 
-		rc = open_shard(lake, dates[i], &s);
-		if (!rc)
-			rc = tarn__gold_recompute_day(lake->gold, s);
+		rc = rebuild_day(lake, dates[i], &dmg, &s);
 		if (!rc)
 			walk_step(lake, &w, s);
 	}
@@ -1640,7 +1845,15 @@ int tarn_gold_rebuild(tarn_lake *lake)
 		rc = tarn__sql_exec(lake->gold_db, "COMMIT", "gold.db");
 		lake->gold_txn = 0;
 	}
-	if (rc)
+	if (rc) {
 		tarn_lake_rollback(lake);
-	return rc;
+		return rc;
+	}
+	if (dmg.n)
+		return tarn__error_set(TARN_ECORRUPT,
+				       "%zu shard%s cannot be read (the gold of %s is kept as it"
+				       " was; every other day is rebuilt): %s",
+				       dmg.n, dmg.n == 1 ? "" : "s",
+				       dmg.n == 1 ? "its day" : "their days", dmg.msg);
+	return TARN_OK;
 }

@@ -161,8 +161,10 @@ void tarn__gold_prefetch(const tarn__gold *g, const char *date, const tarn_event
 /* Delete every gold row of `date`. */
 int tarn__gold_clear_day(tarn__gold *g, const char *date);
 /* Recompute day `date` from the shard's raw events (within the caller's
- * transaction on the gold connection). */
-int tarn__gold_recompute_day(tarn__gold *g, tarn__shard *s);
+ * transaction on the gold connection), taking the dimensions from the
+ * payload paths of fields (the lake's mapping; NULL: the defaults). On
+ * failure the day's batch deltas are dropped. */
+int tarn__gold_recompute_day(tarn__gold *g, tarn__shard *s, const tarn_extract_options *fields);
 int tarn__gold_watermark_get(tarn__gold *g, const char *date, int64_t *seq);
 /* Write the day's batch deltas, then its watermark (same transaction). */
 int tarn__gold_watermark_set(tarn__gold *g, const char *date, int64_t seq);

@@ -84,10 +84,12 @@ typedef struct tarn_ingest_options {
  *   (e.g. the file name, or "-" for stdin); offset = 1-based line number.
  * A final line without "\n" is an input; empty lines are skipped.
  * counts: receives running totals (may be NULL).
+ * opts->extract is bound to the lake's field mapping (tarn_lake_fields)
+ * before anything is read.
  * Returns TARN_OK, TARN_EIO (read error), TARN_EINVAL (dlq without
- * dlq_topic), TARN_EDELIVERY (the dead-letter topic did not acknowledge),
- * TARN_EKAFKA (the dead-letter producer refused a message), or the lake's
- * error (the batch in progress is rolled back; earlier batches stay). */
+ * dlq_topic; a field path that differs from the lake's), TARN_EDELIVERY (the dead-letter topic did
+ * not acknowledge), TARN_EKAFKA (the dead-letter producer refused a message), or the lake's error
+ * (the batch in progress is rolled back; earlier batches stay). */
 int tarn_ingest_stream(tarn_lake *lake, FILE *in, const char *source,
 		       const tarn_ingest_options *opts, tarn_ingest_counts *counts);
 

@@ -188,7 +188,34 @@ int tarn_lake_set_compact_after(tarn_lake *lake, int seconds);
  * TARN_EINVAL (read-only, days < 0), TARN_ESQLITE. */
 int tarn_lake_set_keep_days(tarn_lake *lake, int days);
 
-/* Events and quarantined inputs added to the current, uncommitted batch. */
+/* Bind extraction's field mapping to the lake (its paths: id_field,
+ * time_field, name_field, user_field, type_field, page_field,
+ * source_field). A lake remembers the mapping of its first ingest, as it
+ * remembers keep_days (lake.db settings '<path>_field', SQL NULL for the
+ * default list), so that every later ingest gives an input the same id,
+ * time and dimensions, and tarn_lake_verify and tarn_gold_rebuild
+ * recompute gold with the same dimensions. tarn_ingest_stream and
+ * tarn_ingest_kafka call it; a caller that extracts and adds events itself
+ * calls it before the first tarn_lake_add.
+ *
+ * opts: in: the paths the caller was given (NULL: none given); out: each
+ *   NULL path becomes the lake's (borrowed from the lake, valid until
+ *   tarn_lake_close); max_payload_bytes is left as it is.
+ * A writer's lake that has no mapping yet (new, or written before lakes
+ * remembered it) remembers opts's paths as they are; a read-only one
+ * stores nothing. A path given that differs from the lake's is refused:
+ * nothing is stored or changed. Giving the default of a field with a
+ * one-path default (event_id, user_id, event_type, page, source) is the
+ * same as giving nothing; time and name default to two paths each, so
+ * --time-field timestamp differs from the default.
+ * Returns TARN_OK; TARN_EINVAL (a path differs from the lake's: the
+ * message names the field, the lake's path and the given one);
+ * TARN_ESQLITE (lake.db); TARN_ENOMEM. */
+int tarn_lake_fields(tarn_lake *lake, tarn_extract_options *opts);
+
+/* Inputs added to the current, uncommitted batch: each event given to
+ * tarn_lake_add (stored, duplicate, conflict or expired) and each
+ * tarn_lake_quarantine call counts once. */
 size_t tarn_lake_pending(const tarn_lake *lake);
 
 /* ---- statistics ---- */
@@ -230,6 +257,8 @@ typedef void (*tarn_problem_cb)(void *ctx, const char *file, const char *problem
  * every gold table equals its recomputation from the raw events, for every
  * day whose shard can be read (gold rows of days whose shard is gone or
  * unreadable are kept and not compared; the unreadable shard is reported).
+ * A writer's batch not yet committed is committed first (tarn_lake_commit),
+ * so that what is checked is what is on disk; its error is returned as is.
  * n_problems: receives the count (may be NULL).
  * Returns TARN_OK when clean, TARN_ECORRUPT when problems were reported,
  * or another code when verification itself could not run. */
@@ -271,8 +300,15 @@ typedef void (*tarn_lake_progress_cb)(void *ctx, uint64_t events, uint64_t bytes
 void tarn_lake_set_progress(tarn_lake *lake, tarn_lake_progress_cb cb, void *ctx);
 
 /* Recompute every gold table from the raw events of every shard and
- * replace the stored rows, in one gold.db transaction.
- * Returns TARN_OK, TARN_EINVAL (read-only lake), or a file's error. */
+ * replace the stored rows, in one gold.db transaction. A batch not yet
+ * committed is committed first (tarn_lake_commit), so that its events are
+ * counted once. A shard that cannot be read (damaged, foreign, newer) does
+ * not stop the others: its day's gold rows are kept as they were, every
+ * other day is rebuilt and committed, and then TARN_ECORRUPT is returned
+ * with a message (tarn_error_last) naming each such shard file and why.
+ * Returns TARN_OK, TARN_EINVAL (read-only lake), TARN_ECORRUPT (the rest
+ * rebuilt, as above), or the error of gold.db (TARN_ENOSPC, TARN_ESQLITE)
+ * or TARN_ENOMEM, which roll the whole rebuild back. */
 int tarn_gold_rebuild(tarn_lake *lake);
 
 #ifdef __cplusplus

@@ -20,6 +20,10 @@ static const char help[] =
 	"at the end of every assigned partition; otherwise ingest runs until\n"
 	"SIGINT/SIGTERM, commits what it stored and exits 0. New lake files are 0600\n"
 	"(folders 0700); --group-readable makes them 0640 (0750).\n"
+	"--id-field/--time-field/--name-field P take the id, time or name from payload\n"
+	"path P (dotted: meta.id). The lake remembers the mapping of its first ingest:\n"
+	"later ingests use it when these flags are left out, and other paths are\n"
+	"refused (exit 2).\n"
 	"--dlq TOPIC also produces every quarantined input to TOPIC (on -b BROKERS,\n"
 	"also with FILE input) with its value, key, headers and timestamp, plus\n"
 	"headers tarn_reason, tarn_source_topic, tarn_source_partition and\n"
@@ -213,6 +217,22 @@ int cmd_ingest(int argc, char **argv)
 	if (rc) {
 		tarn_producer_close(dlq_prod);
 		return cli_fail("ingest", dir, rc);
+	}
+	/* the flags contradict what this lake is: the command line is wrong,
+	 * nothing failed, and the same command can never succeed (exit 2) */
+	rc = tarn_lake_fields(lake, &o.extract);
+	if (rc) {
+		if (rc == TARN_EINVAL)
+			rc = cli_usage("ingest",
+				       "%s; give the lake's --id-field/--time-field/--name-field"
+				       " or none (then the lake's are used), or ingest into"
+				       " another lake",
+				       tarn_error_last());
+		else
+			rc = cli_fail("ingest", "field mapping", rc);
+		tarn_lake_close(lake);
+		tarn_producer_close(dlq_prod);
+		return rc;
 	}
 	tarn_lake_set_compact_after(lake, (int)compact_after);
 	if (set_keep_days) {

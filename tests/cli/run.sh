@@ -1194,6 +1194,84 @@ t_split_dlq_refused() {
 	stop_broker
 }
 
+# gold rows of every day but one, one table after another, for comparing
+gold_except() {
+	local t
+	for t in daily_active_users conversion_rate_daily events_per_source_daily \
+		purchases_per_page_daily events_per_name_daily events_per_minute \
+		logins_per_source purchases_per_minute; do
+		sqlite3 "file:$1/gold.db?mode=ro" "SELECT '$t', * FROM $t WHERE event_date <> '$2'"
+	done | sort
+}
+
+t_rebuild_past_a_damaged_shard() {
+	local L=$WORK/rb1 rc=0 before day2
+	"$TARN" produce -o "$WORK/rb.jsonl" --count 3000 --start 2026-11-01 --days 3 --seed 5 \
+		2>/dev/null || fail "produce"
+	"$TARN" ingest --lake "$L" "$WORK/rb.jsonl" 2>/dev/null || fail "ingest"
+	before=$(gold_except "$L" 2026-11-02)
+	day2=$(sqlite3 "file:$L/gold.db?mode=ro" "SELECT * FROM events_per_source_daily
+		WHERE event_date = '2026-11-02' ORDER BY 2")
+	# wrong gold on the days before and after the damaged one: rebuild must fix both
+	sqlite3 "$L/gold.db" "UPDATE events_per_source_daily SET event_count = event_count + 5;
+		DELETE FROM events_per_name_daily WHERE event_date = '2026-11-03'" || fail "tamper"
+	dd if=/dev/urandom of="$L/shards/2026-11-02.db" bs=4096 seek=3 count=4 conv=notrunc \
+		2>/dev/null || fail "dd"
+	"$TARN" gold --lake "$L" --rebuild >/dev/null 2>"$WORK/err" || rc=$?
+	[ $rc = 1 ] || fail "rebuild exit $rc: $(cat "$WORK/err")"
+	grep -q "shards/2026-11-02.db" "$WORK/err" || fail "damaged shard not named: $(cat "$WORK/err")"
+	[ "$(grep -c "shards/2026-11-0[13].db" "$WORK/err")" = 0 ] ||
+		fail "a good shard named: $(cat "$WORK/err")"
+	[ "$(gold_except "$L" 2026-11-02)" = "$before" ] || fail "other days not rebuilt"
+	# the damaged day's gold cannot be recomputed: it stays as it was
+	[ "$(sqlite3 "file:$L/gold.db?mode=ro" "SELECT event_date, source, event_count - 5
+		FROM events_per_source_daily WHERE event_date = '2026-11-02' ORDER BY 2" |
+		tr '|' ,)" = "$(echo "$day2" | tr '|' ,)" ] || fail "the damaged day's gold changed"
+	"$TARN" verify --lake "$L" >"$WORK/out" 2>&1
+	grep -q "differs" "$WORK/out" && fail "gold still wrong: $(cat "$WORK/out")"
+	grep -q "shards/2026-11-02.db" "$WORK/out" || fail "verify: $(cat "$WORK/out")"
+}
+
+t_ingest_remembers_field_mapping() {
+	local L=$WORK/fm1 N=$WORK/nested.jsonl rc=0 gold i
+	for i in 1 2 3; do
+		printf '{"meta":{"id":"n-%d","at":"2026-11-2%dT10:00:00Z"},"user_id":"u%d","event_type":"purchase","page":"/cart","source":"web"}\n' \
+			"$i" "$i" "$i"
+	done >"$N"
+	"$TARN" ingest --lake "$L" --id-field meta.id --time-field meta.at "$N" 2>"$WORK/err" ||
+		fail "first ingest: $(cat "$WORK/err")"
+	grep -q "3 read, 3 stored" "$WORK/err" || fail "first ingest: $(cat "$WORK/err")"
+	[ "$(sqlite3 "file:$L/lake.db?mode=ro" "SELECT value FROM settings WHERE key='id_field'")" = meta.id ] ||
+		fail "id_field not in lake.db settings"
+	# no flags: the lake's own mapping, so the same lines are re-deliveries
+	"$TARN" ingest --lake "$L" "$N" 2>"$WORK/err" || fail "second ingest: $(cat "$WORK/err")"
+	grep -q "3 read, 0 stored, 3 duplicates absorbed, 0 quarantined" "$WORK/err" ||
+		fail "second ingest: $(cat "$WORK/err")"
+	# the same flag again is no change
+	"$TARN" ingest --lake "$L" --id-field meta.id "$N" 2>"$WORK/err" || fail "same flag: $(cat "$WORK/err")"
+	grep -q "3 read, 0 stored, 3 duplicates" "$WORK/err" || fail "same flag: $(cat "$WORK/err")"
+	# another mapping is refused before anything is read
+	"$TARN" ingest --lake "$L" --id-field other "$N" 2>"$WORK/err" || rc=$?
+	[ $rc = 2 ] || fail "another --id-field: exit $rc: $(cat "$WORK/err")"
+	grep -q "id_field.*meta.id.*other" "$WORK/err" || fail "message: $(cat "$WORK/err")"
+	[ "$(tq "$L" "SELECT count(*) FROM events")" = 3 ] || fail "events stored under another id"
+	[ "$(sqlite3 "file:$L/quarantine.db?mode=ro" "SELECT count(*) FROM quarantine")" = 0 ] ||
+		fail "the refused ingest quarantined inputs"
+	"$TARN" verify --lake "$L" >"$WORK/out" 2>&1 || fail "verify: $(cat "$WORK/out")"
+	gold=$(gold_except "$L" none)
+	[ -n "$gold" ] || fail "no gold"
+	"$TARN" gold --lake "$L" --rebuild >/dev/null 2>"$WORK/err" || fail "rebuild: $(cat "$WORK/err")"
+	[ "$(gold_except "$L" none)" = "$gold" ] || fail "rebuild changed gold"
+	# a lake first ingested without flags remembers the default mapping
+	echo '{"event_id":"d-1","timestamp":"2026-11-20T00:00:00Z"}' |
+		"$TARN" ingest --lake "$WORK/fm2" - 2>/dev/null || fail "default ingest"
+	rc=0
+	"$TARN" ingest --lake "$WORK/fm2" --time-field meta.at "$N" 2>"$WORK/err" || rc=$?
+	[ $rc = 2 ] || fail "--time-field on a default lake: exit $rc: $(cat "$WORK/err")"
+	"$TARN" ingest --lake "$WORK/fm2" --id-field event_id - </dev/null 2>"$WORK/err" ||
+		fail "--id-field event_id is the default: $(cat "$WORK/err")"
+}
+
 # ONLY="t_a t_b" runs just those
 ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
@@ -1203,7 +1281,8 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_identity_every_id_form_and_time_source t_identity_redelivery_a_million_events_later \
 	t_crash_kill9_headers_only t_sqlite_extension t_serve_dashboard t_progress_and_json t_progress_on_tty \
 	t_json_summaries t_minute_tables t_prune_retention t_compaction t_broker_stops_on_signal \
-	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused"
+	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused t_rebuild_past_a_damaged_shard \
+	t_ingest_remembers_field_mapping"
 skipped=0
 for t in ${ONLY:-$ALL}; do
 	rm -f "$WORK/skip.reason"

@@ -573,7 +573,7 @@ static void lake__stats_add_up(void **state)
 /* Gold deltas live in memory until the commit: a user seen in an earlier
  * batch is not counted again, a first purchase in a later batch makes a
  * purchaser, and a rolled-back batch leaves no trace. */
-static void add_json(tarn_lake *lake, const char *json)
+static void add_json_as(tarn_lake *lake, const char *json, tarn_add_result want)
 {
 	tarn_add_result res;
 	tarn_reject why;
@@ -584,7 +584,12 @@ static void add_json(tarn_lake *lake, const char *json)
 	ev.payload_len = strlen(json);
 	assert_int_equal(tarn_event_extract(&ev, NULL, &why, NULL, 0), TARN_OK);
 	assert_int_equal(tarn_lake_add(lake, &ev, &res), TARN_OK);
-	assert_int_equal(res, TARN_ADD_STORED);
+	assert_int_equal(res, want);
+}
+
+static void add_json(tarn_lake *lake, const char *json)
+{
+	add_json_as(lake, json, TARN_ADD_STORED);
 }
 
 #define GOLD_EV(n, user, type)                                                                     \
@@ -725,6 +730,113 @@ static void lake__gold_day_met_again_counts_users_once(void **state)
 			 40000);
 }
 
+/* tarn_lake_pending counts each input of the batch once: a conflicting
+ * duplicate and an expired event go to the quarantine, and are one input
+ * each, as a stored event is. */
+static void lake__pending_counts_each_input_once(void **state)
+{
+	static const char first[] = "{\"event_id\":\"p1\",\"timestamp\":\"2026-11-20T00:00:00Z\"}";
+	static const char other[] = "{\"event_id\":\"p1\",\"timestamp\":\"2026-11-20T00:00:00Z\","
+				    "\"x\":1}";
+	static const char old[] = "{\"event_id\":\"p2\",\"timestamp\":\"2026-01-01T00:00:00Z\"}";
+	tarn_prune_options po = TARN_PRUNE_OPTIONS_INIT;
+	tarn_lake *lake = open_lake();
+
+	(void)state;
+	add_json(lake, first);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	po.before = "2026-06-01"; /* the retention horizon: older events expire */
+	assert_int_equal(tarn_lake_prune(lake, &po, NULL), TARN_OK);
+	add_json_as(lake, other, TARN_ADD_CONFLICT);
+	assert_int_equal(tarn_lake_pending(lake), 1);
+	add_json_as(lake, old, TARN_ADD_EXPIRED);
+	assert_int_equal(tarn_lake_pending(lake), 2);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	assert_int_equal(tarn_lake_pending(lake), 0);
+	tarn_lake_close(lake);
+	assert_int_equal(sql_int("quarantine.db", "SELECT count(*) FROM quarantine"), 2);
+}
+
+/* tarn_lake_verify finds nothing wrong; else the problems are the message. */
+static void assert_verify_clean(tarn_lake *lake)
+{
+	char report[4096] = "";
+	uint64_t problems = 1;
+
+	if (tarn_lake_verify(lake, note_problem, report, &problems) != TARN_OK || problems)
+		fail_msg("verify: %s%s", tarn_error_last(), report);
+}
+
+/* A rebuild or a verify asked for in the middle of a batch first commits
+ * the batch: gold then equals the recomputation, with the batch's events
+ * counted once. */
+static void lake__rebuild_and_verify_mid_batch(void **state)
+{
+	tarn_lake *lake = open_lake();
+
+	(void)state;
+	add_json(lake, GOLD_EV(1, "u1", "click"));
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	add_json(lake, GOLD_EV(2, "u2", "purchase"));
+	assert_int_equal(tarn_gold_rebuild(lake), TARN_OK);
+	assert_int_equal(tarn_lake_pending(lake), 0);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	assert_verify_clean(lake);
+	add_json(lake, GOLD_EV(3, "u3", "purchase"));
+	assert_verify_clean(lake);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	assert_verify_clean(lake);
+	tarn_lake_close(lake);
+	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"), 3);
+	assert_int_equal(sql_int("gold.db", "SELECT total_purchases FROM conversion_rate_daily"),
+			 2);
+	assert_int_equal(sql_int("gold.db", "SELECT sum(event_count) FROM events_per_name_daily"),
+			 3);
+	assert_int_equal(sql_int("shards/2026-11-20.db", "SELECT sum(n_events) FROM blocks"), 3);
+}
+
+/* Gold recomputed by verify and rebuild takes the dimensions from the
+ * paths the lake was ingested with (tarn_lake_fields), not the defaults. */
+static void lake__recompute_uses_the_lakes_field_mapping(void **state)
+{
+	static const char text[] =
+		"{\"event_id\":\"f1\",\"timestamp\":\"2026-11-20T10:00:00Z\","
+		"\"who\":\"a\",\"what\":\"purchase\",\"where\":{\"page\":\"/cart\"},"
+		"\"via\":\"web\",\"user_id\":\"decoy\",\"event_type\":\"click\"}\n"
+		"{\"event_id\":\"f2\",\"timestamp\":\"2026-11-20T10:01:00Z\","
+		"\"who\":\"b\",\"what\":\"login\",\"via\":\"mobile\"}\n";
+	tarn_ingest_options opts = TARN_INGEST_OPTIONS_INIT;
+	tarn_ingest_counts c = { 0 };
+	tarn_lake *lake = open_lake();
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+
+	(void)state;
+	assert_non_null(f);
+	opts.extract.user_field = "who";
+	opts.extract.type_field = "what";
+	opts.extract.page_field = "where.page";
+	opts.extract.source_field = "via";
+	assert_int_equal(tarn_ingest_stream(lake, f, "fields.jsonl", &opts, &c), TARN_OK);
+	fclose(f);
+	assert_int_equal(c.stored, 2);
+	assert_verify_clean(lake);
+	tarn_lake_close(lake);
+	lake = open_lake();
+	assert_int_equal(tarn_gold_rebuild(lake), TARN_OK);
+	tarn_lake_close(lake);
+	assert_int_equal(sql_int("gold.db", "SELECT dau_count FROM daily_active_users"), 2);
+	assert_int_equal(sql_int("gold.db", "SELECT purchasers FROM conversion_rate_daily"), 1);
+	assert_int_equal(sql_int("gold.db", "SELECT purchase_count FROM purchases_per_page_daily"
+					    " WHERE page='/cart'"),
+			 1);
+	assert_int_equal(sql_int("gold.db", "SELECT event_count FROM events_per_source_daily"
+					    " WHERE source='mobile'"),
+			 1);
+	assert_int_equal(sql_int("gold.db", "SELECT login_count FROM logins_per_source"), 1);
+	assert_int_equal(sql_int("gold.db", "SELECT count(*) FROM day_users WHERE user_id='decoy'"),
+			 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -753,6 +865,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(lake__gold_across_batches_and_rollback, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(lake__gold_user_cache_rollback_and_trim, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(lake__pending_counts_each_input_once, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(lake__rebuild_and_verify_mid_batch, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(lake__recompute_uses_the_lakes_field_mapping, setup,
 						teardown),
 	};
 
