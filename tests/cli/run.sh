@@ -290,6 +290,25 @@ t_replay_unreachable() {
 	! grep -q hunter2 "$WORK/err" || fail "a secret was printed"
 }
 
+# librdkafka's log lines reach stderr through the command, only when
+# TARN_KAFKA_DEBUG is set; the library itself prints nothing
+t_kafka_debug_log() {
+	local L=$WORK/kdbg
+	"$TARN" produce -o "$WORK/kdbg.jsonl" --count 20 --seed 5 2>/dev/null || fail "produce"
+	"$TARN" ingest --lake "$L" "$WORK/kdbg.jsonl" 2>/dev/null || fail "ingest"
+	TARN_KAFKA_DEBUG=1 timeout 60 "$TARN" replay --lake "$L" -b 127.0.0.1:1 -t x \
+		-X message.timeout.ms=1500 2>"$WORK/kdbg.err"
+	[ $? = 1 ] || fail "replay to an unreachable broker must exit 1"
+	grep -q '^librdkafka [0-7] FAIL: .*Connection refused' "$WORK/kdbg.err" ||
+		fail "no librdkafka lines with TARN_KAFKA_DEBUG: $(cat "$WORK/kdbg.err")"
+	timeout 60 "$TARN" replay --lake "$L" -b 127.0.0.1:1 -t x \
+		-X message.timeout.ms=1500 2>"$WORK/kdbg.err"
+	[ $? = 1 ] || fail "replay to an unreachable broker must exit 1"
+	! grep -q librdkafka "$WORK/kdbg.err" || fail "librdkafka lines without TARN_KAFKA_DEBUG"
+	grep -q "20 of 20 messages to x not acknowledged" "$WORK/kdbg.err" ||
+		fail "message: $(cat "$WORK/kdbg.err")"
+}
+
 t_ingest_runs_until_sigterm() {
 	local L=$WORK/k3 pid rc=0 i
 	start_broker --topic live
@@ -1178,7 +1197,8 @@ t_split_dlq_refused() {
 # ONLY="t_a t_b" runs just those
 ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
-	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_ingest_runs_until_sigterm \
+	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_kafka_debug_log \
+	t_ingest_runs_until_sigterm \
 	t_crash_kill9_loop t_disk_full t_corrupt_and_foreign_files t_concurrent_readers_and_writers \
 	t_replay_checkpoint t_hostile_inputs t_identity_headers_only_resent_later \
 	t_identity_every_id_form_and_time_source t_identity_redelivery_a_million_events_later \
