@@ -728,6 +728,134 @@ t_serve_dashboard() {
 	"$TARN" verify --lake "$L" >/dev/null || fail "verify"
 }
 
+# every path of the dashboard at once (the locked cases wait out the busy
+# timeout, 5 s, in parallel); then each answer: an error status with a
+# short reason, or a valid page, and never a path of the lake's files or
+# SQLite's words about them. $1 names the case in messages; sets N_ERR to
+# the number of 4xx/5xx answers
+serve_answers_clean() {
+	local i=0 p code body pids=
+	for p in $SERVE_PATHS; do
+		curl -s -m 60 -o "$WORK/dmg.body.$i" -w '%{http_code}' "${URL%/}$p" \
+			>"$WORK/dmg.code.$i" &
+		pids="$pids $!"
+		i=$((i + 1))
+	done
+	wait $pids # not serve, also a child of this shell
+	i=0
+	N_ERR=0
+	for p in $SERVE_PATHS; do
+		code=$(cat "$WORK/dmg.code.$i")
+		body=$WORK/dmg.body.$i
+		i=$((i + 1))
+		case $code in
+		4?? | 5??)
+			N_ERR=$((N_ERR + 1))
+			grep -q -E 'lake (unreadable|busy|not found)|no such page' "$body" ||
+				fail "$1 $p: $code without a short reason: $(head -c 300 "$body")"
+			;;
+		200)
+			case $p in
+			/api/*) python3 -m json.tool "$body" >/dev/null ||
+				fail "$1 $p: 200 but not JSON" ;;
+			/metrics) grep -q '^tarn_lake_events ' "$body" || fail "$1 $p: 200 but no metrics" ;;
+			*) grep -q '</html>\|</section>\|class="err"' "$body" ||
+				fail "$1 $p: 200 but no page" ;;
+			esac
+			;;
+		*) fail "$1 $p: status '$code'" ;;
+		esac
+		grep -q -i -F -e "$WORK" -e /shards/ -e .db -e malformed -e "not a database" \
+			-e "no such table" -e "is locked" -e "disk image" -e sqlite -e "no lake here" \
+			"$body" && fail "$1 $p: the answer tells of the lake's files: $(head -c 300 "$body")"
+	done
+	return 0
+}
+
+# the detail the clients did not get is in the server's log (stderr), one
+# line with the time, the request and what failed
+serve_logged() {
+	grep -q -E "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z tarn serve: GET /[^ ]*: [0-9]{3} lake [a-z ]+: .*$2" \
+		"$WORK/serve.err" || fail "$1: no log line with '$2': $(tail -3 "$WORK/serve.err")"
+	: >"$WORK/serve.err"
+}
+
+# tarn serve over a damaged lake: a shard with garbage in its middle, with a
+# damaged header, cut short, removed, unreadable, gold.db damaged, a file
+# locked by another process, the whole lake gone
+t_serve_damaged_lake() {
+	local L=$WORK/dmg S G day holder
+	"$TARN" produce -o "$WORK/dmg.jsonl" --count 400 --start 2026-11-20 --days 2 --seed 8 \
+		2>/dev/null || fail "produce"
+	"$TARN" ingest --lake "$L" "$WORK/dmg.jsonl" 2>/dev/null || fail "ingest"
+	day=$(ls "$L/shards" | grep -E '^[0-9-]+\.db$' | sort | tail -1)
+	S=$L/shards/$day
+	G=$L/gold.db
+	cp "$S" "$WORK/dmg.shard" && cp "$G" "$WORK/dmg.gold" || fail "copy"
+	start_serve --lake "$L" --threads 24 --max-seconds 300
+	SERVE_PATHS="/ /panels /metrics /api/ /nowhere $(curl -s -m 10 "${URL}api/" |
+		python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["tables"]))')"
+	[ "$(echo $SERVE_PATHS | wc -w)" -gt 10 ] || fail "no /api/ list: $SERVE_PATHS"
+	serve_answers_clean healthy
+	[ "$N_ERR" = 1 ] || fail "healthy lake: $N_ERR error answers (only /nowhere should be)"
+	# 16 KiB of 0xff from the second page on: b-tree pages the reads need
+	head -c 16384 /dev/zero | tr '\0' '\377' | dd of="$S" bs=1 seek=4096 conv=notrunc 2>/dev/null
+	serve_answers_clean "garbage in a shard"
+	[ "$N_ERR" -gt 3 ] || fail "garbage in a shard: only $N_ERR error answers"
+	serve_logged "garbage in a shard" "/shards/$day: .*database disk image is malformed"
+	cp "$WORK/dmg.shard" "$S"
+	head -c 100 /dev/zero | dd of="$S" bs=1 conv=notrunc 2>/dev/null
+	serve_answers_clean "shard header"
+	[ "$N_ERR" -gt 3 ] || fail "shard header: only $N_ERR error answers"
+	serve_logged "shard header" "/shards/$day: .*file is not a database"
+	cp "$WORK/dmg.shard" "$S"
+	truncate -s 10000 "$S"
+	serve_answers_clean "shard cut short"
+	[ "$N_ERR" -gt 3 ] || fail "shard cut short: only $N_ERR error answers"
+	serve_logged "shard cut short" "/shards/$day: "
+	rm -f "$S" "$S-wal" "$S-shm"
+	serve_answers_clean "shard removed" # gold still has the day: pages or errors
+	cp "$WORK/dmg.shard" "$S"
+	if [ "$(id -u)" != 0 ]; then # root reads a file whatever its mode
+		chmod 000 "$S"
+		serve_answers_clean "shard mode 000"
+		[ "$N_ERR" -gt 3 ] || fail "shard mode 000: only $N_ERR error answers"
+		serve_logged "shard mode 000" "/shards/$day"
+		chmod 600 "$S"
+	fi
+	cp "$G" "$WORK/dmg.gold.now"
+	head -c 100 /dev/zero | dd of="$G" bs=1 conv=notrunc 2>/dev/null
+	serve_answers_clean "gold.db header"
+	[ "$N_ERR" -gt 10 ] || fail "gold.db header: only $N_ERR error answers"
+	serve_logged "gold.db header" "gold.db: .*file is not a database"
+	cp "$WORK/dmg.gold.now" "$G"
+	serve_answers_clean "repaired"
+	[ "$N_ERR" = 1 ] || fail "repaired lake: $N_ERR error answers"
+	# another process holds gold.db, then the shard, exclusively (WAL
+	# readers pass an ordinary EXCLUSIVE transaction; locking_mode does not)
+	for f in "$G" "$S"; do
+		sqlite3 "$f" "PRAGMA locking_mode=EXCLUSIVE" "BEGIN EXCLUSIVE" \
+			"SELECT count(*) FROM sqlite_master" ".shell sleep 60" >/dev/null &
+		holder=$!
+		echo "$holder" >>"$WORK/serve.pids"
+		sleep 0.5
+		serve_answers_clean "${f##*/} locked"
+		kill "$holder"
+		wait "$holder" 2>/dev/null
+		[ "$N_ERR" -gt 3 ] || fail "${f##*/} locked: only $N_ERR error answers"
+		grep -q ': 503 lake busy: ' "$WORK/serve.err" || fail "${f##*/} locked: no 503"
+		serve_logged "${f##*/} locked" "database is locked"
+	done
+	mv "$L" "$L.gone"
+	serve_answers_clean "lake gone"
+	[ "$N_ERR" -gt 10 ] || fail "lake gone: only $N_ERR error answers"
+	grep -q ': 503 lake not found: ' "$WORK/serve.err" || fail "lake gone: no 503"
+	serve_logged "lake gone" "no lake here"
+	mv "$L.gone" "$L"
+	kill -TERM "$SERVE_PID"
+	wait "$SERVE_PID" || fail "serve exit status $?"
+}
+
 # progress on stderr only on a terminal unless forced; summaries as JSON
 t_progress_and_json() {
 	local L=$WORK/pj
@@ -1198,12 +1326,11 @@ t_split_dlq_refused() {
 ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
 	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_kafka_debug_log \
-	t_ingest_runs_until_sigterm \
-	t_crash_kill9_loop t_disk_full t_corrupt_and_foreign_files t_concurrent_readers_and_writers \
-	t_replay_checkpoint t_hostile_inputs t_identity_headers_only_resent_later \
-	t_identity_every_id_form_and_time_source t_identity_redelivery_a_million_events_later \
-	t_crash_kill9_headers_only t_sqlite_extension t_serve_dashboard t_progress_and_json \
-	t_json_summaries t_minute_tables t_prune_retention t_compaction t_broker_stops_on_signal \
+	t_ingest_runs_until_sigterm t_crash_kill9_loop t_disk_full t_corrupt_and_foreign_files \
+	t_concurrent_readers_and_writers t_replay_checkpoint t_hostile_inputs \
+	t_identity_headers_only_resent_later t_identity_every_id_form_and_time_source \
+	t_identity_redelivery_a_million_events_later t_crash_kill9_headers_only t_sqlite_extension \
+	t_serve_dashboard t_serve_damaged_lake t_progress_and_json t_json_summaries t_minute_tables t_prune_retention t_compaction t_broker_stops_on_signal \
 	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused"
 for t in ${ONLY:-$ALL}; do
 	if ($t); then
