@@ -773,11 +773,20 @@ serve_answers_clean() {
 }
 
 # the detail the clients did not get is in the server's log (stderr), one
-# line with the time, the request and what failed
+# line with the time, the request, the answer ($2: "STATUS REASON: DETAIL", a
+# regular expression)
 serve_logged() {
-	grep -q -E "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z tarn serve: GET /[^ ]*: [0-9]{3} lake [a-z ]+: .*$2" \
+	grep -q -E "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z tarn serve: GET /[^ ]*: $2" \
 		"$WORK/serve.err" || fail "$1: no log line with '$2': $(tail -3 "$WORK/serve.err")"
 	: >"$WORK/serve.err"
+}
+
+# a damaged lake: every answer clean, more than $2 of them errors, and the
+# detail $3 in the log
+serve_fails_cleanly() {
+	serve_answers_clean "$1"
+	[ "$N_ERR" -gt "$2" ] || fail "$1: only $N_ERR error answers"
+	serve_logged "$1" "$3"
 }
 
 # tarn serve over a damaged lake: a shard with garbage in its middle, with a
@@ -791,7 +800,7 @@ t_serve_damaged_lake() {
 	day=$(ls "$L/shards" | grep -E '^[0-9-]+\.db$' | sort | tail -1)
 	S=$L/shards/$day
 	G=$L/gold.db
-	cp "$S" "$WORK/dmg.shard" && cp "$G" "$WORK/dmg.gold" || fail "copy"
+	cp "$S" "$WORK/dmg.shard" || fail "copy"
 	start_serve --lake "$L" --threads 24 --max-seconds 300
 	SERVE_PATHS="/ /panels /metrics /api/ /nowhere $(curl -s -m 10 "${URL}api/" |
 		python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["tables"]))')"
@@ -800,35 +809,28 @@ t_serve_damaged_lake() {
 	[ "$N_ERR" = 1 ] || fail "healthy lake: $N_ERR error answers (only /nowhere should be)"
 	# 16 KiB of 0xff from the second page on: b-tree pages the reads need
 	head -c 16384 /dev/zero | tr '\0' '\377' | dd of="$S" bs=1 seek=4096 conv=notrunc 2>/dev/null
-	serve_answers_clean "garbage in a shard"
-	[ "$N_ERR" -gt 3 ] || fail "garbage in a shard: only $N_ERR error answers"
-	serve_logged "garbage in a shard" "/shards/$day: .*database disk image is malformed"
+	serve_fails_cleanly "garbage in a shard" 3 \
+		"500 lake unreadable: .*/shards/$day: .*database disk image is malformed"
 	cp "$WORK/dmg.shard" "$S"
 	head -c 100 /dev/zero | dd of="$S" bs=1 conv=notrunc 2>/dev/null
-	serve_answers_clean "shard header"
-	[ "$N_ERR" -gt 3 ] || fail "shard header: only $N_ERR error answers"
-	serve_logged "shard header" "/shards/$day: .*file is not a database"
+	serve_fails_cleanly "shard header" 3 \
+		"500 lake unreadable: .*/shards/$day: .*file is not a database"
 	cp "$WORK/dmg.shard" "$S"
 	truncate -s 10000 "$S"
-	serve_answers_clean "shard cut short"
-	[ "$N_ERR" -gt 3 ] || fail "shard cut short: only $N_ERR error answers"
-	serve_logged "shard cut short" "/shards/$day: "
+	serve_fails_cleanly "shard cut short" 3 "500 lake unreadable: .*/shards/$day: "
 	rm -f "$S" "$S-wal" "$S-shm"
 	serve_answers_clean "shard removed" # gold still has the day: pages or errors
 	cp "$WORK/dmg.shard" "$S"
 	if [ "$(id -u)" != 0 ]; then # root reads a file whatever its mode
 		chmod 000 "$S"
-		serve_answers_clean "shard mode 000"
-		[ "$N_ERR" -gt 3 ] || fail "shard mode 000: only $N_ERR error answers"
-		serve_logged "shard mode 000" "/shards/$day"
+		serve_fails_cleanly "shard mode 000" 3 "500 lake unreadable: .*/shards/$day"
 		chmod 600 "$S"
 	fi
-	cp "$G" "$WORK/dmg.gold.now"
+	cp "$G" "$WORK/dmg.gold"
 	head -c 100 /dev/zero | dd of="$G" bs=1 conv=notrunc 2>/dev/null
-	serve_answers_clean "gold.db header"
-	[ "$N_ERR" -gt 10 ] || fail "gold.db header: only $N_ERR error answers"
-	serve_logged "gold.db header" "gold.db: .*file is not a database"
-	cp "$WORK/dmg.gold.now" "$G"
+	serve_fails_cleanly "gold.db header" 10 \
+		"500 lake unreadable: .*gold.db: .*file is not a database"
+	cp "$WORK/dmg.gold" "$G"
 	serve_answers_clean "repaired"
 	[ "$N_ERR" = 1 ] || fail "repaired lake: $N_ERR error answers"
 	# another process holds gold.db, then the shard, exclusively (WAL
@@ -839,18 +841,12 @@ t_serve_damaged_lake() {
 		holder=$!
 		echo "$holder" >>"$WORK/serve.pids"
 		sleep 0.5
-		serve_answers_clean "${f##*/} locked"
+		serve_fails_cleanly "${f##*/} locked" 3 "503 lake busy: .*database is locked"
 		kill "$holder"
 		wait "$holder" 2>/dev/null
-		[ "$N_ERR" -gt 3 ] || fail "${f##*/} locked: only $N_ERR error answers"
-		grep -q ': 503 lake busy: ' "$WORK/serve.err" || fail "${f##*/} locked: no 503"
-		serve_logged "${f##*/} locked" "database is locked"
 	done
 	mv "$L" "$L.gone"
-	serve_answers_clean "lake gone"
-	[ "$N_ERR" -gt 10 ] || fail "lake gone: only $N_ERR error answers"
-	grep -q ': 503 lake not found: ' "$WORK/serve.err" || fail "lake gone: no 503"
-	serve_logged "lake gone" "no lake here"
+	serve_fails_cleanly "lake gone" 10 "503 lake not found: .*no lake here"
 	mv "$L.gone" "$L"
 	kill -TERM "$SERVE_PID"
 	wait "$SERVE_PID" || fail "serve exit status $?"
