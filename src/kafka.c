@@ -1,6 +1,7 @@
 /* The Kafka adapter: librdkafka's mock cluster as an embedded broker, a
  * consumer-group member, and a producer with delivery reports. Nothing
  * here knows about SQLite; events travel as tarn_event raw parts. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,13 +15,30 @@
 #include "tarn/time.h"
 #include "error_internal.h"
 
-/* librdkafka logs connection trouble to stderr by itself; tarn reports
- * errors through its own messages, so logs are dropped unless asked for. */
-static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+/* librdkafka prints its log lines to stderr unless a log_cb is set; tarn
+ * always sets one and hands the lines to the receiver the program
+ * installed (tarn_kafka_log_set), or drops them. The mutex makes a change
+ * of receiver and ctx one step, and lets tarn_kafka_log_set promise that
+ * the old receiver is done when it returns. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static tarn_kafka_log_cb log_fn;
+static void *log_ctx;
+
+void tarn_kafka_log_set(tarn_kafka_log_cb cb, void *ctx)
+{
+	pthread_mutex_lock(&log_lock);
+	log_fn = cb;
+	log_ctx = ctx;
+	pthread_mutex_unlock(&log_lock);
+}
+
+static void forward_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	(void)rk;
-	if (getenv("TARN_KAFKA_DEBUG"))
-		fprintf(stderr, "librdkafka %d %s: %s\n", level, fac, buf);
+	pthread_mutex_lock(&log_lock);
+	if (log_fn)
+		log_fn(log_ctx, level, fac, buf);
+	pthread_mutex_unlock(&log_lock);
 }
 
 /* Set one property; the value is never copied into a message (it may be
@@ -68,7 +86,7 @@ static rd_kafka_conf_t *base_conf(const char *brokers)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
-	rd_kafka_conf_set_log_cb(conf, quiet_log);
+	rd_kafka_conf_set_log_cb(conf, forward_log);
 	if (brokers && conf_set(conf, "bootstrap.servers", brokers) != TARN_OK) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;

@@ -18,6 +18,40 @@
 extern "C" {
 #endif
 
+/* ---- librdkafka's log lines ---- */
+
+/* Receives one log line of librdkafka (its log_cb, rd_kafka_conf_set_log_cb),
+ * from every client and embedded broker tarn opens.
+ *
+ * ctx: the pointer given to tarn_kafka_log_set.
+ * level: the line's severity as a syslog level, 0 (emergency) to 7 (debug)
+ *   (syslog(3) LOG_EMERG..LOG_DEBUG, the severities of RFC 5424 section
+ *   6.2.1). librdkafka sends lines up to its log_level property (default 6,
+ *   informational); debug lines (7) come only with its "debug" property,
+ *   e.g. -X debug=broker.
+ * fac: librdkafka's facility, a short tag such as "FAIL" or "CONNECT".
+ * msg: the text, without a final newline.
+ * fac and msg are NUL-terminated and borrowed for the call only: copy them
+ * to keep them. Called from librdkafka's internal threads, and from any
+ * thread inside a tarn Kafka function (opening or closing a client), but
+ * never for two lines at once: tarn holds a mutex around each call. It
+ * must not call tarn_kafka_log_set (that would wait for itself); anything
+ * else it touches must be safe to use from another thread. */
+typedef void (*tarn_kafka_log_cb)(void *ctx, int level, const char *fac, const char *msg);
+
+/* Install the process-wide receiver of librdkafka's log lines.
+ *
+ * cb: the receiver, or NULL to discard every line (the default: the library
+ *   never writes to stdout or stderr; librdkafka, left alone, would print
+ *   its lines to stderr).
+ * ctx: passed to cb as is; may be NULL; tarn never frees it.
+ * Applies at once to clients already open. When it returns, no call of the
+ * previous receiver is running or will start, so its ctx may be freed.
+ * Thread-safe; must not be called from inside the receiver. The tarn
+ * command installs one that prints "librdkafka LEVEL FAC: MSG" to stderr
+ * when the environment variable TARN_KAFKA_DEBUG is set. */
+void tarn_kafka_log_set(tarn_kafka_log_cb cb, void *ctx);
+
 /* ---- embedded broker (librdkafka mock cluster, rdkafka_mock.h) ---- */
 
 typedef struct tarn_broker tarn_broker;

@@ -131,14 +131,24 @@ struct dash_reply {
 	char *body;	  /* malloc'd; the caller frees it */
 	size_t len;	  /* bytes */
 	const char *type; /* Content-Type, static */
+	/* when the lake could not be read: the short reason the client got
+	 * (static), and the detail for the server's log only (tarn_error_last:
+	 * file paths, SQLite's message); otherwise NULL and "" */
+	const char *reason;
+	char detail[512];
 };
 
 /* Render the page at `path` ("/", "/panels", "/metrics", "/api/...") of
  * the lake in dir, read now through tarn_query_* and tarn_lake_stats_get.
  * refresh_s: the page's refresh period in seconds. Returns the HTTP status
- * (200; 404 for an unknown path; 503 when the lake cannot be read) with
- * *reply filled, or -1 when out of memory (*reply untouched). Thread-safe:
- * every call opens its own read-only connections. */
+ * with *reply filled, or -1 when out of memory (*reply untouched): 200;
+ * 404 for an unknown path; when the lake cannot be read, 503 "lake busy"
+ * (a lock held past the busy timeout), 503 "lake not found" (no lake in
+ * dir yet) or 500 "lake unreadable" (a damaged, missing or unreadable
+ * file), except "/", which stays 200 with the reason in the page so that
+ * it keeps refreshing. No body carries a file path or a message of SQLite:
+ * those go to reply->detail. Thread-safe: every call opens its own
+ * read-only connections. */
 int dash_render(const char *dir, const char *path, int refresh_s, const struct serve_counters *sc,
 		struct dash_reply *reply);
 

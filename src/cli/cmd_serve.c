@@ -23,8 +23,10 @@ static const char help[] =
 	"its counters in the Prometheus text format at /metrics. Prints the address as\n"
 	"the first line on stdout. The page refreshes itself every S seconds (default\n"
 	"5). Runs until SIGINT/SIGTERM, or for N seconds with --max-seconds. GET and\n"
-	"HEAD only (405 otherwise); 4xx for bad requests. When it stops, a summary of\n"
-	"the requests answered goes to stderr (--format json: as JSON on stdout).\n";
+	"HEAD only (405 otherwise); 4xx for bad requests. When the lake cannot be\n"
+	"read the client gets 500 or 503 and a short reason; the detail goes to stderr,\n"
+	"one line per request. When it stops, a summary of the requests answered goes\n"
+	"to stderr (--format json: as JSON on stdout).\n";
 
 /* Bounds on what a client may send: headers and URL share the per
  * connection memory; a GET body is read and discarded up to MAX_BODY. */
@@ -91,6 +93,33 @@ static enum MHD_Result reply_text(struct server *s, struct MHD_Connection *conn,
 	return reply(s, conn, status, body, strlen(body), "text/plain; charset=utf-8");
 }
 
+/* text for one log line: control bytes (a decoded URL may hold a newline
+ * or a terminal escape) become '?' */
+static void log_text(char *out, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < n; i++)
+		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	out[i] = '\0';
+}
+
+/* The server's log, one line on stderr per request the lake failed: the
+ * time, the request, the answer, and the detail the client did not get.
+ * One fprintf, so lines of the worker threads do not mix. */
+static void log_failure(const char *method, const char *url, int status,
+			const struct dash_reply *out)
+{
+	char now[28], target[MAX_URL + 1], detail[sizeof(out->detail)];
+
+	if (tarn_time_format(tarn_time_now_us(), now) != TARN_OK)
+		snprintf(now, sizeof(now), "-");
+	log_text(target, sizeof(target), url);
+	log_text(detail, sizeof(detail), out->detail);
+	fprintf(stderr, "%s tarn serve: %s %s: %d %s: %s\n", now, method, target, status,
+		out->reason, detail);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
@@ -135,6 +164,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	status = dash_render(s->dir, url, s->refresh_s, &s->counts, &out);
 	if (status < 0)
 		return reply_text(s, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	if (out.reason)
+		log_failure(method, url, status, &out);
 	return reply(s, conn, status, out.body, out.len, out.type);
 }
 

@@ -782,7 +782,7 @@ static void health_panel(struct buf *b, const struct dash *d)
 	bputs(b, "</div></div></section>");
 }
 
-static void panels(struct buf *b, const struct dash *d, const char *dir)
+static void panels(struct buf *b, const struct dash *d)
 {
 	char now[40];
 	time_t t = time(NULL);
@@ -790,9 +790,8 @@ static void panels(struct buf *b, const struct dash *d, const char *dir)
 
 	gmtime_r(&t, &tm);
 	strftime(now, sizeof(now), "%Y-%m-%d %H:%M:%S UTC", &tm);
-	bputs(b, "<p class=\"meta\">lake <code>");
-	bhtml(b, dir);
-	bprintf(b, "</code> &middot; read at <span id=\"updated\">%s</span></p>", now);
+	/* not the lake's folder: no answer names the server's files */
+	bprintf(b, "<p class=\"meta\">read at <span id=\"updated\">%s</span></p>", now);
 	bputs(b, "<div class=\"grid\">");
 	bputs(b, "<section class=\"panel\"><h2>Daily active users</h2>");
 	big_number(b, "dau", &d->t[T_DAU], 1, 0);
@@ -850,11 +849,9 @@ static const char page_script[] =
 	"document.body.setAttribute('data-refreshes',n)}).catch(function(){})},%d);})();\n"
 	"</script>";
 
-static void error_block(struct buf *b, int rc)
+static void error_block(struct buf *b, const char *reason)
 {
-	bputs(b, "<p class=\"err\">cannot read the lake: ");
-	bhtml(b, tarn_error_last()[0] ? tarn_error_last() : tarn_strerror(rc));
-	bputs(b, "</p>");
+	bprintf(b, "<p class=\"err\">cannot read the lake: %s</p>", reason);
 }
 
 /* ---- Prometheus text exposition format ---- */
@@ -972,6 +969,29 @@ static int error_json(struct buf *out, int status, const char *what)
 	return json_body(json_pack("{s:s}", "error", what), out) == 200 ? status : 500;
 }
 
+/* A failure to read the lake: the client gets the status and a short fixed
+ * reason; what failed, with file paths and SQLite's text, is kept in
+ * reply->detail for the server's log, since it tells a client about the
+ * server's files. */
+static int lake_failed(struct dash_reply *reply, int rc)
+{
+	const char *last = tarn_error_last();
+	int status = 500;
+
+	reply->reason = "lake unreadable";
+	if (rc == TARN_EBUSY) {
+		status = 503;
+		reply->reason = "lake busy";
+	} else if (rc == TARN_ENOTFOUND) {
+		status = 503;
+		reply->reason = "lake not found";
+	} else if (rc == TARN_ENOMEM) {
+		reply->reason = "out of memory";
+	}
+	snprintf(reply->detail, sizeof(reply->detail), "%s", *last ? last : tarn_strerror(rc));
+	return status;
+}
+
 int dash_render(const char *dir, const char *path, int refresh_s, const struct serve_counters *sc,
 		struct dash_reply *reply)
 {
@@ -980,6 +1000,8 @@ int dash_render(const char *dir, const char *path, int refresh_s, const struct s
 	int status = 200, rc;
 
 	reply->type = "application/json";
+	reply->reason = NULL;
+	reply->detail[0] = '\0';
 	if (strcmp(path, "/") == 0 || strcmp(path, "/panels") == 0) {
 		int whole = path[1] == '\0';
 
@@ -991,11 +1013,13 @@ int dash_render(const char *dir, const char *path, int refresh_s, const struct s
 				  "<main id=\"panels\">");
 		}
 		if (rc) {
-			error_block(&b, rc);
+			status = lake_failed(reply, rc);
+			error_block(&b, reply->reason);
 			/* the page keeps refreshing until the lake can be read */
-			status = whole ? 200 : 503;
+			if (whole)
+				status = 200;
 		} else {
-			panels(&b, &d, dir);
+			panels(&b, &d);
 		}
 		if (whole) {
 			bputs(&b, "</main>");
@@ -1007,8 +1031,8 @@ int dash_render(const char *dir, const char *path, int refresh_s, const struct s
 		reply->type = "text/plain; version=0.0.4; charset=utf-8";
 		rc = dash_load(&d, dir, BIT(T_QUAR) | BIT(T_MARKS) | BIT(T_CONV), 1);
 		if (rc) {
-			bprintf(&b, "# cannot read the lake: %s\n", tarn_strerror(rc));
-			status = 503;
+			status = lake_failed(reply, rc);
+			bprintf(&b, "# cannot read the lake: %s\n", reply->reason);
 		} else {
 			metrics(&b, &d, sc);
 		}
@@ -1017,13 +1041,21 @@ int dash_render(const char *dir, const char *path, int refresh_s, const struct s
 		status = api_index(&b);
 	} else if (strcmp(path, "/api/health") == 0) {
 		rc = dash_load(&d, dir, BIT(T_QUAR) | BIT(T_MARKS), 1);
-		status = rc ? error_json(&b, 503, tarn_error_last())
-			    : json_body(health_json(&d), &b);
+		if (rc) {
+			status = lake_failed(reply, rc);
+			status = error_json(&b, status, reply->reason);
+		} else {
+			status = json_body(health_json(&d), &b);
+		}
 		dash_free(&d);
 	} else if (strncmp(path, "/api/", 5) == 0 && find_table(path + 5) >= 0) {
 		rc = dash_load(&d, dir, BIT(find_table(path + 5)), 0);
-		status = rc ? error_json(&b, 503, tarn_error_last())
-			    : json_body(dtab_json(&d.t[find_table(path + 5)]), &b);
+		if (rc) {
+			status = lake_failed(reply, rc);
+			status = error_json(&b, status, reply->reason);
+		} else {
+			status = json_body(dtab_json(&d.t[find_table(path + 5)]), &b);
+		}
 		dash_free(&d);
 	} else {
 		status = error_json(&b, 404, "no such page; see /api/");

@@ -1,6 +1,7 @@
 /* tarn: an event lake in a folder. One binary, kcat-style subcommands. */
 #include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -26,6 +27,15 @@ static const struct {
 	{ "demo", cmd_demo, "the whole flow on an embedded broker, with numbers" },
 };
 
+/* librdkafka's lines, when asked for: the library hands them over and
+ * never prints them itself. fprintf locks stderr, and the library calls
+ * this for one line at a time. */
+static void print_kafka_log(void *ctx, int level, const char *fac, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "librdkafka %d %s: %s\n", level, fac, msg);
+}
+
 static void usage(FILE *f)
 {
 	size_t i;
@@ -47,6 +57,8 @@ int main(int argc, char **argv)
 	 * from the heap, which kept ~10 MB of freed memory resident in a
 	 * 10M-event ingest (peak RSS 62.8 MB; with this, 60.5). */
 	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+	if (getenv("TARN_KAFKA_DEBUG"))
+		tarn_kafka_log_set(print_kafka_log, NULL);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -297,6 +297,25 @@ t_replay_unreachable() {
 	! grep -q hunter2 "$WORK/err" || fail "a secret was printed"
 }
 
+# librdkafka's log lines reach stderr through the command, only when
+# TARN_KAFKA_DEBUG is set; the library itself prints nothing
+t_kafka_debug_log() {
+	local L=$WORK/kdbg
+	"$TARN" produce -o "$WORK/kdbg.jsonl" --count 20 --seed 5 2>/dev/null || fail "produce"
+	"$TARN" ingest --lake "$L" "$WORK/kdbg.jsonl" 2>/dev/null || fail "ingest"
+	TARN_KAFKA_DEBUG=1 timeout 60 "$TARN" replay --lake "$L" -b 127.0.0.1:1 -t x \
+		-X message.timeout.ms=1500 2>"$WORK/kdbg.err"
+	[ $? = 1 ] || fail "replay to an unreachable broker must exit 1"
+	grep -q '^librdkafka [0-7] FAIL: .*Connection refused' "$WORK/kdbg.err" ||
+		fail "no librdkafka lines with TARN_KAFKA_DEBUG: $(cat "$WORK/kdbg.err")"
+	timeout 60 "$TARN" replay --lake "$L" -b 127.0.0.1:1 -t x \
+		-X message.timeout.ms=1500 2>"$WORK/kdbg.err"
+	[ $? = 1 ] || fail "replay to an unreachable broker must exit 1"
+	! grep -q librdkafka "$WORK/kdbg.err" || fail "librdkafka lines without TARN_KAFKA_DEBUG"
+	grep -q "20 of 20 messages to x not acknowledged" "$WORK/kdbg.err" ||
+		fail "message: $(cat "$WORK/kdbg.err")"
+}
+
 t_ingest_runs_until_sigterm() {
 	local L=$WORK/k3 pid rc=0 i
 	start_broker --topic live
@@ -712,6 +731,130 @@ t_serve_dashboard() {
 	"$TARN" serve --lake "$L" --listen nowhere:80 >/dev/null 2>&1
 	[ $? = 2 ] || fail "a bad --listen is a usage error"
 	"$TARN" verify --lake "$L" >/dev/null || fail "verify"
+}
+
+# every path of the dashboard at once (the locked cases wait out the busy
+# timeout, 5 s, in parallel); then each answer: an error status with a
+# short reason, or a valid page, and never a path of the lake's files or
+# SQLite's words about them. $1 names the case in messages; sets N_ERR to
+# the number of 4xx/5xx answers
+serve_answers_clean() {
+	local i=0 p code body pids=
+	for p in $SERVE_PATHS; do
+		curl -s -m 60 -o "$WORK/dmg.body.$i" -w '%{http_code}' "${URL%/}$p" \
+			>"$WORK/dmg.code.$i" &
+		pids="$pids $!"
+		i=$((i + 1))
+	done
+	wait $pids # not serve, also a child of this shell
+	i=0
+	N_ERR=0
+	for p in $SERVE_PATHS; do
+		code=$(cat "$WORK/dmg.code.$i")
+		body=$WORK/dmg.body.$i
+		i=$((i + 1))
+		case $code in
+		4?? | 5??)
+			N_ERR=$((N_ERR + 1))
+			grep -q -E 'lake (unreadable|busy|not found)|no such page' "$body" ||
+				fail "$1 $p: $code without a short reason: $(head -c 300 "$body")"
+			;;
+		200)
+			case $p in
+			/api/*) python3 -m json.tool "$body" >/dev/null ||
+				fail "$1 $p: 200 but not JSON" ;;
+			/metrics) grep -q '^tarn_lake_events ' "$body" || fail "$1 $p: 200 but no metrics" ;;
+			*) grep -q '</html>\|</section>\|class="err"' "$body" ||
+				fail "$1 $p: 200 but no page" ;;
+			esac
+			;;
+		*) fail "$1 $p: status '$code'" ;;
+		esac
+		grep -q -i -F -e "$WORK" -e /shards/ -e .db -e malformed -e "not a database" \
+			-e "no such table" -e "is locked" -e "disk image" -e sqlite -e "no lake here" \
+			"$body" && fail "$1 $p: the answer tells of the lake's files: $(head -c 300 "$body")"
+	done
+	return 0
+}
+
+# the detail the clients did not get is in the server's log (stderr), one
+# line with the time, the request, the answer ($2: "STATUS REASON: DETAIL", a
+# regular expression)
+serve_logged() {
+	grep -q -E "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z tarn serve: GET /[^ ]*: $2" \
+		"$WORK/serve.err" || fail "$1: no log line with '$2': $(tail -3 "$WORK/serve.err")"
+	: >"$WORK/serve.err"
+}
+
+# a damaged lake: every answer clean, more than $2 of them errors, and the
+# detail $3 in the log
+serve_fails_cleanly() {
+	serve_answers_clean "$1"
+	[ "$N_ERR" -gt "$2" ] || fail "$1: only $N_ERR error answers"
+	serve_logged "$1" "$3"
+}
+
+# tarn serve over a damaged lake: a shard with garbage in its middle, with a
+# damaged header, cut short, removed, unreadable, gold.db damaged, a file
+# locked by another process, the whole lake gone
+t_serve_damaged_lake() {
+	local L=$WORK/dmg S G day holder
+	"$TARN" produce -o "$WORK/dmg.jsonl" --count 400 --start 2026-11-20 --days 2 --seed 8 \
+		2>/dev/null || fail "produce"
+	"$TARN" ingest --lake "$L" "$WORK/dmg.jsonl" 2>/dev/null || fail "ingest"
+	day=$(ls "$L/shards" | grep -E '^[0-9-]+\.db$' | sort | tail -1)
+	S=$L/shards/$day
+	G=$L/gold.db
+	cp "$S" "$WORK/dmg.shard" || fail "copy"
+	start_serve --lake "$L" --threads 24 --max-seconds 300
+	SERVE_PATHS="/ /panels /metrics /api/ /nowhere $(curl -s -m 10 "${URL}api/" |
+		python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["tables"]))')"
+	[ "$(echo $SERVE_PATHS | wc -w)" -gt 10 ] || fail "no /api/ list: $SERVE_PATHS"
+	serve_answers_clean healthy
+	[ "$N_ERR" = 1 ] || fail "healthy lake: $N_ERR error answers (only /nowhere should be)"
+	# 16 KiB of 0xff from the second page on: b-tree pages the reads need
+	head -c 16384 /dev/zero | tr '\0' '\377' | dd of="$S" bs=1 seek=4096 conv=notrunc 2>/dev/null
+	serve_fails_cleanly "garbage in a shard" 3 \
+		"500 lake unreadable: .*/shards/$day: .*database disk image is malformed"
+	cp "$WORK/dmg.shard" "$S"
+	head -c 100 /dev/zero | dd of="$S" bs=1 conv=notrunc 2>/dev/null
+	serve_fails_cleanly "shard header" 3 \
+		"500 lake unreadable: .*/shards/$day: .*file is not a database"
+	cp "$WORK/dmg.shard" "$S"
+	truncate -s 10000 "$S"
+	serve_fails_cleanly "shard cut short" 3 "500 lake unreadable: .*/shards/$day: "
+	rm -f "$S" "$S-wal" "$S-shm"
+	serve_answers_clean "shard removed" # gold still has the day: pages or errors
+	cp "$WORK/dmg.shard" "$S"
+	if [ "$(id -u)" != 0 ]; then # root reads a file whatever its mode
+		chmod 000 "$S"
+		serve_fails_cleanly "shard mode 000" 3 "500 lake unreadable: .*/shards/$day"
+		chmod 600 "$S"
+	fi
+	cp "$G" "$WORK/dmg.gold"
+	head -c 100 /dev/zero | dd of="$G" bs=1 conv=notrunc 2>/dev/null
+	serve_fails_cleanly "gold.db header" 10 \
+		"500 lake unreadable: .*gold.db: .*file is not a database"
+	cp "$WORK/dmg.gold" "$G"
+	serve_answers_clean "repaired"
+	[ "$N_ERR" = 1 ] || fail "repaired lake: $N_ERR error answers"
+	# another process holds gold.db, then the shard, exclusively (WAL
+	# readers pass an ordinary EXCLUSIVE transaction; locking_mode does not)
+	for f in "$G" "$S"; do
+		sqlite3 "$f" "PRAGMA locking_mode=EXCLUSIVE" "BEGIN EXCLUSIVE" \
+			"SELECT count(*) FROM sqlite_master" ".shell sleep 60" >/dev/null &
+		holder=$!
+		echo "$holder" >>"$WORK/serve.pids"
+		sleep 0.5
+		serve_fails_cleanly "${f##*/} locked" 3 "503 lake busy: .*database is locked"
+		kill "$holder"
+		wait "$holder" 2>/dev/null
+	done
+	mv "$L" "$L.gone"
+	serve_fails_cleanly "lake gone" 10 "503 lake not found: .*no lake here"
+	mv "$L.gone" "$L"
+	kill -TERM "$SERVE_PID"
+	wait "$SERVE_PID" || fail "serve exit status $?"
 }
 
 # progress on stderr only on a terminal unless forced; summaries as JSON
@@ -1275,12 +1418,13 @@ t_ingest_remembers_field_mapping() {
 # ONLY="t_a t_b" runs just those
 ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
-	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_ingest_runs_until_sigterm \
-	t_crash_kill9_loop t_disk_full t_corrupt_and_foreign_files t_concurrent_readers_and_writers \
-	t_replay_checkpoint t_hostile_inputs t_identity_headers_only_resent_later \
-	t_identity_every_id_form_and_time_source t_identity_redelivery_a_million_events_later \
-	t_crash_kill9_headers_only t_sqlite_extension t_serve_dashboard t_progress_and_json t_progress_on_tty \
-	t_json_summaries t_minute_tables t_prune_retention t_compaction t_broker_stops_on_signal \
+	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_kafka_debug_log \
+	t_ingest_runs_until_sigterm t_crash_kill9_loop t_disk_full t_corrupt_and_foreign_files \
+	t_concurrent_readers_and_writers t_replay_checkpoint t_hostile_inputs \
+	t_identity_headers_only_resent_later t_identity_every_id_form_and_time_source \
+	t_identity_redelivery_a_million_events_later t_crash_kill9_headers_only t_sqlite_extension \
+	t_serve_dashboard t_serve_damaged_lake t_progress_and_json t_progress_on_tty t_json_summaries \
+	t_minute_tables t_prune_retention t_compaction t_broker_stops_on_signal \
 	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused t_rebuild_past_a_damaged_shard \
 	t_ingest_remembers_field_mapping"
 skipped=0

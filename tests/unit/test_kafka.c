@@ -2,11 +2,15 @@
  * 127.0.0.1). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -213,6 +217,80 @@ static void kafka__broker_down_and_up(void **state)
 	assert_int_equal(tarn_broker_topic(broker, "", 1), TARN_EINVAL);
 }
 
+struct log_seen {
+	atomic_int lines, debug_lines, bad;
+};
+
+static void count_log(void *ctx, int level, const char *fac, const char *msg)
+{
+	struct log_seen *s = ctx;
+
+	if (level < 0 || level > 7 || !fac || !msg)
+		atomic_fetch_add(&s->bad, 1);
+	if (level == 7)
+		atomic_fetch_add(&s->debug_lines, 1);
+	atomic_fetch_add(&s->lines, 1);
+}
+
+/* A producer with librdkafka's broker debug lines on, pointed at a closed
+ * port: librdkafka logs from its threads at once (broker added, connect
+ * refused). Waits up to 5 s for the first line when seen is given. */
+static void chatty_client(struct log_seen *seen)
+{
+	const char *conf[] = { "debug=broker" };
+	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	tarn_producer *p;
+	int i;
+
+	po.brokers = "127.0.0.1:1";
+	po.topic = "t";
+	po.conf = conf;
+	po.n_conf = 1;
+	assert_int_equal(tarn_producer_open(&p, &po), TARN_OK);
+	for (i = 0; i < 500 && (!seen || !atomic_load(&seen->lines)); i++)
+		nanosleep(&ts, NULL);
+	if (seen)
+		tarn_kafka_log_set(NULL, NULL);
+	tarn_producer_close(p);
+}
+
+/* The library never prints: with no receiver librdkafka's lines are
+ * dropped; with one, they go to it, as syslog levels, and stop when it is
+ * removed. fd 2 goes to a file meanwhile, which must stay empty. */
+static void kafka__log_lines_go_to_the_callback_not_stderr(void **state)
+{
+	struct log_seen seen;
+	FILE *tmp = tmpfile();
+	struct stat st;
+	int saved, after_unset;
+
+	(void)state;
+	atomic_init(&seen.lines, 0);
+	atomic_init(&seen.debug_lines, 0);
+	atomic_init(&seen.bad, 0);
+	assert_non_null(tmp);
+	fflush(stderr);
+	saved = dup(2);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fileno(tmp), 2), 2);
+	chatty_client(NULL);
+	tarn_kafka_log_set(count_log, &seen);
+	chatty_client(&seen); /* removes the receiver before it closes */
+	after_unset = atomic_load(&seen.lines);
+	chatty_client(NULL);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	assert_int_equal(fstat(fileno(tmp), &st), 0);
+	fclose(tmp);
+	assert_int_equal(st.st_size, 0);
+	assert_true(after_unset > 0);
+	assert_true(atomic_load(&seen.debug_lines) > 0);
+	assert_int_equal(atomic_load(&seen.bad), 0);
+	assert_int_equal(atomic_load(&seen.lines), after_unset);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +299,7 @@ int main(void)
 		cmocka_unit_test(kafka__bad_conf_never_echoes_values),
 		cmocka_unit_test(kafka__broker_rejection_fails_delivery),
 		cmocka_unit_test(kafka__broker_down_and_up),
+		cmocka_unit_test(kafka__log_lines_go_to_the_callback_not_stderr),
 	};
 
 	return cmocka_run_group_tests_name("kafka", tests, up, down);
