@@ -6,7 +6,7 @@
 #
 # build  what builds and runs tarn (make, make demo, make install)
 # test   build + what make test needs (cmocka, independent clients, a
-#        browser, clang-format)
+#        browser, clang-format, curl)
 # bench  build + what make bench needs (json-c for the parser comparison,
 #        zstd and wrk for the baselines, kcat for the splitter's rate)
 # kafka  test + a headless JRE and Maven, to fetch and run Apache Kafka
@@ -15,7 +15,7 @@ set -euo pipefail
 
 build=(gcc make pkg-config libsqlite3-dev librdkafka-dev libzstd-dev uuid-dev
        libjansson-dev libyajl-dev libmicrohttpd-dev)
-test=(libcmocka-dev kcat sqlite3 python3 chromium clang-format)
+test=(libcmocka-dev kcat sqlite3 python3 chromium clang-format curl)
 bench=(libjson-c-dev zstd wrk kcat)
 kafka=(default-jre-headless maven)
 
