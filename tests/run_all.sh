@@ -12,9 +12,15 @@ skipped=0
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0}
-for t in "$build"/tests/test_*; do
-	[ -x "$t" ] || continue
+# one binary per tests/unit/test_*.c: a missing one is a failure, not a skip
+for src in tests/unit/test_*.c; do
+	t=$build/tests/$(basename "$src" .c)
 	echo "== $(basename "$t")"
+	if [ ! -x "$t" ]; then
+		echo "$(basename "$t"): not built ($t missing)"
+		failed=$((failed + 1))
+		continue
+	fi
 	out=$("$t" 2>&1)
 	rc=$?
 	echo "$out" | grep -E '^\[ *(RUN|OK|FAILED|PASSED|SKIPPED) *\]|ERROR|runtime error|Sanitizer' | grep -v '^\[ RUN' || true
