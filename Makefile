@@ -166,6 +166,11 @@ $(BUILD)/cli/%.o: src/cli/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# The power-loss harness (tests/powerloss): a program, not a cmocka suite.
+$(BUILD)/powerloss/harness: tests/powerloss/harness.c $(BUILD)/libtarn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libtarn.a $(LIBS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtarn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libtarn.a $(LIBS) -lcmocka

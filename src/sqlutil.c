@@ -9,6 +9,14 @@
 #include "error_internal.h"
 #include "lake_internal.h"
 
+void (*tarn__fs_hook)(int op, const char *path);
+
+void tarn__fs_note(int op, const char *path)
+{
+	if (tarn__fs_hook)
+		tarn__fs_hook(op, path);
+}
+
 int tarn__sql_exec(sqlite3 *db, const char *sql, const char *what)
 {
 	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -103,6 +111,7 @@ int tarn__sql_open_ex(sqlite3 **out, const char *path, int readonly, int create_
 			return tarn__error_set(errno == ENOSPC ? TARN_ENOSPC : TARN_EIO, "%s: %s",
 					       path, strerror(errno));
 		close(fd);
+		tarn__fs_note(TARN__FS_CREATE, path);
 	} else if (access(path, F_OK) != 0) {
 		return tarn__error_set(TARN_ENOTFOUND, "%s: no such file", path);
 	}
@@ -120,7 +129,12 @@ int tarn__sql_open_ex(sqlite3 **out, const char *path, int readonly, int create_
 		rc = tarn__sql_exec(db, first, path);
 	if (rc == TARN_OK && !readonly)
 		rc = tarn__sql_exec(db,
+#ifdef TARN_TEST_MUTANT_NO_SYNC
+				    /* tests/powerloss --mutant: a build that must lose */
+				    "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"
+#else
 				    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+#endif
 				    /* a writer's memory is bounded (README
 				     * "Performance"): 2 MB a file unless the
 				     * file's owner asks otherwise */
