@@ -76,7 +76,7 @@ static int make_dir(const char *path, int mode)
 {
 	if (mkdir(path, (mode_t)mode) == 0) {
 		tarn__fs_note(TARN__FS_CREATE, path);
-		return TARN_OK;
+		return tarn__fs_sync_parent(path); /* or a power cut may forget the folder */
 	}
 	if (errno == EEXIST)
 		return TARN_OK;

@@ -37,5 +37,9 @@ enum { TARN__FS_CREATE = 1, TARN__FS_UNLINK, TARN__FS_SYNC_DIR };
 extern void (*tarn__fs_hook)(int op, const char *path);
 /* Tell the hook, if one is set. */
 void tarn__fs_note(int op, const char *path);
+/* fsync the folder that holds path, so that a name just created in it
+ * survives a power cut (POSIX leaves it unsaid; tests/powerloss lost whole
+ * lakes without it). Returns TARN_OK or TARN_EIO. */
+int tarn__fs_sync_parent(const char *path);
 
 #endif

@@ -223,6 +223,7 @@ struct state {
 	int inflight; /* the batch being committed, or -1 */
 };
 
+static int verbose;
 static struct state *states;
 static size_t n_states, cap_states;
 static char states_dir[512];
@@ -333,8 +334,12 @@ static void write_state(int kind)
 		int here = f->exists;
 
 		if (kind == ST_D) {
-			if (f->exists && !name_durable(f))
+			if (f->exists && !name_durable(f)) {
 				here = 0;
+				if (verbose > 1)
+					fprintf(stderr, "powerloss: %s: %s missing\n", dir,
+						f->path + rl);
+			}
 			if (!f->exists && f->deleted_seq && !deletion_durable(f) && name_durable(f))
 				here = 1;
 		}
@@ -417,7 +422,7 @@ static void fs_hook(int op, const char *path)
 	struct pfile *f;
 
 	pthread_mutex_lock(&mu);
-	if (!recorded(path)) {
+	if (!recorded(path) && !(op == TARN__FS_SYNC_DIR && root[0] && !strcmp(path, root))) {
 		pthread_mutex_unlock(&mu);
 		return;
 	}
@@ -809,8 +814,6 @@ static int count_ids(const char *dir, int *counts)
 	return rc;
 }
 
-static int verbose;
-
 static int verify_dir(const char *dir, unsigned flags, uint64_t *per_kind, uint64_t *n)
 {
 	tarn_lake *lake;
@@ -948,7 +951,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--crash-p") && i + 1 < argc)
 			crash_p = (double)arg_long(argv[++i], 0, 100) / 100.0;
 		else if (!strcmp(argv[i], "-v"))
-			verbose = 1;
+			verbose++;
 		else {
 			fprintf(stderr, "usage: harness [--states N] [--seed S] [--work DIR]"
 					" [--crash-p PERCENT] [-v]\n");
