@@ -52,7 +52,8 @@ deps-bench:
 # Tests run against a separate build under AddressSanitizer and
 # UndefinedBehaviorSanitizer; the last line is "N passed, N failed, N skipped".
 test: deps-test
-	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/tarn unit-bins
+	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/tarn unit-bins \
+		build-san/powerloss/harness
 	$(MAKE) $(EXT_SO)
 	TARN_EXT=$(EXT_SO) bash tests/run_all.sh build-san
 
@@ -176,7 +177,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtarn.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libtarn.a $(LIBS) -lcmocka
 
 clean:
-	rm -rf build build-san bin
+	rm -rf build build-san build-mutant bin
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PIC_OBJ:.o=.d) \
 	$(BUILD)/pic/ext/events.d $(BUILD)/pic/ext/tarn_sqlite.d
