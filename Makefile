@@ -52,7 +52,8 @@ deps-bench:
 # Tests run against a separate build under AddressSanitizer and
 # UndefinedBehaviorSanitizer; the last line is "N passed, N failed, N skipped".
 test: deps-test
-	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/tarn unit-bins
+	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/tarn unit-bins \
+		build-san/powerloss/harness
 	$(MAKE) $(EXT_SO)
 	TARN_EXT=$(EXT_SO) bash tests/run_all.sh build-san
 
@@ -119,7 +120,7 @@ uninstall:
 # runs format-check over all of them (the tree was formatted once, so every
 # change is checked).
 FORMAT_SRC = $(wildcard include/tarn/*.h src/*.c src/*.h src/cli/*.c src/cli/*.h src/ext/*.c \
-	tests/unit/*.c tests/fuzz/*.c bench/*.c bench/*.h)
+	tests/unit/*.c tests/fuzz/*.c tests/powerloss/*.c bench/*.c bench/*.h)
 format:
 	clang-format -i $(FORMAT_SRC)
 format-check:
@@ -166,12 +167,17 @@ $(BUILD)/cli/%.o: src/cli/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# The power-loss harness (tests/powerloss): a program, not a cmocka suite.
+$(BUILD)/powerloss/harness: tests/powerloss/harness.c $(BUILD)/libtarn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libtarn.a $(LIBS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtarn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libtarn.a $(LIBS) -lcmocka
 
 clean:
-	rm -rf build build-san bin
+	rm -rf build build-san build-mutant bin
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PIC_OBJ:.o=.d) \
 	$(BUILD)/pic/ext/events.d $(BUILD)/pic/ext/tarn_sqlite.d

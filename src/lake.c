@@ -74,7 +74,11 @@ size_t tarn_lake_pending(const tarn_lake *lake)
 
 static int make_dir(const char *path, int mode)
 {
-	if (mkdir(path, (mode_t)mode) == 0 || errno == EEXIST)
+	if (mkdir(path, (mode_t)mode) == 0) {
+		tarn__fs_note(TARN__FS_CREATE, path);
+		return tarn__fs_sync_parent(path); /* or a power cut may forget the folder */
+	}
+	if (errno == EEXIST)
 		return TARN_OK;
 	return tarn__error_set(errno == ENOSPC ? TARN_ENOSPC : TARN_EIO, "create folder %s: %s",
 			       path, strerror(errno));
@@ -92,6 +96,7 @@ static int take_lock(tarn_lake *lake)
 		free(path);
 		return rc;
 	}
+	tarn__fs_note(TARN__FS_CREATE, path);
 	free(path);
 	if (flock(lake->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno == EWOULDBLOCK)
@@ -401,9 +406,11 @@ static void keep_reserve(tarn_lake *lake)
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd >= 0) {
+		tarn__fs_note(TARN__FS_CREATE, path);
 		if (posix_fallocate(fd, 0, RESERVE_BYTES) != 0) {
 			close(fd);
 			unlink(path); /* no room for it now; try again next open */
+			tarn__fs_note(TARN__FS_UNLINK, path);
 			fd = -1;
 		}
 	}
@@ -418,8 +425,8 @@ static void release_reserve(tarn_lake *lake)
 {
 	char *path = tarn__path_join(lake->dir, "reserve");
 
-	if (path)
-		unlink(path);
+	if (path && unlink(path) == 0)
+		tarn__fs_note(TARN__FS_UNLINK, path);
 	free(path);
 }
 

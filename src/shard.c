@@ -365,7 +365,9 @@ int tarn__shard_unlink(const char *lake_dir, const char *date)
 		path = tarn__path_join(lake_dir, name);
 		if (!path)
 			return tarn__error_set(TARN_ENOMEM, "delete shard %s", date);
-		if (unlink(path) != 0 && errno != ENOENT && !rc)
+		if (unlink(path) == 0)
+			tarn__fs_note(TARN__FS_UNLINK, path);
+		else if (errno != ENOENT && !rc)
 			rc = tarn__error_set(TARN_EIO, "delete %s: %s", path, strerror(errno));
 		free(path);
 	}

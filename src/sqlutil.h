@@ -28,4 +28,18 @@ int tarn__sql_stamp(sqlite3 *db, const char *path);
 /* Join dir and name into a malloc'd path. */
 char *tarn__path_join(const char *dir, const char *name);
 
+/* ---- what tarn does to the file system outside SQLite (sqlutil.c) ---- */
+
+enum { TARN__FS_CREATE = 1, TARN__FS_UNLINK, TARN__FS_SYNC_DIR };
+/* Test hook (tests/powerloss/harness.c), NULL otherwise: told of each file
+ * or folder tarn creates or deletes itself (op, its path) and of each
+ * folder it fsyncs, so that a power cut can be modelled for them too. */
+extern void (*tarn__fs_hook)(int op, const char *path);
+/* Tell the hook, if one is set. */
+void tarn__fs_note(int op, const char *path);
+/* fsync the folder that holds path, so that a name just created in it
+ * survives a power cut (POSIX leaves it unsaid; tests/powerloss lost whole
+ * lakes without it). Returns TARN_OK or TARN_EIO. */
+int tarn__fs_sync_parent(const char *path);
+
 #endif

@@ -63,6 +63,7 @@ suite() { # $1: name, rest: the command
 }
 suite cli env TARN="$build/tarn" bash tests/cli/run.sh
 suite docs env TARN="$build/tarn" bash tests/docs/check.sh
+suite powerloss env BUILD="$build" bash tests/powerloss/suite.sh
 
 echo "== format"
 if make --no-print-directory format-check; then
