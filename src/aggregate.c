@@ -133,8 +133,7 @@ int tarn_window_parse(const char *s, tarn_window *out)
 			*out = w;
 			return TARN_OK;
 		}
-	return tarn__error_set(TARN_EINVAL, "window '%s' is not day, hour or minute",
-			       s ? s : "");
+	return tarn__error_set(TARN_EINVAL, "window '%s' is not day, hour or minute", s ? s : "");
 }
 
 /* ---- checking expressions ---- */
@@ -388,8 +387,11 @@ static int parse_agg(struct measure *m, const char *what)
 	static const struct {
 		const char *fn;
 		enum kind kind;
-	} fns[] = { { "count", K_COUNT }, { "sum", K_SUM }, { "avg", K_AVG },
-		    { "min", K_MIN },	  { "max", K_MAX } };
+	} fns[] = { { "count", K_COUNT },
+		    { "sum", K_SUM },
+		    { "avg", K_AVG },
+		    { "min", K_MIN },
+		    { "max", K_MAX } };
 	const char *s = skip_ws(m->text), *open, *close, *rest, *arg;
 	size_t i;
 
@@ -539,8 +541,9 @@ static int agg_compile(const tarn_aggregate_def *d, struct agg **out)
 		g->by_expr[i] = dup_or_null(d->by[i].expr);
 		g->n_by++;
 		if (!g->by_col[i] || !g->by_expr[i])
-			rc = d->by[i].expr ? tarn__error_set(TARN_ENOMEM, "aggregate")
-					   : tarn__error_set(TARN_EINVAL, "%s: no expression", what);
+			rc = d->by[i].expr
+				     ? tarn__error_set(TARN_ENOMEM, "aggregate")
+				     : tarn__error_set(TARN_EINVAL, "%s: no expression", what);
 	}
 	for (i = 0; !rc && i < d->n_measures; i++) {
 		struct measure *m = &g->m[i];
@@ -799,8 +802,10 @@ static void decsum_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		s->is_int = 0;
 	}
 	if (rc) {
-		sqlite3_result_error(ctx, "sum: a number out of exact range (infinite or"
-					  " exponent beyond 100000)", -1);
+		sqlite3_result_error(ctx,
+				     "sum: a number out of exact range (infinite or"
+				     " exponent beyond 100000)",
+				     -1);
 		s->err = 1;
 	} else {
 		dec_add(s->m, &s->e, m, e);
@@ -1076,9 +1081,10 @@ static void create_sql(struct sbuf *b, const struct agg *g)
 		sb_add(b, ", \"%s\"", g->by_col[i]);
 	for (i = 0; i < g->n_m; i++)
 		sb_add(b, ", \"%s\"", g->m[i].col);
-	sb_add(b, ");CREATE TABLE IF NOT EXISTS main.\"%s__state\"(id INTEGER PRIMARY KEY,"
-		  " event_date TEXT NOT NULL, gkey BLOB NOT NULL, touched INTEGER NOT NULL,"
-		  " w",
+	sb_add(b,
+	       ");CREATE TABLE IF NOT EXISTS main.\"%s__state\"(id INTEGER PRIMARY KEY,"
+	       " event_date TEXT NOT NULL, gkey BLOB NOT NULL, touched INTEGER NOT NULL,"
+	       " w",
 	       g->name);
 	for (i = 0; i < g->n_by; i++)
 		sb_add(b, ", b%zu", i);
@@ -1149,7 +1155,8 @@ static void upsert_sql(struct sbuf *b, const struct agg *g)
 			 * is; the aggregates skip NULLs */
 			sb_add(b,
 			       ", a%zu = CASE WHEN a%zu IS NULL THEN excluded.a%zu"
-			       " WHEN excluded.a%zu IS NULL THEN a%zu ELSE %s(a%zu, excluded.a%zu) END",
+			       " WHEN excluded.a%zu IS NULL THEN a%zu ELSE %s(a%zu, excluded.a%zu) "
+			       "END",
 			       i, i, i, i, i, g->m[i].kind == K_MIN ? "min" : "max", i, i);
 			break;
 		case K_DISTINCT: break;
@@ -1180,7 +1187,9 @@ static void recount_sql(struct sbuf *b, const struct agg *g)
 	for (i = 0; i < g->n_m; i++) {
 		if (g->m[i].kind != K_DISTINCT)
 			continue;
-		sb_add(b, "%sn%zu = (SELECT count(*) FROM \"%s__distinct\" WHERE sid = id AND m = %zu)",
+		sb_add(b,
+		       "%sn%zu = (SELECT count(*) FROM \"%s__distinct\" WHERE sid = id AND m = "
+		       "%zu)",
 		       sep, i, g->name, i);
 		sep = ", ";
 	}
@@ -1319,7 +1328,8 @@ int tarn__aggregate_open(tarn__aggset **out, sqlite3 *db)
 	a->db = db;
 	rc = register_functions(db);
 	if (!rc)
-		rc = tarn__sql_exec(db, "CREATE TEMP TABLE IF NOT EXISTS tarn_batch(" EVENT_COLUMNS ")",
+		rc = tarn__sql_exec(db,
+				    "CREATE TEMP TABLE IF NOT EXISTS tarn_batch(" EVENT_COLUMNS ")",
 				    "gold.db: aggregate batch");
 	if (!rc)
 		rc = tarn__sql_prepare(db, "INSERT INTO temp.tarn_batch VALUES(?,?,?,?,?,?,?,?,?)",
@@ -1574,9 +1584,9 @@ static int parse_pairs(sqlite3 *db, const unsigned char *json, struct loaded *l,
 		}
 		(*n)++;
 	}
-	rc = rc == SQLITE_DONE ? TARN_OK
-			       : tarn__error_set(TARN_ECORRUPT, "aggregates catalog: %s",
-						 sqlite3_errmsg(db));
+	rc = rc == SQLITE_DONE
+		     ? TARN_OK
+		     : tarn__error_set(TARN_ECORRUPT, "aggregates catalog: %s", sqlite3_errmsg(db));
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -1671,12 +1681,13 @@ int tarn__aggregate_load(tarn__aggset *a, const char *schema, int create_tables)
 static int name_taken(sqlite3 *db, const char *name, int *taken)
 {
 	sqlite3_stmt *st;
-	int rc = tarn__sql_prepare(db,
-				   "SELECT 1 FROM sqlite_master WHERE lower(name) IN (lower(?1),"
-				   " lower(?1 || '__state'), lower(?1 || '__distinct'),"
-				   " lower(?1 || '__touched'))"
-				   " UNION ALL SELECT 1 FROM aggregates WHERE lower(name) = lower(?1)",
-				   &st, "gold.db");
+	int rc = tarn__sql_prepare(
+		db,
+		"SELECT 1 FROM sqlite_master WHERE lower(name) IN (lower(?1),"
+		" lower(?1 || '__state'), lower(?1 || '__distinct'),"
+		" lower(?1 || '__touched'))"
+		" UNION ALL SELECT 1 FROM aggregates WHERE lower(name) = lower(?1)",
+		&st, "gold.db");
 
 	if (rc)
 		return rc;

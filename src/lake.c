@@ -1623,8 +1623,8 @@ static void compare_table(struct verify *v, sqlite3 *mem, const char *t)
 	/* t is a gold table's name or a declared aggregate's (an identifier
 	 * checked when declared), never other input */
 	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM (SELECT * FROM main.\"%s\" EXCEPT SELECT * FROM g.\"%s\")", t,
-		 t);
+		 "SELECT count(*) FROM (SELECT * FROM main.\"%s\" EXCEPT SELECT * FROM g.\"%s\")",
+		 t, t);
 	if (query_u64(mem, sql, &missing, "verify gold")) {
 		problem(v, "gold.db", "%s: %s", t, tarn_error_last());
 		return;

@@ -60,7 +60,8 @@ static json_t *pairs_json(const tarn_aggregate_column *c, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		json_array_append_new(a, json_pack("{s:s,s:s}", "col", c[i].col, "expr", c[i].expr));
+		json_array_append_new(a,
+				      json_pack("{s:s,s:s}", "col", c[i].col, "expr", c[i].expr));
 	return a;
 }
 
