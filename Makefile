@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
-PKGS := sqlite3 rdkafka libzstd uuid yajl jansson libmicrohttpd
+PKGS := sqlite3 rdkafka libzstd uuid yajl jansson libmicrohttpd gmp
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Wwrite-strings -Werror
 CFLAGS ?= -O2 -g

@@ -14,7 +14,7 @@
 set -euo pipefail
 
 build=(gcc make pkg-config libsqlite3-dev librdkafka-dev libzstd-dev uuid-dev
-       libjansson-dev libyajl-dev libmicrohttpd-dev)
+       libjansson-dev libyajl-dev libmicrohttpd-dev libgmp-dev)
 test=(libcmocka-dev kcat sqlite3 python3 chromium clang-format curl)
 bench=(libjson-c-dev zstd wrk kcat)
 kafka=(default-jre-headless maven)

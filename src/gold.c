@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tarn/time.h"
+#include "aggregate.h"
 #include "error_internal.h"
 #include "hash.h"
 #include "lake_internal.h"
@@ -182,6 +183,7 @@ struct day {
 struct tarn__gold {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
+	tarn__aggset *aggs; /* the declared aggregates (NULL: none loaded) */
 	struct day *days;
 	size_t n_days, days_cap;
 };
@@ -360,6 +362,8 @@ static void drop_day(tarn__gold *g, size_t i)
 
 void tarn__gold_discard(tarn__gold *g)
 {
+	if (g)
+		tarn__aggregate_discard(g->aggs);
 	while (g && g->n_days)
 		drop_day(g, g->n_days - 1);
 }
@@ -426,6 +430,7 @@ void tarn__gold_detach(tarn__gold *g)
 	if (!g)
 		return;
 	tarn__gold_discard(g);
+	tarn__aggregate_close(g->aggs);
 	free(g->days);
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(g->st[i]);
@@ -541,7 +546,9 @@ int tarn__gold_add(tarn__gold *g, const char *date, const tarn_event *ev)
 	struct day *d = NULL;
 	int minute = minute_of(ev->time_us), is_purchase = 0, rc;
 
-	rc = day_get(g, date, &d);
+	rc = tarn__aggregate_add(g->aggs, date, ev);
+	if (!rc)
+		rc = day_get(g, date, &d);
 	if (rc)
 		return rc;
 	d->dirty = 1;
@@ -789,6 +796,7 @@ int tarn__gold_clear_day(tarn__gold *g, const char *date)
 	int rc = TARN_OK;
 
 	forget_day(g, date);
+	rc = tarn__aggregate_clear_day(g->aggs, date);
 	for (i = 0; rc == TARN_OK && i < sizeof(tables) / sizeof(tables[0]); i++) {
 		char sql[96];
 
@@ -826,6 +834,8 @@ int tarn__gold_watermark_set(tarn__gold *g, const char *date, int64_t seq)
 {
 	int rc = flush_day(g, date);
 
+	if (!rc)
+		rc = tarn__aggregate_flush(g->aggs, date);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(bind2(g, ST_WM_SET, date, NULL), 2, seq);
@@ -868,4 +878,31 @@ int tarn__gold_recompute_day(tarn__gold *g, tarn__shard *s, const tarn_extract_o
 	if (rc)
 		forget_day(g, ctx.date);
 	return rc;
+}
+
+int tarn__gold_aggregates(tarn__gold *g, const char *schema, int create_tables)
+{
+	tarn__aggset *a = NULL;
+	int rc = tarn__aggregate_open(&a, g->db);
+
+	if (!rc)
+		rc = tarn__aggregate_load(a, schema, create_tables);
+	if (rc) {
+		tarn__aggregate_close(a);
+		return rc;
+	}
+	tarn__aggregate_discard(g->aggs);
+	tarn__aggregate_close(g->aggs);
+	g->aggs = a;
+	return TARN_OK;
+}
+
+size_t tarn__gold_n_aggregates(const tarn__gold *g)
+{
+	return tarn__aggregate_count(g->aggs);
+}
+
+const char *tarn__gold_aggregate_name(const tarn__gold *g, size_t i)
+{
+	return tarn__aggregate_name(g->aggs, i);
 }

@@ -12,6 +12,7 @@
 #include <dirent.h>
 
 #include "tarn/time.h"
+#include "aggregate.h"
 #include "error_internal.h"
 #include "hash.h"
 #include "idindex.h"
@@ -494,6 +495,10 @@ int tarn_lake_open(tarn_lake **out, const char *dir, unsigned flags)
 		sqlite3_exec(lake->gold_db, "PRAGMA cache_size=-1024", NULL, NULL, NULL);
 	}
 	rc = tarn__gold_attach(&lake->gold, lake->gold_db, 0);
+	if (!rc && !lake->readonly)
+		rc = tarn__sql_exec(lake->gold_db, tarn__aggregate_schema, "gold.db: aggregates");
+	if (!rc && !lake->readonly)
+		rc = tarn__gold_aggregates(lake->gold, "main", 0);
 	if (!rc && !lake->readonly)
 		rc = tarn__idindex_open(&lake->ids, dir, lake->file_mode);
 	if (!rc && !lake->readonly)
@@ -1616,38 +1621,49 @@ static void odd_name(void *ctx, const char *name)
 	problem(v, file, "not a shard name (YYYY-MM-DD.db); ignored");
 }
 
-/* Compare stored gold with a recomputation held in an in-memory database. */
-static void compare_gold(struct verify *v, sqlite3 *mem)
+/* Compare one stored gold table with its recomputation in main. */
+static void compare_table(struct verify *v, sqlite3 *mem, const char *t)
+{
+	char sql[512];
+	uint64_t missing = 0, extra = 0;
+
+	/* t is a gold table's name or a declared aggregate's (an identifier
+	 * checked when declared), never other input */
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM (SELECT * FROM main.\"%s\" EXCEPT SELECT * FROM g.\"%s\")",
+		 t, t);
+	if (query_u64(mem, sql, &missing, "verify gold")) {
+		problem(v, "gold.db", "%s: %s", t, tarn_error_last());
+		return;
+	}
+	/* days without a readable shard (retention, damage) cannot be
+	 * recomputed; their gold rows are kept and not compared */
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM (SELECT * FROM g.\"%s\" WHERE event_date IN"
+		 " (SELECT event_date FROM temp.checked) EXCEPT SELECT * FROM main.\"%s\")",
+		 t, t);
+	if (query_u64(mem, sql, &extra, "verify gold")) {
+		problem(v, "gold.db", "%s: %s", t, tarn_error_last());
+		return;
+	}
+	if (missing || extra)
+		problem(v, "gold.db",
+			"%s differs from its recomputation: %llu rows missing or wrong,"
+			" %llu rows extra or wrong",
+			t, (unsigned long long)missing, (unsigned long long)extra);
+}
+
+/* Compare stored gold (the built-in tables and the declared aggregates g
+ * recomputed) with the recomputation held in an in-memory database. */
+static void compare_gold(struct verify *v, sqlite3 *mem, const tarn__gold *g)
 {
 	const char *const *t;
+	size_t i;
 
-	for (t = tarn_gold_tables(); *t; t++) {
-		char sql[512];
-		uint64_t missing = 0, extra = 0;
-
-		snprintf(sql, sizeof(sql),
-			 "SELECT count(*) FROM (SELECT * FROM main.%s EXCEPT SELECT * FROM g.%s)",
-			 *t, *t);
-		if (query_u64(mem, sql, &missing, "verify gold")) {
-			problem(v, "gold.db", "%s: %s", *t, tarn_error_last());
-			continue;
-		}
-		/* days without a readable shard (retention, damage) cannot be
-		 * recomputed; their gold rows are kept and not compared */
-		snprintf(sql, sizeof(sql),
-			 "SELECT count(*) FROM (SELECT * FROM g.%s WHERE event_date IN"
-			 " (SELECT event_date FROM temp.checked) EXCEPT SELECT * FROM main.%s)",
-			 *t, *t);
-		if (query_u64(mem, sql, &extra, "verify gold")) {
-			problem(v, "gold.db", "%s: %s", *t, tarn_error_last());
-			continue;
-		}
-		if (missing || extra)
-			problem(v, "gold.db",
-				"%s differs from its recomputation: %llu rows missing or wrong,"
-				" %llu rows extra or wrong",
-				*t, (unsigned long long)missing, (unsigned long long)extra);
-	}
+	for (t = tarn_gold_tables(); *t; t++)
+		compare_table(v, mem, *t);
+	for (i = 0; i < tarn__gold_n_aggregates(g); i++)
+		compare_table(v, mem, tarn__gold_aggregate_name(g, i));
 }
 
 static int open_memory_gold(tarn_lake *lake, sqlite3 **mem, tarn__gold **g)
@@ -1674,6 +1690,9 @@ static int open_memory_gold(tarn_lake *lake, sqlite3 **mem, tarn__gold **g)
 			rc = tarn__error_sqlite(*mem, "verify: attach gold.db");
 	}
 	sqlite3_finalize(st);
+	/* the declarations of gold.db, recomputed in main by the same engine */
+	if (!rc)
+		rc = tarn__gold_aggregates(*g, "g", 1);
 	free(path);
 	return rc;
 }
@@ -1688,6 +1707,25 @@ static void note_checked(sqlite3 *mem, const char *date)
 	sqlite3_bind_text(st, 1, date, -1, SQLITE_STATIC);
 	sqlite3_step(st);
 	sqlite3_finalize(st);
+}
+
+sqlite3 *tarn__lake_gold_db(tarn_lake *lake)
+{
+	return lake->gold_db;
+}
+
+int tarn__lake_reload_aggregates(tarn_lake *lake)
+{
+	return tarn__gold_aggregates(lake->gold, "main", 0);
+}
+
+static int commit_pending(tarn_lake *lake);
+
+int tarn__lake_settle(tarn_lake *lake)
+{
+	if (lake->readonly)
+		return tarn__error_set(TARN_EINVAL, "%s: lake opened read-only", lake->dir);
+	return commit_pending(lake);
 }
 
 /* Work over the whole lake's gold (verify, rebuild) reads the shards through
@@ -1759,7 +1797,7 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n
 	if (!rc)
 		rc = prune_minutes(lake, mem);
 	if (!rc)
-		compare_gold(&v, mem);
+		compare_gold(&v, mem, g);
 	tarn__gold_detach(g);
 	sqlite3_close(mem);
 	if (n_problems)

@@ -48,6 +48,14 @@ void tarn__lake_prefetch(const tarn_lake *lake, const tarn_event *ev);
  * filter) leaves a filter sized as before. */
 void tarn__lake_expect(tarn_lake *lake, uint64_t n);
 
+/* The lake's gold.db connection (borrowed). */
+sqlite3 *tarn__lake_gold_db(tarn_lake *lake);
+/* A writer's lake with its batch committed: TARN_OK, TARN_EINVAL
+ * (read-only), or tarn_lake_commit's error. */
+int tarn__lake_settle(tarn_lake *lake);
+/* Load the declared aggregates of gold.db again (after create or drop). */
+int tarn__lake_reload_aggregates(tarn_lake *lake);
+
 /* ---- shard store (shard.c) ---- */
 
 typedef struct tarn__shard tarn__shard;
@@ -170,6 +178,14 @@ int tarn__gold_watermark_get(tarn__gold *g, const char *date, int64_t *seq);
 int tarn__gold_watermark_set(tarn__gold *g, const char *date, int64_t seq);
 /* Forget every batch delta (the batch was rolled back). */
 void tarn__gold_discard(tarn__gold *g);
+/* Load the declared aggregates of catalog schema ("main", or an attached
+ * name) into g, replacing those it had; create_tables: create their tables
+ * in main first (verify's recomputation). From then on tarn__gold_add,
+ * _watermark_set, _clear_day and _discard maintain them too. */
+int tarn__gold_aggregates(tarn__gold *g, const char *schema, int create_tables);
+/* How many declared aggregates g maintains, and the i-th's table name. */
+size_t tarn__gold_n_aggregates(const tarn__gold *g);
+const char *tarn__gold_aggregate_name(const tarn__gold *g, size_t i);
 /* Schema text of the gold tables. */
 extern const char tarn__gold_schema[];
 

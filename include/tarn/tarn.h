@@ -13,6 +13,7 @@
 #include "tarn/gen.h"
 #include "tarn/kafka.h"
 #include "tarn/lake.h"
+#include "tarn/aggregate.h"
 #include "tarn/ingest.h"
 #include "tarn/replay.h"
 #include "tarn/query.h"

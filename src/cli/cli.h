@@ -28,6 +28,7 @@ int cmd_prune(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_split(int argc, char **argv);
+int cmd_aggregate(int argc, char **argv);
 
 /* Print "tarn CMD: <what>: <last error>" and return 1 (runtime failure). */
 int cli_fail(const char *cmd, const char *what, int rc);

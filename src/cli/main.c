@@ -18,6 +18,8 @@ static const struct {
 	  "route each message of a topic to a topic named from its event name" },
 	{ "replay", cmd_replay, "re-emit stored events to Kafka or JSON lines" },
 	{ "gold", cmd_gold, "show (or --rebuild) the daily gold tables" },
+	{ "aggregate", cmd_aggregate,
+	  "declare (create), list or drop your own gold tables over any event shape" },
 	{ "query", cmd_query, "run read-only SQL over gold tables and the events view" },
 	{ "stats", cmd_stats, "events, duplicates, quarantine and bytes per shard" },
 	{ "verify", cmd_verify, "check every file and that gold equals its recomputation" },
@@ -42,7 +44,7 @@ static void usage(FILE *f)
 
 	fprintf(f, "usage: tarn <command> [options]   (tarn <command> --help)\n\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nExit status: 0 success, 1 runtime failure, 2 usage error.\n");
 }
 

@@ -1415,6 +1415,109 @@ t_ingest_remembers_field_mapping() {
 		fail "--id-field event_id is the default: $(cat "$WORK/err")"
 }
 
+# GeoJSON-like events (not the producer's shape) -> a declared aggregate,
+# compared with an independent oracle (Python decimal) after backfill and
+# after late events and re-deliveries; exact decimal sums; refusals; drop;
+# verify catches a tampered row.
+quakes_jsonl() { # seed first_id count
+	python3 - "$@" <<'PY'
+import json, random, sys
+seed, first, count = map(int, sys.argv[1:])
+random.seed(seed)
+for i in range(first, first + count):
+    p = {"time": 1763600000000 + random.randint(0, 3 * 86400 * 1000),
+         "mag": round(random.uniform(-0.5, 6.5), random.choice([1, 2, 3])),
+         "type": random.choice(["earthquake", "quarry blast"])}
+    net = random.choice(["ak", "ci", "us", "nc", None])
+    if net:
+        p["net"] = net
+    print(json.dumps({"type": "Feature", "id": "q%05d" % i, "properties": p}))
+PY
+}
+
+t_aggregate_declared() {
+	local L=$WORK/agg A=$WORK/agg-a.jsonl B=$WORK/agg-b.jsonl rc
+	local ING="--id-field id --time-field properties.time --name-field properties.type"
+	quakes_jsonl 1 0 400 >"$A"
+	"$TARN" ingest --lake "$L" $ING "$A" 2>/dev/null || fail "ingest"
+	"$TARN" aggregate create --lake "$L" quakes --every hour \
+		--by net="payload->>'\$.properties.net'" --measure n='count(*)' \
+		--measure mag_sum="sum(payload->>'\$.properties.mag')" \
+		--measure nets="count(DISTINCT payload->>'\$.properties.net')" \
+		--measure mag_avg="avg(payload->>'\$.properties.mag')" \
+		--measure big="count(*) FILTER (WHERE payload->>'\$.properties.mag' > 4)" \
+		--measure mx="max(payload->>'\$.properties.mag')" || fail "create"
+	python3 "$ROOT/tests/cli/aggregate_oracle.py" "$L/gold.db" "$A" || fail "after backfill"
+	# late events for old hours, new ones, and re-deliveries of the first 100
+	{ head -100 "$A"; quakes_jsonl 2 400 300; } >"$B"
+	"$TARN" ingest --lake "$L" $ING "$B" 2>/dev/null || fail "second ingest"
+	python3 "$ROOT/tests/cli/aggregate_oracle.py" "$L/gold.db" "$A" "$B" || fail "after more"
+	"$TARN" aggregate list --lake "$L" --format json | python3 -c '
+import json, sys
+a = json.load(sys.stdin)[0]
+assert a["name"] == "quakes" and a["window"] == "hour" and a["state"] == "ready", a
+assert a["by"] == [{"col": "net", "expr": "payload->>'"'"'$.properties.net'"'"'"}], a
+assert len(a["measures"]) == 6 and a["rows"] > 0, a' || fail "list --format json"
+	"$TARN" verify --lake "$L" >"$WORK/out" || fail "verify: $(cat "$WORK/out")"
+	sqlite3 "$L/gold.db" "UPDATE quakes SET n = n + 1 WHERE rowid = (SELECT min(rowid) FROM quakes)" ||
+		fail "tamper"
+	"$TARN" verify --lake "$L" >"$WORK/out"
+	[ $? = 1 ] && grep -q "quakes differs" "$WORK/out" || fail "verify missed a tampered row"
+	"$TARN" gold --lake "$L" --rebuild >/dev/null 2>&1 || fail "rebuild"
+	"$TARN" verify --lake "$L" >/dev/null || fail "verify after rebuild"
+	python3 "$ROOT/tests/cli/aggregate_oracle.py" "$L/gold.db" "$A" "$B" >/dev/null ||
+		fail "after rebuild"
+	# refused at create, exit 2, naming the part
+	for e in "random()" "(SELECT 1)" "(SELECT count(*) FROM quarantine)" "date('now')" \
+		"count(*) OVER ()" "nosuch.col"; do
+		"$TARN" aggregate create --lake "$L" bad --every day --by "x=$e" \
+			--measure 'n=count(*)' 2>"$WORK/err"
+		rc=$?
+		[ $rc = 2 ] || fail "'$e' not refused with 2 (got $rc)"
+		grep -qF -- "--by x: '$e' refused" "$WORK/err" || fail "'$e': $(cat "$WORK/err")"
+	done
+	"$TARN" aggregate create --lake "$L" quakes --every day --measure 'n=count(*)' 2>/dev/null
+	[ $? = 2 ] || fail "a name taken twice"
+	"$TARN" aggregate create --lake "$L" events_per_name_daily --every day \
+		--measure 'n=count(*)' 2>/dev/null
+	[ $? = 2 ] || fail "a built-in table's name"
+	"$TARN" aggregate drop --lake "$L" quakes || fail "drop"
+	[ "$(sqlite3 "$L/gold.db" "SELECT count(*) FROM sqlite_master WHERE name LIKE 'quakes%'
+		OR name IN (SELECT name FROM aggregates)")" = 0 ] || fail "drop left tables"
+	"$TARN" aggregate drop --lake "$L" quakes 2>/dev/null
+	[ $? = 2 ] || fail "drop of an unknown aggregate"
+}
+
+# 0.1 + 0.2 + 0.3 is exactly 0.6 in either order; integer overflow is an error
+t_aggregate_exact_sums() {
+	local L1=$WORK/dec1 L2=$WORK/dec2 L3=$WORK/ovf v
+	printf '{"event_id":"a","timestamp":"2026-11-20T10:00:00Z","v":%s}\n' 0.1 0.2 0.3 |
+		awk '{sub("\"a\"", "\"a" NR "\""); print}' >"$WORK/up.jsonl"
+	tac "$WORK/up.jsonl" >"$WORK/down.jsonl"
+	for v in 1 2; do
+		local L=$WORK/dec$v F=$WORK/up.jsonl
+		[ $v = 2 ] && F=$WORK/down.jsonl
+		"$TARN" ingest --lake "$L" "$F" 2>/dev/null || fail "ingest"
+		"$TARN" aggregate create --lake "$L" s --every day \
+			--measure "t=sum(payload->>'\$.v')" --measure "a=avg(payload->>'\$.v')" ||
+			fail "create"
+		[ "$(sqlite3 "$L/gold.db" "SELECT t = 0.6, a = 0.2, typeof(t) FROM s")" = "1|1|real" ] ||
+			fail "order $v: $(sqlite3 "$L/gold.db" "SELECT printf('%!.17g', t) FROM s")"
+	done
+	# SQLite's own sum() (doubles) is not exact in one of the orders
+	[ "$(tq "$L1" "SELECT sum(payload->>'\$.v') = 0.6 FROM events")" = 0 ] ||
+		[ "$(tq "$L2" "SELECT sum(payload->>'\$.v') = 0.6 FROM events")" = 0 ] ||
+		echo "    note: SQLite's sum() was exact in both orders here"
+	printf '{"event_id":"i%s","timestamp":"2026-11-20T10:00:00Z","v":%s}\n' \
+		1 9223372036854775807 2 1 >"$WORK/ovf.jsonl"
+	"$TARN" ingest --lake "$L3" "$WORK/ovf.jsonl" 2>/dev/null || fail "ingest"
+	"$TARN" aggregate create --lake "$L3" s --every day --measure "t=sum(payload->>'\$.v')" \
+		2>"$WORK/err"
+	[ $? = 1 ] && grep -q "integer overflow" "$WORK/err" || fail "overflow: $(cat "$WORK/err")"
+	[ "$(sqlite3 "$L3/gold.db" "SELECT count(*) FROM sqlite_master WHERE name IN ('s', 's__state', 's__distinct')")" = 0 ] ||
+		fail "a failed create left tables"
+}
+
 # ONLY="t_a t_b" runs just those
 ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
@@ -1426,7 +1529,7 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_serve_dashboard t_serve_damaged_lake t_progress_and_json t_progress_on_tty t_json_summaries \
 	t_minute_tables t_prune_retention t_compaction t_broker_stops_on_signal \
 	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused t_rebuild_past_a_damaged_shard \
-	t_ingest_remembers_field_mapping"
+	t_ingest_remembers_field_mapping t_aggregate_declared t_aggregate_exact_sums"
 skipped=0
 for t in ${ONLY:-$ALL}; do
 	rm -f "$WORK/skip.reason"

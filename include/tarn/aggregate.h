@@ -1,0 +1,138 @@
+/* tarn/aggregate.h - declared aggregates: gold tables that users declare.
+ *
+ * A declared aggregate is a GROUP BY over the `events` view (tarn/query.h)
+ * with a UTC window (day, hour or minute), group-by expressions, measures
+ * and an optional WHERE. Its table in gold.db holds, after every commit,
+ * exactly the rows of
+ *
+ *     SELECT event_date, [window_start,] <by...>, <measures...>
+ *     FROM events WHERE <where> GROUP BY event_date, [window_start,] <by...>
+ *
+ * over every stored (deduplicated) event: it is updated in the same gold.db
+ * transaction as the raw events' batch (tarn_lake_commit), recomputed by
+ * tarn_lake_verify and tarn_gold_rebuild through the same code, and
+ * backfilled from every shard when it is created. The catalog table
+ * `aggregates` in gold.db is the one place that says which exist
+ * (docs/FORMAT.md, "Declared aggregates").
+ *
+ * Exactness (README.md, "Declare your own gold"): counts and distinct
+ * counts are exact (the distinct values are kept on disk); sum over
+ * integers is exact and an out-of-range result is an error, not a wrap;
+ * sum and avg over decimals are summed exactly in decimal (GMP) from each
+ * value's decimal text, and rounded once when stored.
+ *
+ * Not thread-safe: use the lake handle from one thread.
+ */
+#ifndef TARN_AGGREGATE_H
+#define TARN_AGGREGATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tarn/lake.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The width of an aggregate's time window (UTC, by event_time). */
+typedef enum tarn_window {
+	TARN_WINDOW_DAY = 0, /* one row per event_date (and group) */
+	TARN_WINDOW_HOUR,    /* and per window_start "YYYY-MM-DDTHH:00:00Z" */
+	TARN_WINDOW_MINUTE   /* and per window_start "YYYY-MM-DDTHH:MM:00Z" */
+} tarn_window;
+
+/* A named column and the SQL text that computes it. */
+typedef struct tarn_aggregate_column {
+	const char *col;  /* column name: a plain identifier [A-Za-z_][A-Za-z0-9_]*,
+			     at most 64 bytes */
+	const char *expr; /* --by: a scalar expression; --measure: an AGG (below) */
+} tarn_aggregate_column;
+
+/* A declaration, as given to tarn_aggregate_create or read back by
+ * tarn_aggregate_list. Every string is NUL-terminated UTF-8.
+ *
+ * Expressions are SQLite scalar expressions ("SQL As Understood By
+ * SQLite": expr) over the events view's columns event_id, event_time,
+ * event_date, event_name, payload, key, topic, partition, "offset", e.g.
+ * payload->>'$.properties.net' ("JSON Functions And Operators", the ->>
+ * operator). Deterministic functions only; subqueries, other tables,
+ * aggregate and window functions are refused.
+ * A measure's AGG is one of count(*), count(E), sum(E), avg(E), min(E),
+ * max(E), count(DISTINCT E), optionally followed by FILTER (WHERE E)
+ * ("SQL As Understood By SQLite": aggregate functions, the FILTER clause),
+ * keywords in any case. */
+typedef struct tarn_aggregate_def {
+	const char *name;		      /* the table's name: a plain identifier, at
+						 most 64 bytes, not starting with "tarn"
+						 or "sqlite", not containing "__" */
+	tarn_window every;		      /* the window */
+	const char *where;		      /* a scalar expression, or NULL: every event */
+	const tarn_aggregate_column *by;      /* n_by group-by columns, in order */
+	size_t n_by;			      /* 0..32 */
+	const tarn_aggregate_column *measure; /* n_measures measures, in order */
+	size_t n_measures;		      /* 1..32 */
+} tarn_aggregate_def;
+
+/* Check a declaration without a lake: names, the AGG forms and every
+ * expression (by preparing it on a private in-memory SQLite connection as
+ * a STORED generated column of a table with the events view's columns,
+ * which SQLite allows only for deterministic scalar expressions: "Generated
+ * Columns", section 2.3; and under an authorizer, "Compile-Time
+ * Authorization Callbacks", that names a non-deterministic function).
+ *
+ * def: the declaration; not kept.
+ * Returns TARN_OK; TARN_EINVAL with a message (tarn_error_last) naming the
+ * offending part: a bad or reserved name, a column name given twice, an
+ * AGG that is not one of the forms, or an expression SQLite refuses
+ * (syntax, an unknown column or table, a subquery, an aggregate or window
+ * function, a non-deterministic function such as random() or date('now'));
+ * TARN_ENOMEM. Thread-safe. */
+int tarn_aggregate_check(const tarn_aggregate_def *def);
+
+/* Declare an aggregate on a writer's lake and backfill it from every shard.
+ *
+ * lake: opened as a writer (it holds LAKE/lake.lock, so no tarn ingest
+ *   runs meanwhile); a batch not yet committed is committed first.
+ * def: checked as tarn_aggregate_check does; copied into the catalog.
+ * The catalog row, the tables and the backfill are one gold.db transaction:
+ * after a crash (kill -9) the aggregate either does not exist or is
+ * complete. From then on every commit of the lake updates it.
+ * Returns TARN_OK; TARN_EINVAL (a read-only lake, a refused declaration,
+ * or a name that is already a table or view of gold.db or a gold table);
+ * TARN_ESQLITE, TARN_ENOSPC (gold.db; nothing is created), TARN_ECORRUPT
+ * (a shard that cannot be read: nothing is created), TARN_ENOMEM; an
+ * integer sum out of range is TARN_ESQLITE naming "integer overflow". */
+int tarn_aggregate_create(tarn_lake *lake, const tarn_aggregate_def *def);
+
+/* Remove a declared aggregate: its catalog row, its table and its state,
+ * in one gold.db transaction. lake: a writer's lake.
+ * Returns TARN_OK; TARN_ENOTFOUND (no aggregate of that name);
+ * TARN_EINVAL (read-only lake); TARN_ESQLITE. */
+int tarn_aggregate_drop(tarn_lake *lake, const char *name);
+
+/* One declared aggregate as tarn_aggregate_list reports it. Every pointer
+ * is borrowed, valid during the callback only. */
+typedef struct tarn_aggregate_info {
+	tarn_aggregate_def def;
+	const char *state; /* "ready" (maintained at every commit) */
+	uint64_t rows;	   /* rows in its table */
+} tarn_aggregate_info;
+
+/* Called once per declared aggregate, in name order; non-zero stops. */
+typedef int (*tarn_aggregate_cb)(void *ctx, const tarn_aggregate_info *info);
+
+/* List the declared aggregates of a lake (read-only or writer).
+ * Returns TARN_OK, the callback's non-zero value, TARN_ESQLITE,
+ * TARN_ECORRUPT (a catalog row that does not parse), TARN_ENOMEM. */
+int tarn_aggregate_list(tarn_lake *lake, tarn_aggregate_cb cb, void *ctx);
+
+/* "day", "hour", "minute"; NULL for another value. */
+const char *tarn_window_name(tarn_window w);
+/* Parse "day", "hour" or "minute". TARN_OK or TARN_EINVAL. */
+int tarn_window_parse(const char *s, tarn_window *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

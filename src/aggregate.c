@@ -1,0 +1,1889 @@
+/* Declared aggregates (tarn/aggregate.h): checking a declaration, the
+ * catalog, compiling it to SQL over a batch of events, exact decimal sums,
+ * and create / drop / list on a lake. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gmp.h>
+#include <uuid/uuid.h>
+
+#include "tarn/aggregate.h"
+#include "aggregate.h"
+#include "error_internal.h"
+#include "lake_internal.h"
+
+#define MAX_COLS  32
+#define MAX_IDENT 64
+
+const char tarn__aggregate_schema[] =
+	"CREATE TABLE IF NOT EXISTS aggregates(name TEXT PRIMARY KEY, every TEXT NOT NULL,"
+	" where_expr TEXT, by_cols TEXT NOT NULL, measures TEXT NOT NULL,"
+	" state TEXT NOT NULL, created_at TEXT NOT NULL);";
+
+/* The events view's columns (events.c), as the batch and the probe have them. */
+#define EVENT_COLUMNS                                                                              \
+	"event_id TEXT, event_time INTEGER, event_date TEXT, event_name TEXT,"                     \
+	" payload TEXT, key BLOB, topic TEXT, partition INTEGER, \"offset\" INTEGER"
+
+enum kind { K_COUNT_STAR, K_COUNT, K_SUM, K_AVG, K_MIN, K_MAX, K_DISTINCT };
+
+struct measure {
+	char *col, *text;   /* as declared */
+	enum kind kind;	    /* parsed from text */
+	char *arg, *filter; /* E and FILTER's E; NULL when none */
+	sqlite3_stmt *distinct;
+};
+
+struct agg {
+	char *name;
+	tarn_window every;
+	char *where;
+	size_t n_by, n_m;
+	char *by_col[MAX_COLS], *by_expr[MAX_COLS];
+	struct measure m[MAX_COLS];
+	sqlite3_stmt *upsert, *recount, *refresh, *untouch, *clear[3];
+};
+
+struct tarn__aggset {
+	sqlite3 *db;
+	sqlite3_stmt *ins, *drop_day, *drop_all;
+	struct agg **a;
+	size_t n, cap;
+	int buffered; /* events in tarn_batch */
+};
+
+/* ---- small string helpers ---- */
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_add(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	for (;;) {
+		size_t room = b->cap - b->len;
+		va_start(ap, fmt);
+		n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = 1;
+			return;
+		}
+		if ((size_t)n < room) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = (b->cap + (size_t)n + 1) * 2;
+		char *np = realloc(b->p, cap);
+		if (!np) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int is_ident(const char *s)
+{
+	size_t i;
+
+	if (!s || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+		return 0;
+	for (i = 0; s[i]; i++)
+		if (!(isalnum((unsigned char)s[i]) || s[i] == '_') || i >= MAX_IDENT)
+			return 0;
+	return 1;
+}
+
+const char *tarn_window_name(tarn_window w)
+{
+	switch (w) {
+	case TARN_WINDOW_DAY: return "day";
+	case TARN_WINDOW_HOUR: return "hour";
+	case TARN_WINDOW_MINUTE: return "minute";
+	}
+	return NULL;
+}
+
+int tarn_window_parse(const char *s, tarn_window *out)
+{
+	tarn_window w;
+
+	for (w = TARN_WINDOW_DAY; w <= TARN_WINDOW_MINUTE; w++)
+		if (s && strcmp(s, tarn_window_name(w)) == 0) {
+			*out = w;
+			return TARN_OK;
+		}
+	return tarn__error_set(TARN_EINVAL, "window '%s' is not day, hour or minute", s ? s : "");
+}
+
+/* ---- checking expressions ---- */
+
+/* Parentheses balance, and no ';' or comment, outside quotes: the text is
+ * one expression when pasted between parentheses. */
+static int one_expression(const char *s)
+{
+	int depth = 0;
+	char q = 0;
+
+	for (; *s; s++) {
+		if (q) {
+			if (*s == q)
+				q = 0;
+			continue;
+		}
+		switch (*s) {
+		case '\'':
+		case '"':
+		case '`': q = *s; break;
+		case '[': q = ']'; break;
+		case '(': depth++; break;
+		case ')':
+			if (--depth < 0)
+				return 0;
+			break;
+		case ';': return 0;
+		case '-':
+			if (s[1] == '-')
+				return 0;
+			break;
+		case '/':
+			if (s[1] == '*')
+				return 0;
+			break;
+		}
+	}
+	return depth == 0 && !q;
+}
+
+struct probe {
+	sqlite3 *db;
+	char **nondet; /* names of SQLite's functions without a deterministic
+			* scalar form, */
+	int *is_agg;   /* ...and whether each is an aggregate or window one */
+	size_t n_nondet;
+	char why[160]; /* what the authorizer refused */
+};
+
+static int probe_auth(void *ctx, int code, const char *a1, const char *a2, const char *a3,
+		      const char *a4)
+{
+	struct probe *p = ctx;
+	size_t i;
+
+	(void)a1;
+	(void)a3;
+	(void)a4;
+	if (code != SQLITE_FUNCTION || !a2)
+		return SQLITE_OK;
+	for (i = 0; i < p->n_nondet; i++)
+		if (sqlite3_stricmp(p->nondet[i], a2) == 0) {
+			snprintf(p->why, sizeof(p->why), "%s() %s", a2,
+				 p->is_agg[i] ? "is an aggregate or window function, not a"
+						" scalar one"
+					      : "is not deterministic");
+			return SQLITE_DENY;
+		}
+	return SQLITE_OK;
+}
+
+static void probe_close(struct probe *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_nondet; i++)
+		free(p->nondet[i]);
+	free(p->nondet);
+	free(p->is_agg);
+	sqlite3_close(p->db);
+	memset(p, 0, sizeof(*p));
+}
+
+static int probe_open(struct probe *p)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	if (sqlite3_open(":memory:", &p->db) != SQLITE_OK)
+		return tarn__error_set(TARN_ENOMEM, "aggregate check: memory database");
+	/* the functions without a deterministic scalar form: SQLITE_DETERMINISTIC
+	 * is 0x800 (sqlite3.h); pragma_function_list ("PRAGMA function_list")
+	 * reports it in flags, and type 's' scalar, 'a' aggregate, 'w' window */
+	rc = tarn__sql_prepare(p->db,
+			       "SELECT name, max(type IN ('a', 'w')) FROM pragma_function_list"
+			       " GROUP BY name HAVING max(type = 's' AND (flags & 2048) != 0) = 0",
+			       &st, "aggregate check");
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		char **n = realloc(p->nondet, (p->n_nondet + 1) * sizeof(*n));
+		int *ia = n ? realloc(p->is_agg, (p->n_nondet + 1) * sizeof(*ia)) : NULL;
+		if (n)
+			p->nondet = n;
+		if (ia)
+			p->is_agg = ia;
+		if (!n || !ia) {
+			rc = tarn__error_set(TARN_ENOMEM, "aggregate check");
+			break;
+		}
+		p->is_agg[p->n_nondet] = sqlite3_column_int(st, 1);
+		p->nondet[p->n_nondet] = strdup((const char *)sqlite3_column_text(st, 0));
+		if (!p->nondet[p->n_nondet])
+			rc = tarn__error_set(TARN_ENOMEM, "aggregate check");
+		else
+			p->n_nondet++;
+	}
+	sqlite3_finalize(st);
+	if (!rc)
+		sqlite3_set_authorizer(p->db, probe_auth, p);
+	if (rc)
+		probe_close(p);
+	return rc;
+}
+
+/* SQLite's message without "in generated columns": the probe's means. */
+static void plain_message(char *out, size_t len, const char *msg)
+{
+	static const char *const tails[] = { " in generated columns", " in a generated column" };
+	size_t i;
+	char *cut;
+
+	snprintf(out, len, "%s", msg);
+	for (i = 0; i < 2; i++) {
+		cut = strstr(out, tails[i]);
+		if (cut)
+			memmove(cut, cut + strlen(tails[i]), strlen(cut + strlen(tails[i])) + 1);
+	}
+}
+
+/* One scalar expression: a STORED generated column of a table with the
+ * events view's columns (SQLite allows only deterministic scalar
+ * expressions over the table's own columns there), and a row inserted
+ * (date('now') and the like are refused when they run). */
+static int check_expr(struct probe *p, const char *what, const char *expr)
+{
+	struct sbuf sql = { 0 };
+	sqlite3_stmt *st = NULL;
+	const char *tail = NULL;
+	char msg[256];
+	int rc = TARN_OK, src;
+
+	if (!expr || !*expr)
+		return tarn__error_set(TARN_EINVAL, "%s: empty expression", what);
+	if (!one_expression(expr))
+		return tarn__error_set(TARN_EINVAL,
+				       "%s: '%s' is not one expression (unbalanced parentheses,"
+				       " quotes, ';' or a comment)",
+				       what, expr);
+	sb_add(&sql, "CREATE TEMP TABLE tarn_probe(" EVENT_COLUMNS ", tarn_x AS (%s) STORED)",
+	       expr);
+	if (sql.oom)
+		return tarn__error_set(TARN_ENOMEM, "aggregate check");
+	p->why[0] = 0;
+	src = sqlite3_prepare_v2(p->db, sql.p, -1, &st, &tail);
+	if (src == SQLITE_OK && tail && *tail)
+		src = SQLITE_ERROR;
+	if (src == SQLITE_OK) {
+		src = sqlite3_step(st);
+		src = src == SQLITE_DONE ? SQLITE_OK : src;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (src == SQLITE_OK) {
+		src = sqlite3_prepare_v2(p->db, "INSERT INTO tarn_probe DEFAULT VALUES", -1, &st,
+					 NULL);
+		if (src == SQLITE_OK)
+			src = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+		sqlite3_finalize(st);
+	}
+	if (src != SQLITE_OK) {
+		plain_message(msg, sizeof(msg), p->why[0] ? p->why : sqlite3_errmsg(p->db));
+		rc = tarn__error_set(TARN_EINVAL, "%s: '%s' refused: %s", what, expr, msg);
+	}
+	sqlite3_exec(p->db, "DROP TABLE IF EXISTS temp.tarn_probe", NULL, NULL, NULL);
+	free(sql.p);
+	return rc;
+}
+
+/* ---- parsing AGG ---- */
+
+static const char *skip_ws(const char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	return s;
+}
+
+/* s starts with keyword kw (any case) followed by a non-identifier byte. */
+static const char *keyword(const char *s, const char *kw)
+{
+	size_t n = strlen(kw);
+
+	if (sqlite3_strnicmp(s, kw, (int)n) != 0 || isalnum((unsigned char)s[n]) || s[n] == '_')
+		return NULL;
+	return s + n;
+}
+
+/* The ')' that closes the '(' at s, outside quotes; NULL when none. */
+static const char *closing(const char *s)
+{
+	int depth = 0;
+	char q = 0;
+
+	for (; *s; s++) {
+		if (q) {
+			if (*s == q)
+				q = 0;
+			continue;
+		}
+		if (*s == '\'' || *s == '"' || *s == '`')
+			q = *s;
+		else if (*s == '[')
+			q = ']';
+		else if (*s == '(')
+			depth++;
+		else if (*s == ')' && --depth == 0)
+			return s;
+	}
+	return NULL;
+}
+
+static char *trimmed(const char *s, const char *end)
+{
+	char *r;
+
+	s = skip_ws(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		end--;
+	r = malloc((size_t)(end - s) + 1);
+	if (r) {
+		memcpy(r, s, (size_t)(end - s));
+		r[end - s] = 0;
+	}
+	return r;
+}
+
+/* Parse "FUNC(ARG) [FILTER (WHERE E)]" into m (kind, arg, filter). */
+static int parse_agg(struct measure *m, const char *what)
+{
+	static const struct {
+		const char *fn;
+		enum kind kind;
+	} fns[] = { { "count", K_COUNT },
+		    { "sum", K_SUM },
+		    { "avg", K_AVG },
+		    { "min", K_MIN },
+		    { "max", K_MAX } };
+	const char *s = skip_ws(m->text), *open, *close, *rest, *arg;
+	size_t i;
+
+	for (i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+		open = keyword(s, fns[i].fn);
+		if (open && *skip_ws(open) == '(')
+			break;
+	}
+	if (i == sizeof(fns) / sizeof(fns[0]))
+		goto bad;
+	m->kind = fns[i].kind;
+	open = skip_ws(open);
+	close = closing(open);
+	if (!close)
+		goto bad;
+	arg = skip_ws(open + 1);
+	if (m->kind == K_COUNT && *arg == '*' && skip_ws(arg + 1) == close) {
+		m->kind = K_COUNT_STAR;
+	} else {
+		const char *d = keyword(arg, "DISTINCT");
+		if (d) {
+			if (m->kind != K_COUNT)
+				goto bad;
+			m->kind = K_DISTINCT;
+			arg = d;
+		}
+		m->arg = trimmed(arg, close);
+		if (!m->arg)
+			return tarn__error_set(TARN_ENOMEM, "aggregate");
+		if (!*m->arg)
+			goto bad;
+	}
+	rest = skip_ws(close + 1);
+	if (*rest) {
+		const char *f = keyword(rest, "FILTER"), *w, *fc;
+		f = f ? skip_ws(f) : NULL;
+		if (!f || *f != '(')
+			goto bad;
+		fc = closing(f);
+		w = keyword(skip_ws(f + 1), "WHERE");
+		if (!fc || !w || *skip_ws(fc + 1))
+			goto bad;
+		m->filter = trimmed(w, fc);
+		if (!m->filter)
+			return tarn__error_set(TARN_ENOMEM, "aggregate");
+		if (!*m->filter)
+			goto bad;
+	}
+	return TARN_OK;
+bad:
+	return tarn__error_set(TARN_EINVAL,
+			       "%s: '%s' is not one of count(*), count(E), sum(E), avg(E), min(E),"
+			       " max(E), count(DISTINCT E), each optionally followed by"
+			       " FILTER (WHERE E)",
+			       what, m->text);
+}
+
+static void agg_free(struct agg *g)
+{
+	size_t i;
+
+	if (!g)
+		return;
+	free(g->name);
+	free(g->where);
+	for (i = 0; i < g->n_by; i++) {
+		free(g->by_col[i]);
+		free(g->by_expr[i]);
+	}
+	for (i = 0; i < g->n_m; i++) {
+		free(g->m[i].col);
+		free(g->m[i].text);
+		free(g->m[i].arg);
+		free(g->m[i].filter);
+		sqlite3_finalize(g->m[i].distinct);
+	}
+	sqlite3_finalize(g->upsert);
+	sqlite3_finalize(g->recount);
+	sqlite3_finalize(g->refresh);
+	sqlite3_finalize(g->untouch);
+	for (i = 0; i < 3; i++)
+		sqlite3_finalize(g->clear[i]);
+	free(g);
+}
+
+static int column_name_ok(struct agg *g, const char *col, const char *what)
+{
+	size_t i;
+
+	if (!is_ident(col))
+		return tarn__error_set(TARN_EINVAL,
+				       "%s: column name '%s' is not a plain identifier"
+				       " ([A-Za-z_][A-Za-z0-9_]*, at most %d bytes)",
+				       what, col ? col : "", MAX_IDENT);
+	if (sqlite3_stricmp(col, "event_date") == 0 ||
+	    (g->every != TARN_WINDOW_DAY && sqlite3_stricmp(col, "window_start") == 0))
+		return tarn__error_set(TARN_EINVAL, "%s: column name '%s' is taken by the window",
+				       what, col);
+	for (i = 0; i < g->n_by; i++)
+		if (sqlite3_stricmp(g->by_col[i], col) == 0)
+			goto twice;
+	for (i = 0; i < g->n_m; i++)
+		if (sqlite3_stricmp(g->m[i].col, col) == 0)
+			goto twice;
+	return TARN_OK;
+twice:
+	return tarn__error_set(TARN_EINVAL, "%s: column name '%s' is given twice", what, col);
+}
+
+/* Copy, parse and check a declaration into a new struct agg. */
+static int agg_compile(const tarn_aggregate_def *d, struct agg **out)
+{
+	struct agg *g;
+	struct probe p;
+	char what[96];
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	if (!is_ident(d->name) || strstr(d->name, "__") ||
+	    sqlite3_strnicmp(d->name, "sqlite", 6) == 0 ||
+	    sqlite3_strnicmp(d->name, "tarn", 4) == 0 || sqlite3_stricmp(d->name, "events") == 0)
+		return tarn__error_set(TARN_EINVAL,
+				       "aggregate name '%s' must be a plain identifier"
+				       " ([A-Za-z_][A-Za-z0-9_]*, at most %d bytes) without '__',"
+				       " not starting with 'sqlite' or 'tarn', not 'events'",
+				       d->name ? d->name : "", MAX_IDENT);
+	if (!tarn_window_name(d->every))
+		return tarn__error_set(TARN_EINVAL, "aggregate %s: bad window", d->name);
+	if (d->n_by > MAX_COLS || d->n_measures < 1 || d->n_measures > MAX_COLS)
+		return tarn__error_set(TARN_EINVAL,
+				       "aggregate %s: 0..%d --by and 1..%d --measure columns",
+				       d->name, MAX_COLS, MAX_COLS);
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return tarn__error_set(TARN_ENOMEM, "aggregate");
+	g->every = d->every;
+	g->name = strdup(d->name);
+	g->where = dup_or_null(d->where);
+	rc = !g->name || (d->where && !g->where) ? tarn__error_set(TARN_ENOMEM, "aggregate") : 0;
+	for (i = 0; !rc && i < d->n_by; i++) {
+		snprintf(what, sizeof(what), "--by %.64s", d->by[i].col ? d->by[i].col : "");
+		rc = column_name_ok(g, d->by[i].col, what);
+		if (rc)
+			break;
+		g->by_col[i] = strdup(d->by[i].col);
+		g->by_expr[i] = dup_or_null(d->by[i].expr);
+		g->n_by++;
+		if (!g->by_col[i] || !g->by_expr[i])
+			rc = d->by[i].expr
+				     ? tarn__error_set(TARN_ENOMEM, "aggregate")
+				     : tarn__error_set(TARN_EINVAL, "%s: no expression", what);
+	}
+	for (i = 0; !rc && i < d->n_measures; i++) {
+		struct measure *m = &g->m[i];
+		snprintf(what, sizeof(what), "--measure %.64s",
+			 d->measure[i].col ? d->measure[i].col : "");
+		rc = column_name_ok(g, d->measure[i].col, what);
+		if (rc)
+			break;
+		m->col = strdup(d->measure[i].col);
+		m->text = dup_or_null(d->measure[i].expr);
+		g->n_m++;
+		if (!m->col || !m->text)
+			rc = d->measure[i].expr ? tarn__error_set(TARN_ENOMEM, "aggregate")
+						: tarn__error_set(TARN_EINVAL, "%s: no AGG", what);
+		if (!rc)
+			rc = parse_agg(m, what);
+	}
+	if (!rc)
+		rc = probe_open(&p);
+	if (rc) {
+		agg_free(g);
+		return rc;
+	}
+	if (g->where)
+		rc = check_expr(&p, "--where", g->where);
+	for (i = 0; !rc && i < g->n_by; i++) {
+		snprintf(what, sizeof(what), "--by %s", g->by_col[i]);
+		rc = check_expr(&p, what, g->by_expr[i]);
+	}
+	for (i = 0; !rc && i < g->n_m; i++) {
+		snprintf(what, sizeof(what), "--measure %s", g->m[i].col);
+		if (g->m[i].arg)
+			rc = check_expr(&p, what, g->m[i].arg);
+		if (!rc && g->m[i].filter)
+			rc = check_expr(&p, what, g->m[i].filter);
+	}
+	probe_close(&p);
+	if (rc) {
+		agg_free(g);
+		return rc;
+	}
+	*out = g;
+	return TARN_OK;
+}
+
+int tarn_aggregate_check(const tarn_aggregate_def *def)
+{
+	struct agg *g;
+	int rc = agg_compile(def, &g);
+
+	agg_free(g);
+	return rc;
+}
+
+/* ---- exact decimals: m * 10^e, m a GMP integer ---- */
+
+#define EXP_LIMIT 100000 /* |exponent| of an input beyond this is refused */
+
+/* The numeric prefix of s (after leading white space, as SQLite's text to
+ * number conversion reads it): no digits at all is 0. -1 when the exponent
+ * is out of range. */
+static int dec_parse(const char *s, size_t len, mpz_t m, long *e)
+{
+	const char *end = s + len;
+	char *digits = malloc(len + 2);
+	size_t nd = 0;
+	long frac = 0, x = 0;
+	int neg = 0;
+
+	if (!digits)
+		return -2;
+	while (s < end && isspace((unsigned char)*s))
+		s++;
+	if (s < end && (*s == '-' || *s == '+'))
+		neg = *s++ == '-';
+	while (s < end && isdigit((unsigned char)*s))
+		digits[nd++] = *s++;
+	if (s < end && *s == '.') {
+		s++;
+		while (s < end && isdigit((unsigned char)*s)) {
+			digits[nd++] = *s++;
+			frac++;
+		}
+	}
+	if (nd && s < end && (*s == 'e' || *s == 'E')) {
+		const char *t = s + 1;
+		int xneg = 0;
+		if (t < end && (*t == '-' || *t == '+'))
+			xneg = *t++ == '-';
+		if (t < end && isdigit((unsigned char)*t)) {
+			while (t < end && isdigit((unsigned char)*t)) {
+				if (x <= EXP_LIMIT)
+					x = x * 10 + (*t - '0');
+				t++;
+			}
+			if (x > EXP_LIMIT) {
+				free(digits);
+				return -1;
+			}
+			x = xneg ? -x : x;
+		}
+	}
+	digits[nd] = 0;
+	if (nd == 0)
+		mpz_set_ui(m, 0);
+	else
+		mpz_set_str(m, digits, 10);
+	if (neg)
+		mpz_neg(m, m);
+	*e = x - frac;
+	free(digits);
+	return 0;
+}
+
+/* Strip trailing zeros of m into e (0 is 0e0). */
+static void dec_normal(mpz_t m, long *e)
+{
+	if (mpz_sgn(m) == 0) {
+		*e = 0;
+		return;
+	}
+	while (mpz_divisible_ui_p(m, 10)) {
+		mpz_divexact_ui(m, m, 10);
+		(*e)++;
+	}
+}
+
+/* a += b, aligning to the smaller exponent. */
+static void dec_add(mpz_t am, long *ae, const mpz_t bm, long be)
+{
+	mpz_t t;
+
+	mpz_init(t);
+	if (be >= *ae) {
+		mpz_ui_pow_ui(t, 10, (unsigned long)(be - *ae));
+		mpz_addmul(am, bm, t);
+	} else {
+		mpz_ui_pow_ui(t, 10, (unsigned long)(*ae - be));
+		mpz_mul(am, am, t);
+		mpz_add(am, am, bm);
+		*ae = be;
+	}
+	mpz_clear(t);
+}
+
+/* State text: "i<integer>" when every input was an integer, else
+ * "d<m>e<e>" (normalized). malloc'd. */
+static char *dec_text(int is_int, mpz_t m, long e)
+{
+	char *digits, *out;
+	size_t n;
+
+	if (is_int) {
+		if (e > 0) {
+			mpz_t t;
+			mpz_init(t);
+			mpz_ui_pow_ui(t, 10, (unsigned long)e);
+			mpz_mul(m, m, t);
+			mpz_clear(t);
+		}
+		e = 0;
+	} else {
+		dec_normal(m, &e);
+	}
+	digits = mpz_get_str(NULL, 10, m);
+	if (!digits)
+		return NULL;
+	n = strlen(digits) + 32;
+	out = malloc(n);
+	if (out) {
+		if (is_int)
+			snprintf(out, n, "i%s", digits);
+		else
+			snprintf(out, n, "d%se%ld", digits, e);
+	}
+	free(digits);
+	return out;
+}
+
+/* Parse a state text; -1 when it is not one. */
+static int dec_state(const char *s, int *is_int, mpz_t m, long *e)
+{
+	if (!s || (s[0] != 'i' && s[0] != 'd'))
+		return -1;
+	*is_int = s[0] == 'i';
+	return dec_parse(s + 1, strlen(s + 1), m, e) == 0 ? 0 : -1;
+}
+
+/* The shortest decimal text that reads back as d. */
+static void shortest(double d, char *out, size_t len)
+{
+	int p;
+
+	for (p = 1; p <= 17; p++) {
+		snprintf(out, len, "%.*g", p, d);
+		if (strtod(out, NULL) == d)
+			return;
+	}
+}
+
+struct decsum {
+	mpz_t m;
+	long e;
+	int init, is_int, err;
+};
+
+static void decsum_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct decsum *s = sqlite3_aggregate_context(ctx, sizeof(*s));
+	sqlite3_value *v = argv[0];
+	int type = sqlite3_value_type(v), rc = 0;
+	mpz_t m;
+	long e = 0;
+
+	(void)argc;
+	if (!s || type == SQLITE_NULL || s->err)
+		return;
+	if (!s->init) {
+		mpz_init(s->m);
+		s->init = 1;
+		s->is_int = 1;
+	}
+	mpz_init(m);
+	if (type == SQLITE_TEXT || type == SQLITE_BLOB) {
+		/* as SQLite's sum(): a text that is an integer is one; anything
+		 * else is read as a number (its numeric prefix, as written) */
+		const char *t = (const char *)sqlite3_value_text(v);
+		size_t n = (size_t)sqlite3_value_bytes(v);
+		char *copy = malloc(n + 1);
+		if (!copy) {
+			sqlite3_result_error_nomem(ctx);
+			s->err = 1;
+			mpz_clear(m);
+			return;
+		}
+		memcpy(copy, t ? t : "", n);
+		copy[n] = 0;
+		if (sqlite3_value_numeric_type(v) == SQLITE_INTEGER) {
+			mpz_set_si(m, (long)sqlite3_value_int64(v));
+		} else {
+			rc = dec_parse(copy, n, m, &e);
+			s->is_int = 0;
+		}
+		free(copy);
+	} else if (type == SQLITE_INTEGER) {
+		mpz_set_si(m, (long)sqlite3_value_int64(v));
+	} else {
+		double d = sqlite3_value_double(v);
+		char text[40];
+		if (!isfinite(d)) {
+			rc = -1;
+		} else {
+			shortest(d, text, sizeof(text));
+			rc = dec_parse(text, strlen(text), m, &e);
+		}
+		s->is_int = 0;
+	}
+	if (rc) {
+		sqlite3_result_error(ctx,
+				     "sum: a number out of exact range (infinite or"
+				     " exponent beyond 100000)",
+				     -1);
+		s->err = 1;
+	} else {
+		dec_add(s->m, &s->e, m, e);
+	}
+	mpz_clear(m);
+}
+
+static void decsum_final(sqlite3_context *ctx)
+{
+	struct decsum *s = sqlite3_aggregate_context(ctx, 0);
+	char *t;
+
+	if (!s || !s->init)
+		return; /* no value: NULL, as sum() gives */
+	if (!s->err) {
+		t = dec_text(s->is_int, s->m, s->e);
+		if (t)
+			sqlite3_result_text(ctx, t, -1, free);
+		else
+			sqlite3_result_error_nomem(ctx);
+	}
+	mpz_clear(s->m);
+}
+
+/* tarn_decadd(a, b): the sum of two state texts; NULL is no value. */
+static void decadd(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *a = (const char *)sqlite3_value_text(argv[0]);
+	const char *b = (const char *)sqlite3_value_text(argv[1]);
+	int ai, bi;
+	mpz_t am, bm;
+	long ae, be;
+	char *t;
+
+	(void)argc;
+	if (!a || !b) {
+		if (a || b)
+			sqlite3_result_value(ctx, a ? argv[0] : argv[1]);
+		return;
+	}
+	mpz_init(am);
+	mpz_init(bm);
+	if (dec_state(a, &ai, am, &ae) || dec_state(b, &bi, bm, &be)) {
+		sqlite3_result_error(ctx, "tarn_decadd: not a decimal state", -1);
+	} else {
+		dec_add(am, &ae, bm, be);
+		t = dec_text(ai && bi, am, ae);
+		if (t)
+			sqlite3_result_text(ctx, t, -1, free);
+		else
+			sqlite3_result_error_nomem(ctx);
+	}
+	mpz_clear(am);
+	mpz_clear(bm);
+}
+
+/* tarn_decvalue(s): the visible sum: an INTEGER when every input was one
+ * (out of 64-bit range: "integer overflow", as SQLite's sum()), else the
+ * REAL nearest to the exact sum (strtod rounds correctly). */
+static void decvalue(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *s = (const char *)sqlite3_value_text(argv[0]);
+	int is_int;
+	mpz_t m;
+	long e;
+
+	(void)argc;
+	if (!s)
+		return;
+	mpz_init(m);
+	if (dec_state(s, &is_int, m, &e)) {
+		sqlite3_result_error(ctx, "tarn_decvalue: not a decimal state", -1);
+	} else if (is_int) {
+		if (e == 0 && mpz_fits_slong_p(m))
+			sqlite3_result_int64(ctx, (sqlite3_int64)mpz_get_si(m));
+		else
+			sqlite3_result_error(ctx, "integer overflow", -1);
+	} else {
+		sqlite3_result_double(ctx, strtod(s + 1, NULL));
+	}
+	mpz_clear(m);
+}
+
+/* tarn_decavg(s, n): the REAL nearest to the exact sum / n. The quotient
+ * is taken to at least 40 significant digits, and one more non-zero digit
+ * when it does not end there, so that strtod rounds it as the exact
+ * quotient. */
+static void decavg(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *s = (const char *)sqlite3_value_text(argv[0]);
+	sqlite3_int64 n = sqlite3_value_int64(argv[1]);
+	int is_int;
+	mpz_t m, q, r, t;
+	long e, k;
+	char *digits, *text;
+
+	(void)argc;
+	if (!s || n <= 0)
+		return;
+	mpz_init(m);
+	if (dec_state(s, &is_int, m, &e)) {
+		mpz_clear(m);
+		sqlite3_result_error(ctx, "tarn_decavg: not a decimal state", -1);
+		return;
+	}
+	mpz_inits(q, r, t, NULL);
+	k = 60; /* |m| * 10^60 / n has at least 41 digits: n < 2^63 */
+	mpz_ui_pow_ui(t, 10, (unsigned long)k);
+	mpz_mul(m, m, t);
+	mpz_tdiv_qr_ui(q, r, m, (unsigned long)n);
+	mpz_mul_ui(q, q, 10);
+	/* the sticky digit, away from zero: the quotient does not end here */
+	if (mpz_sgn(r) != 0 && mpz_sgn(m) < 0)
+		mpz_sub_ui(q, q, 1);
+	else if (mpz_sgn(r) != 0)
+		mpz_add_ui(q, q, 1);
+	k++;
+	digits = mpz_get_str(NULL, 10, q);
+	text = digits ? malloc(strlen(digits) + 32) : NULL;
+	if (text) {
+		sprintf(text, "%se%ld", digits, e - k);
+		sqlite3_result_double(ctx, strtod(text, NULL));
+	} else {
+		sqlite3_result_error_nomem(ctx);
+	}
+	free(text);
+	free(digits);
+	mpz_clears(m, q, r, t, NULL);
+}
+
+/* tarn_key(v...): one BLOB that is equal for two lists of values exactly
+ * when GROUP BY puts them in one group (an integral REAL is the INTEGER). */
+static void groupkey(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct sbuf b = { 0 };
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		sqlite3_value *v = argv[i];
+		int type = sqlite3_value_type(v);
+		double d;
+		sqlite3_int64 x;
+
+		switch (type) {
+		case SQLITE_INTEGER:
+			x = sqlite3_value_int64(v);
+		integer:
+			sb_add(&b, "i%lld;", (long long)x);
+			break;
+		case SQLITE_FLOAT:
+			d = sqlite3_value_double(v);
+			if (d == floor(d) && d >= -9223372036854775808.0 &&
+			    d < 9223372036854775808.0) {
+				x = (sqlite3_int64)d;
+				goto integer;
+			}
+			sb_add(&b, "r%a;", d);
+			break;
+		case SQLITE_TEXT:
+		case SQLITE_BLOB: {
+			int n = sqlite3_value_bytes(v);
+			const void *p = type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v)
+							    : sqlite3_value_blob(v);
+			sb_add(&b, "%c%d:", type == SQLITE_TEXT ? 't' : 'b', n);
+			if (!b.oom && n > 0) {
+				size_t old = b.len;
+				sb_add(&b, "%*s", n, "");
+				if (!b.oom)
+					memcpy(b.p + old, p, (size_t)n);
+			}
+			break;
+		}
+		default: sb_add(&b, "n;"); break;
+		}
+	}
+	if (b.oom) {
+		free(b.p);
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	if (b.p)
+		sqlite3_result_blob(ctx, b.p, (int)b.len, free);
+	else
+		sqlite3_result_blob(ctx, "", 0, SQLITE_STATIC);
+}
+
+static int register_functions(sqlite3 *db)
+{
+	const int f = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
+	int rc = sqlite3_create_function_v2(db, "tarn_decsum", 1, f, NULL, NULL, decsum_step,
+					    decsum_final, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function_v2(db, "tarn_decadd", 2, f, NULL, decadd, NULL, NULL,
+						NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function_v2(db, "tarn_decvalue", 1, f, NULL, decvalue, NULL,
+						NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function_v2(db, "tarn_decavg", 2, f, NULL, decavg, NULL, NULL,
+						NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function_v2(db, "tarn_key", -1, f, NULL, groupkey, NULL, NULL,
+						NULL);
+	return rc == SQLITE_OK ? TARN_OK : tarn__error_sqlite(db, "aggregate functions");
+}
+
+/* ---- compiling an aggregate to SQL ---- */
+
+/* The window_start of event_time (µs), floored to the window (event times
+ * before 1970 are negative: floor, not truncation). */
+static void window_sql(struct sbuf *b, tarn_window w)
+{
+	if (w == TARN_WINDOW_DAY)
+		sb_add(b, "NULL");
+	else
+		sb_add(b,
+		       "strftime('%s', (event_time - (event_time %% %lld + %lld) %% %lld)"
+		       " / 1000000, 'unixepoch')",
+		       w == TARN_WINDOW_HOUR ? "%Y-%m-%dT%H:00:00Z" : "%Y-%m-%dT%H:%M:00Z",
+		       w == TARN_WINDOW_HOUR ? 3600000000LL : 60000000LL,
+		       w == TARN_WINDOW_HOUR ? 3600000000LL : 60000000LL,
+		       w == TARN_WINDOW_HOUR ? 3600000000LL : 60000000LL);
+}
+
+/* The batch's rows of date ?1 that pass WHERE, as tarn_w, tarn_b<i>,
+ * tarn_x<i>, tarn_f<i> (measure arguments and filters). */
+static void source_sql(struct sbuf *b, const struct agg *g)
+{
+	size_t i;
+
+	sb_add(b, "(SELECT event_date, ");
+	window_sql(b, g->every);
+	sb_add(b, " AS tarn_w");
+	for (i = 0; i < g->n_by; i++)
+		sb_add(b, ", (%s) AS tarn_b%zu", g->by_expr[i], i);
+	for (i = 0; i < g->n_m; i++) {
+		if (g->m[i].arg)
+			sb_add(b, ", (%s) AS tarn_x%zu", g->m[i].arg, i);
+		if (g->m[i].filter)
+			sb_add(b, ", (%s) AS tarn_f%zu", g->m[i].filter, i);
+	}
+	sb_add(b, " FROM temp.tarn_batch WHERE event_date = ?1");
+	if (g->where)
+		sb_add(b, " AND (%s)", g->where);
+	sb_add(b, ")");
+}
+
+static void key_sql(struct sbuf *b, const struct agg *g)
+{
+	size_t i;
+
+	sb_add(b, "tarn_key(tarn_w");
+	for (i = 0; i < g->n_by; i++)
+		sb_add(b, ", tarn_b%zu", i);
+	sb_add(b, ")");
+}
+
+static void filter_sql(struct sbuf *b, const struct measure *m, size_t i)
+{
+	if (m->filter)
+		sb_add(b, " FILTER (WHERE tarn_f%zu)", i);
+}
+
+/* State columns: a<i> (sum state text, min/max value) and n<i> (count). */
+static void create_sql(struct sbuf *b, const struct agg *g)
+{
+	size_t i;
+
+	sb_add(b, "CREATE TABLE IF NOT EXISTS main.\"%s\"(event_date TEXT NOT NULL", g->name);
+	if (g->every != TARN_WINDOW_DAY)
+		sb_add(b, ", window_start TEXT NOT NULL");
+	for (i = 0; i < g->n_by; i++)
+		sb_add(b, ", \"%s\"", g->by_col[i]);
+	for (i = 0; i < g->n_m; i++)
+		sb_add(b, ", \"%s\"", g->m[i].col);
+	sb_add(b,
+	       ");CREATE TABLE IF NOT EXISTS main.\"%s__state\"(id INTEGER PRIMARY KEY,"
+	       " event_date TEXT NOT NULL, gkey BLOB NOT NULL, touched INTEGER NOT NULL,"
+	       " w",
+	       g->name);
+	for (i = 0; i < g->n_by; i++)
+		sb_add(b, ", b%zu", i);
+	for (i = 0; i < g->n_m; i++)
+		sb_add(b, ", a%zu, n%zu INTEGER", i, i);
+	sb_add(b,
+	       ", UNIQUE(event_date, gkey));"
+	       "CREATE INDEX IF NOT EXISTS main.\"%s__touched\" ON \"%s__state\"(id) WHERE touched;"
+	       "CREATE TABLE IF NOT EXISTS main.\"%s__distinct\"(sid INTEGER NOT NULL,"
+	       " m INTEGER NOT NULL, v, PRIMARY KEY(sid, m, v)) WITHOUT ROWID;",
+	       g->name, g->name, g->name);
+}
+
+static void upsert_sql(struct sbuf *b, const struct agg *g)
+{
+	size_t i;
+
+	sb_add(b, "INSERT INTO \"%s__state\"(event_date, gkey, touched, w", g->name);
+	for (i = 0; i < g->n_by; i++)
+		sb_add(b, ", b%zu", i);
+	for (i = 0; i < g->n_m; i++)
+		sb_add(b, ", a%zu, n%zu", i, i);
+	sb_add(b, ") SELECT event_date, ");
+	key_sql(b, g);
+	sb_add(b, ", 1, tarn_w");
+	for (i = 0; i < g->n_by; i++)
+		sb_add(b, ", tarn_b%zu", i);
+	for (i = 0; i < g->n_m; i++) {
+		const struct measure *m = &g->m[i];
+		switch (m->kind) {
+		case K_COUNT_STAR: sb_add(b, ", NULL, count(*)"); break;
+		case K_COUNT: sb_add(b, ", NULL, count(tarn_x%zu)", i); break;
+		case K_SUM:
+		case K_AVG:
+			sb_add(b, ", tarn_decsum(tarn_x%zu)", i);
+			filter_sql(b, m, i);
+			sb_add(b, ", count(tarn_x%zu)", i);
+			break;
+		case K_MIN:
+		case K_MAX:
+			sb_add(b, ", %s(tarn_x%zu)", m->kind == K_MIN ? "min" : "max", i);
+			filter_sql(b, m, i);
+			sb_add(b, ", NULL");
+			break;
+		case K_DISTINCT: sb_add(b, ", NULL, 0"); break;
+		}
+		if (m->kind == K_COUNT_STAR || m->kind == K_COUNT)
+			filter_sql(b, m, i);
+	}
+	sb_add(b, " FROM ");
+	source_sql(b, g);
+	sb_add(b, " WHERE true GROUP BY event_date, tarn_w");
+	for (i = 0; i < g->n_by; i++)
+		sb_add(b, ", tarn_b%zu", i);
+	sb_add(b, " ON CONFLICT(event_date, gkey) DO UPDATE SET touched = 1");
+	for (i = 0; i < g->n_m; i++) {
+		switch (g->m[i].kind) {
+		case K_COUNT_STAR:
+		case K_COUNT: sb_add(b, ", n%zu = n%zu + excluded.n%zu", i, i, i); break;
+		case K_SUM:
+		case K_AVG:
+			sb_add(b, ", a%zu = tarn_decadd(a%zu, excluded.a%zu)", i, i, i);
+			sb_add(b, ", n%zu = n%zu + excluded.n%zu", i, i, i);
+			break;
+		case K_MIN:
+		case K_MAX:
+			/* SQLite's scalar min()/max() are NULL when an argument
+			 * is; the aggregates skip NULLs */
+			sb_add(b,
+			       ", a%zu = CASE WHEN a%zu IS NULL THEN excluded.a%zu"
+			       " WHEN excluded.a%zu IS NULL THEN a%zu ELSE %s(a%zu, excluded.a%zu) "
+			       "END",
+			       i, i, i, i, i, g->m[i].kind == K_MIN ? "min" : "max", i, i);
+			break;
+		case K_DISTINCT: break;
+		}
+	}
+}
+
+static void distinct_sql(struct sbuf *b, const struct agg *g, size_t i)
+{
+	sb_add(b,
+	       "INSERT OR IGNORE INTO \"%s__distinct\"(sid, m, v) SELECT s.id, %zu, d.tarn_x%zu"
+	       " FROM ",
+	       g->name, i, i);
+	source_sql(b, g);
+	sb_add(b, " d JOIN \"%s__state\" s ON s.event_date = d.event_date AND s.gkey = ", g->name);
+	key_sql(b, g);
+	sb_add(b, " WHERE d.tarn_x%zu IS NOT NULL", i);
+	if (g->m[i].filter)
+		sb_add(b, " AND d.tarn_f%zu", i);
+}
+
+static void recount_sql(struct sbuf *b, const struct agg *g)
+{
+	size_t i;
+	const char *sep = "";
+
+	sb_add(b, "UPDATE \"%s__state\" SET ", g->name);
+	for (i = 0; i < g->n_m; i++) {
+		if (g->m[i].kind != K_DISTINCT)
+			continue;
+		sb_add(b,
+		       "%sn%zu = (SELECT count(*) FROM \"%s__distinct\" WHERE sid = id AND m = "
+		       "%zu)",
+		       sep, i, g->name, i);
+		sep = ", ";
+	}
+	sb_add(b, " WHERE touched");
+}
+
+static void refresh_sql(struct sbuf *b, const struct agg *g)
+{
+	size_t i;
+
+	sb_add(b, "INSERT OR REPLACE INTO \"%s\"(rowid, event_date", g->name);
+	if (g->every != TARN_WINDOW_DAY)
+		sb_add(b, ", window_start");
+	for (i = 0; i < g->n_by; i++)
+		sb_add(b, ", \"%s\"", g->by_col[i]);
+	for (i = 0; i < g->n_m; i++)
+		sb_add(b, ", \"%s\"", g->m[i].col);
+	sb_add(b, ") SELECT id, event_date");
+	if (g->every != TARN_WINDOW_DAY)
+		sb_add(b, ", w");
+	for (i = 0; i < g->n_by; i++)
+		sb_add(b, ", b%zu", i);
+	for (i = 0; i < g->n_m; i++) {
+		switch (g->m[i].kind) {
+		case K_SUM: sb_add(b, ", tarn_decvalue(a%zu)", i); break;
+		case K_AVG: sb_add(b, ", tarn_decavg(a%zu, n%zu)", i, i); break;
+		case K_MIN:
+		case K_MAX: sb_add(b, ", a%zu", i); break;
+		default: sb_add(b, ", n%zu", i); break;
+		}
+	}
+	sb_add(b, " FROM \"%s__state\" WHERE touched", g->name);
+}
+
+static int prepare(sqlite3 *db, struct sbuf *b, sqlite3_stmt **st, const char *name)
+{
+	int rc;
+
+	if (b->oom) {
+		free(b->p);
+		return tarn__error_set(TARN_ENOMEM, "aggregate %s", name);
+	}
+	rc = sqlite3_prepare_v2(db, b->p, -1, st, NULL);
+	if (rc != SQLITE_OK)
+		rc = tarn__error_sqlite(db, "aggregate %s: compile", name);
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+	return rc;
+}
+
+/* Create g's tables (create_tables) and prepare its statements on db. */
+static int agg_prepare(sqlite3 *db, struct agg *g, int create_tables)
+{
+	struct sbuf b = { 0 };
+	size_t i;
+	int rc = TARN_OK, has_distinct = 0;
+
+	if (create_tables) {
+		create_sql(&b, g);
+		if (b.oom)
+			rc = tarn__error_set(TARN_ENOMEM, "aggregate %s", g->name);
+		if (!rc)
+			rc = tarn__sql_exec(db, b.p, g->name);
+		free(b.p);
+		memset(&b, 0, sizeof(b));
+		if (rc)
+			return rc;
+	}
+	upsert_sql(&b, g);
+	rc = prepare(db, &b, &g->upsert, g->name);
+	for (i = 0; !rc && i < g->n_m; i++) {
+		if (g->m[i].kind != K_DISTINCT)
+			continue;
+		has_distinct = 1;
+		distinct_sql(&b, g, i);
+		rc = prepare(db, &b, &g->m[i].distinct, g->name);
+	}
+	if (!rc && has_distinct) {
+		recount_sql(&b, g);
+		rc = prepare(db, &b, &g->recount, g->name);
+	}
+	if (!rc) {
+		refresh_sql(&b, g);
+		rc = prepare(db, &b, &g->refresh, g->name);
+	}
+	if (!rc) {
+		sb_add(&b, "UPDATE \"%s__state\" SET touched = 0 WHERE touched", g->name);
+		rc = prepare(db, &b, &g->untouch, g->name);
+	}
+	if (!rc) {
+		sb_add(&b,
+		       "DELETE FROM \"%s\" WHERE rowid IN (SELECT id FROM \"%s__state\""
+		       " WHERE event_date = ?1)",
+		       g->name, g->name);
+		rc = prepare(db, &b, &g->clear[0], g->name);
+	}
+	if (!rc) {
+		sb_add(&b,
+		       "DELETE FROM \"%s__distinct\" WHERE sid IN (SELECT id FROM \"%s__state\""
+		       " WHERE event_date = ?1)",
+		       g->name, g->name);
+		rc = prepare(db, &b, &g->clear[1], g->name);
+	}
+	if (!rc) {
+		sb_add(&b, "DELETE FROM \"%s__state\" WHERE event_date = ?1", g->name);
+		rc = prepare(db, &b, &g->clear[2], g->name);
+	}
+	return rc;
+}
+
+/* ---- the set ---- */
+
+static int step_date(sqlite3 *db, sqlite3_stmt *st, const char *date, const char *what)
+{
+	int rc;
+
+	if (!st)
+		return TARN_OK;
+	if (date)
+		sqlite3_bind_text(st, 1, date, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return tarn__error_sqlite(db, "gold.db: aggregate %s", what);
+	return TARN_OK;
+}
+
+int tarn__aggregate_open(tarn__aggset **out, sqlite3 *db)
+{
+	tarn__aggset *a = calloc(1, sizeof(*a));
+	int rc;
+
+	*out = NULL;
+	if (!a)
+		return tarn__error_set(TARN_ENOMEM, "aggregates");
+	a->db = db;
+	rc = register_functions(db);
+	if (!rc)
+		rc = tarn__sql_exec(db,
+				    "CREATE TEMP TABLE IF NOT EXISTS tarn_batch(" EVENT_COLUMNS ")",
+				    "gold.db: aggregate batch");
+	if (!rc)
+		rc = tarn__sql_prepare(db, "INSERT INTO temp.tarn_batch VALUES(?,?,?,?,?,?,?,?,?)",
+				       &a->ins, "gold.db: aggregate batch");
+	if (!rc)
+		rc = tarn__sql_prepare(db, "DELETE FROM temp.tarn_batch WHERE event_date = ?1",
+				       &a->drop_day, "gold.db: aggregate batch");
+	if (!rc)
+		rc = tarn__sql_prepare(db, "DELETE FROM temp.tarn_batch", &a->drop_all,
+				       "gold.db: aggregate batch");
+	if (rc) {
+		tarn__aggregate_close(a);
+		return rc;
+	}
+	*out = a;
+	return TARN_OK;
+}
+
+void tarn__aggregate_close(tarn__aggset *a)
+{
+	size_t i;
+
+	if (!a)
+		return;
+	for (i = 0; i < a->n; i++)
+		agg_free(a->a[i]);
+	free(a->a);
+	sqlite3_finalize(a->ins);
+	sqlite3_finalize(a->drop_day);
+	sqlite3_finalize(a->drop_all);
+	free(a);
+}
+
+static int set_append(tarn__aggset *a, struct agg *g)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 4;
+		struct agg **n = realloc(a->a, cap * sizeof(*n));
+		if (!n)
+			return tarn__error_set(TARN_ENOMEM, "aggregates");
+		a->a = n;
+		a->cap = cap;
+	}
+	a->a[a->n++] = g;
+	return TARN_OK;
+}
+
+int tarn__aggregate_push(tarn__aggset *a, const tarn_aggregate_def *d, int create_tables)
+{
+	struct agg *g;
+	int rc = agg_compile(d, &g);
+
+	if (!rc)
+		rc = agg_prepare(a->db, g, create_tables);
+	if (!rc)
+		rc = set_append(a, g);
+	if (rc)
+		agg_free(g);
+	return rc;
+}
+
+size_t tarn__aggregate_count(const tarn__aggset *a)
+{
+	return a ? a->n : 0;
+}
+
+const char *tarn__aggregate_name(const tarn__aggset *a, size_t i)
+{
+	return a->a[i]->name;
+}
+
+int tarn__aggregate_add(tarn__aggset *a, const char *date, const tarn_event *ev)
+{
+	sqlite3_stmt *st;
+	char id[37];
+	int rc;
+
+	if (!a || !a->n)
+		return TARN_OK;
+	st = a->ins;
+	if (ev->id_is_uuid) {
+		uuid_unparse_lower(ev->id, id);
+		sqlite3_bind_text(st, 1, id, 36, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_text(st, 1, (const char *)ev->id, (int)ev->id_len, SQLITE_STATIC);
+	}
+	sqlite3_bind_int64(st, 2, ev->time_us);
+	sqlite3_bind_text(st, 3, date, 10, SQLITE_STATIC);
+	if (ev->has_name)
+		sqlite3_bind_text(st, 4, ev->name, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_text(st, 5, ev->payload_len ? (const char *)ev->payload : "",
+			  (int)ev->payload_len, SQLITE_STATIC);
+	if (ev->key)
+		sqlite3_bind_blob(st, 6, ev->key_len ? ev->key : "", (int)ev->key_len,
+				  SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 6);
+	if (ev->topic)
+		sqlite3_bind_text(st, 7, ev->topic, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 7);
+	if (ev->partition >= 0)
+		sqlite3_bind_int(st, 8, ev->partition);
+	else
+		sqlite3_bind_null(st, 8);
+	if (ev->offset >= 0)
+		sqlite3_bind_int64(st, 9, ev->offset);
+	else
+		sqlite3_bind_null(st, 9);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return tarn__error_sqlite(a->db, "gold.db: aggregate batch");
+	a->buffered = 1;
+	return TARN_OK;
+}
+
+static int agg_apply(sqlite3 *db, struct agg *g, const char *date)
+{
+	size_t i;
+	int rc = step_date(db, g->upsert, date, g->name);
+
+	for (i = 0; !rc && i < g->n_m; i++)
+		rc = step_date(db, g->m[i].distinct, date, g->name);
+	if (!rc)
+		rc = step_date(db, g->recount, NULL, g->name);
+	if (!rc)
+		rc = step_date(db, g->refresh, NULL, g->name);
+	if (!rc)
+		rc = step_date(db, g->untouch, NULL, g->name);
+	return rc;
+}
+
+int tarn__aggregate_flush(tarn__aggset *a, const char *date)
+{
+	size_t i;
+	int rc = TARN_OK;
+
+	if (!a || !a->buffered)
+		return TARN_OK;
+	for (i = 0; !rc && i < a->n; i++)
+		rc = agg_apply(a->db, a->a[i], date);
+	if (!rc)
+		rc = step_date(a->db, a->drop_day, date, "batch");
+	return rc;
+}
+
+int tarn__aggregate_clear_day(tarn__aggset *a, const char *date)
+{
+	size_t i, k;
+	int rc = TARN_OK;
+
+	if (!a || !a->n)
+		return TARN_OK;
+	for (i = 0; !rc && i < a->n; i++)
+		for (k = 0; !rc && k < 3; k++)
+			rc = step_date(a->db, a->a[i]->clear[k], date, a->a[i]->name);
+	if (!rc)
+		rc = step_date(a->db, a->drop_day, date, "batch");
+	return rc;
+}
+
+void tarn__aggregate_discard(tarn__aggset *a)
+{
+	if (!a || !a->buffered)
+		return;
+	sqlite3_step(a->drop_all);
+	sqlite3_reset(a->drop_all);
+	a->buffered = 0;
+}
+
+/* ---- the catalog ---- */
+
+static void json_str(struct sbuf *b, const char *s)
+{
+	sb_add(b, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			sb_add(b, "\\%c", c);
+		else if (c < 0x20)
+			sb_add(b, "\\u%04x", c);
+		else
+			sb_add(b, "%c", c);
+	}
+	sb_add(b, "\"");
+}
+
+static void json_pairs(struct sbuf *b, const tarn_aggregate_column *c, size_t n)
+{
+	size_t i;
+
+	sb_add(b, "[");
+	for (i = 0; i < n; i++) {
+		sb_add(b, "%s[", i ? "," : "");
+		json_str(b, c[i].col);
+		sb_add(b, ",");
+		json_str(b, c[i].expr);
+		sb_add(b, "]");
+	}
+	sb_add(b, "]");
+}
+
+/* A declaration read from the catalog; strings owned by it. */
+struct loaded {
+	tarn_aggregate_def def;
+	tarn_aggregate_column by[MAX_COLS], measure[MAX_COLS];
+	char *strings[4 + 4 * MAX_COLS];
+	size_t n_strings;
+	char state[16];
+	uint64_t rows;
+};
+
+static void loaded_free(struct loaded *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n_strings; i++)
+		free(l->strings[i]);
+	memset(l, 0, sizeof(*l));
+}
+
+static const char *keep(struct loaded *l, const unsigned char *s)
+{
+	char *c = s ? strdup((const char *)s) : NULL;
+
+	if (c)
+		l->strings[l->n_strings++] = c;
+	return c;
+}
+
+static int parse_pairs(sqlite3 *db, const unsigned char *json, struct loaded *l,
+		       tarn_aggregate_column *out, size_t *n)
+{
+	sqlite3_stmt *st;
+	int rc = tarn__sql_prepare(db, "SELECT value->>0, value->>1 FROM json_each(?) ORDER BY key",
+				   &st, "aggregates catalog");
+
+	*n = 0;
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, (const char *)json, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < MAX_COLS) {
+		out[*n].col = keep(l, sqlite3_column_text(st, 0));
+		out[*n].expr = keep(l, sqlite3_column_text(st, 1));
+		if (!out[*n].col || !out[*n].expr) {
+			sqlite3_finalize(st);
+			return tarn__error_set(TARN_ECORRUPT, "aggregates catalog: a bad column");
+		}
+		(*n)++;
+	}
+	rc = rc == SQLITE_DONE
+		     ? TARN_OK
+		     : tarn__error_set(TARN_ECORRUPT, "aggregates catalog: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Does schema.aggregates exist? */
+static int has_catalog(sqlite3 *db, const char *schema, int *yes)
+{
+	char sql[160];
+	sqlite3_stmt *st;
+	int rc;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT 1 FROM \"%s\".sqlite_master WHERE type = 'table' AND name = 'aggregates'",
+		 schema);
+	rc = tarn__sql_prepare(db, sql, &st, "aggregates catalog");
+	if (rc)
+		return rc;
+	*yes = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return TARN_OK;
+}
+
+typedef int (*loaded_cb)(void *ctx, struct loaded *l);
+
+/* Call cb for each catalog row of schema (all states when all is set). */
+static int catalog_each(sqlite3 *db, const char *schema, int all, loaded_cb cb, void *ctx)
+{
+	char sql[256];
+	sqlite3_stmt *st;
+	int rc, yes = 0;
+
+	rc = has_catalog(db, schema, &yes);
+	if (rc || !yes)
+		return rc;
+	snprintf(sql, sizeof(sql),
+		 "SELECT name, every, where_expr, by_cols, measures, state FROM \"%s\".aggregates"
+		 " %s ORDER BY name",
+		 schema, all ? "" : "WHERE state = 'ready'");
+	rc = tarn__sql_prepare(db, sql, &st, "aggregates catalog");
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		struct loaded l;
+		memset(&l, 0, sizeof(l));
+		l.def.name = keep(&l, sqlite3_column_text(st, 0));
+		l.def.where = keep(&l, sqlite3_column_text(st, 2));
+		snprintf(l.state, sizeof(l.state), "%s", (const char *)sqlite3_column_text(st, 5));
+		rc = !l.def.name ? tarn__error_set(TARN_ECORRUPT, "aggregates catalog: no name")
+				 : tarn_window_parse((const char *)sqlite3_column_text(st, 1),
+						     &l.def.every);
+		if (rc == TARN_EINVAL)
+			rc = tarn__error_set(TARN_ECORRUPT, "aggregates catalog: %s: %s",
+					     l.def.name, tarn_error_last());
+		if (!rc)
+			rc = parse_pairs(db, sqlite3_column_text(st, 3), &l, l.by, &l.def.n_by);
+		if (!rc)
+			rc = parse_pairs(db, sqlite3_column_text(st, 4), &l, l.measure,
+					 &l.def.n_measures);
+		l.def.by = l.by;
+		l.def.measure = l.measure;
+		if (!rc)
+			rc = cb(ctx, &l);
+		loaded_free(&l);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+struct load_ctx {
+	tarn__aggset *a;
+	int create_tables;
+};
+
+static int load_one(void *ctx, struct loaded *l)
+{
+	struct load_ctx *c = ctx;
+	int rc = tarn__aggregate_push(c->a, &l->def, c->create_tables);
+
+	if (rc == TARN_EINVAL)
+		rc = tarn__error_set(TARN_ECORRUPT, "aggregates catalog: %s", tarn_error_last());
+	return rc;
+}
+
+int tarn__aggregate_load(tarn__aggset *a, const char *schema, int create_tables)
+{
+	struct load_ctx c = { a, create_tables };
+
+	return catalog_each(a->db, schema, 0, load_one, &c);
+}
+
+/* ---- create, drop, list on a lake ---- */
+
+/* A name that gold.db already has (tables, views, indexes; any case). */
+static int name_taken(sqlite3 *db, const char *name, int *taken)
+{
+	sqlite3_stmt *st;
+	int rc = tarn__sql_prepare(
+		db,
+		"SELECT 1 FROM sqlite_master WHERE lower(name) IN (lower(?1),"
+		" lower(?1 || '__state'), lower(?1 || '__distinct'),"
+		" lower(?1 || '__touched'))"
+		" UNION ALL SELECT 1 FROM aggregates WHERE lower(name) = lower(?1)",
+		&st, "gold.db");
+
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*taken = rc == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? TARN_OK : tarn__error_sqlite(db, "gold.db");
+}
+
+static int catalog_insert(sqlite3 *db, const tarn_aggregate_def *d)
+{
+	struct sbuf by = { 0 }, ms = { 0 };
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	json_pairs(&by, d->by, d->n_by);
+	json_pairs(&ms, d->measure, d->n_measures);
+	rc = by.oom || ms.oom ? tarn__error_set(TARN_ENOMEM, "aggregates catalog") : TARN_OK;
+	if (!rc)
+		rc = tarn__sql_prepare(db,
+				       "INSERT INTO aggregates VALUES(?, ?, ?, ?, ?, 'building',"
+				       " strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+				       &st, "gold.db: aggregates");
+	if (!rc) {
+		sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, tarn_window_name(d->every), -1, SQLITE_STATIC);
+		if (d->where)
+			sqlite3_bind_text(st, 3, d->where, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, by.p ? by.p : "[]", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, ms.p ? ms.p : "[]", -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = tarn__error_sqlite(db, "gold.db: aggregates");
+	}
+	sqlite3_finalize(st);
+	free(by.p);
+	free(ms.p);
+	return rc;
+}
+
+struct backfill {
+	tarn__aggset *a;
+	const char *date;
+};
+
+static int backfill_one(void *ctx, const tarn_event *ev)
+{
+	struct backfill *b = ctx;
+
+	return tarn__aggregate_add(b->a, b->date, ev);
+}
+
+/* Every shard's events into the set a (one aggregate), day by day. */
+static int backfill(tarn_lake *lake, tarn__aggset *a)
+{
+	char(*dates)[11] = NULL;
+	size_t n = 0, i;
+	int rc = tarn__shard_list(tarn_lake_dir(lake), &dates, &n, NULL, NULL);
+
+	for (i = 0; !rc && i < n; i++) {
+		struct backfill b = { a, dates[i] };
+		tarn__shard *s = NULL;
+
+		rc = tarn__shard_open(&s, tarn_lake_dir(lake), dates[i], 1, 0);
+		if (rc == TARN_ENOTFOUND) {
+			rc = TARN_OK; /* pruned meanwhile */
+			continue;
+		}
+		if (!rc)
+			rc = tarn__shard_scan(s, INT64_MIN, INT64_MAX, 0, backfill_one, &b, NULL);
+		if (!rc)
+			rc = tarn__aggregate_flush(a, dates[i]);
+		tarn__shard_close(s);
+	}
+	free(dates);
+	return rc;
+}
+
+int tarn_aggregate_create(tarn_lake *lake, const tarn_aggregate_def *def)
+{
+	sqlite3 *db;
+	tarn__aggset *a = NULL;
+	int rc, taken = 0;
+
+	rc = tarn_aggregate_check(def);
+	if (!rc)
+		rc = tarn__lake_settle(lake);
+	if (rc)
+		return rc;
+	db = tarn__lake_gold_db(lake);
+	rc = tarn__sql_exec(db, "BEGIN IMMEDIATE", "gold.db");
+	if (rc)
+		return rc;
+	rc = name_taken(db, def->name, &taken);
+	if (!rc && taken)
+		rc = tarn__error_set(TARN_EINVAL, "'%s' is already a table or aggregate of gold.db",
+				     def->name);
+	if (!rc)
+		rc = catalog_insert(db, def);
+	if (!rc)
+		rc = tarn__aggregate_open(&a, db);
+	if (!rc)
+		rc = tarn__aggregate_push(a, def, 1);
+	if (!rc)
+		rc = backfill(lake, a);
+	if (!rc) {
+		sqlite3_stmt *st;
+		rc = tarn__sql_prepare(db, "UPDATE aggregates SET state = 'ready' WHERE name = ?",
+				       &st, "gold.db: aggregates");
+		if (!rc) {
+			sqlite3_bind_text(st, 1, def->name, -1, SQLITE_STATIC);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				rc = tarn__error_sqlite(db, "gold.db: aggregates");
+			sqlite3_finalize(st);
+		}
+	}
+	tarn__aggregate_discard(a);
+	tarn__aggregate_close(a);
+	if (!rc)
+		rc = tarn__sql_exec(db, "COMMIT", "gold.db");
+	if (rc) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return tarn__lake_reload_aggregates(lake);
+}
+
+int tarn_aggregate_drop(tarn_lake *lake, const char *name)
+{
+	struct sbuf sql = { 0 };
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
+	int rc = tarn__lake_settle(lake);
+
+	if (rc)
+		return rc;
+	if (!is_ident(name) || strstr(name, "__"))
+		return tarn__error_set(TARN_ENOTFOUND, "no aggregate '%s'", name ? name : "");
+	db = tarn__lake_gold_db(lake);
+	rc = tarn__sql_exec(db, "BEGIN IMMEDIATE", "gold.db");
+	if (!rc)
+		rc = tarn__sql_prepare(db, "DELETE FROM aggregates WHERE name = ?", &st,
+				       "gold.db: aggregates");
+	if (!rc) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = tarn__error_sqlite(db, "gold.db: aggregates");
+		else if (sqlite3_changes(db) == 0)
+			rc = tarn__error_set(TARN_ENOTFOUND, "no aggregate '%s'", name);
+	}
+	sqlite3_finalize(st);
+	sb_add(&sql,
+	       "DROP TABLE IF EXISTS \"%s\"; DROP TABLE IF EXISTS \"%s__state\";"
+	       " DROP TABLE IF EXISTS \"%s__distinct\";",
+	       name, name, name);
+	if (!rc)
+		rc = sql.oom ? tarn__error_set(TARN_ENOMEM, "aggregate drop")
+			     : tarn__sql_exec(db, sql.p, "gold.db: drop aggregate");
+	free(sql.p);
+	if (!rc)
+		rc = tarn__sql_exec(db, "COMMIT", "gold.db");
+	if (rc) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return tarn__lake_reload_aggregates(lake);
+}
+
+struct list_ctx {
+	sqlite3 *db;
+	tarn_aggregate_cb cb;
+	void *ctx;
+};
+
+static int list_one(void *ctx, struct loaded *l)
+{
+	struct list_ctx *c = ctx;
+	tarn_aggregate_info info;
+	char sql[160];
+	sqlite3_stmt *st;
+	int rc;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM \"%s\"", l->def.name);
+	rc = tarn__sql_prepare(c->db, sql, &st, "gold.db");
+	if (rc)
+		return rc;
+	info.rows = sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	info.def = l->def;
+	info.state = l->state;
+	return c->cb(c->ctx, &info);
+}
+
+int tarn_aggregate_list(tarn_lake *lake, tarn_aggregate_cb cb, void *ctx)
+{
+	struct list_ctx c = { tarn__lake_gold_db(lake), cb, ctx };
+
+	return catalog_each(c.db, "main", 1, list_one, &c);
+}

@@ -1,0 +1,53 @@
+/* Library-internal: the declared-aggregate engine (aggregate.c) that gold
+ * (gold.c) drives in its batches, and that create, verify and rebuild use.
+ *
+ * A set holds the compiled declarations of one SQLite connection (gold.db,
+ * or verify's in-memory copy): events added to it wait in the connection's
+ * TEMP table tarn_batch (the events view's columns) until their day is
+ * flushed, which applies them to every aggregate's state and table in the
+ * caller's open transaction. */
+#ifndef TARN_AGGREGATE_INTERNAL_H
+#define TARN_AGGREGATE_INTERNAL_H
+
+#include <stddef.h>
+
+#include <sqlite3.h>
+
+#include "tarn/aggregate.h"
+#include "tarn/event.h"
+
+typedef struct tarn__aggset tarn__aggset;
+
+/* Schema of the catalog table `aggregates` (part of gold.db's schema). */
+extern const char tarn__aggregate_schema[];
+
+/* An empty set on db (which stays the caller's): registers the engine's
+ * SQL functions on db and creates TEMP table tarn_batch. TARN_OK,
+ * TARN_ESQLITE, TARN_ENOMEM. */
+int tarn__aggregate_open(tarn__aggset **out, sqlite3 *db);
+/* Add every ready declaration of catalog `schema`.aggregates ("main", or
+ * an attached name; no table there: none). create_tables: create their
+ * tables and state in main (verify's recomputation). TARN_OK,
+ * TARN_ECORRUPT (a catalog row that does not compile), TARN_ESQLITE,
+ * TARN_ENOMEM. */
+int tarn__aggregate_load(tarn__aggset *a, const char *schema, int create_tables);
+/* Add one declaration (checked first, as tarn_aggregate_check). */
+int tarn__aggregate_push(tarn__aggset *a, const tarn_aggregate_def *d, int create_tables);
+/* Buffer one stored event of shard date `date` (nothing when the set is
+ * empty). ev: as tarn_lake_add or tarn__shard_scan give it; copied. */
+int tarn__aggregate_add(tarn__aggset *a, const char *date, const tarn_event *ev);
+/* Apply the buffered events of date to every aggregate (the caller's
+ * transaction), then forget them. Errors: TARN_ESQLITE (an integer sum out
+ * of range says "integer overflow"), TARN_ENOMEM. */
+int tarn__aggregate_flush(tarn__aggset *a, const char *date);
+/* Delete every aggregate's rows and state of date, and its buffer. */
+int tarn__aggregate_clear_day(tarn__aggset *a, const char *date);
+/* Forget every buffered event (the batch was rolled back). */
+void tarn__aggregate_discard(tarn__aggset *a);
+/* How many aggregates; the name of the i-th (borrowed). */
+size_t tarn__aggregate_count(const tarn__aggset *a);
+const char *tarn__aggregate_name(const tarn__aggset *a, size_t i);
+/* NULL is allowed. */
+void tarn__aggregate_close(tarn__aggset *a);
+
+#endif
