@@ -45,7 +45,7 @@ def run(*args):
 
 # ---- what exists ----
 top = run(TARN, "--help")
-subcommands = set(re.findall(r"^  ([a-z]+)  ", top, re.M))
+subcommands = set(re.findall(r"^  ([a-z]+) +\S", top, re.M))
 flags = {}
 for sub in subcommands:
     h = run(TARN, sub, "--help")
@@ -155,6 +155,12 @@ for doc in (README, MAN):
         cmds = tarn_commands(text)
         # tables the documents create themselves in an example
         made.update(re.findall(r"CREATE (?:VIRTUAL )?(?:TABLE|VIEW) ([a-z_][a-z0-9_]*)", text))
+        for sub, args in tarn_commands(text):
+            # tarn aggregate create --lake DIR NAME declares the table NAME
+            if sub == "aggregate" and args[:1] == ["create"]:
+                words = [a for a in args[1:] if not a.startswith("-")]
+                if len(words) >= 2:
+                    made.add(words[1])
         # a command line is only checked where it reads as one: a block line,
         # or a span that starts with tarn
         if not block and not re.match(r"(bin/)?tarn ", text):
