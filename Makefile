@@ -120,7 +120,7 @@ uninstall:
 # runs format-check over all of them (the tree was formatted once, so every
 # change is checked).
 FORMAT_SRC = $(wildcard include/tarn/*.h src/*.c src/*.h src/cli/*.c src/cli/*.h src/ext/*.c \
-	tests/unit/*.c tests/fuzz/*.c tests/powerloss/*.c bench/*.c bench/*.h)
+	tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/powerloss/*.c bench/*.c bench/*.h)
 format:
 	clang-format -i $(FORMAT_SRC)
 format-check:

@@ -16,6 +16,7 @@
 #include "aggregate.h"
 #include "error_internal.h"
 #include "lake_internal.h"
+#include "sqlutil.h"
 
 #define MAX_COLS  32
 #define MAX_IDENT 64
@@ -1429,18 +1430,7 @@ int tarn__aggregate_add(tarn__aggset *a, const char *date, const tarn_event *ev)
 				  SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 6);
-	if (ev->topic)
-		sqlite3_bind_text(st, 7, ev->topic, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 7);
-	if (ev->partition >= 0)
-		sqlite3_bind_int(st, 8, ev->partition);
-	else
-		sqlite3_bind_null(st, 8);
-	if (ev->offset >= 0)
-		sqlite3_bind_int64(st, 9, ev->offset);
-	else
-		sqlite3_bind_null(st, 9);
+	tarn__bind_provenance(st, 7, ev);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);

@@ -17,6 +17,7 @@
 #include "hash.h"
 #include "idindex.h"
 #include "lake_internal.h"
+#include "sqlutil.h"
 
 #define MAX_OPEN_SHARDS 64
 #define N_FIELDS	7 /* the paths of tarn_extract_options */
@@ -922,18 +923,7 @@ int tarn_lake_quarantine(tarn_lake *lake, const tarn_event *ev, tarn_reject reas
 		sqlite3_bind_blob(st, 6, ev->headers, (int)ev->headers_len, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 6);
-	if (ev->topic)
-		sqlite3_bind_text(st, 7, ev->topic, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 7);
-	if (ev->partition >= 0)
-		sqlite3_bind_int(st, 8, ev->partition);
-	else
-		sqlite3_bind_null(st, 8);
-	if (ev->offset >= 0)
-		sqlite3_bind_int64(st, 9, ev->offset);
-	else
-		sqlite3_bind_null(st, 9);
+	tarn__bind_provenance(st, 7, ev);
 	sqlite3_bind_int64(st, 10, ev->ingest_us ? ev->ingest_us : tarn_time_now_us());
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);

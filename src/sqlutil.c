@@ -188,3 +188,19 @@ int tarn__sql_open(sqlite3 **out, const char *path, int readonly, int create_mod
 {
 	return tarn__sql_open_ex(out, path, readonly, create_mode, NULL);
 }
+
+void tarn__bind_provenance(sqlite3_stmt *st, int col, const tarn_event *ev)
+{
+	if (ev->topic)
+		sqlite3_bind_text(st, col, ev->topic, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, col);
+	if (ev->partition >= 0)
+		sqlite3_bind_int(st, col + 1, ev->partition);
+	else
+		sqlite3_bind_null(st, col + 1);
+	if (ev->offset >= 0)
+		sqlite3_bind_int64(st, col + 2, ev->offset);
+	else
+		sqlite3_bind_null(st, col + 2);
+}

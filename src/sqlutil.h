@@ -28,6 +28,13 @@ int tarn__sql_stamp(sqlite3 *db, const char *path);
 /* Join dir and name into a malloc'd path. */
 char *tarn__path_join(const char *dir, const char *name);
 
+/* Bind an event's Kafka provenance to parameters col, col + 1, col + 2 of
+ * st: topic (TEXT, borrowed: SQLITE_STATIC, so ev must outlive the step),
+ * partition and offset (INTEGER); each NULL when the event has none (NULL
+ * topic, partition or offset < 0: a line of a file). */
+struct tarn_event;
+void tarn__bind_provenance(sqlite3_stmt *st, int col, const struct tarn_event *ev);
+
 /* ---- what tarn does to the file system outside SQLite (sqlutil.c) ---- */
 
 enum { TARN__FS_CREATE = 1, TARN__FS_UNLINK, TARN__FS_SYNC_DIR };

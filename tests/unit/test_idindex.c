@@ -22,33 +22,8 @@
 #define DAY0   1795132800000000LL /* 2026-11-20T00:00:00Z */
 #define DAY_US 86400000000LL
 
-static char lake_dir[256];
-
-static int setup(void **state)
-{
-	(void)state;
-	snprintf(lake_dir, sizeof(lake_dir), "/tmp/tarn-test-ids-XXXXXX");
-	assert_non_null(mkdtemp(lake_dir));
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[300];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", lake_dir);
-	return system(cmd);
-}
-
-static tarn_lake *open_lake(void)
-{
-	tarn_lake *lake = NULL;
-
-	if (tarn_lake_open(&lake, lake_dir, 0))
-		fail_msg("open: %s", tarn_error_last());
-	return lake;
-}
+#define FIXTURE_NAME "ids"
+#include "lake_fixture.h"
 
 /* Event k with a text id "ev-k" (or, when uuid, a UUID made from k), time
  * t, partition p; variant v changes the payload bytes. */

@@ -14,34 +14,8 @@
 
 #include "tarn/tarn.h"
 
-static char lake_dir[256];
-
-static int setup(void **state)
-{
-	(void)state;
-	snprintf(lake_dir, sizeof(lake_dir), "/tmp/tarn-test-lake-XXXXXX");
-	assert_non_null(mkdtemp(lake_dir));
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[300];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", lake_dir);
-	return system(cmd);
-}
-
-static tarn_lake *open_lake(void)
-{
-	tarn_lake *lake = NULL;
-	int rc = tarn_lake_open(&lake, lake_dir, 0);
-
-	if (rc)
-		fail_msg("open: %s", tarn_error_last());
-	return lake;
-}
+#define FIXTURE_NAME "lake"
+#include "lake_fixture.h"
 
 static tarn_ingest_counts ingest_text(tarn_lake *lake, const char *text)
 {

@@ -18,33 +18,8 @@
 
 #define DAY0 1795132800000000LL /* 2026-11-20T00:00:00Z */
 
-static char lake_dir[256];
-
-static int setup(void **state)
-{
-	(void)state;
-	snprintf(lake_dir, sizeof(lake_dir), "/tmp/tarn-test-shard-XXXXXX");
-	assert_non_null(mkdtemp(lake_dir));
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[300];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", lake_dir);
-	return system(cmd);
-}
-
-static tarn_lake *open_lake(void)
-{
-	tarn_lake *lake = NULL;
-
-	if (tarn_lake_open(&lake, lake_dir, 0))
-		fail_msg("open: %s", tarn_error_last());
-	return lake;
-}
+#define FIXTURE_NAME "shard"
+#include "lake_fixture.h"
 
 /* Event k: a text id, a payload naming it (variant v changes the bytes). */
 static tarn_add_result add(tarn_lake *lake, int64_t t, int k, int v)
