@@ -1070,18 +1070,28 @@ static void filter_sql(struct sbuf *b, const struct measure *m, size_t i)
 		sb_add(b, " FILTER (WHERE tarn_f%zu)", i);
 }
 
+/* The visible table's columns after event_date, in their order:
+ * window_start (hour and minute windows, declared with window_type), the
+ * --by columns, the measures. */
+static void visible_cols(struct sbuf *b, const struct agg *g, const char *window_type)
+{
+	size_t i;
+
+	if (g->every != TARN_WINDOW_DAY)
+		sb_add(b, ", window_start%s", window_type);
+	for (i = 0; i < g->n_by; i++)
+		sb_add(b, ", \"%s\"", g->by_col[i]);
+	for (i = 0; i < g->n_m; i++)
+		sb_add(b, ", \"%s\"", g->m[i].col);
+}
+
 /* State columns: a<i> (sum state text, min/max value) and n<i> (count). */
 static void create_sql(struct sbuf *b, const struct agg *g)
 {
 	size_t i;
 
 	sb_add(b, "CREATE TABLE IF NOT EXISTS main.\"%s\"(event_date TEXT NOT NULL", g->name);
-	if (g->every != TARN_WINDOW_DAY)
-		sb_add(b, ", window_start TEXT NOT NULL");
-	for (i = 0; i < g->n_by; i++)
-		sb_add(b, ", \"%s\"", g->by_col[i]);
-	for (i = 0; i < g->n_m; i++)
-		sb_add(b, ", \"%s\"", g->m[i].col);
+	visible_cols(b, g, " TEXT NOT NULL");
 	sb_add(b,
 	       ");CREATE TABLE IF NOT EXISTS main.\"%s__state\"(id INTEGER PRIMARY KEY,"
 	       " event_date TEXT NOT NULL, gkey BLOB NOT NULL, touched INTEGER NOT NULL,"
@@ -1202,12 +1212,7 @@ static void refresh_sql(struct sbuf *b, const struct agg *g)
 	size_t i;
 
 	sb_add(b, "INSERT OR REPLACE INTO \"%s\"(rowid, event_date", g->name);
-	if (g->every != TARN_WINDOW_DAY)
-		sb_add(b, ", window_start");
-	for (i = 0; i < g->n_by; i++)
-		sb_add(b, ", \"%s\"", g->by_col[i]);
-	for (i = 0; i < g->n_m; i++)
-		sb_add(b, ", \"%s\"", g->m[i].col);
+	visible_cols(b, g, "");
 	sb_add(b, ") SELECT id, event_date");
 	if (g->every != TARN_WINDOW_DAY)
 		sb_add(b, ", w");
