@@ -6,6 +6,8 @@
 #     tests/kafka/broker.sh start DIR     prints the bootstrap address
 #     tests/kafka/broker.sh stop DIR      stops it and removes DIR
 #     tests/kafka/broker.sh fetch         only gets the jars
+#     tests/kafka/broker.sh topic DIR NAME [PARTITIONS]
+#     tests/kafka/broker.sh refuse DIR NAME   producers to NAME are refused
 #
 # DIR holds server.properties, the log dirs, broker.log, broker.pid and
 # bootstrap. The jars and their dependencies are fetched once with mvn into
@@ -42,10 +44,10 @@ need_tools() {
 # runtime dependencies, copied into $CACHE/jars; mvn's own repository
 # (~/.m2) keeps the downloads too.
 fetch() {
+	local pom
 	need_tools
-	[ -f "$CACHE/jars/.complete" ] && return 0
 	mkdir -p "$CACHE"
-	cat >"$CACHE/pom.xml" <<POM
+	pom=$(cat <<POM
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>local.tarn.tests</groupId>
@@ -58,9 +60,23 @@ fetch() {
       <artifactId>kafka_2.13</artifactId>
       <version>$VERSION</version>
     </dependency>
+    <!-- TopicCommand and AclCommand; their own dependencies (Connect's
+         REST server among them) are not needed for those two -->
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka-tools</artifactId>
+      <version>$VERSION</version>
+      <exclusions>
+        <exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion>
+      </exclusions>
+    </dependency>
   </dependencies>
 </project>
 POM
+)
+	# the jars of an earlier list are fetched again
+	[ -f "$CACHE/jars/.complete" ] && [ "$pom" = "$(cat "$CACHE/pom.xml")" ] && return 0
+	echo "$pom" >"$CACHE/pom.xml"
 	rm -rf "$CACHE/jars"
 	echo "broker.sh: fetching org.apache.kafka:kafka_2.13:$VERSION with mvn" >&2
 	(cd "$CACHE" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime \
@@ -112,6 +128,9 @@ transaction.state.log.num.partitions=4
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# ACLs only where a test sets one (refuse): everything else is allowed
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=true
 PROPS
 	java -Xmx256m -cp "$CACHE/jars/*" kafka.tools.StorageTool format \
 		-t "$(cluster_id)" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
@@ -153,12 +172,32 @@ stop() {
 	rm -rf "$dir"
 }
 
+# one of Kafka's own command-line tools against the broker in DIR
+tool() {
+	local dir=$1 class=$2
+	shift 2
+	# slf4j finds no binding in these jars and says so; nothing else is lost
+	java -Xmx256m -cp "$CACHE/jars/*" "org.apache.kafka.tools.$class" \
+		--bootstrap-server "$(cat "$dir/bootstrap")" "$@" 2> >(grep -v '^SLF4J' >&2)
+}
+
 case ${1:-} in
 start) start "${2:?start DIR}" ;;
 stop) stop "${2:?stop DIR}" ;;
 fetch) fetch ;;
+# a topic with N partitions (default TARN_KAFKA_PARTITIONS)
+topic)
+	tool "${2:?topic DIR NAME [N]}" TopicCommand --create --if-not-exists \
+		--topic "${3:?topic DIR NAME [N]}" --partitions "${4:-$PARTITIONS}" \
+		--replication-factor 1 >/dev/null
+	;;
+# producers are refused NAME: TOPIC_AUTHORIZATION_FAILED, as tarn broker --refuse
+refuse)
+	tool "${2:?refuse DIR NAME}" AclCommand --add --deny-principal User:ANONYMOUS \
+		--operation Write --topic "${3:?refuse DIR NAME}" >/dev/null
+	;;
 *)
-	echo "usage: broker.sh start DIR | stop DIR | fetch" >&2
+	echo "usage: broker.sh start DIR | stop DIR | fetch | topic DIR NAME [N] | refuse DIR NAME" >&2
 	exit 2
 	;;
 esac
