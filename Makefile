@@ -34,7 +34,7 @@ PIC_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/pic/%.o)
 EXT_SO := $(BUILD)/libtarn_sqlite.so
 
 .PHONY: all binaries clean test deps deps-test deps-bench demo bench install uninstall format \
-	format-check unit-bins torture fuzz
+	format-check unit-bins torture fuzz deps-kafka test-kafka
 # Every entry point installs the Debian packages it needs first (only the
 # missing ones; scripts/deps.sh says which serve what), then builds in a
 # second make, so no compile starts before its headers are there.
@@ -48,6 +48,8 @@ deps-test:
 	@bash scripts/deps.sh test
 deps-bench:
 	@bash scripts/deps.sh bench
+deps-kafka:
+	@bash scripts/deps.sh kafka
 
 # Tests run against a separate build under AddressSanitizer and
 # UndefinedBehaviorSanitizer; the last line is "N passed, N failed, N skipped".
@@ -58,6 +60,13 @@ test: deps-test
 	TARN_EXT=$(EXT_SO) bash tests/run_all.sh build-san
 
 unit-bins: $(UNIT_BIN)
+
+# The Kafka-facing cases again, on a real Apache Kafka (tests/kafka/broker.sh
+# fetches it from Maven Central with mvn, once); the last line is
+# "kafka: N passed, N failed, N skipped". make test needs no JVM.
+test-kafka: deps-kafka
+	$(MAKE) binaries
+	TARN=bin/tarn bash tests/kafka/run.sh
 
 # libFuzzer over the parsing of untrusted input (clang; not in CI).
 FUZZ_RUNS ?= 10000000

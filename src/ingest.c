@@ -604,6 +604,20 @@ static void expect_lines(struct storer *st, const struct source *src, const stru
 				  (uint64_t)((double)src->size * (double)ch->n / (double)bytes));
 }
 
+/* The error of a dead-letter topic that cannot be written, at send (a real
+ * broker refuses the topic in its metadata, and librdkafka then refuses
+ * each message at once) or at the acknowledgements (the first messages). */
+static int dlq_refused(const struct storer *st, int rc)
+{
+	char why[400];
+
+	snprintf(why, sizeof(why), "%s", tarn_error_last());
+	return tarn__error_set(rc,
+			       "dead-letter topic %s cannot be written (%s); "
+			       "the batch was not committed",
+			       st->opts->dlq_topic, why);
+}
+
 /* Produce a quarantined input to the dead-letter topic. */
 static int dlq_send(struct storer *st, const tarn_event *ev, const char *reason)
 {
@@ -613,18 +627,17 @@ static int dlq_send(struct storer *st, const tarn_event *ev, const char *reason)
 		rc = tarn_producer_send_to(st->opts->dlq, st->opts->dlq_topic, ev->payload,
 					   ev->payload_len, ev->key, ev->key_len, st->dlq_hdr,
 					   st->dlq_hdr_len, ev->kafka_ts_us);
-	if (!rc) {
-		st->dlq_pending++;
-		tarn_producer_poll(st->opts->dlq);
-	}
-	return rc;
+	if (rc)
+		return dlq_refused(st, rc);
+	st->dlq_pending++;
+	tarn_producer_poll(st->opts->dlq);
+	return TARN_OK;
 }
 
 /* Wait for the batch's dead-letter acknowledgements; any failure stops
  * ingest before the lake commit, so nothing of the batch is committed. */
 static int dlq_flush(struct storer *st)
 {
-	char why[400];
 	int rc;
 
 	if (!st->opts->dlq || !st->dlq_pending)
@@ -632,13 +645,8 @@ static int dlq_flush(struct storer *st)
 	rc = tarn_producer_flush(st->opts->dlq,
 				 st->opts->dlq_timeout_ms > 0 ? st->opts->dlq_timeout_ms : 60000,
 				 NULL, NULL);
-	if (rc) {
-		snprintf(why, sizeof(why), "%s", tarn_error_last());
-		return tarn__error_set(rc,
-				       "dead-letter topic %s cannot be written (%s); "
-				       "the batch was not committed",
-				       st->opts->dlq_topic, why);
-	}
+	if (rc)
+		return dlq_refused(st, rc);
 	st->c.dead_lettered += st->dlq_pending;
 	st->dlq_pending = 0;
 	return TARN_OK;

@@ -80,6 +80,12 @@ stop_broker() {
 	return $rc
 }
 
+# TARN_BROKER=kafka (tests/kafka/run.sh): the same cases on a real Apache
+# Kafka, whose start_broker and stop_broker replace the two above
+if [ "${TARN_BROKER:-embedded}" = kafka ]; then
+	. "$ROOT/tests/kafka/lib.sh"
+fi
+
 t_file_ingest_dedup() {
 	local L=$WORK/l1
 	"$TARN" produce -o "$WORK/p.jsonl" --count 3000 --dup-rate 0.05 --seed 3 --days 2 \
@@ -1547,5 +1553,5 @@ for t in ${ONLY:-$ALL}; do
 	fi
 	kill_leftover_broker
 done
-echo "cli: $passed passed, $failed failed, $skipped skipped"
+echo "${SUITE:-cli}: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

@@ -6,6 +6,8 @@
 # Events are produced at RATE per second while ingest (a consumer group,
 # no -e) is killed and restarted, so kills land while batches are built,
 # committed to SQLite, added to gold and their offsets committed.
+# TARN_BROKER=kafka: against a real Apache Kafka (tests/kafka/broker.sh)
+# instead of the embedded broker.
 # Prints one line of figures: "crash: runs R kills K events N stored S lost L duplicated D".
 set -u
 EVENTS=${1:-50000}
@@ -13,11 +15,13 @@ KILLS=${2:-5}
 REBUILD_KILLS=${3:-3}
 RATE=${4:-2000}
 TARN=${TARN:-bin/tarn}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d /tmp/tarn-crash-XXXXXX)
 L=$WORK/lake
 BPID=
 cleanup() {
 	[ -n "$BPID" ] && kill "$BPID" 2>/dev/null
+	[ -d "$WORK/kafka" ] && bash "$ROOT/tests/kafka/broker.sh" stop "$WORK/kafka"
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -29,13 +33,19 @@ die() {
 # unkeyed events spread evenly: ~12,500 a partition keeps each under the
 # embedded broker's ~5 MB; more partitions make its fetches slow
 parts=$((EVENTS / 12500 + 4))
-"$TARN" broker --partitions "$parts" --topic in >"$WORK/b.out" 2>&1 &
-BPID=$!
-for _ in $(seq 50); do
-	BS=$(head -1 "$WORK/b.out" 2>/dev/null)
-	[ -n "$BS" ] && break
-	sleep 0.1
-done
+if [ "${TARN_BROKER:-embedded}" = kafka ]; then
+	BS=$(bash "$ROOT/tests/kafka/broker.sh" start "$WORK/kafka" 2>"$WORK/b.out") &&
+		bash "$ROOT/tests/kafka/broker.sh" topic "$WORK/kafka" in "$parts" 2>>"$WORK/b.out" ||
+		die "no Kafka: $(tail -3 "$WORK/b.out")"
+else
+	"$TARN" broker --partitions "$parts" --topic in >"$WORK/b.out" 2>&1 &
+	BPID=$!
+	for _ in $(seq 50); do
+		BS=$(head -1 "$WORK/b.out" 2>/dev/null)
+		[ -n "$BS" ] && break
+		sleep 0.1
+	done
+fi
 [ -n "$BS" ] || die "no broker"
 # unkeyed: hot user keys would overflow the embedded broker's ~5 MB per
 # partition at this volume, and it would drop events itself

@@ -1,0 +1,51 @@
+# Sourced by tests/cli/run.sh when TARN_BROKER=kafka (tests/kafka/run.sh):
+# start_broker and stop_broker run a real Apache Kafka (tests/kafka/broker.sh)
+# instead of the embedded broker, so the cases keep their assertions and
+# change only the broker under them. Each case gets a new broker in
+# $WORK/kafka, stopped by stop_broker, by the runner after the case, and by
+# cleanup at exit.
+KAFKA_SH=$ROOT/tests/kafka/broker.sh
+
+# the embedded broker's options: --partitions N, --topic NAME (made before
+# the case starts, as tarn broker does), --refuse NAME (producers get
+# TOPIC_AUTHORIZATION_FAILED from an ACL, as from tarn broker --refuse)
+start_broker() {
+	local parts=4 topics=() refused=() t
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--partitions) parts=$2 ;;
+		--topic) topics+=("$2") ;;
+		--refuse) refused+=("$2") ;;
+		*) fail "start_broker: unknown option $1" ;;
+		esac
+		shift 2
+	done
+	BS=$(TARN_KAFKA_PARTITIONS=$parts bash "$KAFKA_SH" start "$WORK/kafka" 2>"$WORK/broker.err") ||
+		fail "Kafka did not start: $(tail -5 "$WORK/broker.err")"
+	for t in ${topics[@]+"${topics[@]}"}; do
+		TARN_KAFKA_PARTITIONS=$parts bash "$KAFKA_SH" topic "$WORK/kafka" "$t" 2>>"$WORK/broker.err" ||
+			fail "topic $t: $(tail -5 "$WORK/broker.err")"
+	done
+	for t in ${refused[@]+"${refused[@]}"}; do
+		bash "$KAFKA_SH" refuse "$WORK/kafka" "$t" 2>>"$WORK/broker.err" ||
+			fail "refuse $t: $(tail -5 "$WORK/broker.err")"
+	done
+}
+
+stop_broker() {
+	bash "$KAFKA_SH" stop "$WORK/kafka"
+}
+
+kill_leftover_broker() {
+	[ -d "$WORK/kafka" ] && bash "$KAFKA_SH" stop "$WORK/kafka"
+	return 0
+}
+SUITE=kafka
+
+# kill -9 during ingest from a real broker (tests/torture/crash.sh starts
+# its own, as TARN_BROKER says): nothing lost, nothing doubled, verify clean
+t_kafka_crash_kill9_loop() {
+	TARN="$TARN" bash "$ROOT/tests/torture/crash.sh" "${KAFKA_CRASH_EVENTS:-60000}" \
+		"${KAFKA_KILLS:-50}" 3 "${KAFKA_CRASH_RATE:-250}" | tee "$WORK/crash.out"
+	grep -q "lost 0 duplicated 0 verify clean" "$WORK/crash.out" || fail "crash loop"
+}
