@@ -1537,7 +1537,7 @@ struct loaded {
 	tarn_aggregate_column by[MAX_COLS], measure[MAX_COLS];
 	char *strings[4 + 4 * MAX_COLS];
 	size_t n_strings;
-	char state[16];
+	char state[256]; /* "ready", "requested" or "failed: <reason>" */
 	uint64_t rows;
 };
 
@@ -1606,10 +1606,13 @@ static int has_catalog(sqlite3 *db, const char *schema, int *yes)
 
 typedef int (*loaded_cb)(void *ctx, struct loaded *l);
 
-/* Call cb for each catalog row of schema (all states when all is set). */
-static int catalog_each(sqlite3 *db, const char *schema, int all, loaded_cb cb, void *ctx)
+/* Call cb for each catalog row of schema in name order: every row when
+ * state is NULL, else those in that state; only the row `name` when it is
+ * not NULL. */
+static int catalog_each(sqlite3 *db, const char *schema, const char *state, const char *name,
+			loaded_cb cb, void *ctx)
 {
-	char sql[256];
+	char sql[320];
 	sqlite3_stmt *st;
 	int rc, yes = 0;
 
@@ -1618,9 +1621,13 @@ static int catalog_each(sqlite3 *db, const char *schema, int all, loaded_cb cb, 
 		return rc;
 	snprintf(sql, sizeof(sql),
 		 "SELECT name, every, where_expr, by_cols, measures, state FROM \"%s\".aggregates"
-		 " %s ORDER BY name",
-		 schema, all ? "" : "WHERE state = 'ready'");
+		 " WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR name = ?2) ORDER BY name",
+		 schema);
 	rc = tarn__sql_prepare(db, sql, &st, "aggregates catalog");
+	if (!rc) {
+		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	}
 	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
 		struct loaded l;
 		memset(&l, 0, sizeof(l));
@@ -1667,7 +1674,7 @@ int tarn__aggregate_load(tarn__aggset *a, const char *schema, int create_tables)
 {
 	struct load_ctx c = { a, create_tables };
 
-	return catalog_each(a->db, schema, 0, load_one, &c);
+	return catalog_each(a->db, schema, "ready", NULL, load_one, &c);
 }
 
 /* ---- create, drop, list on a lake ---- */
@@ -1693,7 +1700,7 @@ static int name_taken(sqlite3 *db, const char *name, int *taken)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? TARN_OK : tarn__error_sqlite(db, "gold.db");
 }
 
-static int catalog_insert(sqlite3 *db, const tarn_aggregate_def *d)
+static int catalog_insert(sqlite3 *db, const tarn_aggregate_def *d, const char *state)
 {
 	struct sbuf by = { 0 }, ms = { 0 };
 	sqlite3_stmt *st = NULL;
@@ -1704,7 +1711,7 @@ static int catalog_insert(sqlite3 *db, const tarn_aggregate_def *d)
 	rc = by.oom || ms.oom ? tarn__error_set(TARN_ENOMEM, "aggregates catalog") : TARN_OK;
 	if (!rc)
 		rc = tarn__sql_prepare(db,
-				       "INSERT INTO aggregates VALUES(?, ?, ?, ?, ?, 'building',"
+				       "INSERT INTO aggregates VALUES(?, ?, ?, ?, ?, ?,"
 				       " strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
 				       &st, "gold.db: aggregates");
 	if (!rc) {
@@ -1714,12 +1721,37 @@ static int catalog_insert(sqlite3 *db, const tarn_aggregate_def *d)
 			sqlite3_bind_text(st, 3, d->where, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, by.p ? by.p : "[]", -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 5, ms.p ? ms.p : "[]", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, state, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = tarn__error_sqlite(db, "gold.db: aggregates");
 	}
 	sqlite3_finalize(st);
 	free(by.p);
 	free(ms.p);
+	return rc;
+}
+
+/* Set the state of catalog row name; `only_if`: only when it is in that
+ * state (NULL: whatever it is). *changed (may be NULL): whether it was. */
+static int set_state(sqlite3 *db, const char *name, const char *state, const char *only_if,
+		     int *changed)
+{
+	sqlite3_stmt *st;
+	int rc = tarn__sql_prepare(db,
+				   "UPDATE aggregates SET state = ?2 WHERE name = ?1"
+				   " AND (?3 IS NULL OR state = ?3)",
+				   &st, "gold.db: aggregates");
+
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, only_if, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = tarn__error_sqlite(db, "gold.db: aggregates");
+	else if (changed)
+		*changed = sqlite3_changes(db) > 0;
+	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -1735,13 +1767,17 @@ static int backfill_one(void *ctx, const tarn_event *ev)
 	return tarn__aggregate_add(b->a, b->date, ev);
 }
 
-/* Every shard's events into the set a (one aggregate), day by day. */
+/* Every shard's events into the set a (one aggregate), day by day; the
+ * lake's progress callback hears after each shard. */
 static int backfill(tarn_lake *lake, tarn__aggset *a)
 {
 	char(*dates)[11] = NULL;
 	size_t n = 0, i;
+	struct tarn__walk w;
 	int rc = tarn__shard_list(tarn_lake_dir(lake), &dates, &n, NULL, NULL);
 
+	if (!rc)
+		tarn__lake_walk_begin(lake, &w, dates, n);
 	for (i = 0; !rc && i < n; i++) {
 		struct backfill b = { a, dates[i] };
 		tarn__shard *s = NULL;
@@ -1755,16 +1791,47 @@ static int backfill(tarn_lake *lake, tarn__aggset *a)
 			rc = tarn__shard_scan(s, INT64_MIN, INT64_MAX, 0, backfill_one, &b, NULL);
 		if (!rc)
 			rc = tarn__aggregate_flush(a, dates[i]);
+		if (!rc)
+			tarn__lake_walk_step(lake, &w, s);
 		tarn__shard_close(s);
 	}
 	free(dates);
 	return rc;
 }
 
+/* In the caller's open gold.db transaction, whose catalog has def's row:
+ * create def's tables, backfill them from every shard, and make the row
+ * 'ready'. */
+static int build(tarn_lake *lake, const tarn_aggregate_def *def)
+{
+	sqlite3 *db = tarn__lake_gold_db(lake);
+	tarn__aggset *a = NULL;
+	int rc = tarn__aggregate_open(&a, db);
+
+	if (!rc)
+		rc = tarn__aggregate_push(a, def, 1);
+	if (!rc)
+		rc = backfill(lake, a);
+	if (!rc)
+		rc = set_state(db, def->name, "ready", NULL, NULL);
+	tarn__aggregate_discard(a);
+	tarn__aggregate_close(a);
+	return rc;
+}
+
+/* COMMIT when rc is TARN_OK, else ROLLBACK keeping rc and its message. */
+static int end_txn(sqlite3 *db, int rc)
+{
+	if (!rc)
+		rc = tarn__sql_exec(db, "COMMIT", "gold.db");
+	if (rc)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
 int tarn_aggregate_create(tarn_lake *lake, const tarn_aggregate_def *def)
 {
 	sqlite3 *db;
-	tarn__aggset *a = NULL;
 	int rc, taken = 0;
 
 	rc = tarn_aggregate_check(def);
@@ -1781,33 +1848,167 @@ int tarn_aggregate_create(tarn_lake *lake, const tarn_aggregate_def *def)
 		rc = tarn__error_set(TARN_EINVAL, "'%s' is already a table or aggregate of gold.db",
 				     def->name);
 	if (!rc)
-		rc = catalog_insert(db, def);
+		rc = catalog_insert(db, def, "building");
 	if (!rc)
-		rc = tarn__aggregate_open(&a, db);
+		rc = build(lake, def);
+	rc = end_txn(db, rc);
+	return rc ? rc : tarn__lake_reload_aggregates(lake);
+}
+
+/* gold.db of the lake in dir, opened for writing beside its writer. */
+static int open_gold(const char *dir, sqlite3 **db)
+{
+	char *path = tarn__path_join(dir, "gold.db");
+	int rc;
+
+	*db = NULL;
+	if (!path)
+		return tarn__error_set(TARN_ENOMEM, "gold.db");
+	rc = tarn__sql_open(db, path, 0, 0);
+	if (rc == TARN_ENOTFOUND)
+		rc = tarn__error_set(TARN_ENOTFOUND, "%s: no lake here (no gold.db)", dir);
+	free(path);
+	return rc;
+}
+
+int tarn_aggregate_request(const char *dir, const tarn_aggregate_def *def)
+{
+	sqlite3 *db = NULL;
+	int rc, taken = 0, yes = 0;
+
+	rc = tarn_aggregate_check(def);
 	if (!rc)
-		rc = tarn__aggregate_push(a, def, 1);
+		rc = open_gold(dir, &db);
+	/* the writer's batch holds gold.db's write lock until its commit:
+	 * a Kafka batch for batch_ms, a file's for 100,000 lines */
 	if (!rc)
-		rc = backfill(lake, a);
-	if (!rc) {
-		sqlite3_stmt *st;
-		rc = tarn__sql_prepare(db, "UPDATE aggregates SET state = 'ready' WHERE name = ?",
-				       &st, "gold.db: aggregates");
-		if (!rc) {
-			sqlite3_bind_text(st, 1, def->name, -1, SQLITE_STATIC);
-			if (sqlite3_step(st) != SQLITE_DONE)
-				rc = tarn__error_sqlite(db, "gold.db: aggregates");
-			sqlite3_finalize(st);
-		}
-	}
-	tarn__aggregate_discard(a);
-	tarn__aggregate_close(a);
+		sqlite3_busy_timeout(db, 60000);
 	if (!rc)
-		rc = tarn__sql_exec(db, "COMMIT", "gold.db");
+		rc = has_catalog(db, "main", &yes);
+	if (!rc && !yes)
+		rc = tarn__error_set(TARN_ECORRUPT, "%s: gold.db has no aggregates catalog", dir);
+	if (!rc)
+		rc = tarn__sql_exec(db, "BEGIN IMMEDIATE", "gold.db");
 	if (rc) {
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_close(db);
 		return rc;
 	}
-	return tarn__lake_reload_aggregates(lake);
+	rc = name_taken(db, def->name, &taken);
+	if (!rc && taken)
+		rc = tarn__error_set(TARN_EINVAL, "'%s' is already a table or aggregate of gold.db",
+				     def->name);
+	if (!rc)
+		rc = catalog_insert(db, def, "requested");
+	rc = end_txn(db, rc);
+	sqlite3_close(db);
+	return rc;
+}
+
+int tarn_aggregate_withdraw(const char *dir, const char *name)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = open_gold(dir, &db);
+
+	if (!rc)
+		rc = tarn__sql_prepare(db,
+				       "DELETE FROM aggregates WHERE name = ?"
+				       " AND (state = 'requested' OR state LIKE 'failed:%')",
+				       &st, "gold.db: aggregates");
+	if (!rc) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = tarn__error_sqlite(db, "gold.db: aggregates");
+		else if (sqlite3_changes(db) == 0)
+			rc = tarn__error_set(TARN_ENOTFOUND,
+					     "no requested or failed aggregate '%s'", name);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* The requests of the catalog, moved out of catalog_each's rows. */
+struct requests {
+	struct loaded **l;
+	size_t n, cap;
+};
+
+static int take_one(void *ctx, struct loaded *l)
+{
+	struct requests *r = ctx;
+	struct loaded *c;
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 4;
+		struct loaded **n = realloc(r->l, cap * sizeof(*n));
+		if (!n)
+			return tarn__error_set(TARN_ENOMEM, "aggregates");
+		r->l = n;
+		r->cap = cap;
+	}
+	c = malloc(sizeof(*c));
+	if (!c)
+		return tarn__error_set(TARN_ENOMEM, "aggregates");
+	*c = *l;
+	c->def.by = c->by;
+	c->def.measure = c->measure;
+	l->n_strings = 0; /* the strings are c's now */
+	r->l[r->n++] = c;
+	return TARN_OK;
+}
+
+/* Build the requested aggregate l in its own transaction; a request that
+ * cannot be built becomes 'failed: <reason>' for its requester to read.
+ * *built: whether it became ready. */
+static int adopt(tarn_lake *lake, struct loaded *l, int *built)
+{
+	sqlite3 *db = tarn__lake_gold_db(lake);
+	char state[256];
+	int rc, mine = 0;
+
+	*built = 0;
+	rc = tarn__sql_exec(db, "BEGIN IMMEDIATE", "gold.db");
+	if (rc)
+		return rc; /* busy: the next commit tries again */
+	/* still asked for (not withdrawn meanwhile): claim it */
+	rc = set_state(db, l->def.name, "building", "requested", &mine);
+	if (!rc && mine)
+		rc = tarn_aggregate_check(&l->def);
+	if (!rc && mine)
+		rc = build(lake, &l->def);
+	if (!rc && mine)
+		*built = 1;
+	rc = end_txn(db, rc);
+	if (!rc || !mine)
+		return rc;
+	snprintf(state, sizeof(state), "failed: %s", tarn_error_last());
+	set_state(db, l->def.name, state, "requested", NULL);
+	return TARN_OK;
+}
+
+int tarn__aggregate_take_requests(tarn_lake *lake)
+{
+	struct requests r = { NULL, 0, 0 };
+	size_t i;
+	int stop, any = 0;
+
+	if (!tarn__lake_idle(lake))
+		return TARN_OK;
+	/* A request that cannot be read or started now (gold.db busy, no
+	 * memory) stays 'requested' for the next commit: only a failure to
+	 * maintain what is built is the caller's error. */
+	stop = catalog_each(tarn__lake_gold_db(lake), "main", "requested", NULL, take_one, &r);
+	for (i = 0; i < r.n; i++) {
+		int built = 0;
+		if (!stop)
+			stop = adopt(lake, r.l[i], &built);
+		any |= built;
+		loaded_free(r.l[i]);
+		free(r.l[i]);
+	}
+	free(r.l);
+	return any ? tarn__lake_reload_aggregates(lake) : TARN_OK;
 }
 
 int tarn_aggregate_drop(tarn_lake *lake, const char *name)
@@ -1865,12 +2066,16 @@ static int list_one(void *ctx, struct loaded *l)
 	sqlite3_stmt *st;
 	int rc;
 
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM \"%s\"", l->def.name);
-	rc = tarn__sql_prepare(c->db, sql, &st, "gold.db");
-	if (rc)
-		return rc;
-	info.rows = sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
+	info.rows = 0;
+	if (strcmp(l->state, "ready") == 0) {
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM \"%s\"", l->def.name);
+		rc = tarn__sql_prepare(c->db, sql, &st, "gold.db");
+		if (rc)
+			return rc;
+		if (sqlite3_step(st) == SQLITE_ROW)
+			info.rows = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
 	info.def = l->def;
 	info.state = l->state;
 	return c->cb(c->ctx, &info);
@@ -1880,5 +2085,5 @@ int tarn_aggregate_list(tarn_lake *lake, tarn_aggregate_cb cb, void *ctx)
 {
 	struct list_ctx c = { tarn__lake_gold_db(lake), cb, ctx };
 
-	return catalog_each(c.db, "main", 1, list_one, &c);
+	return catalog_each(c.db, "main", NULL, NULL, list_one, &c);
 }

@@ -50,4 +50,14 @@ const char *tarn__aggregate_name(const tarn__aggset *a, size_t i);
 /* NULL is allowed. */
 void tarn__aggregate_close(tarn__aggset *a);
 
+/* Build the aggregates that tarn_aggregate_request asked for: each in its
+ * own gold.db transaction (tables, backfill from every shard, state
+ * 'ready'), then reload the lake's set so that the next batch maintains
+ * them. Does nothing unless lake is a writer's between batches
+ * (tarn__lake_idle). A request that fails to build becomes
+ * 'failed: <reason>'; one that cannot start now (gold.db busy) stays for
+ * the next call. Returns TARN_OK, or the reload's error (TARN_ESQLITE,
+ * TARN_ECORRUPT, TARN_ENOMEM). */
+int tarn__aggregate_take_requests(tarn_lake *lake);
+
 #endif

@@ -15,6 +15,7 @@
 #include "tarn/time.h"
 #include "error_internal.h"
 #include "block.h"	   /* tarn__buf */
+#include "aggregate.h"	   /* tarn__aggregate_take_requests */
 #include "lake_internal.h" /* tarn__lake_prefetch */
 
 /* Add one extracted input to the lake's batch, or quarantine it when
@@ -760,8 +761,12 @@ static int run_pipeline(tarn_lake *lake, struct source *src, tarn_ingest_counts 
 
 		if (consumer && st.in_batch)
 			wait_us = st.batch_start + batch_us - tarn_time_now_us();
-		if (wait_us > 0 && !wait_chunk(&p, k, wait_us))
+		if (wait_us > 0 && !wait_chunk(&p, k, wait_us)) {
+			/* idle: build what tarn aggregate create asked for */
+			if (!st.in_batch)
+				rc = tarn__aggregate_take_requests(lake);
 			continue;
+		}
 		if (consumer && st.in_batch && tarn_time_now_us() - st.batch_start >= batch_us) {
 			/* a batch that waited long enough, with or without more */
 			rc = store_commit(&st);

@@ -510,6 +510,8 @@ int tarn_lake_open(tarn_lake **out, const char *dir, unsigned flags)
 				       &lake->quar_ins, "quarantine.db");
 	if (!rc && !lake->readonly)
 		rc = repair_gold(lake);
+	if (!rc && !lake->readonly)
+		rc = tarn__aggregate_take_requests(lake);
 	if (rc)
 		goto fail;
 	if (!lake->readonly)
@@ -1051,7 +1053,12 @@ int tarn_lake_commit(tarn_lake *lake)
 	 * close or the next open (from the blocks) writes them. */
 	tarn__idindex_flush(lake->ids, 0);
 	rc = apply_keep_days(lake);
-	return rc ? rc : auto_compact(lake);
+	if (!rc)
+		rc = auto_compact(lake);
+	/* aggregates that tarn aggregate create asked for while this writer
+	 * holds the lake: built now, between two batches, so the next batch
+	 * maintains them (README, "Declare your own gold") */
+	return rc ? rc : tarn__aggregate_take_requests(lake);
 fail : {
 	char msg[1024];
 	snprintf(msg, sizeof(msg), "%s", tarn_error_last());
@@ -1486,11 +1493,6 @@ void tarn_lake_set_progress(tarn_lake *lake, tarn_lake_progress_cb cb, void *ctx
 	lake->progress_ctx = ctx;
 }
 
-/* Progress over the shards of dates[0..n): totals first, then after each. */
-struct walk {
-	uint64_t events, bytes, total_events, total_bytes;
-};
-
 static void shard_size(tarn__shard *s, uint64_t *events, uint64_t *bytes)
 {
 	sqlite3_stmt *st;
@@ -1508,7 +1510,7 @@ static void shard_size(tarn__shard *s, uint64_t *events, uint64_t *bytes)
 	sqlite3_finalize(st);
 }
 
-static void walk_begin(tarn_lake *lake, struct walk *w, char (*dates)[11], size_t n)
+void tarn__lake_walk_begin(tarn_lake *lake, struct tarn__walk *w, char (*dates)[11], size_t n)
 {
 	size_t i;
 
@@ -1526,7 +1528,7 @@ static void walk_begin(tarn_lake *lake, struct walk *w, char (*dates)[11], size_
 	}
 }
 
-static void walk_step(tarn_lake *lake, struct walk *w, tarn__shard *s)
+void tarn__lake_walk_step(tarn_lake *lake, struct tarn__walk *w, tarn__shard *s)
 {
 	uint64_t e, b;
 
@@ -1709,6 +1711,11 @@ int tarn__lake_reload_aggregates(tarn_lake *lake)
 	return tarn__gold_aggregates(lake->gold, "main", 0);
 }
 
+int tarn__lake_idle(const tarn_lake *lake)
+{
+	return !lake->readonly && !(lake->pending || lake->gold_txn || lake->quar_txn);
+}
+
 static int commit_pending(tarn_lake *lake);
 
 int tarn__lake_settle(tarn_lake *lake)
@@ -1733,7 +1740,7 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n
 {
 	struct verify v = { lake, cb, ctx, 0 };
 	struct id_check idc;
-	struct walk w;
+	struct tarn__walk w;
 	char(*dates)[11] = NULL;
 	size_t n = 0, i;
 	sqlite3 *mem = NULL;
@@ -1755,7 +1762,7 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n
 	if (!rc)
 		rc = tarn__shard_list(lake->dir, &dates, &n, odd_name, &v);
 	if (!rc)
-		walk_begin(lake, &w, dates, n);
+		tarn__lake_walk_begin(lake, &w, dates, n);
 	for (i = 0; rc == TARN_OK && i < n; i++) {
 		char file[32];
 		tarn__shard *s;
@@ -1771,7 +1778,7 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n
 		check_integrity(&v, tarn__shard_db(s), file);
 		check_shard_content(&v, s, file);
 		id_check_shard(&idc, s);
-		walk_step(lake, &w, s);
+		tarn__lake_walk_step(lake, &w, s);
 		if (tarn__gold_recompute_day(g, s, &lake->extract) != TARN_OK) {
 			problem(&v, file, "cannot recompute gold: %s", tarn_error_last());
 			continue;
@@ -1851,7 +1858,7 @@ int tarn_gold_rebuild(tarn_lake *lake)
 {
 	char(*dates)[11] = NULL;
 	struct damaged dmg = { 0, "" };
-	struct walk w;
+	struct tarn__walk w;
 	size_t n = 0, i;
 	int rc;
 
@@ -1863,7 +1870,7 @@ int tarn_gold_rebuild(tarn_lake *lake)
 	if (!rc)
 		rc = gold_begin(lake);
 	if (!rc)
-		walk_begin(lake, &w, dates, n);
+		tarn__lake_walk_begin(lake, &w, dates, n);
 	/* Days whose shard is gone (retention) keep their gold rows: gold
 	 * outlives raw data. */
 	for (i = 0; rc == TARN_OK && i < n; i++) {
@@ -1871,7 +1878,7 @@ int tarn_gold_rebuild(tarn_lake *lake)
 
 		rc = rebuild_day(lake, dates[i], &dmg, &s);
 		if (!rc)
-			walk_step(lake, &w, s);
+			tarn__lake_walk_step(lake, &w, s);
 	}
 	free(dates);
 	if (!rc)

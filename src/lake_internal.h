@@ -55,10 +55,24 @@ sqlite3 *tarn__lake_gold_db(tarn_lake *lake);
 int tarn__lake_settle(tarn_lake *lake);
 /* Load the declared aggregates of gold.db again (after create or drop). */
 int tarn__lake_reload_aggregates(tarn_lake *lake);
+/* 1 when lake is a writer's with no batch open (nothing added, gold.db and
+ * quarantine.db outside a transaction), else 0. */
+int tarn__lake_idle(const tarn_lake *lake);
+
+/* Progress of work over a list of shards, told to the lake's progress
+ * callback (tarn_lake_set_progress): events and bytes so far and in all. */
+struct tarn__walk {
+	uint64_t events, bytes, total_events, total_bytes;
+};
+/* Sum the sizes of the shards of dates[0..n) (only when a callback is set). */
+void tarn__lake_walk_begin(tarn_lake *lake, struct tarn__walk *w, char (*dates)[11], size_t n);
 
 /* ---- shard store (shard.c) ---- */
 
 typedef struct tarn__shard tarn__shard;
+
+/* One shard of the walk is done: add its size, tell the callback. */
+void tarn__lake_walk_step(tarn_lake *lake, struct tarn__walk *w, tarn__shard *s);
 
 /* Delete date's shard file and its -wal, -shm and -journal (close every
  * handle on it first). TARN_OK (also when there was none), TARN_EIO

@@ -93,17 +93,53 @@ int tarn_aggregate_check(const tarn_aggregate_def *def);
 /* Declare an aggregate on a writer's lake and backfill it from every shard.
  *
  * lake: opened as a writer (it holds LAKE/lake.lock, so no tarn ingest
- *   runs meanwhile); a batch not yet committed is committed first.
+ *   runs meanwhile: see tarn_aggregate_request for that case); a batch not
+ *   yet committed is committed first.
  * def: checked as tarn_aggregate_check does; copied into the catalog.
  * The catalog row, the tables and the backfill are one gold.db transaction:
  * after a crash (kill -9) the aggregate either does not exist or is
- * complete. From then on every commit of the lake updates it.
+ * complete. From then on every commit of the lake updates it. The lake's
+ * progress callback (tarn_lake_set_progress) hears after each shard: the
+ * events and bytes of the shards read so far and in all.
  * Returns TARN_OK; TARN_EINVAL (a read-only lake, a refused declaration,
  * or a name that is already a table or view of gold.db or a gold table);
  * TARN_ESQLITE, TARN_ENOSPC (gold.db; nothing is created), TARN_ECORRUPT
  * (a shard that cannot be read: nothing is created), TARN_ENOMEM; an
  * integer sum out of range is TARN_ESQLITE naming "integer overflow". */
 int tarn_aggregate_create(tarn_lake *lake, const tarn_aggregate_def *def);
+
+/* Ask the writer that holds the lake in lake_dir (a running tarn ingest)
+ * to create an aggregate: adds def to the catalog in state "requested", in
+ * one gold.db transaction beside the writer's (SQLite serialises the two:
+ * "File Locking And Concurrency In SQLite Version 3"), and returns.
+ *
+ * The writer builds it between two of its batches, after a commit (at
+ * most one commit interval, or a second when it is idle): the tables and
+ * the backfill from every shard in one gold.db transaction, as
+ * tarn_aggregate_create does, so that every event is either in a shard the
+ * backfill reads or in a batch after it, never both. The state becomes
+ * "ready", or "failed: <reason>" when it cannot be built (the reason is
+ * tarn_error_last()'s text then). A request that no writer takes is built
+ * by the next writer that opens the lake (tarn_lake_open). Poll the state
+ * with tarn_aggregate_list; remove a failed request with
+ * tarn_aggregate_withdraw.
+ *
+ * lake_dir: the lake folder (NUL-terminated path); def: checked as
+ * tarn_aggregate_check does, copied.
+ * Returns TARN_OK; TARN_EINVAL (a refused declaration, or a name already
+ * taken); TARN_ENOTFOUND (no gold.db in lake_dir); TARN_ECORRUPT (gold.db
+ * has no catalog); TARN_ESQLITE (gold.db's write lock held by the
+ * writer's open batch for over 60 s, as with a writer reading a pipe that
+ * has not reached 100,000 lines, or another SQLite error); TARN_ENOMEM.
+ * Thread-safe. */
+int tarn_aggregate_request(const char *lake_dir, const tarn_aggregate_def *def);
+
+/* Remove a request that is still "requested" or has "failed: ...", from
+ * the lake in lake_dir, beside its writer. A ready aggregate is removed
+ * only with tarn_aggregate_drop.
+ * Returns TARN_OK; TARN_ENOTFOUND (no gold.db, or no such request: it may
+ * have become ready); TARN_ESQLITE; TARN_ENOMEM. Thread-safe. */
+int tarn_aggregate_withdraw(const char *lake_dir, const char *name);
 
 /* Remove a declared aggregate: its catalog row, its table and its state,
  * in one gold.db transaction. lake: a writer's lake.
@@ -115,7 +151,10 @@ int tarn_aggregate_drop(tarn_lake *lake, const char *name);
  * is borrowed, valid during the callback only. */
 typedef struct tarn_aggregate_info {
 	tarn_aggregate_def def;
-	const char *state; /* "ready" (maintained at every commit) */
+	const char *state; /* "ready" (maintained at every commit), "requested"
+			      (tarn_aggregate_request: not built yet) or
+			      "failed: <reason>" (a request that could not
+			      be built); rows is 0 unless ready */
 	uint64_t rows;	   /* rows in its table */
 } tarn_aggregate_info;
 

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -23,7 +24,12 @@ static const char help[] =
 	"key, topic, partition, \"offset\" (e.g. payload->>'$.properties.net').\n"
 	"AGG: count(*), count(E), sum(E), avg(E), min(E), max(E), count(DISTINCT E),\n"
 	"each optionally followed by FILTER (WHERE E). Sums are exact (README.md,\n"
-	"\"Declare your own gold\"). create and drop take the lake's writer lock.\n";
+	"\"Declare your own gold\").\n"
+	"create on a lake that a tarn ingest is writing asks that ingest to build it\n"
+	"between two batches (no event missed or counted twice) and waits for it;\n"
+	"Ctrl-C stops waiting and leaves the request to the writer. drop takes the\n"
+	"lake's writer lock. --progress / --no-progress: the backfill's progress on\n"
+	"stderr (default: when stderr is a terminal).\n";
 
 /* "COL=EXPR" into c (pointers into arg, which is modified). */
 static int split_col(const char *opt, char *arg, tarn_aggregate_column *c)
@@ -120,6 +126,87 @@ static int do_list(const char *dir, int json)
 	return 0;
 }
 
+/* The state of aggregate name in the catalog, copied into out ("" when
+ * there is no such aggregate). */
+struct find_ctx {
+	const char *name;
+	char *out;
+	size_t len;
+};
+
+static int find_state(void *ctx, const tarn_aggregate_info *info)
+{
+	struct find_ctx *f = ctx;
+
+	if (strcmp(info->def.name, f->name) == 0)
+		snprintf(f->out, f->len, "%s", info->state);
+	return 0;
+}
+
+static int state_of(const char *dir, const char *name, char *out, size_t len)
+{
+	struct find_ctx f = { name, out, len };
+	tarn_lake *lake;
+	int rc = tarn_lake_open(&lake, dir, TARN_LAKE_READONLY);
+
+	out[0] = 0;
+	if (!rc)
+		rc = tarn_aggregate_list(lake, find_state, &f);
+	tarn_lake_close(lake);
+	return rc;
+}
+
+/* The lake is held by a writer (a tarn ingest): leave the declaration in
+ * the catalog for it to build between two batches, and wait until it is
+ * ready or failed. When the writer goes away first, opening the lake as a
+ * writer builds it (tarn_lake_open takes requests). */
+static int create_by_writer(const char *dir, const tarn_aggregate_def *d)
+{
+	char state[300];
+	int rc = tarn_aggregate_request(dir, d), said = 0;
+
+	if (rc == TARN_EINVAL)
+		return cli_usage("aggregate", "%s", tarn_error_last());
+	if (rc)
+		return cli_fail("aggregate", d->name, rc);
+	fprintf(stderr,
+		"tarn aggregate: a tarn ingest is writing to this lake; it builds '%s' after"
+		" its next commit. Waiting (Ctrl-C stops waiting; the request stays).\n",
+		d->name);
+	cli_catch_signals();
+	while (!cli_stop) {
+		tarn_lake *lake;
+
+		rc = state_of(dir, d->name, state, sizeof(state));
+		if (rc)
+			return cli_fail("aggregate", d->name, rc);
+		if (strcmp(state, "ready") == 0)
+			return 0;
+		if (strncmp(state, "failed: ", 8) == 0) {
+			fprintf(stderr, "tarn aggregate: %s: %s\n", d->name, state + 8);
+			tarn_aggregate_withdraw(dir, d->name);
+			return 1;
+		}
+		if (!state[0]) {
+			fprintf(stderr, "tarn aggregate: %s: the request was withdrawn\n", d->name);
+			return 1;
+		}
+		if (tarn_lake_open(&lake, dir, 0) == TARN_OK) {
+			/* the writer is gone: this open built it (or marked it failed) */
+			tarn_lake_close(lake);
+			continue;
+		}
+		if (!said++ && isatty(2))
+			fprintf(stderr, "tarn aggregate: waiting for the writer...\n");
+		usleep(200 * 1000);
+	}
+	fprintf(stderr,
+		"tarn aggregate: stopped waiting; '%s' is still requested: the writer"
+		" builds it, `tarn aggregate list` shows its state\n",
+		d->name);
+	return 1;
+}
+
 int cmd_aggregate(int argc, char **argv)
 {
 	static const struct option opts[] = { { "lake", required_argument, NULL, 'L' },
@@ -128,13 +215,16 @@ int cmd_aggregate(int argc, char **argv)
 					      { "by", required_argument, NULL, 'b' },
 					      { "measure", required_argument, NULL, 'm' },
 					      { "format", required_argument, NULL, 'f' },
+					      { "progress", no_argument, NULL, 'p' },
+					      { "no-progress", no_argument, NULL, 'P' },
 					      { "help", no_argument, NULL, 'h' },
 					      { NULL, 0, NULL, 0 } };
 	tarn_aggregate_column by[MAX_COLS], measure[MAX_COLS];
 	tarn_aggregate_def d;
 	const char *dir = NULL, *every = NULL, *verb;
 	tarn_lake *lake = NULL;
-	int opt, rc, json = 0;
+	int opt, rc, json = 0, progress = -1;
+	struct cli_progress prog;
 
 	memset(&d, 0, sizeof(d));
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -171,6 +261,8 @@ int cmd_aggregate(int argc, char **argv)
 			if (cli_text_or_json("aggregate", optarg, &json))
 				return EXIT_USAGE;
 			break;
+		case 'p': progress = 1; break;
+		case 'P': progress = 0; break;
 		case 'h': fputs(help, stdout); return 0;
 		default: return cli_usage("aggregate", "bad option");
 		}
@@ -207,10 +299,15 @@ int cmd_aggregate(int argc, char **argv)
 		return cli_usage("aggregate", "at least one --measure COL=AGG is required");
 	if (tarn_aggregate_check(&d))
 		return cli_usage("aggregate", "%s", tarn_error_last());
-	rc = open_writer(dir, &lake);
+	rc = tarn_lake_open(&lake, dir, 0);
+	if (rc == TARN_EBUSY)
+		return create_by_writer(dir, &d);
 	if (rc)
-		return rc;
+		return cli_fail("aggregate", dir, rc);
+	cli_progress_init(&prog, "aggregate", progress, 0);
+	tarn_lake_set_progress(lake, cli_lake_progress, &prog);
 	rc = tarn_aggregate_create(lake, &d);
+	cli_progress_done(&prog);
 	tarn_lake_close(lake);
 	if (rc == TARN_EINVAL)
 		return cli_usage("aggregate", "%s", tarn_error_last());

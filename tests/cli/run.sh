@@ -1525,6 +1525,104 @@ t_aggregate_exact_sums() {
 }
 
 # ONLY="t_a t_b" runs just those
+# the same GROUP BY that aggregate pages (--every hour, by page) stands for,
+# straight from the events view: "event_date,window_start,page,n,users" rows
+pages_by_query() {
+	tq "$1" "SELECT event_date, strftime('%Y-%m-%dT%H:00:00Z', event_time / 1000000,
+		'unixepoch') AS w, payload->>'\$.page' AS page, count(*) AS n,
+		count(DISTINCT payload->>'\$.user_id') AS users FROM events GROUP BY 1, 2, 3
+		ORDER BY 1, 2, 3"
+}
+
+create_pages() { # $1: lake, $2: name; the rest: more options
+	local L=$1 name=$2
+	shift 2
+	"$TARN" aggregate create --lake "$L" "$name" --every hour --by page="payload->>'\$.page'" \
+		--measure n='count(*)' --measure users="count(DISTINCT payload->>'\$.user_id')" "$@"
+}
+
+# tarn aggregate create while a tarn ingest holds the lake: the ingest builds
+# it between two batches; no event missed or counted twice across the switch
+t_aggregate_create_while_ingesting() {
+	local L=$WORK/agl ip pp i n
+	start_broker --topic ev
+	"$TARN" produce -b "$BS" -t ev --count 10000 --seed 3 --days 4 --dup-rate 0.05 \
+		>/dev/null 2>&1 || fail "produce"
+	"$TARN" ingest --lake "$L" -b "$BS" -t ev -G agl -X session.timeout.ms=6000 \
+		>"$WORK/agl.out" 2>&1 &
+	ip=$!
+	for i in $(seq 150); do
+		n=$(tq "$L" "SELECT count(*) FROM events" 2>/dev/null)
+		[ "${n:-0}" -gt 0 ] && break
+		sleep 0.2
+	done
+	[ "${n:-0}" -gt 0 ] || fail "the ingest stored nothing"
+	"$TARN" produce -b "$BS" -t ev --count 10000 --seed 4 --days 4 --rate 5000 \
+		--dup-rate 0.05 >/dev/null 2>&1 &
+	pp=$!
+	sleep 0.5
+	create_pages "$L" pages 2>"$WORK/agl.err" || fail "create beside the ingest: $(cat "$WORK/agl.err")"
+	grep -q "a tarn ingest is writing" "$WORK/agl.err" ||
+		fail "create did not go through the running ingest: $(cat "$WORK/agl.err")"
+	# one the writer cannot build: create says why, exits 1; the ingest goes on
+	"$TARN" aggregate create --lake "$L" ovf --every day \
+		--measure t='sum(9223372036854775807)' 2>"$WORK/agl.err"
+	[ $? = 1 ] && grep -q "integer overflow" "$WORK/agl.err" ||
+		fail "an unbuildable request: $(cat "$WORK/agl.err")"
+	wait $pp || fail "second produce"
+	for i in $(seq 200); do
+		n=$(tq "$L" "SELECT count(*) FROM events")
+		[ "$n" = 20000 ] && break
+		sleep 0.2
+	done
+	kill -TERM $ip
+	wait $ip || fail "ingest exit: $(cat "$WORK/agl.out")"
+	[ "$n" = 20000 ] || fail "stored $n of 20000"
+	pages_by_query "$L" >"$WORK/agl.want"
+	tq "$L" "SELECT * FROM pages ORDER BY 1, 2, 3" >"$WORK/agl.got"
+	cmp -s "$WORK/agl.want" "$WORK/agl.got" ||
+		fail "pages differs from its GROUP BY: $(diff "$WORK/agl.want" "$WORK/agl.got" | head -5)"
+	[ "$(tq "$L" "SELECT sum(n) FROM pages")" = 20000 ] || fail "pages does not count 20000"
+	"$TARN" aggregate list --lake "$L" | grep -q '^ovf' && fail "the failed request stayed"
+	"$TARN" verify --lake "$L" >"$WORK/out" || fail "verify: $(cat "$WORK/out")"
+	stop_broker
+}
+
+# kill -9 during a backfill: the aggregate does not exist, or is complete;
+# create again then builds it whole
+t_aggregate_backfill_kill9() {
+	local L=$WORK/agk i p state none=0 whole=0
+	"$TARN" produce -o "$WORK/agk.jsonl" --count 30000 --seed 5 --days 6 >/dev/null 2>&1 ||
+		fail "produce"
+	"$TARN" ingest --lake "$L" "$WORK/agk.jsonl" 2>/dev/null || fail "ingest"
+	local want
+	want=$(pages_by_query "$L")
+	for i in 1 2 3; do
+		# the tarn process itself is killed, not a shell around it
+		"$TARN" aggregate create --lake "$L" k$i --every hour --by page="payload->>'\$.page'" \
+			--measure n='count(*)' --measure users="count(DISTINCT payload->>'\$.user_id')" \
+			2>/dev/null &
+		p=$!
+		sleep "0.$((RANDOM % 4 + 1))"
+		kill -9 $p 2>/dev/null
+		wait $p 2>/dev/null
+		state=$(sqlite3 "$L/gold.db" "SELECT state FROM aggregates WHERE name = 'k$i'")
+		if [ -z "$state" ]; then
+			[ "$(sqlite3 "$L/gold.db" "SELECT count(*) FROM sqlite_master
+				WHERE name LIKE 'k${i}%'")" = 0 ] || fail "k$i: tables without a catalog row"
+			none=$((none + 1))
+			create_pages "$L" k$i || fail "k$i: create after the kill"
+		else
+			[ "$state" = ready ] || fail "k$i: state '$state' after kill -9"
+			whole=$((whole + 1))
+		fi
+		[ "$want" = "$(tq "$L" "SELECT * FROM k$i ORDER BY 1, 2, 3")" ] || fail "k$i differs"
+	done
+	echo "    kill -9 during backfill: $none killed before the commit, $whole after"
+	[ $none -ge 1 ] || fail "no kill landed inside a backfill"
+	"$TARN" verify --lake "$L" >"$WORK/out" || fail "verify: $(cat "$WORK/out")"
+}
+
 ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
 	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_kafka_debug_log \
@@ -1535,7 +1633,8 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_serve_dashboard t_serve_damaged_lake t_progress_and_json t_progress_on_tty t_json_summaries \
 	t_minute_tables t_prune_retention t_compaction t_broker_stops_on_signal \
 	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused t_rebuild_past_a_damaged_shard \
-	t_ingest_remembers_field_mapping t_aggregate_declared t_aggregate_exact_sums"
+	t_ingest_remembers_field_mapping t_aggregate_declared t_aggregate_exact_sums \
+	t_aggregate_create_while_ingesting t_aggregate_backfill_kill9"
 skipped=0
 for t in ${ONLY:-$ALL}; do
 	rm -f "$WORK/skip.reason"

@@ -282,7 +282,7 @@ static void aggregate__integer_overflow_is_an_error(void **state)
 
 struct seen {
 	int n;
-	char name[64], state[16];
+	char name[64], state[256];
 	uint64_t rows;
 	size_t n_by, n_measures;
 };
@@ -347,6 +347,93 @@ static void aggregate__distinct_list_drop(void **state)
 	tarn_lake_close(lake);
 }
 
+/* tarn_aggregate_request beside a writer: the writer builds it after its
+ * next commit, from every shard, and maintains it from the next batch on:
+ * events before, in the committing batch and after are each counted once. */
+static void aggregate__request_built_by_the_writer_between_batches(void **state)
+{
+	tarn_aggregate_column m[] = { { "n", "count(*)" }, { "t", "sum(payload->>'$.v')" } };
+	tarn_aggregate_def d = def_of("s", TARN_WINDOW_DAY, NULL, NULL, 0, m, 2);
+	tarn_lake *lake = open_lake();
+	struct seen s = { 0 };
+
+	(void)state;
+	assert_int_equal(ingest(lake, tenths), TARN_OK);
+	assert_int_equal(tarn_aggregate_request(lake_dir, &d), TARN_OK);
+	assert_int_equal(tarn_aggregate_request(lake_dir, &d), TARN_EINVAL); /* taken */
+	assert_int_equal(tarn_aggregate_list(lake, list_cb, &s), TARN_OK);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.state, "requested");
+	assert_int_equal(s.rows, 0);
+	assert_gold("SELECT count(*) FROM sqlite_master WHERE name = 's'", "0");
+	/* this batch commits, then the request is built over all five */
+	assert_int_equal(
+		ingest(lake,
+		       "{\"event_id\":\"d\",\"timestamp\":\"2026-11-19T23:59:00Z\",\"v\":7}\n"
+		       "{\"event_id\":\"e\",\"timestamp\":\"2026-11-20T13:05:01Z\",\"v\":1}\n"),
+		TARN_OK);
+	assert_gold("SELECT sum(n) || '/' || sum(t) FROM s", "5/8.6");
+	/* then maintained: a new event and a re-delivery of an old one */
+	assert_int_equal(
+		ingest(lake,
+		       "{\"event_id\":\"f\",\"timestamp\":\"2026-11-20T13:05:01Z\",\"v\":2}\n"
+		       "{\"event_id\":\"a\",\"timestamp\":\"2026-11-20T13:05:07Z\",\"v\":0.1}\n"),
+		TARN_OK);
+	assert_gold("SELECT sum(n) || '/' || sum(t) FROM s", "6/10.6");
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(tarn_aggregate_list(lake, list_cb, &s), TARN_OK);
+	assert_string_equal(s.state, "ready");
+	assert_int_equal(s.rows, 2);
+	assert_int_equal(tarn_aggregate_withdraw(lake_dir, "s"), TARN_ENOTFOUND); /* ready */
+	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, NULL), TARN_OK);
+	tarn_lake_close(lake);
+	assert_int_equal(tarn_aggregate_request("/nonexistent/tarn-lake", &d), TARN_ENOTFOUND);
+}
+
+/* A request the writer cannot build becomes "failed: <reason>" (the
+ * writer goes on); one left when the writer closes is built by the next
+ * writer's open. */
+static void aggregate__request_failed_or_left_for_the_next_writer(void **state)
+{
+	tarn_aggregate_column m[] = { { "t", "sum(payload->>'$.v')" } };
+	tarn_aggregate_def bad = def_of("s", TARN_WINDOW_DAY, NULL, NULL, 0, m, 1);
+	tarn_aggregate_column c = { "n", "count(*)" };
+	tarn_aggregate_def later = def_of("k", TARN_WINDOW_HOUR, NULL, NULL, 0, &c, 1);
+	tarn_lake *lake = open_lake();
+	struct seen s = { 0 };
+
+	(void)state;
+	assert_int_equal(ingest(lake, "{\"event_id\":\"x\",\"timestamp\":\"2026-11-20T00:00:00Z\","
+				      "\"v\":9223372036854775807}\n"
+				      "{\"event_id\":\"y\",\"timestamp\":\"2026-11-20T00:00:00Z\","
+				      "\"v\":1}\n"),
+			 TARN_OK);
+	assert_int_equal(tarn_aggregate_request(lake_dir, &bad), TARN_OK);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK); /* the writer goes on */
+	assert_int_equal(ingest(lake, "{\"event_id\":\"z\",\"timestamp\":\"2026-11-21T00:00:00Z\","
+				      "\"v\":2}\n"),
+			 TARN_OK);
+	assert_int_equal(tarn_aggregate_list(lake, list_cb, &s), TARN_OK);
+	assert_int_equal(strncmp(s.state, "failed: ", 8), 0);
+	assert_non_null(strstr(s.state, "integer overflow"));
+	assert_gold("SELECT count(*) FROM sqlite_master WHERE name IN ('s', 's__state')", "0");
+	assert_int_equal(tarn_aggregate_withdraw(lake_dir, "s"), TARN_OK);
+	assert_int_equal(tarn_aggregate_withdraw(lake_dir, "s"), TARN_ENOTFOUND);
+	/* no writer takes it before this one closes: the next open does */
+	assert_int_equal(tarn_aggregate_request(lake_dir, &later), TARN_OK);
+	tarn_lake_close(lake);
+	lake = open_lake();
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(tarn_aggregate_list(lake, list_cb, &s), TARN_OK);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.state, "ready");
+	assert_gold("SELECT group_concat(window_start || '=' || n, ' ') FROM"
+		    " (SELECT * FROM k ORDER BY window_start)",
+		    "2026-11-20T00:00:00Z=2 2026-11-21T00:00:00Z=1");
+	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, NULL), TARN_OK);
+	tarn_lake_close(lake);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -361,6 +448,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(aggregate__integer_overflow_is_an_error, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(aggregate__distinct_list_drop, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			aggregate__request_built_by_the_writer_between_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			aggregate__request_failed_or_left_for_the_next_writer, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("aggregate", tests, NULL, NULL);
