@@ -1807,6 +1807,74 @@ int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n
 	return TARN_OK;
 }
 
+/* Add the event dates of gold.db's table `table` to temp.tarn_gold_days. */
+static int note_gold_days(sqlite3 *db, const char *table)
+{
+	char sql[200];
+
+	snprintf(sql, sizeof(sql),
+		 "INSERT OR IGNORE INTO temp.tarn_gold_days SELECT DISTINCT event_date FROM"
+		 " main.\"%s\"",
+		 table);
+	return tarn__sql_exec(db, sql, "gold.db");
+}
+
+int tarn_lake_gold_only_days(tarn_lake *lake, tarn_date_cb cb, void *ctx)
+{
+	sqlite3 *db = lake->gold_db;
+	char(*dates)[11] = NULL;
+	const char *const *t;
+	sqlite3_stmt *st = NULL;
+	size_t n = 0, i;
+	int rc, step;
+
+	rc = tarn__sql_exec(db,
+			    "CREATE TEMP TABLE IF NOT EXISTS tarn_gold_days(d TEXT PRIMARY KEY);"
+			    " DELETE FROM temp.tarn_gold_days;",
+			    "gold.db");
+	if (!rc)
+		rc = note_gold_days(db, "watermarks");
+	for (t = tarn_gold_tables(); !rc && *t; t++)
+		rc = note_gold_days(db, *t);
+	/* the declared aggregates' tables, from the catalog (a read-only lake
+	 * has not loaded them) */
+	if (!rc)
+		rc = tarn__sql_prepare(
+			db,
+			"SELECT name FROM main.sqlite_master WHERE type = 'table' AND"
+			" name IN (SELECT name FROM main.aggregates WHERE state = 'ready')",
+			&st, "gold.db");
+	if (rc == TARN_ESQLITE && strstr(tarn_error_last(), "no such table"))
+		rc = TARN_OK; /* a lake from before declared aggregates */
+	while (!rc && st && sqlite3_step(st) == SQLITE_ROW)
+		rc = note_gold_days(db, (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	st = NULL;
+	if (!rc)
+		rc = tarn__shard_list(lake->dir, &dates, &n, NULL, NULL);
+	if (!rc)
+		rc = tarn__sql_prepare(db, "DELETE FROM temp.tarn_gold_days WHERE d = ?", &st,
+				       "gold.db");
+	for (i = 0; !rc && i < n; i++) {
+		sqlite3_bind_text(st, 1, dates[i], -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = tarn__error_sqlite(db, "gold.db");
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	free(dates);
+	if (!rc)
+		rc = tarn__sql_prepare(db, "SELECT d FROM temp.tarn_gold_days ORDER BY d", &st,
+				       "gold.db");
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW)
+		rc = cb(ctx, (const char *)sqlite3_column_text(st, 0));
+	if (!rc && step != SQLITE_DONE)
+		rc = tarn__error_sqlite(db, "gold.db");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* The shards a rebuild could not read, for its error message. */
 struct damaged {
 	size_t n;

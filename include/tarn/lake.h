@@ -264,6 +264,19 @@ typedef void (*tarn_problem_cb)(void *ctx, const char *file, const char *problem
  * or another code when verification itself could not run. */
 int tarn_lake_verify(tarn_lake *lake, tarn_problem_cb cb, void *ctx, uint64_t *n_problems);
 
+/* Called once per date, in date order; non-zero stops the walk. date is
+ * "YYYY-MM-DD" (UTC), borrowed for the call. */
+typedef int (*tarn_date_cb)(void *ctx, const char *date);
+
+/* The dates that gold.db holds rows of (in a built-in gold table or a
+ * declared aggregate) but that have no shard file: the gold of days that
+ * tarn_lake_prune deleted (kept on purpose) or whose shard was removed.
+ * tarn_lake_verify cannot recompute them; this names them.
+ * lake: read-only or writer. cb: receives each date once.
+ * Returns TARN_OK, the callback's non-zero value, TARN_ESQLITE (gold.db),
+ * TARN_EIO (the shards folder cannot be listed), TARN_ENOMEM. */
+int tarn_lake_gold_only_days(tarn_lake *lake, tarn_date_cb cb, void *ctx);
+
 /* ---- gold ---- */
 
 /* Names of the gold tables (README.md, "Gold tables": five daily, three

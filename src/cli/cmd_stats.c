@@ -16,8 +16,10 @@ static const char help_verify[] =
 	"Runs PRAGMA integrity_check on every file, checks every shard's format,\n"
 	"blocks and dates, that ids.db knows every stored event id, and that every\n"
 	"gold table equals its recomputation from the raw events. Exit 0 when clean,\n"
-	"1 naming each problem. Progress on stderr when it is a terminal. --format json:\n"
-	"{\"ok\": bool, \"problems\": [{\"file\", \"problem\"}...]} on stdout.\n";
+	"1 naming each problem. Days whose shard was pruned keep their gold rows, which\n"
+	"cannot be recomputed: verify names them (not a problem). Progress on stderr\n"
+	"when it is a terminal. --format json: {\"ok\": bool, \"problems\": [{\"file\",\n"
+	"\"problem\"}...], \"not_recomputed\": [\"YYYY-MM-DD\"...]} on stdout.\n";
 
 static int stats_row(void *ctx, const tarn_shard_stats *s)
 {
@@ -100,6 +102,26 @@ static void print_problem(void *ctx, const char *file, const char *problem)
 		printf("%s: %s\n", file, problem);
 }
 
+/* The dates of gold without a shard: into a JSON array, or a line. */
+struct days {
+	json_t *list;
+	char text[256];
+	size_t n;
+};
+
+static int note_day(void *ctx, const char *date)
+{
+	struct days *d = ctx;
+	size_t l = strlen(d->text);
+
+	if (d->list)
+		json_array_append_new(d->list, json_string(date));
+	else if (d->n < 10)
+		snprintf(d->text + l, sizeof(d->text) - l, "%s%s", d->n ? ", " : "", date);
+	d->n++;
+	return 0;
+}
+
 int cmd_verify(int argc, char **argv)
 {
 	const char *dir = NULL;
@@ -108,6 +130,7 @@ int cmd_verify(int argc, char **argv)
 	tarn_lake *lake;
 	int rc, format = OUT_TABLE, progress = -1;
 	struct cli_progress prog;
+	struct days days;
 
 	rc = cli_lake_args(argc, argv, "verify", help_verify, &dir, &format, 0, NULL, &progress);
 	if (!rc && optind < argc)
@@ -122,15 +145,29 @@ int cmd_verify(int argc, char **argv)
 	cli_progress_init(&prog, "verify", progress, 0);
 	tarn_lake_set_progress(lake, cli_lake_progress, &prog);
 	rc = tarn_lake_verify(lake, print_problem, list, &problems);
+	memset(&days, 0, sizeof(days));
+	days.list = list ? json_array() : NULL;
+	if (rc == TARN_OK || rc == TARN_ECORRUPT) {
+		int drc = tarn_lake_gold_only_days(lake, note_day, &days);
+		if (drc) {
+			rc = drc;
+			json_decref(days.list);
+			days.list = NULL;
+		}
+	}
 	tarn_lake_close(lake);
 	cli_progress_done(&prog);
 	if (list && (rc == TARN_OK || rc == TARN_ECORRUPT)) {
-		json_t *j = json_pack("{s:b,s:o}", "ok", rc == TARN_OK, "problems", list);
+		json_t *j = json_pack("{s:b,s:o,s:o}", "ok", rc == TARN_OK, "problems", list,
+				      "not_recomputed", days.list);
 
 		cli_json_print(j);
 		return rc == TARN_OK ? 0 : 1;
 	}
 	json_decref(list);
+	if (days.n)
+		printf("not recomputed: gold kept for %zu day%s without a shard (pruned): %s%s\n",
+		       days.n, days.n == 1 ? "" : "s", days.text, days.n > 10 ? ", ..." : "");
 	if (rc == TARN_OK) {
 		printf("ok: every file passes integrity_check and gold equals its recomputation\n");
 		return 0;

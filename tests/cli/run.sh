@@ -980,7 +980,17 @@ t_prune_retention() {
 	[ "$(ls "$L/shards" | grep '\.db$' | head -1)" = "$keep.db" ] || fail "oldest kept: $(ls "$L/shards")"
 	[ "$(tq "$L" "SELECT count(DISTINCT event_date) FROM events_per_name_daily")" = 6 ] ||
 		fail "gold rows of pruned days lost"
-	"$TARN" verify --lake "$L" >/dev/null || fail "verify after prune"
+	"$TARN" verify --lake "$L" >"$WORK/out" || fail "verify after prune"
+	# it names the pruned days whose gold it kept and could not recompute
+	local gone
+	gone=$(for d in 6 5 4 3; do date -u -d "$d days ago" +%F; done)
+	grep -qx "not recomputed: gold kept for 4 days without a shard (pruned): $(echo $gone | sed 's/ /, /g')" \
+		"$WORK/out" || fail "verify after prune: $(cat "$WORK/out")"
+	"$TARN" verify --lake "$L" --format json | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+assert j["ok"] and j["not_recomputed"] == sys.argv[1:], j' $gone ||
+		fail "verify --format json after prune"
 	# the same file again: old dates expire (kept, with a reason), the rest are duplicates
 	"$TARN" ingest --lake "$L" "$WORK/pr.jsonl" 2>"$WORK/err" || fail "re-ingest"
 	grep -q "12000 read, 0 stored, 4000 duplicates absorbed, 8000 quarantined" "$WORK/err" ||
