@@ -46,6 +46,10 @@ int cli_text_or_json(const char *cmd, const char *arg, int *json);
  * free it (jansson's json_t; NULL prints nothing). */
 struct json_t;
 void cli_json_print(struct json_t *j);
+/* One declared aggregate as `tarn aggregate list --format json` shows it:
+ * {name, window, by: [{col, expr}], measures: [{col, expr}], rows, state,
+ * where}. A new reference (NULL when out of memory). */
+struct json_t *cli_aggregate_json(const tarn_aggregate_info *info);
 
 /* 1 when t is one of the per-minute gold tables. */
 int cli_is_minute_table(const char *t);
