@@ -3,7 +3,8 @@
  * Prometheus text exposition format. Everything is read per request
  * through the public API (tarn_query_*, tarn_lake_stats_get) on read-only
  * connections, so it works beside a running `tarn ingest` (WAL readers).
- * SQL here is fixed text: nothing from a request reaches it. */
+ * SQL here is fixed text, or for the declared aggregates fixed text around
+ * identifiers from their catalog: nothing from a request reaches it. */
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1125,17 +1126,22 @@ static int agg_series_get(tarn_query *q, const struct agg_decl *g, size_t k, str
 		snprintf(agrp, sizeof(agrp), "NULL");
 	}
 	snprintf(sql, sizeof(sql),
-		 "WITH top AS (SELECT %s AS g, total(\"%s\") AS t FROM \"%s\""
-		 " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %d),"
+		 /* the groups' totals once (materialized: used twice) */
+		 "WITH tot AS MATERIALIZED (SELECT %s AS g, total(\"%s\") AS t FROM \"%s\""
+		 " GROUP BY 1),"
+		 " top AS (SELECT g, t FROM tot ORDER BY 2 DESC, 1 LIMIT %d),"
 		 " lo AS (SELECT coalesce((SELECT \"%s\" FROM \"%s\" GROUP BY 1"
 		 " ORDER BY 1 DESC LIMIT 1 OFFSET %d), '') AS x)"
 		 " SELECT top.g AS grp, top.t AS total, a.\"%s\" AS x, %s(a.\"%s\") AS v,"
-		 " (SELECT count(*) FROM (SELECT 1 FROM \"%s\" GROUP BY %s)) AS n_groups"
-		 " FROM \"%s\" AS a JOIN top ON %s IS top.g JOIN lo ON a.\"%s\" >= lo.x"
+		 " (SELECT count(*) FROM tot) AS n_groups"
+		 /* CROSS JOIN keeps this order: one scan of the table, each row
+		  * matched against the ten groups */
+		 " FROM lo CROSS JOIN \"%s\" AS a CROSS JOIN top"
+		 " WHERE a.\"%s\" >= lo.x AND %s IS top.g"
 		 " GROUP BY top.g, a.\"%s\" ORDER BY top.t DESC, top.g, a.\"%s\"",
 		 grp, g->m_col[k], g->name, AGG_TOP, x_column(g->every), g->name, AGG_WINDOWS - 1,
-		 x_column(g->every), fn[c], g->m_col[k], g->name, grp, g->name, agrp,
-		 x_column(g->every), x_column(g->every), x_column(g->every));
+		 x_column(g->every), fn[c], g->m_col[k], g->name, x_column(g->every), agrp,
+		 x_column(g->every), x_column(g->every));
 	return dtab_get(q, sql, t);
 }
 
@@ -1437,8 +1443,10 @@ static json_t *aggs_json(const struct agg_list *l)
 
 		updated_text(g->updated_us, when);
 		snprintf(path, sizeof(path), "/api/aggregates/%s", g->name);
-		json_object_set_new(o, "updated", json_string(when));
-		json_object_set_new(o, "updated_unix", json_real((double)g->updated_us / 1e6));
+		json_object_set_new(o, "updated", g->updated_us ? json_string(when) : json_null());
+		json_object_set_new(o, "updated_unix",
+				    g->updated_us ? json_real((double)g->updated_us / 1e6)
+						  : json_null());
 		json_object_set_new(o, "series", json_string(path));
 		json_array_append_new(arr, o);
 	}
