@@ -1047,6 +1047,8 @@ static enum combine agg_combine(const char *agg)
 	return C_NONE; /* avg */
 }
 
+static const char *const combine_name[] = { "sum", "min", "max", NULL };
+
 static const char *x_column(tarn_window w)
 {
 	return w == TARN_WINDOW_DAY ? "event_date" : "window_start";
@@ -1109,7 +1111,6 @@ static int agg_decl_ok(const struct agg_decl *g)
  * group's total (descending), the group, then x. */
 static int agg_series_get(tarn_query *q, const struct agg_decl *g, size_t k, struct dtab *t)
 {
-	static const char *const fn[] = { "sum", "min", "max", "max" };
 	enum combine c = agg_combine(g->m_agg[k]);
 	char grp[80], agrp[84], sql[2048];
 
@@ -1140,8 +1141,8 @@ static int agg_series_get(tarn_query *q, const struct agg_decl *g, size_t k, str
 		 " WHERE a.\"%s\" >= lo.x AND %s IS top.g"
 		 " GROUP BY top.g, a.\"%s\" ORDER BY top.t DESC, top.g, a.\"%s\"",
 		 grp, g->m_col[k], g->name, AGG_TOP, x_column(g->every), g->name, AGG_WINDOWS - 1,
-		 x_column(g->every), fn[c], g->m_col[k], g->name, x_column(g->every), agrp,
-		 x_column(g->every), x_column(g->every));
+		 x_column(g->every), c == C_NONE ? "max" : combine_name[c], g->m_col[k], g->name,
+		 x_column(g->every), agrp, x_column(g->every), x_column(g->every));
 	return dtab_get(q, sql, t);
 }
 
@@ -1413,6 +1414,9 @@ static void agg_panels(struct buf *b, const struct agg_list *l)
 				if (n_groups > AGG_TOP)
 					bprintf(b, " (top %d of %zu groups; the rest left out)",
 						AGG_TOP, n_groups);
+				if (g->n_by > 1 && agg_combine(g->m_agg[k]) != C_NONE)
+					bprintf(b, "; the other --by columns combined by %s",
+						combine_name[agg_combine(g->m_agg[k])]);
 			}
 			bputs(b, "</small></h2>");
 			if (!agg_decl_ok(g))

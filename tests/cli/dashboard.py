@@ -245,6 +245,7 @@ def check_aggregates(tarn, lake, base, dom_path):
         assert st == 200 and ctype.startswith("application/json"), (name, st, ctype)
         api = {m["col"]: m for m in json.loads(body)["measures"]}
         combined = len(decl["by"]) > 1
+        m_expr = {m["col"]: m["expr"] for m in decl["measures"]}
         for col, want in expected_series(decl, rows).items():
             panel = page.panels.get((name, col))
             assert panel is not None, "no panel for %s.%s" % (name, col)
@@ -259,6 +260,9 @@ def check_aggregates(tarn, lake, base, dom_path):
             assert panel["legend"] == labels, (name, col, panel["legend"], labels)
             if n_groups > TOP:
                 assert "top %d of %d groups" % (TOP, n_groups) in panel["text"], panel["text"]
+            if combined:
+                word = {sum: "sum", min: "min", max: "max"}[combiner(m_expr[col], 2)]
+                assert "combined by " + word in panel["text"], panel["text"]
             assert api[col]["groups"] == n_groups, (name, col, api[col]["groups"], n_groups)
             assert [s["group"] for s in api[col]["series"]] == [k for k, _ in series]
             for (grp, got), (key, pts), s in zip(panel["paths"], series, api[col]["series"]):

@@ -790,6 +790,9 @@ t_serve_aggregates() {
 	out=$(python3 "$ROOT/tests/cli/dashboard.py" aggregates "$TARN" "$L" "$URL" \
 		"$WORK/sag-dom1.html") || fail "the page or /api/aggregates differs from tarn query"
 	[ "$out" = "aggregates=3 panels=6 points=596" ] || fail "checked: $out"
+	mkdir -p "$ROOT/build"
+	chrome --screenshot="$ROOT/build/dashboard-aggregates.png" --window-size=1400,2000 "$URL" \
+		>/dev/null || fail "chromium --screenshot"
 	curl -s -m 30 "${URL}metrics" >"$WORK/sag-metrics" || fail "curl /metrics"
 	for p in quakes_daily quakes_hourly huge; do
 		n=$(tq "$L" "SELECT count(*) FROM $p")
