@@ -13,6 +13,7 @@
 #include <uuid/uuid.h>
 
 #include "tarn/aggregate.h"
+#include "tarn/time.h"
 #include "aggregate.h"
 #include "error_internal.h"
 #include "lake_internal.h"
@@ -24,7 +25,9 @@
 const char tarn__aggregate_schema[] =
 	"CREATE TABLE IF NOT EXISTS aggregates(name TEXT PRIMARY KEY, every TEXT NOT NULL,"
 	" where_expr TEXT, by_cols TEXT NOT NULL, measures TEXT NOT NULL,"
-	" state TEXT NOT NULL, created_at TEXT NOT NULL);";
+	" state TEXT NOT NULL, created_at TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS aggregate_updates(name TEXT PRIMARY KEY,"
+	" updated_us INTEGER NOT NULL) WITHOUT ROWID;";
 
 /* The events view's columns (events.c), as the batch and the probe have them. */
 #define EVENT_COLUMNS                                                                              \
@@ -53,6 +56,7 @@ struct agg {
 struct tarn__aggset {
 	sqlite3 *db;
 	sqlite3_stmt *ins, *drop_day, *drop_all;
+	sqlite3_stmt *stamp; /* aggregate_updates; NULL when db has none */
 	struct agg **a;
 	size_t n, cap;
 	int buffered; /* events in tarn_batch */
@@ -1306,6 +1310,90 @@ static int agg_prepare(sqlite3 *db, struct agg *g, int create_tables)
 	return rc;
 }
 
+/* ---- when each aggregate last changed ----
+ *
+ * aggregate_updates holds, per aggregate, the time of the last commit whose
+ * batch changed one of its groups (create's backfill included). It is only
+ * written beside the maintenance (after a day's batch is applied), never
+ * read by it. A connection without the table (verify's in-memory
+ * recomputation) keeps no times. */
+
+/* Does schema.table exist? */
+static int has_table(sqlite3 *db, const char *schema, const char *table, int *yes)
+{
+	char sql[160];
+	sqlite3_stmt *st;
+	int rc;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT 1 FROM \"%s\".sqlite_master WHERE type = 'table' AND name = ?", schema);
+	rc = tarn__sql_prepare(db, sql, &st, "aggregates catalog");
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	*yes = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return TARN_OK;
+}
+
+static int stamp_prepare(tarn__aggset *a)
+{
+	int yes = 0, rc = has_table(a->db, "main", "aggregate_updates", &yes);
+
+	if (rc || !yes)
+		return rc;
+	return tarn__sql_prepare(
+		a->db,
+		"INSERT INTO aggregate_updates VALUES(?1, ?2)"
+		" ON CONFLICT(name) DO UPDATE SET updated_us = excluded.updated_us",
+		&a->stamp, "gold.db: aggregate_updates");
+}
+
+/* Called right after agg_apply: its last statement (untouch) changed one
+ * row per group that the batch changed. */
+static int stamp_if_changed(tarn__aggset *a, const struct agg *g)
+{
+	int rc;
+
+	if (!a->stamp || sqlite3_changes(a->db) == 0)
+		return TARN_OK;
+	sqlite3_bind_text(a->stamp, 1, g->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(a->stamp, 2, tarn_time_now_us());
+	rc = sqlite3_step(a->stamp);
+	sqlite3_reset(a->stamp);
+	return rc == SQLITE_DONE ? TARN_OK
+				 : tarn__error_sqlite(a->db, "gold.db: aggregate_updates");
+}
+
+/* The last change of aggregate name in microseconds since the Unix epoch:
+ * its aggregate_updates time, else its catalog created_at; 0 if neither. */
+static int updated_us_get(sqlite3 *db, const char *name, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int yes = 0, rc = has_table(db, "main", "aggregate_updates", &yes);
+
+	*out = 0;
+	if (rc)
+		return rc;
+	rc = tarn__sql_prepare(
+		db,
+		yes ? "SELECT coalesce((SELECT updated_us FROM aggregate_updates"
+		      " WHERE name = ?1), CAST(strftime('%s', created_at) AS INTEGER)"
+		      " * 1000000) FROM aggregates WHERE name = ?1"
+		    : "SELECT CAST(strftime('%s', created_at) AS INTEGER) * 1000000"
+		      " FROM aggregates WHERE name = ?1",
+		&st, "aggregates catalog");
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? TARN_OK
+						     : tarn__error_sqlite(db, "aggregates catalog");
+}
+
 /* ---- the set ---- */
 
 static int step_date(sqlite3 *db, sqlite3_stmt *st, const char *date, const char *what)
@@ -1346,6 +1434,8 @@ int tarn__aggregate_open(tarn__aggset **out, sqlite3 *db)
 	if (!rc)
 		rc = tarn__sql_prepare(db, "DELETE FROM temp.tarn_batch", &a->drop_all,
 				       "gold.db: aggregate batch");
+	if (!rc)
+		rc = stamp_prepare(a);
 	if (rc) {
 		tarn__aggregate_close(a);
 		return rc;
@@ -1366,6 +1456,7 @@ void tarn__aggregate_close(tarn__aggset *a)
 	sqlite3_finalize(a->ins);
 	sqlite3_finalize(a->drop_day);
 	sqlite3_finalize(a->drop_all);
+	sqlite3_finalize(a->stamp);
 	free(a);
 }
 
@@ -1468,8 +1559,11 @@ int tarn__aggregate_flush(tarn__aggset *a, const char *date)
 
 	if (!a || !a->buffered)
 		return TARN_OK;
-	for (i = 0; !rc && i < a->n; i++)
+	for (i = 0; !rc && i < a->n; i++) {
 		rc = agg_apply(a->db, a->a[i], date);
+		if (!rc)
+			rc = stamp_if_changed(a, a->a[i]);
+	}
 	if (!rc)
 		rc = step_date(a->db, a->drop_day, date, "batch");
 	return rc;
@@ -1586,24 +1680,6 @@ static int parse_pairs(sqlite3 *db, const unsigned char *json, struct loaded *l,
 	return rc;
 }
 
-/* Does schema.aggregates exist? */
-static int has_catalog(sqlite3 *db, const char *schema, int *yes)
-{
-	char sql[160];
-	sqlite3_stmt *st;
-	int rc;
-
-	snprintf(sql, sizeof(sql),
-		 "SELECT 1 FROM \"%s\".sqlite_master WHERE type = 'table' AND name = 'aggregates'",
-		 schema);
-	rc = tarn__sql_prepare(db, sql, &st, "aggregates catalog");
-	if (rc)
-		return rc;
-	*yes = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
-	return TARN_OK;
-}
-
 typedef int (*loaded_cb)(void *ctx, struct loaded *l);
 
 /* Call cb for each catalog row of schema in name order: every row when
@@ -1616,7 +1692,7 @@ static int catalog_each(sqlite3 *db, const char *schema, const char *state, cons
 	sqlite3_stmt *st;
 	int rc, yes = 0;
 
-	rc = has_catalog(db, schema, &yes);
+	rc = has_table(db, schema, "aggregates", &yes);
 	if (rc || !yes)
 		return rc;
 	snprintf(sql, sizeof(sql),
@@ -1884,7 +1960,7 @@ int tarn_aggregate_request(const char *dir, const tarn_aggregate_def *def)
 	if (!rc)
 		sqlite3_busy_timeout(db, 60000);
 	if (!rc)
-		rc = has_catalog(db, "main", &yes);
+		rc = has_table(db, "main", "aggregates", &yes);
 	if (!rc && !yes)
 		rc = tarn__error_set(TARN_ECORRUPT, "%s: gold.db has no aggregates catalog", dir);
 	if (!rc)
@@ -2037,8 +2113,9 @@ int tarn_aggregate_drop(tarn_lake *lake, const char *name)
 	sqlite3_finalize(st);
 	sb_add(&sql,
 	       "DROP TABLE IF EXISTS \"%s\"; DROP TABLE IF EXISTS \"%s__state\";"
-	       " DROP TABLE IF EXISTS \"%s__distinct\";",
-	       name, name, name);
+	       " DROP TABLE IF EXISTS \"%s__distinct\";"
+	       " DELETE FROM aggregate_updates WHERE name = '%s';",
+	       name, name, name, name);
 	if (!rc)
 		rc = sql.oom ? tarn__error_set(TARN_ENOMEM, "aggregate drop")
 			     : tarn__sql_exec(db, sql.p, "gold.db: drop aggregate");
@@ -2076,6 +2153,9 @@ static int list_one(void *ctx, struct loaded *l)
 			info.rows = (uint64_t)sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
 	}
+	rc = updated_us_get(c->db, l->def.name, &info.updated_us);
+	if (rc)
+		return rc;
 	info.def = l->def;
 	info.state = l->state;
 	return c->cb(c->ctx, &info);

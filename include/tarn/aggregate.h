@@ -156,6 +156,13 @@ typedef struct tarn_aggregate_info {
 			      "failed: <reason>" (a request that could not
 			      be built); rows is 0 unless ready */
 	uint64_t rows;	   /* rows in its table */
+	/* when its rows last changed, in microseconds since the Unix epoch
+	 * (UTC): the time of the last commit (tarn_lake_commit,
+	 * tarn_gold_rebuild, or create's backfill) whose events changed one
+	 * of its groups, taken just before that commit; when none has, its
+	 * creation time (whole seconds). 0 if the catalog row vanished
+	 * meanwhile. */
+	int64_t updated_us;
 } tarn_aggregate_info;
 
 /* Called once per declared aggregate, in name order; non-zero stops. */

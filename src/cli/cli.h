@@ -46,6 +46,10 @@ int cli_text_or_json(const char *cmd, const char *arg, int *json);
  * free it (jansson's json_t; NULL prints nothing). */
 struct json_t;
 void cli_json_print(struct json_t *j);
+/* One declared aggregate as `tarn aggregate list --format json` shows it:
+ * {name, window, by: [{col, expr}], measures: [{col, expr}], rows, state,
+ * where}. A new reference (NULL when out of memory). */
+struct json_t *cli_aggregate_json(const tarn_aggregate_info *info);
 
 /* 1 when t is one of the per-minute gold tables. */
 int cli_is_minute_table(const char *t);
@@ -139,11 +143,12 @@ struct dash_reply {
 	char detail[512];
 };
 
-/* Render the page at `path` ("/", "/panels", "/metrics", "/api/...") of
- * the lake in dir, read now through tarn_query_* and tarn_lake_stats_get.
+/* Render the page at `path` ("/", "/panels", "/metrics", "/api/...",
+ * "/api/aggregates[/NAME]") of the lake in dir, read now through
+ * tarn_query_*, tarn_lake_stats_get and tarn_aggregate_list.
  * refresh_s: the page's refresh period in seconds. Returns the HTTP status
  * with *reply filled, or -1 when out of memory (*reply untouched): 200;
- * 404 for an unknown path; when the lake cannot be read, 503 "lake busy"
+ * 404 for an unknown path or aggregate; when the lake cannot be read, 503 "lake busy"
  * (a lock held past the busy timeout), 503 "lake not found" (no lake in
  * dir yet) or 500 "lake unreadable" (a damaged, missing or unreadable
  * file), except "/", which stays 200 with the reason in the page so that

@@ -71,6 +71,18 @@ static json_t *pairs_json(const tarn_aggregate_column *c, size_t n)
 	return a;
 }
 
+json_t *cli_aggregate_json(const tarn_aggregate_info *info)
+{
+	const tarn_aggregate_def *d = &info->def;
+	json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:I,s:s}", "name", d->name, "window",
+			      tarn_window_name(d->every), "by", pairs_json(d->by, d->n_by),
+			      "measures", pairs_json(d->measure, d->n_measures), "rows",
+			      (json_int_t)info->rows, "state", info->state);
+
+	json_object_set_new(o, "where", d->where ? json_string(d->where) : json_null());
+	return o;
+}
+
 struct list_ctx {
 	int json;
 	json_t *arr;
@@ -83,12 +95,7 @@ static int list_row(void *ctx, const tarn_aggregate_info *info)
 	size_t i;
 
 	if (c->json) {
-		json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:I,s:s}", "name", d->name, "window",
-				      tarn_window_name(d->every), "by", pairs_json(d->by, d->n_by),
-				      "measures", pairs_json(d->measure, d->n_measures), "rows",
-				      (json_int_t)info->rows, "state", info->state);
-		json_object_set_new(o, "where", d->where ? json_string(d->where) : json_null());
-		json_array_append_new(c->arr, o);
+		json_array_append_new(c->arr, cli_aggregate_json(info));
 		return 0;
 	}
 	printf("%s  every %s  %llu rows  %s\n", d->name, tarn_window_name(d->every),

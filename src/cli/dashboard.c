@@ -3,12 +3,15 @@
  * Prometheus text exposition format. Everything is read per request
  * through the public API (tarn_query_*, tarn_lake_stats_get) on read-only
  * connections, so it works beside a running `tarn ingest` (WAL readers).
- * SQL here is fixed text: nothing from a request reaches it. */
+ * SQL here is fixed text, or for the declared aggregates fixed text around
+ * identifiers from their catalog: nothing from a request reaches it. */
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -399,6 +402,16 @@ static json_t *json_text(const char *s)
 	return j ? j : json_string("\xef\xbf\xbd");
 }
 
+static json_t *cell_json(const struct dcell *d)
+{
+	switch (d->type) {
+	case TARN_VALUE_INT: return json_integer(d->i);
+	case TARN_VALUE_REAL: return json_real(d->d);
+	case TARN_VALUE_TEXT: return json_text(d->s);
+	default: return json_null();
+	}
+}
+
 static json_t *dtab_json(const struct dtab *t)
 {
 	json_t *arr = json_array();
@@ -408,18 +421,8 @@ static json_t *dtab_json(const struct dtab *t)
 	for (r = 0; arr && r < t->n_rows; r++) {
 		json_t *o = json_object();
 
-		for (c = 0; o && c < t->n_cols; c++) {
-			const struct dcell *d = cell(t, r, c);
-			json_t *v;
-
-			switch (d->type) {
-			case TARN_VALUE_INT: v = json_integer(d->i); break;
-			case TARN_VALUE_REAL: v = json_real(d->d); break;
-			case TARN_VALUE_TEXT: v = json_text(d->s); break;
-			default: v = json_null();
-			}
-			json_object_set_new(o, t->names[c], v);
-		}
+		for (c = 0; o && c < t->n_cols; c++)
+			json_object_set_new(o, t->names[c], cell_json(cell(t, r, c)));
 		json_array_append_new(arr, o);
 	}
 	return arr;
@@ -459,9 +462,11 @@ static int json_body(json_t *j, struct buf *out)
 
 /* ---- SVG charts ---- */
 
-static const char *const palette[] = { "#2f6fdf", "#e0782f", "#2f9f5f", "#c2404a",
-				       "#8a5fc8", "#8c6d3a", "#d05fae", "#5f8f9f" };
-#define N_COLORS (sizeof(palette) / sizeof(palette[0]))
+/* the built-in panels use the first N_COLORS; an aggregate's top groups
+ * all ten */
+static const char *const palette[] = { "#2f6fdf", "#e0782f", "#2f9f5f", "#c2404a", "#8a5fc8",
+				       "#8c6d3a", "#d05fae", "#5f8f9f", "#b8a000", "#303a4f" };
+#define N_COLORS 8
 
 enum { W = 480, H = 190, ML = 48, MR = 10, MT = 10, MB = 26 };
 
@@ -507,7 +512,8 @@ static void fmt_grouped(char *s, size_t n, double v)
 	s[o] = '\0';
 }
 
-static void svg_open(struct buf *b, const char *label, double ymax, int percent)
+/* A chart's frame with three grid lines, for values from ymin to ymax. */
+static void svg_open_range(struct buf *b, const char *label, double ymin, double ymax, int percent)
 {
 	char lo[32], mid[32], hi[32];
 	int i;
@@ -515,8 +521,8 @@ static void svg_open(struct buf *b, const char *label, double ymax, int percent)
 	bprintf(b, "<svg class=\"chart\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"", W, H);
 	bhtml(b, label);
 	bputs(b, "\" xmlns=\"http://www.w3.org/2000/svg\">");
-	fmt_num(lo, sizeof(lo), 0, percent);
-	fmt_num(mid, sizeof(mid), ymax / 2, percent);
+	fmt_num(lo, sizeof(lo), ymin, percent);
+	fmt_num(mid, sizeof(mid), (ymin + ymax) / 2, percent);
 	fmt_num(hi, sizeof(hi), ymax, percent);
 	for (i = 0; i <= 2; i++) {
 		int y = MT + (H - MT - MB) * (2 - i) / 2;
@@ -529,6 +535,11 @@ static void svg_open(struct buf *b, const char *label, double ymax, int percent)
 			: i == 1 ? mid
 				 : hi);
 	}
+}
+
+static void svg_open(struct buf *b, const char *label, double ymax, int percent)
+{
+	svg_open_range(b, label, 0, ymax, percent);
 }
 
 static void svg_xlabels(struct buf *b, const char *const *labels, size_t n, double x0, double dx,
@@ -782,6 +793,7 @@ static void health_panel(struct buf *b, const struct dash *d)
 	bputs(b, "</div></div></section>");
 }
 
+/* The built-in panels in an open grid <div>, which the caller closes. */
 static void panels(struct buf *b, const struct dash *d)
 {
 	char now[40];
@@ -815,7 +827,7 @@ static void panels(struct buf *b, const struct dash *d)
 	svg_hbars(b, &d->t[T_TOP_PAGES], "top pages by purchases");
 	bputs(b, "</section>");
 	health_panel(b, d);
-	bputs(b, "</div>");
+	/* the grid stays open: the declared aggregates' panels follow */
 }
 
 static const char page_head[] =
@@ -937,6 +949,575 @@ static void metrics(struct buf *b, const struct dash *d, const struct serve_coun
 		(unsigned long long)atomic_load(&sc->server_err));
 }
 
+/* ---- declared aggregates (tarn/aggregate.h) ----
+ *
+ * Which aggregates exist comes from the catalog through
+ * tarn_aggregate_list, never from a list here. The SQL of their panels is
+ * built from catalog identifiers that pass ident_ok (and are quoted), never
+ * from the request: a requested name only selects one of the declarations.
+ * Each measure is drawn as one line per group of the first --by column:
+ * the AGG_TOP groups with the largest total of the measure over the whole
+ * table (ties by the group's value, as SQLite orders it), over the latest
+ * AGG_WINDOWS windows of the table; the other groups are left out (the
+ * panel says how many there are). */
+
+#define AGG_TOP	    10
+#define AGG_WINDOWS 120
+#define AGG_COLS    32
+
+/* How a measure's values of several rows of one (window, group) combine
+ * when the aggregate has more --by columns than the first. */
+enum combine { C_SUM, C_MIN, C_MAX, C_NONE };
+
+struct agg_decl {
+	char *name;
+	tarn_window every;
+	size_t n_by, n_m;
+	char *by0;	       /* the first --by column, or NULL */
+	char *m_col[AGG_COLS]; /* measure columns */
+	char *m_agg[AGG_COLS]; /* their AGG text */
+	uint64_t rows;
+	int64_t updated_us;
+	json_t *decl;		      /* as `tarn aggregate list --format json` */
+	struct dtab series[AGG_COLS]; /* per measure, when loaded */
+};
+
+struct agg_list {
+	struct agg_decl *a;
+	size_t n, cap;
+	int oom;
+};
+
+static void agg_list_free(struct agg_list *l)
+{
+	size_t i, k;
+
+	for (i = 0; i < l->n; i++) {
+		struct agg_decl *g = &l->a[i];
+
+		free(g->name);
+		free(g->by0);
+		for (k = 0; k < g->n_m; k++) {
+			free(g->m_col[k]);
+			free(g->m_agg[k]);
+			dtab_free(&g->series[k]);
+		}
+		json_decref(g->decl);
+	}
+	free(l->a);
+	memset(l, 0, sizeof(*l));
+}
+
+/* A plain SQL identifier, as tarn_aggregate_check requires of names and
+ * columns: [A-Za-z_][A-Za-z0-9_]*, at most 64 bytes. */
+static int ident_ok(const char *s)
+{
+	size_t i;
+
+	if (!s || !s[0] || strlen(s) > 64 || isdigit((unsigned char)s[0]))
+		return 0;
+	for (i = 0; s[i]; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+			return 0;
+	return 1;
+}
+
+/* The AGG forms of tarn/aggregate.h, by their leading words. */
+static enum combine agg_combine(const char *agg)
+{
+	char w[16];
+	size_t i = 0;
+
+	while (*agg == ' ' || *agg == '\t')
+		agg++;
+	for (; i + 1 < sizeof(w) && isalpha((unsigned char)agg[i]); i++)
+		w[i] = (char)tolower((unsigned char)agg[i]);
+	w[i] = '\0';
+	agg += i;
+	while (*agg == ' ' || *agg == '\t' || *agg == '(')
+		agg++;
+	if (strcmp(w, "count") == 0)
+		return strncasecmp(agg, "distinct", 8) == 0 ? C_NONE : C_SUM;
+	if (strcmp(w, "sum") == 0)
+		return C_SUM;
+	if (strcmp(w, "min") == 0)
+		return C_MIN;
+	if (strcmp(w, "max") == 0)
+		return C_MAX;
+	return C_NONE; /* avg */
+}
+
+static const char *const combine_name[] = { "sum", "min", "max", NULL };
+
+static const char *x_column(tarn_window w)
+{
+	return w == TARN_WINDOW_DAY ? "event_date" : "window_start";
+}
+
+static int agg_list_one(void *ctx, const tarn_aggregate_info *info)
+{
+	struct agg_list *l = ctx;
+	const tarn_aggregate_def *d = &info->def;
+	struct agg_decl *g;
+	size_t k;
+
+	/* a request not built yet (or failed) has no table to draw */
+	if (strcmp(info->state, "ready") != 0)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		struct agg_decl *p = realloc(l->a, cap * sizeof(*p));
+
+		if (!p) {
+			l->oom = 1;
+			return 1;
+		}
+		l->a = p;
+		l->cap = cap;
+	}
+	g = &l->a[l->n++];
+	memset(g, 0, sizeof(*g));
+	g->name = strdup(d->name);
+	g->every = d->every;
+	g->n_by = d->n_by;
+	g->by0 = d->n_by ? strdup(d->by[0].col) : NULL;
+	g->n_m = d->n_measures < AGG_COLS ? d->n_measures : AGG_COLS;
+	for (k = 0; k < g->n_m; k++) {
+		g->m_col[k] = strdup(d->measure[k].col);
+		g->m_agg[k] = strdup(d->measure[k].expr);
+		if (!g->m_col[k] || !g->m_agg[k])
+			l->oom = 1;
+	}
+	g->rows = info->rows;
+	g->updated_us = info->updated_us;
+	g->decl = cli_aggregate_json(info);
+	if (!g->name || (d->n_by && !g->by0) || !g->decl)
+		l->oom = 1;
+	return l->oom;
+}
+
+/* Declarations whose identifiers are not plain (a catalog written by
+ * something else) are not queried: their panel says so. */
+static int agg_decl_ok(const struct agg_decl *g)
+{
+	size_t k;
+
+	if (!ident_ok(g->name) || (g->by0 && !ident_ok(g->by0)))
+		return 0;
+	for (k = 0; k < g->n_m; k++)
+		if (!ident_ok(g->m_col[k]))
+			return 0;
+	return 1;
+}
+
+/* Measure k of g as rows (grp, total, x, v, n_groups), ordered by the
+ * group's total (descending), the group, then x. */
+static int agg_series_get(tarn_query *q, const struct agg_decl *g, size_t k, struct dtab *t)
+{
+	enum combine c = agg_combine(g->m_agg[k]);
+	char grp[80], agrp[84], sql[2048];
+
+	memset(t, 0, sizeof(*t));
+	if (g->n_by > 1 && c == C_NONE)
+		return TARN_OK; /* not drawn: the panel says why */
+	/* one row per (window, group) when there is at most one --by column,
+	 * so any of the combining functions gives that row's value */
+	if (g->by0) {
+		snprintf(grp, sizeof(grp), "\"%s\"", g->by0);
+		snprintf(agrp, sizeof(agrp), "a.\"%s\"", g->by0);
+	} else {
+		snprintf(grp, sizeof(grp), "NULL");
+		snprintf(agrp, sizeof(agrp), "NULL");
+	}
+	snprintf(sql, sizeof(sql),
+		 /* the groups' totals once (materialized: used twice) */
+		 "WITH tot AS MATERIALIZED (SELECT %s AS g, total(\"%s\") AS t FROM \"%s\""
+		 " GROUP BY 1),"
+		 " top AS (SELECT g, t FROM tot ORDER BY 2 DESC, 1 LIMIT %d),"
+		 " lo AS (SELECT coalesce((SELECT \"%s\" FROM \"%s\" GROUP BY 1"
+		 " ORDER BY 1 DESC LIMIT 1 OFFSET %d), '') AS x)"
+		 " SELECT top.g AS grp, top.t AS total, a.\"%s\" AS x, %s(a.\"%s\") AS v,"
+		 " (SELECT count(*) FROM tot) AS n_groups"
+		 /* CROSS JOIN keeps this order: one scan of the table, each row
+		  * matched against the ten groups */
+		 " FROM lo CROSS JOIN \"%s\" AS a CROSS JOIN top"
+		 " WHERE a.\"%s\" >= lo.x AND %s IS top.g"
+		 " GROUP BY top.g, a.\"%s\" ORDER BY top.t DESC, top.g, a.\"%s\"",
+		 grp, g->m_col[k], g->name, AGG_TOP, x_column(g->every), g->name, AGG_WINDOWS - 1,
+		 x_column(g->every), c == C_NONE ? "max" : combine_name[c], g->m_col[k], g->name,
+		 x_column(g->every), agrp, x_column(g->every), x_column(g->every));
+	return dtab_get(q, sql, t);
+}
+
+/* Read the declarations (and, with series, the series of each, or of the
+ * one named only). *found: whether `only` is declared. */
+static int aggs_load(struct agg_list *l, const char *dir, int series, const char *only, int *found)
+{
+	tarn_lake *lake = NULL;
+	tarn_query *q = NULL;
+	size_t i, k;
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	if (found)
+		*found = 0;
+	rc = tarn_lake_open(&lake, dir, TARN_LAKE_READONLY);
+	if (!rc)
+		rc = tarn_aggregate_list(lake, agg_list_one, l);
+	tarn_lake_close(lake);
+	if (l->oom)
+		return TARN_ENOMEM;
+	if (rc || !series)
+		return rc;
+	rc = tarn_query_open(&q, dir);
+	for (i = 0; !rc && i < l->n; i++) {
+		if (only && strcmp(only, l->a[i].name) != 0)
+			continue;
+		if (found)
+			*found = 1;
+		for (k = 0; !rc && agg_decl_ok(&l->a[i]) && k < l->a[i].n_m; k++)
+			rc = agg_series_get(q, &l->a[i], k, &l->a[i].series[k]);
+		/* dropped between the list and the query: drawn empty this time */
+		if (rc == TARN_EINVAL && strstr(tarn_error_last(), "no such table"))
+			rc = TARN_OK;
+	}
+	tarn_query_close(q);
+	return rc;
+}
+
+/* A group's label: its value as text; "(null)" for a NULL group value,
+ * "all" when there is no --by column. */
+static void group_label(const struct agg_decl *g, const struct dcell *d, char *out, size_t n)
+{
+	if (d->type == TARN_VALUE_TEXT)
+		snprintf(out, n, "%s", d->s);
+	else if (d->type == TARN_VALUE_INT)
+		snprintf(out, n, "%lld", (long long)d->i);
+	else if (d->type == TARN_VALUE_REAL)
+		snprintf(out, n, "%.17g", d->d);
+	else
+		snprintf(out, n, "%s", g->by0 ? "(null)" : "all");
+}
+
+static int same_cell(const struct dcell *a, const struct dcell *b)
+{
+	if (a->type != b->type)
+		return 0;
+	switch (a->type) {
+	case TARN_VALUE_INT: return a->i == b->i;
+	case TARN_VALUE_REAL: return a->d == b->d;
+	case TARN_VALUE_TEXT: return strcmp(a->s, b->s) == 0;
+	default: return 1;
+	}
+}
+
+/* The rows [from, to) of t that belong to the group of row from. */
+static size_t group_end(const struct dtab *t, size_t from)
+{
+	size_t to = from + 1;
+
+	while (to < t->n_rows && same_cell(cell(t, to, 0), cell(t, from, 0)))
+		to++;
+	return to;
+}
+
+static int is_number(const struct dcell *d)
+{
+	return d->type == TARN_VALUE_INT || d->type == TARN_VALUE_REAL;
+}
+
+static void value_text(const struct dcell *d, char *out, size_t n)
+{
+	if (d->type == TARN_VALUE_INT)
+		snprintf(out, n, "%lld", (long long)d->i);
+	else
+		snprintf(out, n, "%.17g", d->d);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The sorted distinct x values of t (column 2); borrowed from t. */
+static size_t x_values(const struct dtab *t, const char ***out)
+{
+	const char **xs = calloc(t->n_rows ? t->n_rows : 1, sizeof(*xs));
+	size_t r, n = 0, u = 0;
+
+	*out = xs;
+	if (!xs)
+		return 0;
+	for (r = 0; r < t->n_rows; r++)
+		if (cell(t, r, 2)->type == TARN_VALUE_TEXT)
+			xs[n++] = str(t, r, 2);
+	qsort(xs, n, sizeof(*xs), cmp_str);
+	for (r = 0; r < n; r++)
+		if (!u || strcmp(xs[u - 1], xs[r]) != 0)
+			xs[u++] = xs[r];
+	return u;
+}
+
+static size_t x_index(const char *const *xs, size_t n, const char *x)
+{
+	const char *const *p = bsearch(&x, xs, n, sizeof(*xs), cmp_str);
+
+	return p ? (size_t)(p - xs) : 0;
+}
+
+/* One measure's chart: a line per group over the windows, a point where
+ * the table has a row (a window without one is a gap), the exact values
+ * in each line's data-points ("x=v;..."), and a legend. */
+static void svg_series(struct buf *b, const struct agg_decl *g, size_t k)
+{
+	const struct dtab *t = &g->series[k];
+	const char **xs;
+	double lo = 0, hi = 0, dx;
+	size_t nx, r, from, s;
+	char label[200];
+
+	if (!t->n_rows) {
+		bputs(b, "<p class=\"empty\">no rows yet</p>");
+		return;
+	}
+	nx = x_values(t, &xs);
+	if (!xs)
+		return;
+	for (r = 0; r < t->n_rows; r++) {
+		double v = num(t, r, 3);
+
+		if (is_number(cell(t, r, 3))) {
+			lo = v < lo ? v : lo;
+			hi = v > hi ? v : hi;
+		}
+	}
+	lo = lo < 0 ? -nice_max(-lo) : 0;
+	hi = hi > 0 || lo == 0 ? nice_max(hi) : 0;
+	snprintf(label, sizeof(label), "%s %s by %s", g->name, g->m_col[k],
+		 g->by0 ? g->by0 : "all");
+	svg_open_range(b, label, lo, hi, 0);
+	dx = nx > 1 ? (double)(W - MR - ML - 4) / (double)(nx - 1) : 0;
+	for (from = 0, s = 0; from < t->n_rows; from = group_end(t, from), s++) {
+		size_t to = group_end(t, from), prev = (size_t)-1;
+		char name[128];
+
+		group_label(g, cell(t, from, 0), name, sizeof(name));
+		bprintf(b, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"2\" data-group=\"",
+			palette[s % (sizeof(palette) / sizeof(palette[0]))]);
+		bhtml(b, name);
+		bputs(b, "\" data-points=\"");
+		for (r = from; r < to; r++) {
+			char v[40];
+
+			if (!is_number(cell(t, r, 3)))
+				continue;
+			value_text(cell(t, r, 3), v, sizeof(v));
+			bhtml(b, str(t, r, 2));
+			bprintf(b, "=%s;", v);
+		}
+		bputs(b, "\" d=\"");
+		for (r = from; r < to; r++) {
+			size_t i = x_index(xs, nx, str(t, r, 2));
+			double y =
+				(double)(H - MB) - (num(t, r, 3) - lo) / (hi - lo) * (H - MT - MB);
+
+			if (!is_number(cell(t, r, 3)))
+				continue;
+			/* a lone point still shows: a zero-length segment with round caps */
+			bprintf(b, "%s%.1f,%.1f%s", prev != (size_t)-1 && i == prev + 1 ? "L" : "M",
+				ML + 2 + dx * (double)i, y,
+				r + 1 < to && x_index(xs, nx, str(t, r + 1, 2)) == i + 1 ? " "
+											 : "h0 ");
+			prev = i;
+		}
+		bputs(b, "\" stroke-linecap=\"round\"><title>");
+		bhtml(b, name);
+		bputs(b, "</title></path>");
+	}
+	svg_xlabels(b, xs, nx, ML + 2, dx, 0);
+	bputs(b, "</svg><div class=\"legend\">");
+	for (from = 0, s = 0; from < t->n_rows; from = group_end(t, from), s++) {
+		char name[128];
+
+		group_label(g, cell(t, from, 0), name, sizeof(name));
+		bprintf(b, "<span data-group=\"");
+		bhtml(b, name);
+		bprintf(b, "\"><i style=\"background:%s\"></i>",
+			palette[s % (sizeof(palette) / sizeof(palette[0]))]);
+		bhtml(b, name);
+		bputs(b, "</span>");
+	}
+	bputs(b, "</div>");
+	free(xs);
+}
+
+static void updated_text(int64_t us, char out[28])
+{
+	if (!us || tarn_time_format(us, out) != TARN_OK)
+		snprintf(out, 28, "-");
+}
+
+/* The list of declarations, then a panel per measure of each. */
+static void agg_panels(struct buf *b, const struct agg_list *l)
+{
+	size_t i, k;
+
+	bputs(b, "<section class=\"panel wide\" data-key=\"aggregates\"><h2>Declared aggregates"
+		 "</h2>");
+	if (!l->n)
+		bputs(b, "<p class=\"empty\">none declared (tarn aggregate create)</p>");
+	else
+		bputs(b, "<table><tr><th>aggregate</th><th>window</th><th>by</th>"
+			 "<th>measures</th><th>rows</th><th>last update</th></tr>");
+	for (i = 0; i < l->n; i++) {
+		const struct agg_decl *g = &l->a[i];
+		char when[28];
+
+		updated_text(g->updated_us, when);
+		bputs(b, "<tr data-aggregate=\"");
+		bhtml(b, g->name);
+		bputs(b, "\"><td>");
+		bhtml(b, g->name);
+		bprintf(b, "</td><td>%s</td><td>", tarn_window_name(g->every));
+		bhtml(b, g->by0 ? g->by0 : "");
+		if (g->n_by > 1)
+			bprintf(b, " +%zu", g->n_by - 1);
+		bputs(b, "</td><td>");
+		for (k = 0; k < g->n_m; k++) {
+			bhtml(b, g->m_col[k]);
+			bputs(b, k + 1 < g->n_m ? ", " : "");
+		}
+		bprintf(b, "</td><td data-key=\"rows\">%llu</td><td>%s</td></tr>",
+			(unsigned long long)g->rows, when);
+	}
+	if (l->n)
+		bputs(b, "</table>");
+	bputs(b, "</section>");
+	for (i = 0; i < l->n; i++) {
+		const struct agg_decl *g = &l->a[i];
+
+		for (k = 0; k < g->n_m; k++) {
+			const struct dtab *t = &g->series[k];
+			size_t n_groups = (size_t)num(t, 0, 4);
+
+			bputs(b, "<section class=\"panel\" data-aggregate=\"");
+			bhtml(b, g->name);
+			bputs(b, "\" data-measure=\"");
+			bhtml(b, g->m_col[k]);
+			bputs(b, "\"><h2>");
+			bhtml(b, g->name);
+			bputs(b, " &middot; ");
+			bhtml(b, g->m_col[k]);
+			bputs(b, " <small>");
+			bhtml(b, g->m_agg[k]);
+			bprintf(b, " per %s", tarn_window_name(g->every));
+			if (g->by0) {
+				bputs(b, ", by ");
+				bhtml(b, g->by0);
+				if (n_groups > AGG_TOP)
+					bprintf(b, " (top %d of %zu groups; the rest left out)",
+						AGG_TOP, n_groups);
+				if (g->n_by > 1 && agg_combine(g->m_agg[k]) != C_NONE)
+					bprintf(b, "; the other --by columns combined by %s",
+						combine_name[agg_combine(g->m_agg[k])]);
+			}
+			bputs(b, "</small></h2>");
+			if (!agg_decl_ok(g))
+				bputs(b,
+				      "<p class=\"empty\">not drawn: a name in its declaration is "
+				      "not a plain identifier</p>");
+			else if (g->n_by > 1 && agg_combine(g->m_agg[k]) == C_NONE)
+				bputs(b,
+				      "<p class=\"empty\">not drawn: its values cannot be combined "
+				      "over the other --by columns</p>");
+			else
+				svg_series(b, g, k);
+			bputs(b, "</section>");
+		}
+	}
+}
+
+/* GET /api/aggregates: each declaration with its rows and last update. */
+static json_t *aggs_json(const struct agg_list *l)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; arr && i < l->n; i++) {
+		const struct agg_decl *g = &l->a[i];
+		json_t *o = json_deep_copy(g->decl);
+		char when[28], path[96];
+
+		updated_text(g->updated_us, when);
+		snprintf(path, sizeof(path), "/api/aggregates/%s", g->name);
+		json_object_set_new(o, "updated", g->updated_us ? json_string(when) : json_null());
+		json_object_set_new(o, "updated_unix",
+				    g->updated_us ? json_real((double)g->updated_us / 1e6)
+						  : json_null());
+		json_object_set_new(o, "series", json_string(path));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+/* GET /api/aggregates/NAME: the series the panels draw. */
+static json_t *agg_series_json(const struct agg_decl *g)
+{
+	json_t *ms = json_array();
+	size_t k;
+
+	for (k = 0; ms && k < g->n_m; k++) {
+		const struct dtab *t = &g->series[k];
+		int drawn = agg_decl_ok(g) && !(g->n_by > 1 && agg_combine(g->m_agg[k]) == C_NONE);
+		json_t *series = drawn ? json_array() : json_null();
+		size_t from, r;
+
+		for (from = 0; drawn && from < t->n_rows; from = group_end(t, from)) {
+			size_t to = group_end(t, from);
+			json_t *pts = json_array();
+
+			for (r = from; r < to; r++)
+				json_array_append_new(pts,
+						      json_pack("[o,o]", cell_json(cell(t, r, 2)),
+								cell_json(cell(t, r, 3))));
+			json_array_append_new(series, json_pack("{s:o,s:o}", "group",
+								cell_json(cell(t, from, 0)),
+								"points", pts));
+		}
+		json_array_append_new(
+			ms, json_pack("{s:s,s:s,s:o,s:o}", "col", g->m_col[k], "expr", g->m_agg[k],
+				      "groups",
+				      drawn ? json_integer((json_int_t)num(t, 0, 4)) : json_null(),
+				      "series", series));
+	}
+	return json_pack("{s:s,s:s,s:s,s:o,s:i,s:i,s:o}", "name", g->name, "window",
+			 tarn_window_name(g->every), "x", x_column(g->every), "by",
+			 g->by0 ? json_string(g->by0) : json_null(), "top", AGG_TOP, "windows",
+			 AGG_WINDOWS, "measures", ms);
+}
+
+static void agg_metrics(struct buf *b, const struct agg_list *l)
+{
+	size_t i;
+
+	bputs(b, "# HELP tarn_aggregate_rows Rows in a declared aggregate's table.\n"
+		 "# TYPE tarn_aggregate_rows gauge\n");
+	for (i = 0; i < l->n; i++) {
+		bputs(b, "tarn_aggregate_rows{aggregate=\"");
+		prom_label(b, l->a[i].name);
+		bprintf(b, "\"} %llu\n", (unsigned long long)l->a[i].rows);
+	}
+	bputs(b, "# HELP tarn_aggregate_last_update_timestamp_seconds When a commit last changed"
+		 " a declared aggregate's rows (or it was created), seconds since the Unix"
+		 " epoch.\n"
+		 "# TYPE tarn_aggregate_last_update_timestamp_seconds gauge\n");
+	for (i = 0; i < l->n; i++) {
+		bputs(b, "tarn_aggregate_last_update_timestamp_seconds{aggregate=\"");
+		prom_label(b, l->a[i].name);
+		bprintf(b, "\"} %.6f\n", (double)l->a[i].updated_us / 1e6);
+	}
+}
+
 /* ---- routes ---- */
 
 static int find_table(const char *name)
@@ -955,6 +1536,7 @@ static int api_index(struct buf *out)
 	size_t i;
 
 	json_array_append_new(arr, json_string("/api/health"));
+	json_array_append_new(arr, json_string("/api/aggregates"));
 	for (i = 0; i < N_TABLES; i++) {
 		char p[80];
 
@@ -992,11 +1574,37 @@ static int lake_failed(struct dash_reply *reply, int rc)
 	return status;
 }
 
+/* GET /api/aggregates/NAME: NAME selects a declaration of the catalog;
+ * anything else is 404 with a short reason. */
+static int agg_route(struct buf *b, struct dash_reply *reply, const char *dir, const char *name)
+{
+	struct agg_list l;
+	size_t i;
+	int found = 0, rc, status;
+
+	if (!ident_ok(name))
+		return error_json(b, 404, "no such aggregate; see /api/aggregates");
+	rc = aggs_load(&l, dir, 1, name, &found);
+	if (rc) {
+		status = lake_failed(reply, rc);
+		status = error_json(b, status, reply->reason);
+	} else if (!found) {
+		status = error_json(b, 404, "no such aggregate; see /api/aggregates");
+	} else {
+		for (i = 0; strcmp(l.a[i].name, name) != 0; i++)
+			;
+		status = json_body(agg_series_json(&l.a[i]), b);
+	}
+	agg_list_free(&l);
+	return status;
+}
+
 int dash_render(const char *dir, const char *path, int refresh_s, const struct serve_counters *sc,
 		struct dash_reply *reply)
 {
 	struct buf b = { NULL, 0, 0, 0 };
 	struct dash d;
+	struct agg_list al = { NULL, 0, 0, 0 };
 	int status = 200, rc;
 
 	reply->type = "application/json";
@@ -1007,6 +1615,8 @@ int dash_render(const char *dir, const char *path, int refresh_s, const struct s
 
 		reply->type = "text/html; charset=utf-8";
 		rc = dash_load(&d, dir, ALL_TABLES, 1);
+		if (!rc)
+			rc = aggs_load(&al, dir, 1, NULL, NULL);
 		if (whole) {
 			bputs(&b, page_head);
 			bputs(&b, "<body><header><h1>tarn &middot; live event lake</h1></header>"
@@ -1020,6 +1630,8 @@ int dash_render(const char *dir, const char *path, int refresh_s, const struct s
 				status = 200;
 		} else {
 			panels(&b, &d);
+			agg_panels(&b, &al);
+			bputs(&b, "</div>");
 		}
 		if (whole) {
 			bputs(&b, "</main>");
@@ -1030,13 +1642,26 @@ int dash_render(const char *dir, const char *path, int refresh_s, const struct s
 	} else if (strcmp(path, "/metrics") == 0) {
 		reply->type = "text/plain; version=0.0.4; charset=utf-8";
 		rc = dash_load(&d, dir, BIT(T_QUAR) | BIT(T_MARKS) | BIT(T_CONV), 1);
+		if (!rc)
+			rc = aggs_load(&al, dir, 0, NULL, NULL);
 		if (rc) {
 			status = lake_failed(reply, rc);
 			bprintf(&b, "# cannot read the lake: %s\n", reply->reason);
 		} else {
 			metrics(&b, &d, sc);
+			agg_metrics(&b, &al);
 		}
 		dash_free(&d);
+	} else if (strcmp(path, "/api/aggregates") == 0) {
+		rc = aggs_load(&al, dir, 0, NULL, NULL);
+		if (rc) {
+			status = lake_failed(reply, rc);
+			status = error_json(&b, status, reply->reason);
+		} else {
+			status = json_body(aggs_json(&al), &b);
+		}
+	} else if (strncmp(path, "/api/aggregates/", 16) == 0) {
+		status = agg_route(&b, reply, dir, path + 16);
 	} else if (strcmp(path, "/api") == 0 || strcmp(path, "/api/") == 0) {
 		status = api_index(&b);
 	} else if (strcmp(path, "/api/health") == 0) {
@@ -1060,6 +1685,7 @@ int dash_render(const char *dir, const char *path, int refresh_s, const struct s
 	} else {
 		status = error_json(&b, 404, "no such page; see /api/");
 	}
+	agg_list_free(&al);
 	if (b.oom) {
 		free(b.p);
 		return -1;

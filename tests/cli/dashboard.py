@@ -8,8 +8,13 @@
       /api/* tables equal tarn gold's, /api/health and /metrics count EVENTS.
   dashboard.py hostile URL
       bad requests get a 4xx (never a crash), and the server still answers.
+  dashboard.py aggregates TARN LAKE URL DOM.html
+      every aggregate `tarn aggregate list` declares has its panels on the
+      page and its series at /api/aggregates/NAME, with the groups and
+      values computed here from `tarn query` of its table; prints
+      "aggregates=N panels=N points=N".
 """
-import json, re, socket, sys, urllib.request, urllib.error
+import html.parser, json, re, socket, subprocess, sys, urllib.request, urllib.error
 
 
 def figures(dom):
@@ -125,6 +130,152 @@ def check_hostile(base):
     assert st == 200 and "Daily active users" in body
 
 
+TOP, WINDOWS = 10, 120
+
+
+def tarn_json(tarn, *args):
+    return json.loads(subprocess.run([tarn, *args], check=True, capture_output=True).stdout)
+
+
+def combiner(expr, n_by):
+    """How the page combines a measure over the --by columns after the first
+    (None: it cannot, the panel is not drawn)."""
+    e = expr.strip().lower()
+    word = re.match(r"[a-z]+", e).group(0)
+    if n_by <= 1:
+        return lambda vs: vs[0]
+    if word == "count" and not re.match(r"count\s*\(\s*distinct", e):
+        return sum
+    return {"sum": sum, "min": min, "max": max}.get(word)
+
+
+def expected_series(decl, rows):
+    """{measure col: [(group, [(x, v), ...]), ...] in rank order, or None}"""
+    x = "event_date" if decl["window"] == "day" else "window_start"
+    g = decl["by"][0]["col"] if decl["by"] else None
+    windows = sorted({r[x] for r in rows})[-WINDOWS:]
+    out = {}
+    for m in decl["measures"]:
+        col, comb = m["col"], combiner(m["expr"], len(decl["by"]))
+        if comb is None:
+            out[col] = None
+            continue
+        total, cells = {}, {}
+        for r in rows:
+            key = r[g] if g else None
+            v = r[col]
+            total[key] = total.get(key, 0.0) + (v if isinstance(v, (int, float)) else 0.0)
+            if r[x] in windows:
+                cells.setdefault((key, r[x]), []).append(v)
+        # SQLite's order: total descending, then the group (NULL first)
+        ranked = sorted(total, key=lambda k: (-total[k], k is not None, k if k is not None else ""))
+        series = []
+        for key in ranked[:TOP]:
+            pts = [(w, comb(cells[(key, w)])) for w in windows if (key, w) in cells]
+            series.append((key, [(w, v) for w, v in pts if isinstance(v, (int, float))]))
+        out[col] = (len(total), series)
+    return out
+
+
+def same_value(got, want, combined):
+    if isinstance(want, int) and not isinstance(want, bool):
+        return got == str(want)
+    return float(got) == want or (combined and abs(float(got) - want) <= 1e-9 * max(1, abs(want)))
+
+
+class Panels(html.parser.HTMLParser):
+    """{(aggregate, measure): {"title": text, "paths": [(group, points)],
+    "legend": [group], "text": all text}} from the page's DOM."""
+
+    def __init__(self):
+        super().__init__()
+        self.panels, self.cur, self.depth, self.listed = {}, None, 0, {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tr" and "data-aggregate" in a:
+            self.listed[a["data-aggregate"]] = True
+        if tag == "section":
+            if self.cur is not None:
+                self.depth += 1
+            elif "data-measure" in a:
+                self.cur = (a["data-aggregate"], a["data-measure"])
+                self.panels[self.cur] = {"paths": [], "legend": [], "text": ""}
+                self.depth = 0
+        elif self.cur is not None and tag == "path" and "data-group" in a:
+            pts = [p.split("=", 1) for p in a["data-points"].split(";") if p]
+            self.panels[self.cur]["paths"].append((a["data-group"], pts))
+        elif self.cur is not None and tag == "span" and "data-group" in a:
+            self.panels[self.cur]["legend"].append(a["data-group"])
+
+    def handle_endtag(self, tag):
+        if tag == "section" and self.cur is not None:
+            if self.depth == 0:
+                self.cur = None
+            else:
+                self.depth -= 1
+
+    def handle_data(self, data):
+        if self.cur is not None:
+            self.panels[self.cur]["text"] += data
+
+
+def label(decl, key):
+    if key is None:
+        return "(null)" if decl["by"] else "all"
+    return str(key)
+
+
+def check_aggregates(tarn, lake, base, dom_path):
+    decls = tarn_json(tarn, "aggregate", "list", "--lake", lake, "--format", "json")
+    page = Panels()
+    page.feed(open(dom_path, encoding="utf-8").read())
+    st, _, body = get(base + "api/aggregates")
+    listed = {a["name"]: a for a in json.loads(body)}
+    assert sorted(listed) == sorted(d["name"] for d in decls), (sorted(listed), decls)
+    assert sorted(page.listed) == sorted(listed), (page.listed, sorted(listed))
+    n_panels = n_points = 0
+    for decl in decls:
+        name = decl["name"]
+        rows = tarn_json(tarn, "query", "--lake", lake, "--format", "json",
+                         'SELECT * FROM "%s"' % name)
+        assert listed[name]["rows"] == len(rows) == decl["rows"], (name, listed[name], len(rows))
+        assert listed[name]["series"] == "/api/aggregates/" + name
+        st, ctype, body = get(base + "api/aggregates/" + name)
+        assert st == 200 and ctype.startswith("application/json"), (name, st, ctype)
+        api = {m["col"]: m for m in json.loads(body)["measures"]}
+        combined = len(decl["by"]) > 1
+        m_expr = {m["col"]: m["expr"] for m in decl["measures"]}
+        for col, want in expected_series(decl, rows).items():
+            panel = page.panels.get((name, col))
+            assert panel is not None, "no panel for %s.%s" % (name, col)
+            n_panels += 1
+            if want is None:
+                assert "not drawn" in panel["text"] and not panel["paths"], (name, col)
+                assert api[col]["series"] is None, (name, col, api[col])
+                continue
+            n_groups, series = want
+            labels = [label(decl, k) for k, _ in series]
+            assert [g for g, _ in panel["paths"]] == labels, (name, col, panel["paths"], labels)
+            assert panel["legend"] == labels, (name, col, panel["legend"], labels)
+            if n_groups > TOP:
+                assert "top %d of %d groups" % (TOP, n_groups) in panel["text"], panel["text"]
+            if combined:
+                word = {sum: "sum", min: "min", max: "max"}[combiner(m_expr[col], 2)]
+                assert "combined by " + word in panel["text"], panel["text"]
+            assert api[col]["groups"] == n_groups, (name, col, api[col]["groups"], n_groups)
+            assert [s["group"] for s in api[col]["series"]] == [k for k, _ in series]
+            for (grp, got), (key, pts), s in zip(panel["paths"], series, api[col]["series"]):
+                assert [x for x, _ in got] == [x for x, _ in pts], (name, col, grp, got, pts)
+                for (gx, gv), (wx, wv) in zip(got, pts):
+                    assert same_value(gv, wv, combined), (name, col, grp, gx, gv, wv)
+                assert [p[0] for p in s["points"]] == [x for x, _ in pts], (name, col, grp)
+                for (ax, av), (wx, wv) in zip(s["points"], pts):
+                    assert same_value(json.dumps(av), wv, combined), (name, col, grp, ax, av, wv)
+                n_points += len(pts)
+    print("aggregates=%d panels=%d points=%d" % (len(decls), n_panels, n_points))
+
+
 if __name__ == "__main__":
     what = sys.argv[1]
     if what == "page":
@@ -133,5 +284,7 @@ if __name__ == "__main__":
         check_api(*sys.argv[2:])
     elif what == "hostile":
         check_hostile(*sys.argv[2:])
+    elif what == "aggregates":
+        check_aggregates(*sys.argv[2:])
     else:
         sys.exit("unknown check " + what)

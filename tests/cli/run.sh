@@ -739,6 +739,102 @@ t_serve_dashboard() {
 	"$TARN" verify --lake "$L" >/dev/null || fail "verify"
 }
 
+# GeoJSON-like earthquake reports, not the producer's shape: id at the top
+# level, epoch ms under properties.time, decimal magnitudes, 13 networks
+# and some events without one (seed first_id count days)
+quake_feed() {
+	python3 - "$@" <<'PY'
+import json, random, sys
+seed, first, count, days = map(int, sys.argv[1:])
+random.seed(seed)
+nets = ["n%02d" % i for i in range(13)] + [None]
+for i in range(first, first + count):
+    p = {"time": 1763600000000 + random.randint(0, days * 86400 * 1000 - 1),
+         "mag": round(random.uniform(-0.9, 6.9), random.choice([1, 2, 3])),
+         "type": random.choice(["earthquake", "quarry blast", "explosion"])}
+    net = random.choice(nets)
+    if net:
+        p["net"] = net
+    print(json.dumps({"type": "Feature", "id": "us%06d" % i, "properties": p}))
+PY
+}
+
+# tarn serve draws what the catalog declares, over events of another shape:
+# a panel per measure whose lines, groups and values equal tarn query of the
+# table (seen by headless Chromium, and at /api/aggregates/NAME); /metrics
+# has each one's rows and last update; unknown names get 404 JSON; a
+# dropped aggregate leaves the page
+t_serve_aggregates() {
+	local L=$WORK/sag ING="--id-field id --time-field properties.time --name-field properties.type"
+	local t0 t1 n v p code out
+	command -v chromium >/dev/null || fail "no chromium (scripts/deps.sh installs it)"
+	quake_feed 5 0 4000 7 >"$WORK/sag-a.jsonl"
+	{ head -200 "$WORK/sag-a.jsonl"; quake_feed 6 4000 1500 7; } >"$WORK/sag-b.jsonl"
+	"$TARN" ingest --lake "$L" $ING "$WORK/sag-a.jsonl" 2>/dev/null || fail "ingest"
+	"$TARN" aggregate create --lake "$L" quakes_daily --every day \
+		--by net="payload->>'\$.properties.net'" --measure n='count(*)' \
+		--measure mag_sum="sum(payload->>'\$.properties.mag')" \
+		--measure mag_max="max(payload->>'\$.properties.mag')" || fail "create quakes_daily"
+	"$TARN" aggregate create --lake "$L" quakes_hourly --every hour --by kind=event_name \
+		--by net="payload->>'\$.properties.net'" --measure n='count(*)' \
+		--measure mag_avg="avg(payload->>'\$.properties.mag')" || fail "create quakes_hourly"
+	"$TARN" aggregate create --lake "$L" huge --every minute \
+		--where "payload->>'\$.properties.mag' > 100" --measure n='count(*)' ||
+		fail "create huge"
+	# late events for every day and re-deliveries: they change quakes_*, not huge
+	t0=$(date +%s.%N)
+	"$TARN" ingest --lake "$L" $ING "$WORK/sag-b.jsonl" 2>/dev/null || fail "second ingest"
+	t1=$(date +%s.%N)
+	start_serve --lake "$L" --refresh 60 --max-seconds 300
+	chrome --dump-dom "$URL" >"$WORK/sag-dom1.html" || fail "chromium --dump-dom"
+	out=$(python3 "$ROOT/tests/cli/dashboard.py" aggregates "$TARN" "$L" "$URL" \
+		"$WORK/sag-dom1.html") || fail "the page or /api/aggregates differs from tarn query"
+	[ "$out" = "aggregates=3 panels=6 points=596" ] || fail "checked: $out"
+	mkdir -p "$ROOT/build"
+	chrome --screenshot="$ROOT/build/dashboard-aggregates.png" --window-size=1400,2000 "$URL" \
+		>/dev/null || fail "chromium --screenshot"
+	curl -s -m 30 "${URL}metrics" >"$WORK/sag-metrics" || fail "curl /metrics"
+	for p in quakes_daily quakes_hourly huge; do
+		n=$(tq "$L" "SELECT count(*) FROM $p")
+		grep -qx "tarn_aggregate_rows{aggregate=\"$p\"} $n" "$WORK/sag-metrics" ||
+			fail "no rows metric $n for $p: $(grep aggregate "$WORK/sag-metrics")"
+	done
+	[ "$(tq "$L" "SELECT count(*) FROM huge")" = 0 ] || fail "huge has rows"
+	for p in quakes_daily:changed quakes_hourly:changed huge:untouched; do
+		v=$(sed -n "s/^tarn_aggregate_last_update_timestamp_seconds{aggregate=\"${p%:*}\"} //p" \
+			"$WORK/sag-metrics")
+		python3 -c '
+import sys
+v, t0, t1, what = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+# changed by the second ingest: between its start and end; untouched: its
+# creation, before it (whole seconds)
+assert (t0 <= v <= t1) if what == "changed" else (t0 - 120 < v <= t0), (v, t0, t1, what)
+' "${v:-x}" "$t0" "$t1" "${p#*:}" || fail "last update of ${p%:*}: '$v' ($t0..$t1)"
+	done
+	for p in nope QUAKES_DAILY quakes_daily%22 quakes_daily/n ..%2f..%2fgold.db "" \
+		"quakes_daily;DROP%20TABLE%20x" "$(head -c 70 /dev/zero | tr '\0' a)"; do
+		code=$(curl -s -m 30 -o "$WORK/sag-404" -w '%{http_code}' "${URL}api/aggregates/$p")
+		[ "$code" = 404 ] || fail "/api/aggregates/$p: $code"
+		python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); assert list(d) == ["error"], d' \
+			"$WORK/sag-404" || fail "/api/aggregates/$p: not a JSON error: $(cat "$WORK/sag-404")"
+		grep -q -i -F -e "$WORK" -e .db -e sqlite -e "no such table" "$WORK/sag-404" &&
+			fail "/api/aggregates/$p tells of the lake's files: $(cat "$WORK/sag-404")"
+	done
+	# the page follows the catalog: a dropped aggregate leaves it
+	"$TARN" aggregate drop --lake "$L" quakes_hourly || fail "drop"
+	code=$(curl -s -m 30 -o /dev/null -w '%{http_code}' "${URL}api/aggregates/quakes_hourly")
+	[ "$code" = 404 ] || fail "a dropped aggregate answers $code"
+	chrome --dump-dom "$URL" >"$WORK/sag-dom2.html" || fail "chromium --dump-dom"
+	grep -q 'data-aggregate="quakes_hourly"' "$WORK/sag-dom2.html" && fail "dropped, still drawn"
+	out=$(python3 "$ROOT/tests/cli/dashboard.py" aggregates "$TARN" "$L" "$URL" \
+		"$WORK/sag-dom2.html") || fail "after drop: the page differs from tarn query"
+	[ "${out%% *}" = "aggregates=2" ] || fail "after drop: $out"
+	grep -q 'aria-label="events per day"' "$WORK/sag-dom2.html" || fail "the built-in panels are gone"
+	kill -TERM "$SERVE_PID"
+	wait "$SERVE_PID" || fail "serve exit status after SIGTERM: $(cat "$WORK/serve.err")"
+	grep -q " 0 5xx" "$WORK/serve.err" || fail "5xx answers: $(cat "$WORK/serve.err")"
+}
+
 # every path of the dashboard at once (the locked cases wait out the busy
 # timeout, 5 s, in parallel); then each answer: an error status with a
 # short reason, or a valid page, and never a path of the lake's files or
@@ -1640,7 +1736,7 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_concurrent_readers_and_writers t_replay_checkpoint t_hostile_inputs \
 	t_identity_headers_only_resent_later t_identity_every_id_form_and_time_source \
 	t_identity_redelivery_a_million_events_later t_crash_kill9_headers_only t_sqlite_extension \
-	t_serve_dashboard t_serve_damaged_lake t_progress_and_json t_progress_on_tty t_json_summaries \
+	t_serve_dashboard t_serve_damaged_lake t_serve_aggregates t_progress_and_json t_progress_on_tty t_json_summaries \
 	t_minute_tables t_prune_retention t_compaction t_broker_stops_on_signal \
 	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused t_rebuild_past_a_damaged_shard \
 	t_ingest_remembers_field_mapping t_aggregate_declared t_aggregate_exact_sums \

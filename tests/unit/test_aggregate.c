@@ -434,6 +434,48 @@ static void aggregate__request_failed_or_left_for_the_next_writer(void **state)
 	tarn_lake_close(lake);
 }
 
+/* updated_us of the aggregates "all" ([0]) and "big" ([1]) */
+static int updated_cb(void *ctx, const tarn_aggregate_info *info)
+{
+	int64_t *t = ctx;
+
+	t[strcmp(info->def.name, "all") == 0 ? 0 : 1] = info->updated_us;
+	return 0;
+}
+
+/* updated_us: the creation (whole seconds) until a commit changes a
+ * group; then the time of that commit; re-deliveries and events outside
+ * the --where change nothing. */
+static void aggregate__updated_us_moves_with_changes(void **state)
+{
+	tarn_aggregate_column m = { "n", "count(*)" };
+	tarn_aggregate_def all = def_of("all", TARN_WINDOW_DAY, NULL, NULL, 0, &m, 1);
+	tarn_aggregate_def big =
+		def_of("big", TARN_WINDOW_DAY, "payload->>'$.v' > 5", NULL, 0, &m, 1);
+	tarn_lake *lake = open_lake();
+	int64_t t0 = tarn_time_now_us(), t1, t2, created[2], after[2], again[2];
+
+	(void)state;
+	assert_int_equal(tarn_aggregate_create(lake, &all), TARN_OK);
+	assert_int_equal(tarn_aggregate_create(lake, &big), TARN_OK);
+	assert_int_equal(tarn_aggregate_list(lake, updated_cb, created), TARN_OK);
+	assert_true(created[0] % 1000000 == 0 && created[0] >= t0 - t0 % 1000000);
+	assert_true(created[0] <= tarn_time_now_us());
+	assert_true(created[1] % 1000000 == 0 && created[1] >= t0 - t0 % 1000000);
+	t1 = tarn_time_now_us();
+	assert_int_equal(ingest(lake, tenths), TARN_OK);
+	t2 = tarn_time_now_us();
+	assert_int_equal(tarn_aggregate_list(lake, updated_cb, after), TARN_OK);
+	assert_true(after[0] >= t1 && after[0] <= t2);
+	assert_true(after[1] == created[1]);		      /* no event has v > 5 */
+	assert_int_equal(ingest(lake, tenths_down), TARN_OK); /* re-deliveries */
+	assert_int_equal(tarn_aggregate_list(lake, updated_cb, again), TARN_OK);
+	assert_true(again[0] == after[0] && again[1] == created[1]);
+	assert_int_equal(tarn_aggregate_drop(lake, "all"), TARN_OK);
+	assert_gold("SELECT count(*) FROM aggregate_updates WHERE name = 'all'", "0");
+	tarn_lake_close(lake);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -452,6 +494,8 @@ int main(void)
 			aggregate__request_built_by_the_writer_between_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			aggregate__request_failed_or_left_for_the_next_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(aggregate__updated_us_moves_with_changes, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("aggregate", tests, NULL, NULL);
