@@ -37,9 +37,10 @@ const char tarn__aggregate_schema[] =
 enum kind { K_COUNT_STAR, K_COUNT, K_SUM, K_AVG, K_MIN, K_MAX, K_DISTINCT };
 
 struct measure {
-	char *col, *text;   /* as declared */
-	enum kind kind;	    /* parsed from text */
-	char *arg, *filter; /* E and FILTER's E; NULL when none */
+	char *col, *text;	    /* as declared */
+	enum kind kind;		    /* parsed from text */
+	char *arg, *filter;	    /* E and FILTER's E; NULL when none */
+	char *arg_sql, *filter_sql; /* the same over the batch (see rewrite) */
 	sqlite3_stmt *distinct;
 };
 
@@ -50,11 +51,18 @@ struct agg {
 	size_t n_by, n_m;
 	char *by_col[MAX_COLS], *by_expr[MAX_COLS];
 	struct measure m[MAX_COLS];
+	/* the expressions as they read the set's batch table (see rewrite) */
+	char *where_sql, *by_sql[MAX_COLS];
+	const char *batch; /* the set's batch table (borrowed) */
 	sqlite3_stmt *upsert, *recount, *refresh, *untouch, *clear[3];
 };
 
 struct tarn__aggset {
 	sqlite3 *db;
+	char batch[48]; /* its TEMP batch table: one per set, so that sets on one
+			   connection (create's beside the lake's) never share */
+	char **path;	/* the JSON paths read from the payload once per event */
+	size_t n_path;
 	sqlite3_stmt *ins, *drop_day, *drop_all;
 	sqlite3_stmt *stamp; /* aggregate_updates; NULL when db has none */
 	struct agg **a;
@@ -462,15 +470,19 @@ static void agg_free(struct agg *g)
 		return;
 	free(g->name);
 	free(g->where);
+	free(g->where_sql);
 	for (i = 0; i < g->n_by; i++) {
 		free(g->by_col[i]);
 		free(g->by_expr[i]);
+		free(g->by_sql[i]);
 	}
 	for (i = 0; i < g->n_m; i++) {
 		free(g->m[i].col);
 		free(g->m[i].text);
 		free(g->m[i].arg);
 		free(g->m[i].filter);
+		free(g->m[i].arg_sql);
+		free(g->m[i].filter_sql);
 		sqlite3_finalize(g->m[i].distinct);
 	}
 	sqlite3_finalize(g->upsert);
@@ -1045,16 +1057,16 @@ static void source_sql(struct sbuf *b, const struct agg *g)
 	window_sql(b, g->every);
 	sb_add(b, " AS tarn_w");
 	for (i = 0; i < g->n_by; i++)
-		sb_add(b, ", (%s) AS tarn_b%zu", g->by_expr[i], i);
+		sb_add(b, ", (%s) AS tarn_b%zu", g->by_sql[i], i);
 	for (i = 0; i < g->n_m; i++) {
 		if (g->m[i].arg)
-			sb_add(b, ", (%s) AS tarn_x%zu", g->m[i].arg, i);
+			sb_add(b, ", (%s) AS tarn_x%zu", g->m[i].arg_sql, i);
 		if (g->m[i].filter)
-			sb_add(b, ", (%s) AS tarn_f%zu", g->m[i].filter, i);
+			sb_add(b, ", (%s) AS tarn_f%zu", g->m[i].filter_sql, i);
 	}
-	sb_add(b, " FROM temp.tarn_batch WHERE event_date = ?1");
+	sb_add(b, " FROM temp.\"%s\" WHERE event_date = ?1", g->batch);
 	if (g->where)
-		sb_add(b, " AND (%s)", g->where);
+		sb_add(b, " AND (%s)", g->where_sql);
 	sb_add(b, ")");
 }
 
@@ -1411,6 +1423,219 @@ static int step_date(sqlite3 *db, sqlite3_stmt *st, const char *date, const char
 	return TARN_OK;
 }
 
+/* ---- reading each JSON path once per event ----
+ *
+ * A declaration's expressions read fields as payload->>'$.path'. Evaluated
+ * in every aggregate's statements, each would parse the payload again (a
+ * statement shares SQLite's parse cache among its own calls only). So the
+ * set reads every distinct path once per event, into a column tarn_p<k> of
+ * its batch table, in the one INSERT that buffers the event (one parse,
+ * shared by the calls of that statement), and the aggregates' SQL reads the
+ * column instead. The column holds exactly the value the operator gives
+ * (the batch table's columns have no affinity), so the result is the same;
+ * where the rewrite could change the meaning (a unary operator before
+ * payload, which binds tighter than ->>; a COLLATE after the path), the
+ * expression is left to SQLite as written. */
+
+/* The length of the SQL string literal at s ('...' with '' inside), 0 if
+ * s does not start one. */
+static size_t literal_len(const char *s)
+{
+	size_t i = 1;
+
+	if (*s != '\'')
+		return 0;
+	for (;;) {
+		if (!s[i])
+			return 0;
+		if (s[i] == '\'') {
+			if (s[i + 1] != '\'')
+				return i + 1;
+			i++;
+		}
+		i++;
+	}
+}
+
+/* The length of the token at s that must be copied as it is: a string,
+ * a quoted identifier or a comment (0: none). */
+static size_t opaque_len(const char *s)
+{
+	const char *e;
+	char q;
+	size_t i;
+
+	if (*s == '\'')
+		return literal_len(s);
+	if (s[0] == '-' && s[1] == '-')
+		return strcspn(s, "\n");
+	if (s[0] == '/' && s[1] == '*') {
+		e = strstr(s + 2, "*/");
+		return e ? (size_t)(e + 2 - s) : strlen(s);
+	}
+	if (*s != '"' && *s != '`' && *s != '[')
+		return 0;
+	q = *s == '[' ? ']' : *s;
+	for (i = 1; s[i]; i++) {
+		if (s[i] == q) {
+			if (q != ']' && s[i + 1] == q) {
+				i++;
+				continue;
+			}
+			return i + 1;
+		}
+	}
+	return i;
+}
+
+static int is_word(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '$';
+}
+
+/* The column of the set that holds path (the literal's text, quotes
+ * included), added when new. Returns its index, or -1 (no memory). */
+static long path_index(tarn__aggset *a, const char *lit, size_t len)
+{
+	size_t i;
+	char **n, *c;
+
+	for (i = 0; i < a->n_path; i++)
+		if (strlen(a->path[i]) == len && memcmp(a->path[i], lit, len) == 0)
+			return (long)i;
+	n = realloc(a->path, (a->n_path + 1) * sizeof(*n));
+	c = strndup(lit, len);
+	if (n)
+		a->path = n;
+	if (!n || !c) {
+		free(c);
+		return -1;
+	}
+	a->path[a->n_path] = c;
+	return (long)a->n_path++;
+}
+
+/* expr with every payload->>'<path>' that can be read from the batch
+ * replaced by tarn_p<k>; *out is the caller's. */
+static int rewrite(tarn__aggset *a, const char *expr, char **out)
+{
+	struct sbuf b = { 0 };
+	const char *s = expr;
+	char prev = 0; /* the last character that is not white space */
+
+	*out = NULL;
+	if (!expr)
+		return TARN_OK;
+	while (*s) {
+		size_t n = opaque_len(s), wl, ll;
+		const char *w = s, *p;
+		int quoted = 0;
+
+		if (n && *s != '"') {
+			sb_add(&b, "%.*s", (int)n, s);
+			s += n;
+			prev = s[-1];
+			continue;
+		}
+		if (n) { /* "payload" may be quoted */
+			quoted = 1;
+			wl = n;
+		} else if (is_word(*s) && (s == expr || !is_word(s[-1]))) {
+			for (wl = 0; is_word(s[wl]); wl++)
+				;
+		} else {
+			if (!isspace((unsigned char)*s))
+				prev = *s;
+			sb_add(&b, "%c", *s++);
+			continue;
+		}
+		p = w + wl;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (((!quoted && wl == 7 && sqlite3_strnicmp(w, "payload", 7) == 0) ||
+		     (quoted && wl == 9 && sqlite3_strnicmp(w, "\"payload\"", 9) == 0)) &&
+		    prev != '.' && !strchr("-+~", prev ? prev : ' ') && strncmp(p, "->>", 3) == 0) {
+			const char *l = p + 3, *after;
+			while (isspace((unsigned char)*l))
+				l++;
+			ll = literal_len(l);
+			after = l + ll;
+			while (ll && isspace((unsigned char)*after))
+				after++;
+			if (ll &&
+			    !(sqlite3_strnicmp(after, "collate", 7) == 0 && !is_word(after[7]))) {
+				long k = path_index(a, l, ll);
+				if (k < 0) {
+					free(b.p);
+					return tarn__error_set(TARN_ENOMEM, "aggregate");
+				}
+				sb_add(&b, "tarn_p%ld", k);
+				s = l + ll;
+				prev = s[-1];
+				continue;
+			}
+		}
+		sb_add(&b, "%.*s", (int)wl, w);
+		s = w + wl;
+		prev = s[-1];
+	}
+	if (b.oom || !b.p) {
+		free(b.p);
+		return b.oom ? tarn__error_set(TARN_ENOMEM, "aggregate") : TARN_OK;
+	}
+	*out = b.p;
+	return TARN_OK;
+}
+
+/* The INSERT that buffers an event: the nine columns, then each path. */
+static int prepare_insert(tarn__aggset *a)
+{
+	struct sbuf b = { 0 };
+	size_t i;
+	int rc;
+
+	sb_add(&b, "INSERT INTO temp.\"%s\" VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9", a->batch);
+	for (i = 0; i < a->n_path; i++)
+		sb_add(&b, ", ?5 ->> %s", a->path[i]);
+	sb_add(&b, ")");
+	if (b.oom) {
+		free(b.p);
+		return tarn__error_set(TARN_ENOMEM, "aggregates");
+	}
+	sqlite3_finalize(a->ins);
+	a->ins = NULL;
+	rc = tarn__sql_prepare(a->db, b.p, &a->ins, "gold.db: aggregate batch");
+	free(b.p);
+	return rc;
+}
+
+/* g's expressions over the set's batch table: new paths become columns
+ * (the batch is empty between pushes) and the INSERT reads them. */
+static int agg_read_batch(tarn__aggset *a, struct agg *g)
+{
+	size_t i, before = a->n_path;
+	int rc;
+
+	g->batch = a->batch;
+	rc = rewrite(a, g->where, &g->where_sql);
+	for (i = 0; !rc && i < g->n_by; i++)
+		rc = rewrite(a, g->by_expr[i], &g->by_sql[i]);
+	for (i = 0; !rc && i < g->n_m; i++) {
+		rc = rewrite(a, g->m[i].arg, &g->m[i].arg_sql);
+		if (!rc)
+			rc = rewrite(a, g->m[i].filter, &g->m[i].filter_sql);
+	}
+	for (i = before; !rc && i < a->n_path; i++) {
+		char sql[200];
+		snprintf(sql, sizeof(sql), "ALTER TABLE temp.\"%s\" ADD COLUMN tarn_p%zu", a->batch,
+			 i);
+		rc = tarn__sql_exec(a->db, sql, "gold.db: aggregate batch");
+	}
+	if (!rc && a->n_path > before)
+		rc = prepare_insert(a);
+	return rc;
+}
+
 int tarn__aggregate_open(tarn__aggset **out, sqlite3 *db)
 {
 	tarn__aggset *a = calloc(1, sizeof(*a));
@@ -1420,20 +1645,26 @@ int tarn__aggregate_open(tarn__aggset **out, sqlite3 *db)
 	if (!a)
 		return tarn__error_set(TARN_ENOMEM, "aggregates");
 	a->db = db;
+	snprintf(a->batch, sizeof(a->batch), "tarn_batch_%p", (void *)a);
 	rc = register_functions(db);
+	if (!rc) {
+		char sql[320];
+		snprintf(sql, sizeof(sql), "CREATE TEMP TABLE \"%s\"(" EVENT_COLUMNS ")", a->batch);
+		rc = tarn__sql_exec(db, sql, "gold.db: aggregate batch");
+	}
 	if (!rc)
-		rc = tarn__sql_exec(db,
-				    "CREATE TEMP TABLE IF NOT EXISTS tarn_batch(" EVENT_COLUMNS ")",
-				    "gold.db: aggregate batch");
-	if (!rc)
-		rc = tarn__sql_prepare(db, "INSERT INTO temp.tarn_batch VALUES(?,?,?,?,?,?,?,?,?)",
-				       &a->ins, "gold.db: aggregate batch");
-	if (!rc)
-		rc = tarn__sql_prepare(db, "DELETE FROM temp.tarn_batch WHERE event_date = ?1",
-				       &a->drop_day, "gold.db: aggregate batch");
-	if (!rc)
-		rc = tarn__sql_prepare(db, "DELETE FROM temp.tarn_batch", &a->drop_all,
-				       "gold.db: aggregate batch");
+		rc = prepare_insert(a);
+	if (!rc) {
+		char sql[160];
+		snprintf(sql, sizeof(sql), "DELETE FROM temp.\"%s\" WHERE event_date = ?1",
+			 a->batch);
+		rc = tarn__sql_prepare(db, sql, &a->drop_day, "gold.db: aggregate batch");
+	}
+	if (!rc) {
+		char sql[160];
+		snprintf(sql, sizeof(sql), "DELETE FROM temp.\"%s\"", a->batch);
+		rc = tarn__sql_prepare(db, sql, &a->drop_all, "gold.db: aggregate batch");
+	}
 	if (!rc)
 		rc = stamp_prepare(a);
 	if (rc) {
@@ -1457,6 +1688,14 @@ void tarn__aggregate_close(tarn__aggset *a)
 	sqlite3_finalize(a->drop_day);
 	sqlite3_finalize(a->drop_all);
 	sqlite3_finalize(a->stamp);
+	if (a->batch[0]) {
+		char sql[160];
+		snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS temp.\"%s\"", a->batch);
+		sqlite3_exec(a->db, sql, NULL, NULL, NULL);
+	}
+	for (i = 0; i < a->n_path; i++)
+		free(a->path[i]);
+	free(a->path);
 	free(a);
 }
 
@@ -1479,6 +1718,8 @@ int tarn__aggregate_push(tarn__aggset *a, const tarn_aggregate_def *d, int creat
 	struct agg *g;
 	int rc = agg_compile(d, &g);
 
+	if (!rc)
+		rc = agg_read_batch(a, g);
 	if (!rc)
 		rc = agg_prepare(a->db, g, create_tables);
 	if (!rc)

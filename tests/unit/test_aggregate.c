@@ -434,6 +434,43 @@ static void aggregate__request_failed_or_left_for_the_next_writer(void **state)
 	tarn_lake_close(lake);
 }
 
+/* Paths are read once per event into the batch; the expressions where
+ * that could change the meaning are left to SQLite. Each value is what
+ * SQLite itself gives for the same expressions over the same payloads. */
+static void aggregate__paths_read_once_mean_the_same(void **state)
+{
+	tarn_aggregate_column m[] = {
+		{ "a", "sum(-payload->>'$.v')" }, /* unary minus binds tighter */
+		{ "b", "count(*) FILTER (WHERE payload->>'$.s' COLLATE NOCASE = 'ab')" },
+		{ "c", "sum(\"payload\"->>'$.v')" },
+		{ "d", "max(payload ->> 'o')" }, /* a label, an object's text */
+		{ "e", "count(*) FILTER (WHERE 'payload->>''$.v''' = 'payload->>''$.v''')" },
+		{ "f", "sum(payload->>'$.o'->>'$.k' = 'y')" }, /* ->> of ->> */
+		{ "g", "sum(1 - payload->>'$.v')" },
+		{ "h", "count(DISTINCT PAYLOAD->>'$.s')" },
+	};
+	tarn_aggregate_def d = def_of("p", TARN_WINDOW_DAY, "payload->>'$.v' > 1", NULL, 0, m, 8);
+	tarn_lake *lake = open_lake();
+
+	(void)state;
+	assert_int_equal(tarn_aggregate_create(lake, &d), TARN_OK);
+	assert_int_equal(
+		ingest(lake,
+		       "{\"event_id\":\"1\",\"timestamp\":\"2026-11-20T00:00:00Z\",\"v\":2,\"s\":"
+		       "\"Ab\","
+		       "\"o\":{\"k\":\"x\"}}\n"
+		       "{\"event_id\":\"2\",\"timestamp\":\"2026-11-20T00:00:00Z\",\"v\":3,\"s\":"
+		       "\"ab\","
+		       "\"o\":{\"k\":\"y\"}}\n"
+		       "{\"event_id\":\"3\",\"timestamp\":\"2026-11-20T00:00:00Z\",\"v\":1}\n"),
+		TARN_OK);
+	assert_gold("SELECT quote(a) || '|' || b || '|' || c || '|' || d || '|' || e || '|' || f"
+		    " || '|' || g || '|' || h FROM p",
+		    "NULL|2|5|{\"k\":\"y\"}|2|1|-3|2");
+	assert_int_equal(tarn_lake_verify(lake, NULL, NULL, NULL), TARN_OK);
+	tarn_lake_close(lake);
+}
+
 /* updated_us of the aggregates "all" ([0]) and "big" ([1]) */
 static int updated_cb(void *ctx, const tarn_aggregate_info *info)
 {
@@ -494,6 +531,8 @@ int main(void)
 			aggregate__request_built_by_the_writer_between_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			aggregate__request_failed_or_left_for_the_next_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(aggregate__paths_read_once_mean_the_same, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(aggregate__updated_us_moves_with_changes, setup,
 						teardown),
 	};
