@@ -63,6 +63,7 @@ struct tarn__aggset {
 			   connection (create's beside the lake's) never share */
 	char **path;	/* the JSON paths read from the payload once per event */
 	size_t n_path;
+	int raw_payload; /* an expression reads payload itself: the batch keeps it */
 	sqlite3_stmt *ins, *drop_day, *drop_all;
 	sqlite3_stmt *stamp; /* aggregate_updates; NULL when db has none */
 	struct agg **a;
@@ -1587,6 +1588,30 @@ static int rewrite(tarn__aggset *a, const char *expr, char **out)
 	return TARN_OK;
 }
 
+/* Does the SQL text s name payload (a word, or "payload") outside its
+ * strings and comments? */
+static int names_payload(const char *s)
+{
+	while (s && *s) {
+		size_t n = opaque_len(s);
+		if (n) {
+			if (n == 9 && sqlite3_strnicmp(s, "\"payload\"", 9) == 0)
+				return 1;
+			s += n;
+		} else if (is_word(*s)) {
+			size_t wl;
+			for (wl = 0; is_word(s[wl]); wl++)
+				;
+			if (wl == 7 && sqlite3_strnicmp(s, "payload", 7) == 0)
+				return 1;
+			s += wl;
+		} else {
+			s++;
+		}
+	}
+	return 0;
+}
+
 /* The INSERT that buffers an event: the nine columns, then each path. */
 static int prepare_insert(tarn__aggset *a)
 {
@@ -1594,7 +1619,10 @@ static int prepare_insert(tarn__aggset *a)
 	size_t i;
 	int rc;
 
-	sb_add(&b, "INSERT INTO temp.\"%s\" VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9", a->batch);
+	/* the paths read the bound payload; the column keeps it only when an
+	 * expression reads it whole (a copy of every payload costs) */
+	sb_add(&b, "INSERT INTO temp.\"%s\" VALUES(?1,?2,?3,?4,%s,?6,?7,?8,?9", a->batch,
+	       a->raw_payload ? "?5" : "NULL");
 	for (i = 0; i < a->n_path; i++)
 		sb_add(&b, ", ?5 ->> %s", a->path[i]);
 	sb_add(&b, ")");
@@ -1614,7 +1642,7 @@ static int prepare_insert(tarn__aggset *a)
 static int agg_read_batch(tarn__aggset *a, struct agg *g)
 {
 	size_t i, before = a->n_path;
-	int rc;
+	int rc, again = 0;
 
 	g->batch = a->batch;
 	rc = rewrite(a, g->where, &g->where_sql);
@@ -1625,13 +1653,23 @@ static int agg_read_batch(tarn__aggset *a, struct agg *g)
 		if (!rc)
 			rc = rewrite(a, g->m[i].filter, &g->m[i].filter_sql);
 	}
+	if (!rc && !a->raw_payload) {
+		int raw = names_payload(g->where_sql);
+		for (i = 0; i < g->n_by; i++)
+			raw |= names_payload(g->by_sql[i]);
+		for (i = 0; i < g->n_m; i++)
+			raw |= names_payload(g->m[i].arg_sql) | names_payload(g->m[i].filter_sql);
+		a->raw_payload = raw;
+		again = raw;
+	}
 	for (i = before; !rc && i < a->n_path; i++) {
 		char sql[200];
 		snprintf(sql, sizeof(sql), "ALTER TABLE temp.\"%s\" ADD COLUMN tarn_p%zu", a->batch,
 			 i);
 		rc = tarn__sql_exec(a->db, sql, "gold.db: aggregate batch");
+		again = 1;
 	}
-	if (!rc && a->n_path > before)
+	if (!rc && again)
 		rc = prepare_insert(a);
 	return rc;
 }
