@@ -34,7 +34,7 @@ PIC_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/pic/%.o)
 EXT_SO := $(BUILD)/libtarn_sqlite.so
 
 .PHONY: all binaries clean test deps deps-test deps-bench demo bench install uninstall format \
-	format-check unit-bins torture fuzz deps-kafka test-kafka
+	format-check unit-bins torture fuzz deps-kafka test-kafka bench-kafka
 # Every entry point installs the Debian packages it needs first (only the
 # missing ones; scripts/deps.sh says which serve what), then builds in a
 # second make, so no compile starts before its headers are there.
@@ -98,6 +98,13 @@ bench: deps-bench
 	$(BUILD)/json_choice $(BENCH_DIR)/input.jsonl
 	bash bench/serve_load.sh bin/tarn $(BENCH_DIR)/serve
 	bash bench/split_rate.sh bin/tarn $(BENCH_DIR)/split
+
+# Kafka-facing rates on a real Apache Kafka (tests/kafka/broker.sh), each
+# beside kcat in the same run, as ratios (README.md, "Against a real Apache
+# Kafka"); the last line is "bench-kafka: N of 4 goals met".
+bench-kafka: deps-kafka
+	$(MAKE) binaries
+	bash bench/kafka.sh bin/tarn $(BENCH_DIR)/kafka $(BENCH_KAFKA_ARGS)
 
 $(BUILD)/bench: bench/bench.c bench/mixed.c bench/mixed.h $(BUILD)/libtarn.a
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags json-c) -o $@ bench/bench.c bench/mixed.c \
