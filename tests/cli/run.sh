@@ -1505,9 +1505,12 @@ t_aggregate_exact_sums() {
 		[ $v = 2 ] && F=$WORK/down.jsonl
 		"$TARN" ingest --lake "$L" "$F" 2>/dev/null || fail "ingest"
 		"$TARN" aggregate create --lake "$L" s --every day \
-			--measure "t=sum(payload->>'\$.v')" --measure "a=avg(payload->>'\$.v')" ||
+			--measure "t=sum(payload->>'\$.v')" --measure "a=avg(payload->>'\$.v')" \
+			--measure "f=avg(payload->>'\$.v') FILTER (WHERE payload->>'\$.v' > 0.15)" ||
 			fail "create"
-		[ "$(sqlite3 "$L/gold.db" "SELECT t = 0.6, a = 0.2, typeof(t) FROM s")" = "1|1|real" ] ||
+		# f: the FILTER holds back the 0.1 from avg's count as from its sum
+		[ "$(sqlite3 "$L/gold.db" "SELECT t = 0.6, a = 0.2, typeof(t), f = 0.25 FROM s")" = \
+			"1|1|real|1" ] ||
 			fail "order $v: $(sqlite3 "$L/gold.db" "SELECT printf('%!.17g', t) FROM s")"
 	done
 	# SQLite's own sum() (doubles) is not exact in one of the orders
