@@ -6,21 +6,13 @@
 #include <time.h>
 
 #include "declared.h"
+#include "mixed.h"
 
 static uint64_t rng_state;
 
-static uint64_t rnd(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static unsigned below(unsigned n)
 {
-	return (unsigned)(rnd() % n);
+	return (unsigned)(bench_splitmix64(&rng_state) % n);
 }
 
 static const char *const types[] = { "login", "click", "click",	   "click",
