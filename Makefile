@@ -106,8 +106,10 @@ bench-kafka: deps-kafka
 	$(MAKE) binaries
 	bash bench/kafka.sh bin/tarn $(BENCH_DIR)/kafka $(BENCH_KAFKA_ARGS)
 
-$(BUILD)/bench: bench/bench.c bench/mixed.c bench/mixed.h $(BUILD)/libtarn.a
+$(BUILD)/bench: bench/bench.c bench/mixed.c bench/mixed.h bench/declared.c bench/declared.h \
+		$(BUILD)/libtarn.a
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags json-c) -o $@ bench/bench.c bench/mixed.c \
+		bench/declared.c \
 		$(BUILD)/libtarn.a $(LIBS) $(shell pkg-config --libs json-c)
 
 # json-c is only the comparison's; jansson comes first on the link line

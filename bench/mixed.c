@@ -13,13 +13,18 @@
 
 static uint64_t rng_state;
 
-static uint64_t rnd(void)
+uint64_t bench_splitmix64(uint64_t *state)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
 
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
+}
+
+static uint64_t rnd(void)
+{
+	return bench_splitmix64(&rng_state);
 }
 
 static uint64_t below(uint64_t n)

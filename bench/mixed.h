@@ -5,6 +5,9 @@
 
 #include <stdint.h>
 
+/* The next number of the SplitMix64 sequence whose state is *state. */
+uint64_t bench_splitmix64(uint64_t *state);
+
 struct mixed_counts {
 	uint64_t lines, events, late, redelivered, far, malformed, big, epoch_ms, int_ids;
 };

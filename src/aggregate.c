@@ -1149,7 +1149,9 @@ static void upsert_sql(struct sbuf *b, const struct agg *g)
 		case K_AVG:
 			sb_add(b, ", tarn_decsum(tarn_x%zu)", i);
 			filter_sql(b, m, i);
+			/* avg's denominator: the same rows as its sum */
 			sb_add(b, ", count(tarn_x%zu)", i);
+			filter_sql(b, m, i);
 			break;
 		case K_MIN:
 		case K_MAX:
