@@ -15,9 +15,14 @@
 #include <cmocka.h>
 
 #include "tarn/tarn.h"
+#include "kafka_internal.h"
 
 static tarn_broker *broker;
-static const char *quick_rejoin[] = { "session.timeout.ms=6000", "heartbeat.interval.ms=1000" };
+static const char *quick_rejoin[] = { "session.timeout.ms=6000", "heartbeat.interval.ms=1000",
+				      "partition.assignment.strategy=cooperative-sticky" };
+/* the eager assignors (range,roundrobin: librdkafka's default), or
+ * cooperative-sticky as well (KIP-429: incremental assign and revoke) */
+static size_t n_quick_rejoin = 2;
 
 static int up(void **state)
 {
@@ -50,7 +55,7 @@ static int drain(const char *group, int (*check)(int i, const tarn_event *ev), i
 	/* the mock coordinator lets a re-joining group wait for the old
 	 * member's session timeout (45 s by default; kcat sees the same) */
 	co.conf = quick_rejoin;
-	co.n_conf = 2;
+	co.n_conf = n_quick_rejoin;
 	assert_int_equal(tarn_consumer_open(&c, &co), TARN_OK);
 	while ((rc = tarn_consumer_poll(c, 100, &ev)) != TARN_ENOTFOUND) {
 		assert_true(rc == TARN_OK || rc == TARN_EINVAL);
@@ -291,10 +296,67 @@ static void kafka__log_lines_go_to_the_callback_not_stderr(void **state)
 	assert_int_equal(atomic_load(&seen.lines), after_unset);
 }
 
+/* The same, with the cooperative-sticky assignor: the rebalance callback
+ * must assign incrementally (an eager rd_kafka_assign is refused under the
+ * COOPERATIVE protocol, and the member would read nothing). */
+static void kafka__cooperative_sticky_group(void **state)
+{
+	(void)state;
+	n_quick_rejoin = 3;
+	assert_int_equal(drain("coop", NULL, 1), 300);
+	assert_int_equal(drain("coop", NULL, 0), 0);
+	n_quick_rejoin = 2;
+}
+
+static tarn_event at(const char *topic, int32_t partition, int64_t offset)
+{
+	tarn_event ev;
+
+	tarn_event_init(&ev);
+	ev.topic = topic;
+	ev.partition = partition;
+	ev.offset = offset;
+	return ev;
+}
+
+/* A batch's offsets are kept per (topic, partition): partitions of two
+ * topics that share a number stay apart, the highest offset wins, inputs
+ * without a partition (files) are ignored, and a NULL topic is "". */
+static void kafka__offsets_kept_per_topic_and_partition(void **state)
+{
+	struct tarn__offsets o;
+	tarn_event evs[7];
+	size_t i;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	evs[0] = at("a", 0, 5);
+	evs[1] = at("b", 0, 9);
+	evs[2] = at("a", 0, 3);
+	evs[3] = at("a", 1, 2);
+	evs[4] = at("file", -1, 77);
+	evs[5] = at(NULL, 0, 4);
+	evs[6] = at("b", 0, 10);
+	for (i = 0; i < 7; i++)
+		assert_int_equal(tarn__offsets_note(&o, &evs[i]), TARN_OK);
+	assert_int_equal(tarn__tp_get(&o.max, "a", 0), 5);
+	assert_int_equal(tarn__tp_get(&o.max, "b", 0), 10);
+	assert_int_equal(tarn__tp_get(&o.max, "a", 1), 2);
+	assert_int_equal(tarn__tp_get(&o.max, "", 0), 4);
+	assert_int_equal(tarn__tp_get(&o.max, "file", -1), -1);
+	assert_int_equal(tarn__tp_get(&o.max, "b", 1), -1);
+	assert_int_equal(o.max.n, 4);
+	tarn__offsets_free(&o);
+	assert_int_equal(o.max.n, 0);
+	assert_int_equal(tarn__tp_get(&o.max, "a", 0), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(kafka__roundtrip_and_committed_offsets),
+		cmocka_unit_test(kafka__cooperative_sticky_group),
+		cmocka_unit_test(kafka__offsets_kept_per_topic_and_partition),
 		cmocka_unit_test(kafka__unreachable_broker_counts_failures),
 		cmocka_unit_test(kafka__bad_conf_never_echoes_values),
 		cmocka_unit_test(kafka__broker_rejection_fails_delivery),
