@@ -36,6 +36,24 @@ stop_broker() {
 	bash "$KAFKA_SH" stop "$WORK/kafka"
 }
 
+# The group's committed offsets as Kafka's own kafka-consumer-groups shows
+# them: every partition of each topic given has one, equal to its end
+# (lag 0). Called by group_at_end in tests/cli/run.sh on the real broker.
+kafka_group_at_end() {
+	local g=$1 t want got
+	shift
+	bash "$KAFKA_SH" group "$WORK/kafka" "$g" >"$WORK/group.describe" 2>>"$WORK/broker.err" ||
+		fail "kafka-consumer-groups: $(tail -3 "$WORK/broker.err")"
+	for t in "$@"; do
+		want=$(kcat -L -b "$BS" -t "$t" 2>/dev/null | grep -c 'partition [0-9]*, leader')
+		got=$(awk -v g="$g" -v t="$t" '$1 == g && $2 == t && $4 == $5 && $4 != "-"' \
+			"$WORK/group.describe" | wc -l)
+		[ "$want" -gt 0 ] && [ "$got" = "$want" ] ||
+			fail "group $g, topic $t: $got of $want partitions committed at their end:" \
+				"$(grep " $t " "$WORK/group.describe" | tr '\n' ';')"
+	done
+}
+
 kill_leftover_broker() {
 	[ -d "$WORK/kafka" ] && bash "$KAFKA_SH" stop "$WORK/kafka"
 	return 0
