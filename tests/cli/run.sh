@@ -1685,6 +1685,25 @@ t_ingest_members_join_and_leave_cooperative() {
 	members_join_leave coop cooperative-sticky
 }
 
+# split from a regex subscription over two topics: every input routed once,
+# the group's offsets of both input topics at their ends
+t_split_regex_topics_offsets() {
+	local n
+	start_broker --topic in.a --topic in.b
+	"$TARN" produce -b "$BS" -t in.a --count 700 --seed 41 2>/dev/null || fail "produce a"
+	"$TARN" produce -b "$BS" -t in.b --count 500 --seed 42 --start 2026-11-10 2>/dev/null ||
+		fail "produce b"
+	timeout 60 "$TARN" split -b "$BS" -t '^in\..*' -G sx -e --to 'out.{name}' --dlq in.dlq \
+		"${QUICK[@]}" 2>"$WORK/err" || fail "split: $(cat "$WORK/err")"
+	for t in click login logout purchase; do
+		kcat -C -b "$BS" -t "out.$t" -e -q -f '%h\n' 2>/dev/null
+	done >"$WORK/out.hdrs"
+	n=$(tr ',' '\n' <"$WORK/out.hdrs" | grep '^event_id=' | sort -u | wc -l)
+	[ "$n" = 1200 ] || fail "$n distinct events routed, not 1200: $(cat "$WORK/err")"
+	group_at_end sx in.a in.b
+	stop_broker
+}
+
 # ONLY="t_a t_b" runs just those
 ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
@@ -1698,7 +1717,8 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused t_rebuild_past_a_damaged_shard \
 	t_ingest_remembers_field_mapping t_aggregate_declared t_aggregate_exact_sums \
 	t_ingest_regex_topics_offsets t_ingest_regex_topics_cooperative \
-	t_ingest_members_join_and_leave t_ingest_members_join_and_leave_cooperative"
+	t_ingest_members_join_and_leave t_ingest_members_join_and_leave_cooperative \
+	t_split_regex_topics_offsets"
 skipped=0
 for t in ${ONLY:-$ALL}; do
 	rm -f "$WORK/skip.reason"
