@@ -67,3 +67,19 @@ t_kafka_crash_kill9_loop() {
 		"${KAFKA_KILLS:-50}" 3 "${KAFKA_CRASH_RATE:-250}" | tee "$WORK/crash.out"
 	grep -q "lost 0 duplicated 0 verify clean" "$WORK/crash.out" || fail "crash loop"
 }
+
+# the unit cases that can take a real broker (test_kafka's kafka__revoke_*:
+# a revoke hands partitions over at exactly the offsets stored, eager and
+# cooperative-sticky), on a new broker; the unit binary beside $TARN's
+# build (build-san/tests for build-san/tarn), else build/tests
+t_kafka_unit_revoke() {
+	local unit
+	unit=$(dirname "$TARN")/tests/test_kafka
+	[ -x "$unit" ] || unit=$ROOT/build/tests/test_kafka
+	[ -x "$unit" ] || skip "no test_kafka binary (make unit-bins)"
+	start_broker
+	TARN_TEST_KAFKA_BROKERS=$BS timeout 300 "$unit" >"$WORK/unit.out" 2>&1 ||
+		fail "$(grep -E 'ERROR|FAILED' "$WORK/unit.out" | head -3 | tr '\n' ' ')"
+	grep -q "^\[  PASSED  \] 1 test(s)" "$WORK/unit.out" || fail "$(tail -5 "$WORK/unit.out")"
+	stop_broker
+}
