@@ -14,9 +14,10 @@
 #include "tarn/ingest.h"
 #include "tarn/time.h"
 #include "error_internal.h"
-#include "block.h"	   /* tarn__buf */
-#include "aggregate.h"	   /* tarn__aggregate_take_requests */
-#include "lake_internal.h" /* tarn__lake_prefetch */
+#include "block.h"	    /* tarn__buf */
+#include "aggregate.h"	    /* tarn__aggregate_take_requests */
+#include "lake_internal.h"  /* tarn__lake_prefetch */
+#include "kafka_internal.h" /* tarn__offsets */
 
 /* Add one extracted input to the lake's batch, or quarantine it when
  * extraction said why it cannot be stored (x_rc == TARN_EINVAL). */
@@ -81,64 +82,6 @@ static int commit_batch(tarn_lake *lake, const tarn_ingest_options *opts, tarn_i
 	if (opts->progress)
 		opts->progress(opts->progress_ctx, c);
 	return TARN_OK;
-}
-
-/* Highest offset seen per partition in the current batch. */
-struct batch_offsets {
-	char *topic;
-	int64_t *max; /* indexed by partition, -1 when none */
-	size_t n;
-};
-
-static int note_offset(struct batch_offsets *b, const tarn_event *ev)
-{
-	if (ev->partition < 0)
-		return TARN_OK;
-	if (!b->topic && ev->topic) {
-		b->topic = strdup(ev->topic);
-		if (!b->topic)
-			return tarn__error_set(TARN_ENOMEM, "offsets");
-	}
-	if ((size_t)ev->partition >= b->n) {
-		size_t n = (size_t)ev->partition + 1, i;
-		int64_t *m = realloc(b->max, n * sizeof(*m));
-		if (!m)
-			return tarn__error_set(TARN_ENOMEM, "offsets");
-		for (i = b->n; i < n; i++)
-			m[i] = -1;
-		b->max = m;
-		b->n = n;
-	}
-	if (ev->offset > b->max[ev->partition])
-		b->max[ev->partition] = ev->offset;
-	return TARN_OK;
-}
-
-/* After the lake commit: store and commit the batch's offsets. The events
- * are durable already, so a failure here (broker down, partition revoked
- * by a rebalance) is not fatal: offsets stay stored in the client and the
- * commit is retried with the next batch; what is never committed is
- * re-delivered later and absorbed by deduplication. */
-static void commit_offsets(tarn_consumer *consumer, struct batch_offsets *b, tarn_ingest_counts *c,
-			   int *pending)
-{
-	size_t p;
-
-	for (p = 0; p < b->n; p++) {
-		if (b->max[p] < 0)
-			continue;
-		if (tarn_consumer_store(consumer, b->topic, (int32_t)p, b->max[p]) == TARN_OK)
-			*pending = 1;
-		else
-			c->offset_commit_errors++;
-		b->max[p] = -1;
-	}
-	if (!*pending)
-		return;
-	if (tarn_consumer_commit(consumer) == TARN_OK)
-		*pending = 0;
-	else
-		c->offset_commit_errors++;
 }
 
 /* Ingest runs on two threads: a reader takes inputs from the source (lines
@@ -578,12 +521,11 @@ struct storer {
 	uint64_t dlq_pending; /* dead-letter messages sent in this batch */
 	tarn_lake *lake;
 	const tarn_ingest_options *opts;
-	tarn_consumer *consumer; /* NULL for files */
-	struct batch_offsets offs;
+	tarn_consumer *consumer;   /* NULL for files */
+	struct tarn__offsets offs; /* of the batch, per (topic, partition) */
 	tarn_ingest_counts c, committed;
 	size_t in_batch;
 	int64_t batch_start;
-	int commit_pending;
 	int expected; /* the lake was told how many to expect */
 };
 
@@ -669,7 +611,10 @@ static int store_commit(struct storer *st)
 	if (rc)
 		return rc;
 	if (st->consumer) {
-		commit_offsets(st->consumer, &st->offs, &st->c, &st->commit_pending);
+		/* the events are durable now; a failed offset commit is retried
+		 * with the next batch, and what never gets committed is read
+		 * again later and absorbed by deduplication */
+		tarn__offsets_commit(&st->offs, st->consumer, &st->c.offset_commit_errors);
 		st->committed = st->c;
 	}
 	st->in_batch = 0;
@@ -700,7 +645,7 @@ static int store_chunk(struct storer *st, struct chunk *ch)
 		if (!rc && st->opts->dlq && q != TARN_REJECT_NONE)
 			rc = dlq_send(st, &ch->ev[i], tarn_reject_name(q));
 		if (!rc && st->consumer)
-			rc = note_offset(&st->offs, &ch->ev[i]);
+			rc = tarn__offsets_note(&st->offs, &ch->ev[i]);
 		if (!rc && ++st->in_batch >= st->opts->batch_events)
 			rc = store_commit(st);
 	}
@@ -815,10 +760,9 @@ static int run_pipeline(tarn_lake *lake, struct source *src, tarn_ingest_counts 
 		rc = store_commit(&st);
 	}
 	/* a few more tries for offsets whose commit failed during an outage */
-	for (tries = 0; consumer && rc == TARN_OK && st.commit_pending && tries < 5; tries++)
-		commit_offsets(consumer, &st.offs, &st.c, &st.commit_pending);
-	free(st.offs.topic);
-	free(st.offs.max);
+	for (tries = 0; consumer && rc == TARN_OK && st.offs.pending && tries < 5; tries++)
+		tarn__offsets_commit(&st.offs, consumer, &st.c.offset_commit_errors);
+	tarn__offsets_free(&st.offs);
 	free(st.dlq_hdr);
 	if (counts)
 		*counts = st.c;

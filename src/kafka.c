@@ -14,6 +14,7 @@
 #include "tarn/headers.h"
 #include "tarn/time.h"
 #include "error_internal.h"
+#include "kafka_internal.h"
 
 /* librdkafka prints its log lines to stderr unless a log_cb is set; tarn
  * always sets one and hands the lines to the receiver the program
@@ -202,8 +203,7 @@ struct tarn_consumer {
 	size_t hdr_len, hdr_cap;
 	int exit_at_end;
 	int assigned_once;
-	unsigned char *eof; /* per partition: read to the end */
-	size_t n_eof;
+	struct tarn__tp_map eof; /* per (topic, partition): 1 once read to the end */
 	char last_error[512];
 };
 
@@ -216,23 +216,54 @@ static void consumer_error(rd_kafka_t *rk, int err, const char *reason, void *op
 		 rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
+static void rebalance_error(tarn_consumer *c, const char *what, rd_kafka_error_t *e)
+{
+	if (!e)
+		return;
+	snprintf(c->last_error, sizeof(c->last_error), "%s: %s", what, rd_kafka_error_string(e));
+	rd_kafka_error_destroy(e);
+}
+
+/* A rebalance, with the group's protocol: eager assignors (range,
+ * roundrobin) hand out and take back the whole assignment, cooperative
+ * ones (cooperative-sticky) only the partitions that move
+ * (rd_kafka_rebalance_cb_t in rdkafka.h, KIP-429). Before partitions go,
+ * the offsets stored so far are committed: tarn stores an offset only once
+ * the lake (or, for split, the broker) holds the batch, so the next owner
+ * starts right after what this member made durable. What this member read
+ * and has not made durable yet is read again by the next owner. */
 static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		      rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	tarn_consumer *c = opaque;
+	const char *proto = rd_kafka_rebalance_protocol(rk);
+	int coop = proto && strcmp(proto, "COOPERATIVE") == 0;
 	int i;
 
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		for (i = 0; i < parts->cnt; i++) {
-			int32_t p = parts->elems[i].partition;
-			if (p >= 0 && (size_t)p < c->n_eof)
-				c->eof[p] = 0;
+			int64_t *eof = tarn__tp_slot(&c->eof, parts->elems[i].topic,
+						     parts->elems[i].partition);
+			if (eof)
+				*eof = 0; /* out of memory: counts as not at the end */
 		}
-		rd_kafka_assign(rk, parts);
+		if (coop)
+			rebalance_error(c, "assign", rd_kafka_incremental_assign(rk, parts));
+		else
+			rd_kafka_assign(rk, parts);
 		c->assigned_once = 1;
-	} else {
-		rd_kafka_assign(rk, NULL);
+		return;
 	}
+	if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk)) {
+		rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+		if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+			snprintf(c->last_error, sizeof(c->last_error), "commit on revoke: %s",
+				 rd_kafka_err2str(cerr));
+	}
+	if (coop && err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+		rebalance_error(c, "unassign", rd_kafka_incremental_unassign(rk, parts));
+	else
+		rd_kafka_assign(rk, NULL); /* eager revoke, or an error: start over */
 }
 
 int tarn_consumer_open(tarn_consumer **out, const tarn_consumer_options *opts)
@@ -301,20 +332,16 @@ int tarn_consumer_open(tarn_consumer **out, const tarn_consumer_options *opts)
 	return TARN_OK;
 }
 
-static int mark_eof(tarn_consumer *c, int32_t p, int at_end)
+static int mark_eof(tarn_consumer *c, const rd_kafka_message_t *m, int at_end)
 {
-	if (p < 0)
+	int64_t *eof;
+
+	if (m->partition < 0)
 		return TARN_OK;
-	if ((size_t)p >= c->n_eof) {
-		size_t n = (size_t)p + 1;
-		unsigned char *e = realloc(c->eof, n);
-		if (!e)
-			return tarn__error_set(TARN_ENOMEM, "consumer");
-		memset(e + c->n_eof, 0, n - c->n_eof);
-		c->eof = e;
-		c->n_eof = n;
-	}
-	c->eof[p] = (unsigned char)at_end;
+	eof = tarn__tp_slot(&c->eof, rd_kafka_topic_name(m->rkt), m->partition);
+	if (!eof)
+		return TARN_ENOMEM;
+	*eof = at_end;
 	return TARN_OK;
 }
 
@@ -327,11 +354,8 @@ static int all_at_end(tarn_consumer *c)
 	if (!c->assigned_once || rd_kafka_assignment(c->rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		return 0;
 	done = a->cnt > 0;
-	for (i = 0; done && i < a->cnt; i++) {
-		int32_t p = a->elems[i].partition;
-		if (p < 0 || (size_t)p >= c->n_eof || !c->eof[p])
-			done = 0;
-	}
+	for (i = 0; done && i < a->cnt; i++)
+		done = tarn__tp_get(&c->eof, a->elems[i].topic, a->elems[i].partition) == 1;
 	rd_kafka_topic_partition_list_destroy(a);
 	return done;
 }
@@ -393,7 +417,7 @@ int tarn_consumer_poll(tarn_consumer *c, int timeout_ms, tarn_event *ev)
 		return TARN_EINVAL;
 	}
 	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-		rc = mark_eof(c, m->partition, 1);
+		rc = mark_eof(c, m, 1);
 		rd_kafka_message_destroy(m);
 		if (rc)
 			return rc;
@@ -413,7 +437,7 @@ int tarn_consumer_poll(tarn_consumer *c, int timeout_ms, tarn_event *ev)
 		snprintf(c->last_error, sizeof(c->last_error), "%s", msg);
 		return TARN_EINVAL; /* transient: the caller polls again */
 	}
-	rc = mark_eof(c, m->partition, 0);
+	rc = mark_eof(c, m, 0);
 	if (!rc)
 		rc = fill_event(c, m, ev);
 	c->msg = m;
@@ -454,8 +478,142 @@ void tarn_consumer_close(tarn_consumer *c)
 		rd_kafka_destroy(c->rk);
 	}
 	free(c->hdr);
-	free(c->eof);
+	tarn__tp_free(&c->eof);
 	free(c);
+}
+
+/* ---- (topic, partition) table, and a batch's offsets ---- */
+
+static int tp_is(const struct tarn__tp *e, const char *topic, int32_t partition)
+{
+	return e->partition == partition && strcmp(e->topic, topic) == 0;
+}
+
+static struct tarn__tp *tp_find(struct tarn__tp_map *m, const char *topic, int32_t partition)
+{
+	size_t i;
+
+	if (m->last < m->n && tp_is(&m->e[m->last], topic, partition))
+		return &m->e[m->last];
+	for (i = 0; i < m->n; i++) {
+		if (tp_is(&m->e[i], topic, partition)) {
+			m->last = i;
+			return &m->e[i];
+		}
+	}
+	return NULL;
+}
+
+int64_t *tarn__tp_slot(struct tarn__tp_map *m, const char *topic, int32_t partition)
+{
+	struct tarn__tp *e;
+
+	if (!topic)
+		topic = "";
+	e = tp_find(m, topic, partition);
+	if (e)
+		return &e->value;
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 16;
+		struct tarn__tp *grown = realloc(m->e, cap * sizeof(*grown));
+		if (!grown) {
+			tarn__error_set(TARN_ENOMEM, "offsets");
+			return NULL;
+		}
+		m->e = grown;
+		m->cap = cap;
+	}
+	e = &m->e[m->n];
+	e->topic = strdup(topic);
+	if (!e->topic) {
+		tarn__error_set(TARN_ENOMEM, "offsets");
+		return NULL;
+	}
+	e->partition = partition;
+	e->value = -1;
+	m->last = m->n++;
+	return &e->value;
+}
+
+int64_t tarn__tp_get(struct tarn__tp_map *m, const char *topic, int32_t partition)
+{
+	const struct tarn__tp *e = tp_find(m, topic ? topic : "", partition);
+
+	return e ? e->value : -1;
+}
+
+void tarn__tp_free(struct tarn__tp_map *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		free(m->e[i].topic);
+	free(m->e);
+	memset(m, 0, sizeof(*m));
+}
+
+int tarn__offsets_note(struct tarn__offsets *o, const tarn_event *ev)
+{
+	int64_t *max;
+
+	if (ev->partition < 0)
+		return TARN_OK;
+	max = tarn__tp_slot(&o->max, ev->topic, ev->partition);
+	if (!max)
+		return TARN_ENOMEM;
+	if (ev->offset > *max)
+		*max = ev->offset;
+	return TARN_OK;
+}
+
+/* One partition's result of rd_kafka_offsets_store. _STATE: the partition
+ * is no longer assigned (librdkafka >= 1.9 refuses to store it, so that a
+ * stale offset cannot overwrite its next owner's commits). */
+static void note_stored(struct tarn__offsets *o, rd_kafka_resp_err_t err, uint64_t *errors)
+{
+	if (!err)
+		o->pending = 1;
+	else if (err != RD_KAFKA_RESP_ERR__STATE)
+		(*errors)++;
+}
+
+void tarn__offsets_commit(struct tarn__offsets *o, tarn_consumer *c, uint64_t *errors)
+{
+	rd_kafka_topic_partition_list_t *l = NULL;
+	size_t i;
+	int k;
+
+	for (i = 0; i < o->max.n; i++) {
+		struct tarn__tp *e = &o->max.e[i];
+
+		if (e->value < 0)
+			continue;
+		if (!l)
+			l = rd_kafka_topic_partition_list_new((int)(o->max.n - i));
+		rd_kafka_topic_partition_list_add(l, e->topic, e->partition)->offset = e->value + 1;
+		e->value = -1;
+	}
+	if (l) {
+		/* per-partition results come in .err whatever the return value */
+		if (rd_kafka_offsets_store(c->rk, l) == RD_KAFKA_RESP_ERR__INVALID_ARG)
+			(*errors)++;
+		else
+			for (k = 0; k < l->cnt; k++)
+				note_stored(o, l->elems[k].err, errors);
+		rd_kafka_topic_partition_list_destroy(l);
+	}
+	if (!o->pending)
+		return;
+	if (tarn_consumer_commit(c) == TARN_OK)
+		o->pending = 0;
+	else
+		(*errors)++;
+}
+
+void tarn__offsets_free(struct tarn__offsets *o)
+{
+	tarn__tp_free(&o->max);
+	o->pending = 0;
 }
 
 /* ---- producer ---- */

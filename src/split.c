@@ -10,6 +10,7 @@
 #include "tarn/headers.h"
 #include "tarn/time.h"
 #include "error_internal.h"
+#include "kafka_internal.h" /* tarn__offsets */
 
 int tarn_split_topic_is_legal(const char *name)
 {
@@ -91,62 +92,6 @@ int tarn_dlq_headers(unsigned char **buf, size_t *len, size_t *cap, const tarn_e
 	return rc;
 }
 
-/* Highest offset read per partition of the input topic in this batch. */
-struct offsets {
-	char *topic;
-	int64_t *max; /* by partition, -1 when none */
-	size_t n;
-};
-
-static int offsets_note(struct offsets *o, const tarn_event *ev)
-{
-	if (ev->partition < 0)
-		return TARN_OK;
-	if (!o->topic) {
-		o->topic = strdup(ev->topic ? ev->topic : "");
-		if (!o->topic)
-			return tarn__error_set(TARN_ENOMEM, "offsets");
-	}
-	if ((size_t)ev->partition >= o->n) {
-		size_t n = (size_t)ev->partition + 1, i;
-		int64_t *m = realloc(o->max, n * sizeof(*m));
-		if (!m)
-			return tarn__error_set(TARN_ENOMEM, "offsets");
-		for (i = o->n; i < n; i++)
-			m[i] = -1;
-		o->max = m;
-		o->n = n;
-	}
-	if (ev->offset > o->max[ev->partition])
-		o->max[ev->partition] = ev->offset;
-	return TARN_OK;
-}
-
-/* After the batch was acknowledged: store and commit its offsets. A
- * failed commit (group rebalancing, broker away) is retried with the next
- * batch; the messages are already delivered, so at worst they are sent
- * again. */
-static void offsets_commit(tarn_consumer *c, struct offsets *o, tarn_split_counts *k, int *pending)
-{
-	size_t p;
-
-	for (p = 0; p < o->n; p++) {
-		if (o->max[p] < 0)
-			continue;
-		if (tarn_consumer_store(c, o->topic, (int32_t)p, o->max[p]) == TARN_OK)
-			*pending = 1;
-		else
-			k->offset_commit_errors++;
-		o->max[p] = -1;
-	}
-	if (!*pending)
-		return;
-	if (tarn_consumer_commit(c) == TARN_OK)
-		*pending = 0;
-	else
-		k->offset_commit_errors++;
-}
-
 struct splitter {
 	tarn_producer *producer;
 	const tarn_split_options *opts;
@@ -195,8 +140,8 @@ static int route(struct splitter *s, tarn_event *ev)
 
 /* Read one batch and send it. *end: the input is at its end or stop was
  * asked for. */
-static int read_batch(tarn_consumer *c, struct splitter *s, struct offsets *o, tarn_split_counts *k,
-		      size_t *n, int *end)
+static int read_batch(tarn_consumer *c, struct splitter *s, struct tarn__offsets *o,
+		      tarn_split_counts *k, size_t *n, int *end)
 {
 	const tarn_split_options *opts = s->opts;
 	int64_t t0 = 0;
@@ -228,7 +173,7 @@ static int read_batch(tarn_consumer *c, struct splitter *s, struct offsets *o, t
 		k->read++;
 		rc = route(s, &ev);
 		if (!rc)
-			rc = offsets_note(o, &ev);
+			rc = tarn__offsets_note(o, &ev);
 		if (rc)
 			return rc;
 		if (++*n % 1024 == 0)
@@ -241,10 +186,10 @@ int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer, const tarn_
 		   tarn_split_counts *counts)
 {
 	tarn_split_options o = opts ? *opts : (tarn_split_options)TARN_SPLIT_OPTIONS_INIT;
-	struct offsets offs = { NULL, NULL, 0 };
+	struct tarn__offsets offs;
 	struct splitter s;
 	tarn_split_counts k = { 0 };
-	int rc = TARN_OK, end = 0, pending = 0, tries;
+	int rc = TARN_OK, end = 0, tries;
 
 	if (!o.to)
 		o.to = "events.{name}";
@@ -261,6 +206,7 @@ int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer, const tarn_
 	if (counts)
 		k = *counts;
 	memset(&s, 0, sizeof(s));
+	memset(&offs, 0, sizeof(offs));
 	s.producer = producer;
 	s.opts = &o;
 	while (!end) {
@@ -278,16 +224,18 @@ int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer, const tarn_
 			break;
 		k.routed += s.routed;
 		k.dead_lettered += s.dead;
-		offsets_commit(consumer, &offs, &k, &pending);
+		/* a failed commit (rebalance, broker away) is retried with the
+		 * next batch; the messages are delivered already, so at worst
+		 * they are sent again */
+		tarn__offsets_commit(&offs, consumer, &k.offset_commit_errors);
 		k.batches++;
 		if (o.progress)
 			o.progress(o.progress_ctx, &k);
 	}
 	/* a few more tries for offsets whose commit failed during a rebalance */
-	for (tries = 0; rc == TARN_OK && pending && tries < 5; tries++)
-		offsets_commit(consumer, &offs, &k, &pending);
-	free(offs.topic);
-	free(offs.max);
+	for (tries = 0; rc == TARN_OK && offs.pending && tries < 5; tries++)
+		tarn__offsets_commit(&offs, consumer, &k.offset_commit_errors);
+	tarn__offsets_free(&offs);
 	free(s.hdr);
 	if (counts)
 		*counts = k;

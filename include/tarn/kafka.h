@@ -110,7 +110,10 @@ typedef struct tarn_consumer tarn_consumer;
 
 typedef struct tarn_consumer_options {
 	const char *brokers;	 /* bootstrap.servers, required */
-	const char *topic;	 /* required */
+	const char *topic;	 /* required: a topic name, or a regular expression
+				    starting with '^' matched against every topic
+				    (librdkafka's rd_kafka_subscribe rule), e.g.
+				    "^events\\..*" */
 	const char *group;	 /* group.id; default "tarn" */
 	int exit_at_end;	 /* 1: poll returns TARN_ENOTFOUND once every assigned
 				    partition has been read to its end (kcat -e) */
@@ -123,12 +126,22 @@ typedef struct tarn_consumer_options {
 		NULL, NULL, "tarn", 0, NULL, 0                                                     \
 	}
 
-/* Open a consumer and subscribe to the topic.
+/* Open a consumer and subscribe to the topic (or the topics the regex
+ * matches).
  *
  * Sets enable.auto.offset.store=false and enable.auto.commit=false and
  * auto.offset.reset=earliest (the caller's conf may override the last one):
  * offsets are stored and committed only by tarn_consumer_commit, after the
  * caller has made the events durable.
+ * Rebalances follow the group's protocol: eager assignors (librdkafka's
+ * default "range,roundrobin") hand the whole assignment out and back,
+ * cooperative ones (partition.assignment.strategy=cooperative-sticky) only
+ * the partitions that move (KIP-429; rd_kafka_incremental_assign and
+ * _unassign). Before partitions are revoked, the offsets stored so far are
+ * committed, synchronously; a partition's offset stored after it was
+ * revoked is refused by librdkafka, so its next owner reads from what was
+ * committed. The end marks of exit_at_end are kept per (topic,
+ * partition), and reset for each partition assigned.
  * out: receives the consumer; close with tarn_consumer_close.
  * Returns TARN_OK, TARN_EINVAL (missing brokers/topic, a bad "key=value"
  * string: the message names the key, never the value), or TARN_EKAFKA. */

@@ -1667,6 +1667,186 @@ print(os.path.join(u.find_spec("vega_datasets").submodule_search_locations[0], "
 	echo "    $(tail -1 "$WORK/real.out")"
 }
 
+# ---- consumer groups as users run them (issue 22, section 4) ----
+
+# The group's committed offsets are at the end of every partition of the
+# topics given, as an independent client sees them: kcat joins the group
+# (auto.offset.reset=earliest, so a partition without a committed offset is
+# read from its start) and must read nothing. On the real broker, Kafka's
+# own kafka-consumer-groups must show every partition committed, lag 0.
+group_at_end() {
+	local g=$1 n rc=0
+	shift
+	timeout 60 kcat -C -b "$BS" -G "$g" -X auto.offset.reset=earliest -X session.timeout.ms=6000 \
+		-X heartbeat.interval.ms=1000 -X enable.auto.commit=false \
+		-X enable.auto.offset.store=false -e -q -f '%t/%p/%o\n' "$@" \
+		>"$WORK/group.read" 2>"$WORK/group.err" || rc=$?
+	[ $rc = 0 ] || fail "kcat -G $g: exit $rc: $(tail -3 "$WORK/group.err")"
+	n=$(wc -l <"$WORK/group.read")
+	[ "$n" = 0 ] || fail "group $g: $n messages after its committed offsets, first $(head -3 "$WORK/group.read" | tr '\n' ' ')"
+	if [ "${TARN_BROKER:-embedded}" = kafka ]; then
+		kafka_group_at_end "$g" "$@"
+	fi
+}
+
+# quick rejoin: the embedded broker makes a re-joining group wait for the
+# old member's session timeout
+QUICK=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000)
+
+# A regex subscription over two topics whose partitions share numbers, in
+# one lake and one group (with the assignor in $2, if any): every event of
+# both topics stored once and none of the third topic, the group's offsets
+# of both topics at their ends, and a rerun after more input reads only
+# the new events.
+regex_topics() {
+	local L=$WORK/rx$1 g=rx$1 strat=()
+	[ -n "$2" ] && strat=(-X "partition.assignment.strategy=$2")
+	start_broker --topic events.a --topic events.b --topic other
+	"$TARN" produce -b "$BS" -t events.a --count 1500 --seed 21 2>/dev/null || fail "produce a"
+	"$TARN" produce -b "$BS" -t events.b --count 2500 --seed 22 --start 2026-11-25 \
+		2>/dev/null || fail "produce b"
+	"$TARN" produce -b "$BS" -t other --count 100 --seed 23 2>/dev/null || fail "produce other"
+	timeout 60 "$TARN" ingest --lake "$L" -b "$BS" -t '^events\..*' -G "$g" -e "${QUICK[@]}" \
+		${strat[@]+"${strat[@]}"} 2>"$WORK/err" || fail "ingest: $(cat "$WORK/err")"
+	grep -q "^tarn ingest: 4000 read, 4000 stored" "$WORK/err" || fail "ingest: $(cat "$WORK/err")"
+	[ "$(tq "$L" "SELECT group_concat(topic || '=' || n, ' ') FROM (SELECT topic, count(DISTINCT
+		event_id) n FROM events GROUP BY topic ORDER BY topic)")" = "events.a=1500 events.b=2500" ] ||
+		fail "per topic: $(tq "$L" "SELECT topic, count(*) FROM events GROUP BY topic")"
+	group_at_end "$g" events.a events.b
+	# dated in the past: Kafka 4 refuses timestamps more than an hour ahead
+	# (log.message.timestamp.after.max.ms)
+	"$TARN" produce -b "$BS" -t events.a --count 300 --seed 24 --start 2026-11-05 \
+		2>/dev/null || fail "produce a again"
+	"$TARN" produce -b "$BS" -t events.b --count 200 --seed 25 --start 2026-11-08 \
+		2>/dev/null || fail "produce b again"
+	timeout 60 "$TARN" ingest --lake "$L" -b "$BS" -t '^events\..*' -G "$g" -e "${QUICK[@]}" \
+		${strat[@]+"${strat[@]}"} 2>"$WORK/err" || fail "ingest again: $(cat "$WORK/err")"
+	grep -q "^tarn ingest: 500 read, 500 stored, 0 duplicates" "$WORK/err" ||
+		fail "the rerun did not resume at each topic's offsets: $(cat "$WORK/err")"
+	group_at_end "$g" events.a events.b
+	stop_broker
+}
+
+t_ingest_regex_topics_offsets() {
+	regex_topics eager ""
+}
+
+t_ingest_regex_topics_cooperative() {
+	regex_topics coop cooperative-sticky
+}
+
+# Members join and leave while tarn ingests: lake A's ingest runs
+# throughout; lake B's joins the same group, then is killed (-9); a kcat
+# member that never commits joins and leaves. Input arrives meanwhile.
+# Each lake holds each event at most once, every event is in A or B, and
+# the group's offsets end at the topic's end. A lake that had committed
+# offsets for events it did not hold would lose them here: B's kill leaves
+# its uncommitted batch to whoever takes its partitions, from the offsets
+# it committed.
+members_join_leave() {
+	local A=$WORK/ma$1 B=$WORK/mb$1 g=m$1 strat=() a b k p total n i
+	[ -n "$2" ] && strat=(-X "partition.assignment.strategy=$2")
+	start_broker --topic live
+	"$TARN" ingest --lake "$A" -b "$BS" -t live -G "$g" "${QUICK[@]}" ${strat[@]+"${strat[@]}"} \
+		--no-progress 2>"$WORK/a.err" &
+	a=$!
+	echo "$a" >>"$WORK/serve.pids"
+	"$TARN" produce -b "$BS" -t live --count 4000 --rate 200 --seed 31 2>/dev/null &
+	p=$!
+	sleep 2
+	"$TARN" ingest --lake "$B" -b "$BS" -t live -G "$g" "${QUICK[@]}" ${strat[@]+"${strat[@]}"} \
+		--no-progress 2>"$WORK/b.err" &
+	b=$!
+	echo "$b" >>"$WORK/serve.pids"
+	for i in $(seq 40); do
+		[ -d "$B/shards" ] && [ "$(shard_sum "$B" 'SELECT sum(n_events) FROM blocks' \
+			2>/dev/null)" -gt 0 ] 2>/dev/null && break
+		sleep 0.5
+	done
+	# kcat as a member that reads and never commits (kcat -G stores and
+	# commits what it printed unless enable.auto.offset.store=false)
+	kcat -C -b "$BS" -G "$g" "${QUICK[@]}" ${strat[@]+"${strat[@]}"} -X enable.auto.commit=false \
+		-X enable.auto.offset.store=false -q -f '%p/%o\n' live >"$WORK/kcat.member" 2>/dev/null &
+	k=$!
+	echo "$k" >>"$WORK/serve.pids"
+	for i in $(seq 40); do
+		[ -s "$WORK/kcat.member" ] && break
+		sleep 0.5
+	done
+	kill -9 "$b"
+	wait "$b" 2>/dev/null
+	sleep 1
+	kill -TERM "$k"
+	wait "$k" 2>/dev/null
+	wait "$p" || fail "produce"
+	total=$(kcat -C -b "$BS" -t live -e -q -f 'x\n' | wc -l)
+	[ "$total" -ge 4000 ] || fail "live holds $total"
+	# A takes over every partition and reads to the end
+	for i in $(seq 120); do
+		n=$( (tq "$A" "SELECT event_id FROM events"; [ -d "$B/shards" ] &&
+			tq "$B" "SELECT event_id FROM events") 2>/dev/null | sort -u | wc -l)
+		[ "$n" -ge 4000 ] && break
+		sleep 0.5
+	done
+	kill -TERM "$a"
+	wait "$a" || fail "A's exit status: $(cat "$WORK/a.err")"
+	[ -s "$WORK/kcat.member" ] || fail "the kcat member read nothing: no partition moved to it"
+	kcat -C -b "$BS" -t live -e -q -f '%h\n' >"$WORK/live.hdrs" 2>/dev/null
+	tq "$A" "SELECT event_id FROM events" >"$WORK/a.ids"
+	: >"$WORK/b.ids"
+	[ -d "$B/shards" ] && tq "$B" "SELECT event_id FROM events" >"$WORK/b.ids"
+	python3 - "$WORK/live.hdrs" "$WORK/a.ids" "$WORK/b.ids" <<'PY' >"$WORK/members.check" 2>&1 ||
+import sys
+ids = set()
+for line in open(sys.argv[1]):
+    h = dict(kv.split("=", 1) for kv in line.strip().split(",") if "=" in kv)
+    ids.add(h["event_id"])
+a = [l.strip() for l in open(sys.argv[2]) if l.strip()]
+b = [l.strip() for l in open(sys.argv[3]) if l.strip()]
+assert len(a) == len(set(a)), "lake A holds an event twice"
+assert len(b) == len(set(b)), "lake B holds an event twice"
+lost = ids - set(a) - set(b)
+assert not lost, "lost from both lakes: %d, e.g. %s" % (len(lost), sorted(lost)[:3])
+assert not (set(a) | set(b)) - ids, "events that were never sent"
+assert len(b) > 0, "B stored nothing: it never held a partition"
+print("events %d in A %d in B %d in both %d" % (len(ids), len(a), len(b), len(set(a) & set(b))))
+PY
+		fail "check: $(tail -3 "$WORK/members.check")"
+	sed 's/^/    /' "$WORK/members.check"
+	# each lake's own count agrees with its shard files
+	[ "$(shard_sum "$A" 'SELECT sum(n_events) FROM blocks')" = "$(wc -l <"$WORK/a.ids")" ] ||
+		fail "A's blocks and events view differ"
+	group_at_end "$g" live
+	stop_broker
+}
+
+t_ingest_members_join_and_leave() {
+	members_join_leave eager ""
+}
+
+t_ingest_members_join_and_leave_cooperative() {
+	members_join_leave coop cooperative-sticky
+}
+
+# split from a regex subscription over two topics: every input routed once,
+# the group's offsets of both input topics at their ends
+t_split_regex_topics_offsets() {
+	local n
+	start_broker --topic in.a --topic in.b
+	"$TARN" produce -b "$BS" -t in.a --count 700 --seed 41 2>/dev/null || fail "produce a"
+	"$TARN" produce -b "$BS" -t in.b --count 500 --seed 42 --start 2026-11-10 2>/dev/null ||
+		fail "produce b"
+	timeout 60 "$TARN" split -b "$BS" -t '^in\..*' -G sx -e --to 'out.{name}' --dlq in.dlq \
+		"${QUICK[@]}" 2>"$WORK/err" || fail "split: $(cat "$WORK/err")"
+	for t in click login logout purchase; do
+		kcat -C -b "$BS" -t "out.$t" -e -q -f '%h\n' 2>/dev/null
+	done >"$WORK/out.hdrs"
+	n=$(tr ',' '\n' <"$WORK/out.hdrs" | grep '^event_id=' | sort -u | wc -l)
+	[ "$n" = 1200 ] || fail "$n distinct events routed, not 1200: $(cat "$WORK/err")"
+	group_at_end sx in.a in.b
+	stop_broker
+}
+
 # ONLY="t_a t_b" runs just those
 # the same GROUP BY that aggregate pages (--every hour, by page) stands for,
 # straight from the events view: "event_date,window_start,page,n,users" rows
@@ -1778,7 +1958,10 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused t_rebuild_past_a_damaged_shard \
 	t_ingest_remembers_field_mapping t_aggregate_declared t_aggregate_exact_sums \
 	t_aggregate_create_while_ingesting t_aggregate_backfill_kill9 \
-	t_aggregate_property t_aggregate_real_data"
+	t_aggregate_property t_aggregate_real_data \
+	t_ingest_regex_topics_offsets t_ingest_regex_topics_cooperative \
+	t_ingest_members_join_and_leave t_ingest_members_join_and_leave_cooperative \
+	t_split_regex_topics_offsets"
 skipped=0
 for t in ${ONLY:-$ALL}; do
 	rm -f "$WORK/skip.reason"

@@ -8,6 +8,7 @@
 #     tests/kafka/broker.sh fetch         only gets the jars
 #     tests/kafka/broker.sh topic DIR NAME [PARTITIONS]
 #     tests/kafka/broker.sh refuse DIR NAME   producers to NAME are refused
+#     tests/kafka/broker.sh group DIR GROUP   the group's committed offsets
 #
 # DIR holds server.properties, the log dirs, broker.log, broker.pid and
 # bootstrap. The jars and their dependencies are fetched once with mvn into
@@ -196,8 +197,15 @@ refuse)
 	tool "${2:?refuse DIR NAME}" AclCommand --add --deny-principal User:ANONYMOUS \
 		--operation Write --topic "${3:?refuse DIR NAME}" >/dev/null
 	;;
+# the committed offsets of group GROUP, by Kafka's own kafka-consumer-groups:
+# "GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ..." lines
+group)
+	tool "${2:?group DIR GROUP}" consumer.group.ConsumerGroupCommand --describe \
+		--group "${3:?group DIR GROUP}"
+	;;
 *)
-	echo "usage: broker.sh start DIR | stop DIR | fetch | topic DIR NAME [N] | refuse DIR NAME" >&2
+	echo "usage: broker.sh start DIR | stop DIR | fetch | topic DIR NAME [N] |" \
+		"refuse DIR NAME | group DIR GROUP" >&2
 	exit 2
 	;;
 esac

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <librdkafka/rdkafka.h>
 #include <sqlite3.h>
 
 #include "tarn/tarn.h"
@@ -383,12 +384,118 @@ static void ingest__blocks_encoded_off_thread(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* The group's committed offset of every partition of `topic` equals the
+ * partition's end, read by a client of its own (librdkafka's committed()
+ * and watermarks, not tarn's consumer). Returns the partitions checked. */
+static int committed_at_end(const char *brokers, const char *group, const char *topic, int parts)
+{
+	char errstr[512];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
+	rd_kafka_t *rk;
+	int i;
+
+	assert_int_equal(
+		rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)),
+		RD_KAFKA_CONF_OK);
+	assert_int_equal(rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)),
+			 RD_KAFKA_CONF_OK);
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	assert_non_null(rk);
+	for (i = 0; i < parts; i++)
+		rd_kafka_topic_partition_list_add(l, topic, i);
+	assert_int_equal(rd_kafka_committed(rk, l, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+	for (i = 0; i < parts; i++) {
+		int64_t lo = -1, hi = -1;
+		assert_int_equal(rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 10000),
+				 RD_KAFKA_RESP_ERR_NO_ERROR);
+		if (l->elems[i].offset != hi)
+			fail_msg("%s [%d]: committed %lld, end %lld", topic, i,
+				 (long long)l->elems[i].offset, (long long)hi);
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+	rd_kafka_destroy(rk);
+	return parts;
+}
+
+/* n events to topic, ids "<topic>-<i>", spread over its partitions. */
+static void produce_ids(tarn_broker *b, const char *topic, int n)
+{
+	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
+	tarn_producer *p;
+	char line[128];
+	int i;
+
+	po.brokers = tarn_broker_bootstrap(b);
+	po.topic = topic;
+	assert_int_equal(tarn_producer_open(&p, &po), TARN_OK);
+	for (i = 0; i < n; i++) {
+		int len =
+			snprintf(line, sizeof(line),
+				 "{\"event_id\":\"%s-%d\",\"timestamp\":\"2026-11-20T00:00:00Z\"}",
+				 topic, i);
+		assert_int_equal(tarn_producer_send(p, line, (size_t)len, NULL, 0, NULL, 0, -1),
+				 TARN_OK);
+	}
+	assert_int_equal(tarn_producer_flush(p, 30000, NULL, NULL), TARN_OK);
+	tarn_producer_close(p);
+}
+
+/* A regex subscription reads two topics whose partitions share numbers:
+ * each (topic, partition) is read to its own end (-e), every event is
+ * stored once, and the group's offsets of both topics are committed at
+ * their ends, not one topic's offsets under the other's name. */
+static void ingest__regex_subscription_commits_each_topic(void **state)
+{
+	tarn_consumer_options co = TARN_CONSUMER_OPTIONS_INIT;
+	tarn_ingest_options io = TARN_INGEST_OPTIONS_INIT;
+	tarn_ingest_counts c = { 0 };
+	char dir[] = "/tmp/tarn-test-regex-XXXXXX", cmd[64];
+	tarn_consumer *cons;
+	tarn_broker *b;
+	tarn_lake *lake;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(tarn_broker_start(&b, 1, 3), TARN_OK);
+	assert_int_equal(tarn_broker_topic(b, "events.a", 3), TARN_OK);
+	assert_int_equal(tarn_broker_topic(b, "events.b", 3), TARN_OK);
+	assert_int_equal(tarn_broker_topic(b, "other", 3), TARN_OK);
+	/* different sizes, so that one topic's offsets cannot pass for the other's */
+	produce_ids(b, "events.a", 300);
+	produce_ids(b, "events.b", 900);
+	produce_ids(b, "other", 50);
+	assert_int_equal(tarn_lake_open(&lake, dir, 0), TARN_OK);
+	co.brokers = tarn_broker_bootstrap(b);
+	co.topic = "^events\\..*";
+	co.group = "rx";
+	co.exit_at_end = 1;
+	co.conf = quick_rejoin;
+	co.n_conf = 2;
+	io.batch_events = 250; /* batches that hold both topics */
+	assert_int_equal(tarn_consumer_open(&cons, &co), TARN_OK);
+	if (tarn_ingest_kafka(lake, cons, &io, &c) != TARN_OK)
+		fail_msg("ingest: %s", tarn_error_last());
+	tarn_consumer_close(cons);
+	assert_int_equal(c.read, 1200);
+	assert_int_equal(c.stored, 1200);
+	assert_int_equal(c.offset_commit_errors, 0);
+	tarn_lake_close(lake);
+	assert_int_equal(distinct_ids(dir), 1200);
+	assert_int_equal(committed_at_end(co.brokers, "rx", "events.a", 3), 3);
+	assert_int_equal(committed_at_end(co.brokers, "rx", "events.b", 3), 3);
+	tarn_broker_stop(b);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(ingest__broker_outage_loses_nothing),
 		cmocka_unit_test(ingest__dead_letter_topic),
 		cmocka_unit_test(ingest__blocks_encoded_off_thread),
+		cmocka_unit_test(ingest__regex_subscription_commits_each_topic),
 	};
 
 	return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);
