@@ -621,6 +621,7 @@ void tarn__offsets_free(struct tarn__offsets *o)
 struct tarn_producer {
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
+	int transactional, in_txn;
 	uint64_t sent, acked, failed;
 	/* acknowledged messages by send number, from `prefix` on: bit i of
 	 * word (i - base) / 64 is message base + i */
@@ -715,6 +716,12 @@ int tarn_producer_open(tarn_producer **out, const tarn_producer_options *opts)
 		rc = conf_set(conf, "enable.idempotence", "true");
 	if (!rc && opts->unkeyed_spread)
 		rc = conf_set(conf, "sticky.partitioning.linger.ms", "0");
+	if (!rc && opts->transactional_id) {
+		rc = *opts->transactional_id
+			     ? conf_set(conf, "transactional.id", opts->transactional_id)
+			     : tarn__error_set(TARN_EINVAL, "an empty transactional id");
+		p->transactional = 1;
+	}
 	if (!rc)
 		rc = conf_apply(conf, opts->conf, opts->n_conf);
 	if (rc) {
@@ -841,4 +848,141 @@ void tarn_producer_close(tarn_producer *p)
 	}
 	free(p->acks);
 	free(p);
+}
+
+int tarn_producer_is_transactional(const tarn_producer *p)
+{
+	return p && p->transactional;
+}
+
+/* ---- transactions ---- */
+
+/* The error e (consumed) as tarn's: its text, and whether the producer can
+ * go on (*abortable). */
+static int txn_error(rd_kafka_error_t *e, const char *what, int *abortable)
+{
+	int rc;
+
+	*abortable = rd_kafka_error_txn_requires_abort(e) ||
+		     (rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e));
+	rc = tarn__error_set(TARN_EKAFKA, "%s: %s%s", what, rd_kafka_error_string(e),
+			     rd_kafka_error_is_fatal(e) ? " (fatal: fenced or refused)" : "");
+	rd_kafka_error_destroy(e);
+	return rc;
+}
+
+int tarn__txn_init(tarn_producer *p, int timeout_ms)
+{
+	rd_kafka_error_t *e = rd_kafka_init_transactions(p->rk, timeout_ms);
+	int abortable;
+
+	return e ? txn_error(e, "init_transactions", &abortable) : TARN_OK;
+}
+
+int tarn__txn_begin(tarn_producer *p)
+{
+	rd_kafka_error_t *e;
+	int abortable;
+
+	if (p->in_txn)
+		return TARN_OK;
+	e = rd_kafka_begin_transaction(p->rk);
+	if (e)
+		return txn_error(e, "begin_transaction", &abortable);
+	p->in_txn = 1;
+	return TARN_OK;
+}
+
+/* Seek every assigned partition of c back to the group's committed offset
+ * (the beginning where there is none, as auto.offset.reset=earliest), and
+ * forget which partitions -e saw to their end. */
+static int rewind_to_committed(tarn_consumer *c, int timeout_ms)
+{
+	rd_kafka_topic_partition_list_t *l = NULL;
+	rd_kafka_error_t *e = NULL;
+	rd_kafka_resp_err_t err;
+	int i;
+
+	err = rd_kafka_assignment(c->rk, &l);
+	if (!err)
+		err = rd_kafka_committed(c->rk, l, timeout_ms);
+	if (!err) {
+		for (i = 0; i < l->cnt; i++)
+			if (l->elems[i].offset < 0)
+				l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+		e = rd_kafka_seek_partitions(c->rk, l, timeout_ms);
+	}
+	if (l)
+		rd_kafka_topic_partition_list_destroy(l);
+	tarn__tp_free(&c->eof);
+	if (e) {
+		int rc = tarn__error_set(TARN_EKAFKA, "rewind: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+		return rc;
+	}
+	return err ? tarn__error_set(TARN_EKAFKA, "rewind: %s", rd_kafka_err2str(err)) : TARN_OK;
+}
+
+/* Abort the open transaction; the producer goes on. */
+static int txn_abort(tarn_producer *p, int timeout_ms)
+{
+	rd_kafka_error_t *e;
+	int abortable;
+
+	if (!p->in_txn)
+		return TARN_OK;
+	e = rd_kafka_abort_transaction(p->rk, timeout_ms);
+	p->in_txn = 0;
+	return e ? txn_error(e, "abort_transaction", &abortable) : TARN_OK;
+}
+
+int tarn__txn_commit(tarn_producer *p, tarn_consumer *c, struct tarn__offsets *o, int timeout_ms)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)o->max.n + 1);
+	rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(c->rk);
+	rd_kafka_error_t *e = NULL;
+	const char *what = "send_offsets_to_transaction";
+	char msg[600];
+	size_t i;
+	int rc, abortable = 0;
+
+	for (i = 0; i < o->max.n; i++) {
+		struct tarn__tp *t = &o->max.e[i];
+		if (t->value >= 0)
+			rd_kafka_topic_partition_list_add(l, t->topic, t->partition)->offset =
+				t->value + 1;
+		t->value = -1;
+	}
+	if (!md)
+		e = rd_kafka_error_new(RD_KAFKA_RESP_ERR__STATE, "no consumer group metadata");
+	else if (l->cnt)
+		e = rd_kafka_send_offsets_to_transaction(p->rk, l, md, timeout_ms);
+	if (!e) {
+		what = "commit_transaction";
+		e = rd_kafka_commit_transaction(p->rk, timeout_ms);
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+	if (md)
+		rd_kafka_consumer_group_metadata_destroy(md);
+	if (!e) {
+		p->in_txn = 0;
+		return TARN_OK;
+	}
+	rc = txn_error(e, what, &abortable);
+	if (!abortable) {
+		p->in_txn = 0;
+		return rc;
+	}
+	snprintf(msg, sizeof(msg), "%s", tarn_error_last());
+	rc = txn_abort(p, timeout_ms);
+	if (!rc)
+		rc = rewind_to_committed(c, timeout_ms);
+	if (rc)
+		return rc;
+	return tarn__error_set(TARN_EDELIVERY, "transaction aborted, batch read again: %s", msg);
+}
+
+void tarn__txn_abort(tarn_producer *p, int timeout_ms)
+{
+	txn_abort(p, timeout_ms);
 }

@@ -191,11 +191,15 @@ typedef struct tarn_producer_options {
 				    otherwise: README.md, "The embedded broker") */
 	const char *const *conf; /* n_conf "key=value" strings, may be NULL */
 	size_t n_conf;
+	const char *transactional_id; /* NULL: none; else transactional.id, and the
+					 producer is transactional (Kafka's
+					 transactions, KIP-98; idempotent too):
+					 see tarn_split_run */
 } tarn_producer_options;
 
 #define TARN_PRODUCER_OPTIONS_INIT                                                                 \
 	{                                                                                          \
-		NULL, NULL, 1, 1, NULL, 0                                                          \
+		NULL, NULL, 1, 1, NULL, 0, NULL                                                    \
 	}
 
 /* Open a producer (for one topic, or for any with tarn_producer_send_to).
@@ -248,6 +252,9 @@ void tarn_producer_poll(tarn_producer *p);
  * Returns TARN_OK when every message sent was acknowledged; TARN_EDELIVERY
  * otherwise, with the count and the first error's text in the message. */
 int tarn_producer_flush(tarn_producer *p, int timeout_ms, uint64_t *acked, uint64_t *failed);
+
+/* 1 when p was opened with a transactional_id, else 0. */
+int tarn_producer_is_transactional(const tarn_producer *p);
 
 /* Free the producer; NULL is allowed. Does not wait: flush first. */
 void tarn_producer_close(tarn_producer *p);

@@ -1686,6 +1686,96 @@ t_ingest_members_join_and_leave_cooperative() {
 }
 
 # ONLY="t_a t_b" runs just those
+# the event_id header of every message of the split's outputs that a
+# read_committed reader sees, one per line
+split_output_ids() {
+	local t
+	for t in events.click events.login events.logout events.purchase central.dlq; do
+		kcat -C -b "$BS" -t "$t" -e -q -X isolation.level=read_committed -f '%h\n'
+	done | grep -o 'event_id=[^,]*'
+}
+
+# tarn split --transactional-id on a real Kafka (tests/kafka/run.sh only):
+# kill -9 at random points while the input arrives, then a read_committed
+# reader sees every input message exactly once across the outputs, and the
+# group's offsets are at the input's end (another run reads nothing)
+t_split_exactly_once_kill9() {
+	local n=${SPLIT_EOS_EVENTS:-200000} kills=${SPLIT_EOS_KILLS:-30} i p pp total distinct ru
+	local X="-X session.timeout.ms=6000 -X group.instance.id=eos-a"
+	[ "${TARN_BROKER:-embedded}" = kafka ] || skip "needs a real Kafka (tests/kafka/run.sh)"
+	start_broker --partitions 4 --topic central --topic events.click --topic events.login \
+		--topic events.logout --topic events.purchase --topic central.dlq
+	# about 30 s of input, so that every kill lands while there is work
+	"$TARN" produce -b "$BS" -t central --count "$n" --seed 11 --rate $((n / 30)) \
+		>/dev/null 2>&1 &
+	pp=$!
+	for i in $(seq "$kills"); do
+		"$TARN" split -b "$BS" -t central -G eos --transactional-id eos-1 $X \
+			2>>"$WORK/eos.err" &
+		p=$!
+		sleep "$(awk -v r=$RANDOM 'BEGIN { printf "%.2f", 0.4 + r % 120 / 100 }')"
+		kill -9 $p 2>/dev/null
+		wait $p 2>/dev/null
+	done
+	wait $pp || fail "produce"
+	"$TARN" split -b "$BS" -t central -G eos --transactional-id eos-1 $X -e \
+		2>"$WORK/eos.last" || fail "the last split: $(cat "$WORK/eos.last")"
+	split_output_ids >"$WORK/eos.ids"
+	total=$(wc -l <"$WORK/eos.ids")
+	distinct=$(sort -u "$WORK/eos.ids" | wc -l)
+	ru=0
+	for t in events.click events.login events.logout events.purchase central.dlq; do
+		ru=$((ru + $(kcat -C -b "$BS" -t "$t" -e -q -X isolation.level=read_uncommitted \
+			-f 'x\n' | wc -l)))
+	done
+	echo "    $kills kills: $total read_committed, $distinct distinct, of $n;" \
+		"read_uncommitted sees $ru (aborted batches included)"
+	[ "$total" = "$n" ] && [ "$distinct" = "$n" ] || fail "not exactly once"
+	"$TARN" split -b "$BS" -t central -G eos --transactional-id eos-1 $X -e \
+		2>"$WORK/eos.again" || fail "split again: $(cat "$WORK/eos.again")"
+	grep -q "^tarn split: 0 read" "$WORK/eos.again" ||
+		fail "the group's offsets are not at the end: $(cat "$WORK/eos.again")"
+	stop_broker
+}
+
+# two splitters with one transactional id: the newer fences the older,
+# which exits non-zero naming it; nothing is doubled
+t_split_fenced() {
+	local a b pp i total distinct
+	[ "${TARN_BROKER:-embedded}" = kafka ] || skip "needs a real Kafka (tests/kafka/run.sh)"
+	start_broker --partitions 4 --topic central --topic events.click --topic events.login \
+		--topic events.logout --topic events.purchase --topic central.dlq
+	"$TARN" produce -b "$BS" -t central --count 20000 --seed 12 >/dev/null 2>&1 || fail "produce"
+	"$TARN" split -b "$BS" -t central -G fence --transactional-id same \
+		-X session.timeout.ms=6000 2>"$WORK/fa.err" &
+	a=$!
+	for i in $(seq 150); do
+		[ "$(split_output_ids | wc -l)" -gt 0 ] && break
+		sleep 0.2
+	done
+	"$TARN" produce -b "$BS" -t central --count 20000 --seed 13 --rate 5000 >/dev/null 2>&1 &
+	pp=$!
+	"$TARN" split -b "$BS" -t central -G fence --transactional-id same \
+		-X session.timeout.ms=6000 2>"$WORK/fb.err" &
+	b=$!
+	wait $a
+	[ $? != 0 ] || fail "the older splitter was not fenced: $(cat "$WORK/fa.err")"
+	grep -qi "fenc" "$WORK/fa.err" || fail "the older splitter does not say why: $(cat "$WORK/fa.err")"
+	wait $pp || fail "produce"
+	for i in $(seq 300); do
+		[ "$(split_output_ids | wc -l)" -ge 40000 ] && break
+		sleep 0.2
+	done
+	kill -TERM $b
+	wait $b || fail "the newer splitter: $(cat "$WORK/fb.err")"
+	split_output_ids >"$WORK/fence.ids"
+	total=$(wc -l <"$WORK/fence.ids")
+	distinct=$(sort -u "$WORK/fence.ids" | wc -l)
+	[ "$total" = 40000 ] && [ "$distinct" = 40000 ] ||
+		fail "fenced: $total read_committed, $distinct distinct, of 40000"
+	stop_broker
+}
+
 ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
 	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_kafka_debug_log \
