@@ -196,6 +196,82 @@ void tarn_broker_stop(tarn_broker *b)
 
 /* ---- consumer ---- */
 
+/* Waiting for a broker that went away (consumer and producer alike). */
+struct broker_wait {
+	char brokers[256];  /* bootstrap.servers, for messages */
+	int64_t timeout_us; /* give up after this long without a broker */
+	int64_t down_since; /* microseconds; 0: a broker answers */
+	int64_t last_check; /* last metadata request while down */
+	char why[256];	    /* the error that said so */
+	tarn_kafka_wait_cb cb;
+	void *ctx;
+};
+
+static void wait_init(struct broker_wait *w, const char *brokers, int timeout_ms,
+		      tarn_kafka_wait_cb cb, void *ctx)
+{
+	snprintf(w->brokers, sizeof(w->brokers), "%s", brokers);
+	w->timeout_us = (int64_t)(timeout_ms > 0 ? timeout_ms : TARN_BROKER_TIMEOUT_MS) * 1000;
+	w->cb = cb;
+	w->ctx = ctx;
+}
+
+/* An error callback's error: all brokers down starts the wait. */
+static void wait_error(struct broker_wait *w, int err, const char *reason)
+{
+	char msg[700];
+
+	if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || w->down_since)
+		return;
+	w->down_since = tarn_time_now_us();
+	w->last_check = w->down_since;
+	snprintf(w->why, sizeof(w->why), "%s", reason);
+	snprintf(msg, sizeof(msg),
+		 "no Kafka broker answers (%s: %s); waiting, retrying, for up to %lld s",
+		 w->brokers, w->why, (long long)(w->timeout_us / 1000000));
+	if (w->cb)
+		w->cb(w->ctx, msg);
+}
+
+/* A broker answered (a message, or a metadata request): the wait ends. */
+static void wait_over(struct broker_wait *w)
+{
+	char msg[400];
+
+	if (!w->down_since)
+		return;
+	snprintf(msg, sizeof(msg), "a Kafka broker answers again (%s) after %.1f s; resuming",
+		 w->brokers, (double)(tarn_time_now_us() - w->down_since) / 1e6);
+	w->down_since = 0;
+	if (w->cb)
+		w->cb(w->ctx, msg);
+}
+
+/* While waiting: a metadata request each second tells whether a broker is
+ * back; TARN_EKAFKA once the wait is longer than its timeout. */
+static int wait_check(struct broker_wait *w, rd_kafka_t *rk)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	int64_t now;
+
+	if (!w->down_since)
+		return TARN_OK;
+	now = tarn_time_now_us();
+	if (now - w->last_check >= 1000000) {
+		w->last_check = now;
+		if (rd_kafka_metadata(rk, 0, NULL, &md, 500) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			rd_kafka_metadata_destroy(md);
+			wait_over(w);
+			return TARN_OK;
+		}
+	}
+	if (now - w->down_since > w->timeout_us)
+		return tarn__error_set(TARN_EKAFKA,
+				       "no Kafka broker answered for %lld s (%s: %s); giving up",
+				       (long long)(w->timeout_us / 1000000), w->brokers, w->why);
+	return TARN_OK;
+}
+
 struct tarn_consumer {
 	rd_kafka_t *rk;
 	rd_kafka_message_t *msg; /* the message handed out last, kept alive */
@@ -205,6 +281,7 @@ struct tarn_consumer {
 	int assigned_once;
 	struct tarn__tp_map eof; /* per (topic, partition): 1 once read to the end */
 	char last_error[512];
+	struct broker_wait wait;
 };
 
 static void consumer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -214,6 +291,7 @@ static void consumer_error(rd_kafka_t *rk, int err, const char *reason, void *op
 	(void)rk;
 	snprintf(c->last_error, sizeof(c->last_error), "%s: %s",
 		 rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+	wait_error(&c->wait, err, reason);
 }
 
 static void rebalance_error(tarn_consumer *c, const char *what, rd_kafka_error_t *e)
@@ -311,6 +389,8 @@ int tarn_consumer_open(tarn_consumer **out, const tarn_consumer_options *opts)
 	}
 	rd_kafka_conf_set_opaque(conf, c);
 	rd_kafka_conf_set_error_cb(conf, consumer_error);
+	wait_init(&c->wait, opts->brokers, opts->broker_timeout_ms, opts->on_wait,
+		  opts->on_wait_ctx);
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance);
 	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	if (!c->rk) {
@@ -412,9 +492,21 @@ int tarn_consumer_poll(tarn_consumer *c, int timeout_ms, tarn_event *ev)
 	tarn_event_init(ev);
 	m = rd_kafka_consumer_poll(c->rk, timeout_ms);
 	if (!m) {
+		rc = wait_check(&c->wait, c->rk);
+		if (rc)
+			return rc;
 		if (c->exit_at_end && all_at_end(c))
 			return TARN_ENOTFOUND;
 		return TARN_EINVAL;
+	}
+	if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && m->err) {
+		rc = wait_check(&c->wait, c->rk);
+		if (rc) {
+			rd_kafka_message_destroy(m);
+			return rc;
+		}
+	} else {
+		wait_over(&c->wait);
 	}
 	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 		rc = mark_eof(c, m, 1);
@@ -629,6 +721,7 @@ struct tarn_producer {
 	size_t n_words;
 	uint64_t base, prefix;
 	char first_error[256];
+	struct broker_wait wait;
 };
 
 static void mark_acked(tarn_producer *p, uint64_t seq)
@@ -675,7 +768,16 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	} else {
 		p->acked++;
 		mark_acked(p, (uint64_t)(uintptr_t)m->_private);
+		wait_over(&p->wait);
 	}
+}
+
+static void producer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	tarn_producer *p = opaque;
+
+	(void)rk;
+	wait_error(&p->wait, err, reason);
 }
 
 uint64_t tarn_producer_acked_prefix(const tarn_producer *p)
@@ -708,8 +810,12 @@ int tarn_producer_open(tarn_producer **out, const tarn_producer_options *opts)
 		return TARN_EINVAL;
 	}
 	rc = conf_set(conf, "linger.ms", "5");
-	if (!rc)
-		rc = conf_set(conf, "message.timeout.ms", "30000");
+	if (!rc) {
+		char ms[24];
+		snprintf(ms, sizeof(ms), "%d",
+			 opts->broker_timeout_ms > 0 ? opts->broker_timeout_ms : 30000);
+		rc = conf_set(conf, "message.timeout.ms", ms);
+	}
 	if (!rc)
 		rc = conf_set(conf, "queue.buffering.max.messages", "500000");
 	if (!rc && opts->idempotent)
@@ -717,9 +823,15 @@ int tarn_producer_open(tarn_producer **out, const tarn_producer_options *opts)
 	if (!rc && opts->unkeyed_spread)
 		rc = conf_set(conf, "sticky.partitioning.linger.ms", "0");
 	if (!rc && opts->transactional_id) {
+		char ms[24];
+		/* librdkafka wants message.timeout.ms <= transaction.timeout.ms */
+		snprintf(ms, sizeof(ms), "%d",
+			 opts->broker_timeout_ms > 60000 ? opts->broker_timeout_ms : 60000);
 		rc = *opts->transactional_id
 			     ? conf_set(conf, "transactional.id", opts->transactional_id)
 			     : tarn__error_set(TARN_EINVAL, "an empty transactional id");
+		if (!rc)
+			rc = conf_set(conf, "transaction.timeout.ms", ms);
 		p->transactional = 1;
 	}
 	if (!rc)
@@ -731,6 +843,10 @@ int tarn_producer_open(tarn_producer **out, const tarn_producer_options *opts)
 	}
 	rd_kafka_conf_set_opaque(conf, p);
 	rd_kafka_conf_set_dr_msg_cb(conf, delivered);
+	rd_kafka_conf_set_error_cb(conf, producer_error);
+	wait_init(&p->wait, opts->brokers,
+		  opts->broker_timeout_ms > 0 ? opts->broker_timeout_ms : 30000, opts->on_wait,
+		  opts->on_wait_ctx);
 	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (!p->rk) {
 		rd_kafka_conf_destroy(conf);

@@ -9,7 +9,7 @@
 static const char help[] =
 	"usage: tarn split -b BROKERS -t TOPIC [-G GROUP] [-e] [--to TEMPLATE] [--dlq TOPIC]\n"
 	"                  [--transactional-id ID] [--name-field P] [--format text|json]\n"
-	"                  [-X key=value]...\n"
+	"                  [--broker-timeout S] [-X key=value]...\n"
 	"Routes each message of TOPIC, unchanged (value, key, headers, timestamp), to\n"
 	"the topic TEMPLATE names with the message's event name in place of {name}\n"
 	"(default 'events.{name}'). The name is taken as ingest takes it: header\n"
@@ -28,7 +28,9 @@ static const char help[] =
 	"broker acknowledged every message of it (idempotent producer). -e stops at the\n"
 	"end of every assigned partition; otherwise split runs until SIGINT/SIGTERM.\n"
 	"-X settings go to both the consumer and the producer. --format json prints\n"
-	"the summary as one JSON object on stdout.\n";
+	"the summary as one JSON object on stdout.\n"
+	"--broker-timeout S: while no Kafka broker answers, wait (saying so on stderr)\n"
+	"and retry for up to S seconds (default 300), then exit 1 naming the brokers.\n";
 
 int cmd_split(int argc, char **argv)
 {
@@ -36,6 +38,7 @@ int cmd_split(int argc, char **argv)
 					      { "dlq", required_argument, NULL, 'D' },
 					      { "name-field", required_argument, NULL, 'N' },
 					      { "transactional-id", required_argument, NULL, 'T' },
+					      { "broker-timeout", required_argument, NULL, 'W' },
 					      { "format", required_argument, NULL, 'f' },
 					      { "help", no_argument, NULL, 'h' },
 					      { NULL, 0, NULL, 0 } };
@@ -47,7 +50,7 @@ int cmd_split(int argc, char **argv)
 	char dlq[TARN_TOPIC_MAX + 8];
 	tarn_consumer *cons = NULL;
 	tarn_producer *prod = NULL;
-	int opt, rc, json = 0;
+	int opt, rc, json = 0, broker_ms = 0;
 
 	co.group = "tarn-split";
 	while ((opt = getopt_long(argc, argv, "b:t:G:eX:h", opts, NULL)) != -1) {
@@ -67,6 +70,10 @@ int cmd_split(int argc, char **argv)
 			break;
 		case 'f':
 			if (cli_text_or_json("split", optarg, &json))
+				return EXIT_USAGE;
+			break;
+		case 'W':
+			if (cli_broker_timeout("split", optarg, &broker_ms))
 				return EXIT_USAGE;
 			break;
 		case 'X':
@@ -93,6 +100,11 @@ int cmd_split(int argc, char **argv)
 	co.n_conf = po.n_conf = conf.n;
 	po.brokers = co.brokers;
 	po.topic = NULL;
+	co.broker_timeout_ms = broker_ms;
+	co.on_wait = po.on_wait = cli_kafka_wait;
+	co.on_wait_ctx = po.on_wait_ctx = (void *)"split";
+	po.broker_timeout_ms = broker_ms ? broker_ms : TARN_BROKER_TIMEOUT_MS;
+	so.flush_timeout_ms = po.broker_timeout_ms + 10000;
 	rc = tarn_producer_open(&prod, &po);
 	if (rc)
 		return cli_fail("split", "producer", rc);
