@@ -128,6 +128,7 @@ struct chunk {
 	struct tarn__buf data; /* payloads, keys, headers and topics, copied */
 	int last;	       /* end of input, stop, or a source error (src_rc) */
 	int src_rc;
+	char src_msg[512]; /* its message: errors are per thread (tarn_error_last) */
 };
 
 /* Jobs the storing thread hands to a worker thread (struct tarn__exec:
@@ -322,6 +323,8 @@ static void reader_fill(struct pipe *p, struct chunk *ch)
 		}
 		if (rc != SRC_EVENT) {
 			ch->src_rc = rc == SRC_END ? TARN_OK : rc;
+			if (ch->src_rc)
+				snprintf(ch->src_msg, sizeof(ch->src_msg), "%s", tarn_error_last());
 			ch->last = 1;
 			break;
 		}
@@ -332,6 +335,7 @@ static void reader_fill(struct pipe *p, struct chunk *ch)
 		    keep(ch, ev->headers, ev->headers_len, &ch->hdr_off[ch->n]) ||
 		    keep(ch, ev->topic, ev->topic ? strlen(ev->topic) : 0, &ch->topic_off[ch->n])) {
 			ch->src_rc = tarn__error_set(TARN_ENOMEM, "ingest buffers");
+			snprintf(ch->src_msg, sizeof(ch->src_msg), "ingest buffers");
 			ch->last = 1;
 			break;
 		}
@@ -723,7 +727,7 @@ static int run_pipeline(tarn_lake *lake, struct source *src, tarn_ingest_counts 
 			expect_lines(&st, src, ch);
 		rc = store_chunk(&st, ch);
 		if (!rc && ch->src_rc)
-			rc = ch->src_rc;
+			rc = tarn__error_set(ch->src_rc, "%s", ch->src_msg);
 		pthread_mutex_lock(&p.mu);
 		p.ready[k] = 0;
 		pthread_cond_broadcast(&p.cv);

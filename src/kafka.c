@@ -196,6 +196,82 @@ void tarn_broker_stop(tarn_broker *b)
 
 /* ---- consumer ---- */
 
+/* Waiting for a broker that went away (consumer and producer alike). */
+struct broker_wait {
+	char brokers[256];  /* bootstrap.servers, for messages */
+	int64_t timeout_us; /* give up after this long without a broker */
+	int64_t down_since; /* microseconds; 0: a broker answers */
+	int64_t last_check; /* last metadata request while down */
+	char why[256];	    /* the error that said so */
+	tarn_kafka_wait_cb cb;
+	void *ctx;
+};
+
+static void wait_init(struct broker_wait *w, const char *brokers, int timeout_ms,
+		      tarn_kafka_wait_cb cb, void *ctx)
+{
+	snprintf(w->brokers, sizeof(w->brokers), "%s", brokers);
+	w->timeout_us = (int64_t)(timeout_ms > 0 ? timeout_ms : TARN_BROKER_TIMEOUT_MS) * 1000;
+	w->cb = cb;
+	w->ctx = ctx;
+}
+
+/* An error callback's error: all brokers down starts the wait. */
+static void wait_error(struct broker_wait *w, int err, const char *reason)
+{
+	char msg[700];
+
+	if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || w->down_since)
+		return;
+	w->down_since = tarn_time_now_us();
+	w->last_check = w->down_since;
+	snprintf(w->why, sizeof(w->why), "%s", reason);
+	snprintf(msg, sizeof(msg),
+		 "no Kafka broker answers (%s: %s); waiting, retrying, for up to %lld s",
+		 w->brokers, w->why, (long long)(w->timeout_us / 1000000));
+	if (w->cb)
+		w->cb(w->ctx, msg);
+}
+
+/* A broker answered (a message, or a metadata request): the wait ends. */
+static void wait_over(struct broker_wait *w)
+{
+	char msg[400];
+
+	if (!w->down_since)
+		return;
+	snprintf(msg, sizeof(msg), "a Kafka broker answers again (%s) after %.1f s; resuming",
+		 w->brokers, (double)(tarn_time_now_us() - w->down_since) / 1e6);
+	w->down_since = 0;
+	if (w->cb)
+		w->cb(w->ctx, msg);
+}
+
+/* While waiting: a metadata request each second tells whether a broker is
+ * back; TARN_EKAFKA once the wait is longer than its timeout. */
+static int wait_check(struct broker_wait *w, rd_kafka_t *rk)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	int64_t now;
+
+	if (!w->down_since)
+		return TARN_OK;
+	now = tarn_time_now_us();
+	if (now - w->last_check >= 1000000) {
+		w->last_check = now;
+		if (rd_kafka_metadata(rk, 0, NULL, &md, 500) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			rd_kafka_metadata_destroy(md);
+			wait_over(w);
+			return TARN_OK;
+		}
+	}
+	if (now - w->down_since > w->timeout_us)
+		return tarn__error_set(TARN_EKAFKA,
+				       "no Kafka broker answered for %lld s (%s: %s); giving up",
+				       (long long)(w->timeout_us / 1000000), w->brokers, w->why);
+	return TARN_OK;
+}
+
 struct tarn_consumer {
 	rd_kafka_t *rk;
 	rd_kafka_message_t *msg; /* the message handed out last, kept alive */
@@ -205,6 +281,7 @@ struct tarn_consumer {
 	int assigned_once;
 	struct tarn__tp_map eof; /* per (topic, partition): 1 once read to the end */
 	char last_error[512];
+	struct broker_wait wait;
 };
 
 static void consumer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -214,6 +291,7 @@ static void consumer_error(rd_kafka_t *rk, int err, const char *reason, void *op
 	(void)rk;
 	snprintf(c->last_error, sizeof(c->last_error), "%s: %s",
 		 rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+	wait_error(&c->wait, err, reason);
 }
 
 static void rebalance_error(tarn_consumer *c, const char *what, rd_kafka_error_t *e)
@@ -311,6 +389,8 @@ int tarn_consumer_open(tarn_consumer **out, const tarn_consumer_options *opts)
 	}
 	rd_kafka_conf_set_opaque(conf, c);
 	rd_kafka_conf_set_error_cb(conf, consumer_error);
+	wait_init(&c->wait, opts->brokers, opts->broker_timeout_ms, opts->on_wait,
+		  opts->on_wait_ctx);
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance);
 	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	if (!c->rk) {
@@ -412,9 +492,21 @@ int tarn_consumer_poll(tarn_consumer *c, int timeout_ms, tarn_event *ev)
 	tarn_event_init(ev);
 	m = rd_kafka_consumer_poll(c->rk, timeout_ms);
 	if (!m) {
+		rc = wait_check(&c->wait, c->rk);
+		if (rc)
+			return rc;
 		if (c->exit_at_end && all_at_end(c))
 			return TARN_ENOTFOUND;
 		return TARN_EINVAL;
+	}
+	if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && m->err) {
+		rc = wait_check(&c->wait, c->rk);
+		if (rc) {
+			rd_kafka_message_destroy(m);
+			return rc;
+		}
+	} else {
+		wait_over(&c->wait);
 	}
 	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 		rc = mark_eof(c, m, 1);
@@ -621,6 +713,7 @@ void tarn__offsets_free(struct tarn__offsets *o)
 struct tarn_producer {
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
+	int transactional, in_txn;
 	uint64_t sent, acked, failed;
 	/* acknowledged messages by send number, from `prefix` on: bit i of
 	 * word (i - base) / 64 is message base + i */
@@ -628,6 +721,7 @@ struct tarn_producer {
 	size_t n_words;
 	uint64_t base, prefix;
 	char first_error[256];
+	struct broker_wait wait;
 };
 
 static void mark_acked(tarn_producer *p, uint64_t seq)
@@ -674,7 +768,16 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	} else {
 		p->acked++;
 		mark_acked(p, (uint64_t)(uintptr_t)m->_private);
+		wait_over(&p->wait);
 	}
+}
+
+static void producer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	tarn_producer *p = opaque;
+
+	(void)rk;
+	wait_error(&p->wait, err, reason);
 }
 
 uint64_t tarn_producer_acked_prefix(const tarn_producer *p)
@@ -707,14 +810,30 @@ int tarn_producer_open(tarn_producer **out, const tarn_producer_options *opts)
 		return TARN_EINVAL;
 	}
 	rc = conf_set(conf, "linger.ms", "5");
-	if (!rc)
-		rc = conf_set(conf, "message.timeout.ms", "30000");
+	if (!rc) {
+		char ms[24];
+		snprintf(ms, sizeof(ms), "%d",
+			 opts->broker_timeout_ms > 0 ? opts->broker_timeout_ms : 30000);
+		rc = conf_set(conf, "message.timeout.ms", ms);
+	}
 	if (!rc)
 		rc = conf_set(conf, "queue.buffering.max.messages", "500000");
 	if (!rc && opts->idempotent)
 		rc = conf_set(conf, "enable.idempotence", "true");
 	if (!rc && opts->unkeyed_spread)
 		rc = conf_set(conf, "sticky.partitioning.linger.ms", "0");
+	if (!rc && opts->transactional_id) {
+		char ms[24];
+		/* librdkafka wants message.timeout.ms <= transaction.timeout.ms */
+		snprintf(ms, sizeof(ms), "%d",
+			 opts->broker_timeout_ms > 60000 ? opts->broker_timeout_ms : 60000);
+		rc = *opts->transactional_id
+			     ? conf_set(conf, "transactional.id", opts->transactional_id)
+			     : tarn__error_set(TARN_EINVAL, "an empty transactional id");
+		if (!rc)
+			rc = conf_set(conf, "transaction.timeout.ms", ms);
+		p->transactional = 1;
+	}
 	if (!rc)
 		rc = conf_apply(conf, opts->conf, opts->n_conf);
 	if (rc) {
@@ -724,6 +843,10 @@ int tarn_producer_open(tarn_producer **out, const tarn_producer_options *opts)
 	}
 	rd_kafka_conf_set_opaque(conf, p);
 	rd_kafka_conf_set_dr_msg_cb(conf, delivered);
+	rd_kafka_conf_set_error_cb(conf, producer_error);
+	wait_init(&p->wait, opts->brokers,
+		  opts->broker_timeout_ms > 0 ? opts->broker_timeout_ms : 30000, opts->on_wait,
+		  opts->on_wait_ctx);
 	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (!p->rk) {
 		rd_kafka_conf_destroy(conf);
@@ -841,4 +964,141 @@ void tarn_producer_close(tarn_producer *p)
 	}
 	free(p->acks);
 	free(p);
+}
+
+int tarn_producer_is_transactional(const tarn_producer *p)
+{
+	return p && p->transactional;
+}
+
+/* ---- transactions ---- */
+
+/* The error e (consumed) as tarn's: its text, and whether the producer can
+ * go on (*abortable). */
+static int txn_error(rd_kafka_error_t *e, const char *what, int *abortable)
+{
+	int rc;
+
+	*abortable = rd_kafka_error_txn_requires_abort(e) ||
+		     (rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e));
+	rc = tarn__error_set(TARN_EKAFKA, "%s: %s%s", what, rd_kafka_error_string(e),
+			     rd_kafka_error_is_fatal(e) ? " (fatal: fenced or refused)" : "");
+	rd_kafka_error_destroy(e);
+	return rc;
+}
+
+int tarn__txn_init(tarn_producer *p, int timeout_ms)
+{
+	rd_kafka_error_t *e = rd_kafka_init_transactions(p->rk, timeout_ms);
+	int abortable;
+
+	return e ? txn_error(e, "init_transactions", &abortable) : TARN_OK;
+}
+
+int tarn__txn_begin(tarn_producer *p)
+{
+	rd_kafka_error_t *e;
+	int abortable;
+
+	if (p->in_txn)
+		return TARN_OK;
+	e = rd_kafka_begin_transaction(p->rk);
+	if (e)
+		return txn_error(e, "begin_transaction", &abortable);
+	p->in_txn = 1;
+	return TARN_OK;
+}
+
+/* Seek every assigned partition of c back to the group's committed offset
+ * (the beginning where there is none, as auto.offset.reset=earliest), and
+ * forget which partitions -e saw to their end. */
+static int rewind_to_committed(tarn_consumer *c, int timeout_ms)
+{
+	rd_kafka_topic_partition_list_t *l = NULL;
+	rd_kafka_error_t *e = NULL;
+	rd_kafka_resp_err_t err;
+	int i;
+
+	err = rd_kafka_assignment(c->rk, &l);
+	if (!err)
+		err = rd_kafka_committed(c->rk, l, timeout_ms);
+	if (!err) {
+		for (i = 0; i < l->cnt; i++)
+			if (l->elems[i].offset < 0)
+				l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+		e = rd_kafka_seek_partitions(c->rk, l, timeout_ms);
+	}
+	if (l)
+		rd_kafka_topic_partition_list_destroy(l);
+	tarn__tp_free(&c->eof);
+	if (e) {
+		int rc = tarn__error_set(TARN_EKAFKA, "rewind: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+		return rc;
+	}
+	return err ? tarn__error_set(TARN_EKAFKA, "rewind: %s", rd_kafka_err2str(err)) : TARN_OK;
+}
+
+/* Abort the open transaction; the producer goes on. */
+static int txn_abort(tarn_producer *p, int timeout_ms)
+{
+	rd_kafka_error_t *e;
+	int abortable;
+
+	if (!p->in_txn)
+		return TARN_OK;
+	e = rd_kafka_abort_transaction(p->rk, timeout_ms);
+	p->in_txn = 0;
+	return e ? txn_error(e, "abort_transaction", &abortable) : TARN_OK;
+}
+
+int tarn__txn_commit(tarn_producer *p, tarn_consumer *c, struct tarn__offsets *o, int timeout_ms)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)o->max.n + 1);
+	rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(c->rk);
+	rd_kafka_error_t *e = NULL;
+	const char *what = "send_offsets_to_transaction";
+	char msg[600];
+	size_t i;
+	int rc, abortable = 0;
+
+	for (i = 0; i < o->max.n; i++) {
+		struct tarn__tp *t = &o->max.e[i];
+		if (t->value >= 0)
+			rd_kafka_topic_partition_list_add(l, t->topic, t->partition)->offset =
+				t->value + 1;
+		t->value = -1;
+	}
+	if (!md)
+		e = rd_kafka_error_new(RD_KAFKA_RESP_ERR__STATE, "no consumer group metadata");
+	else if (l->cnt)
+		e = rd_kafka_send_offsets_to_transaction(p->rk, l, md, timeout_ms);
+	if (!e) {
+		what = "commit_transaction";
+		e = rd_kafka_commit_transaction(p->rk, timeout_ms);
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+	if (md)
+		rd_kafka_consumer_group_metadata_destroy(md);
+	if (!e) {
+		p->in_txn = 0;
+		return TARN_OK;
+	}
+	rc = txn_error(e, what, &abortable);
+	if (!abortable) {
+		p->in_txn = 0;
+		return rc;
+	}
+	snprintf(msg, sizeof(msg), "%s", tarn_error_last());
+	rc = txn_abort(p, timeout_ms);
+	if (!rc)
+		rc = rewind_to_committed(c, timeout_ms);
+	if (rc)
+		return rc;
+	return tarn__error_set(TARN_EDELIVERY, "transaction aborted, batch read again: %s", msg);
+}
+
+void tarn__txn_abort(tarn_producer *p, int timeout_ms)
+{
+	txn_abort(p, timeout_ms);
 }

@@ -68,4 +68,26 @@ void tarn__offsets_commit(struct tarn__offsets *o, tarn_consumer *c, uint64_t *e
 /* Free the table of o; o may be used again. */
 void tarn__offsets_free(struct tarn__offsets *o);
 
+/* ---- transactions (Kafka's consume-transform-produce: KIP-98, KIP-447) ---- */
+
+/* Register p's transactional.id with its transaction coordinator
+ * (rd_kafka_init_transactions): an older producer with the same id is
+ * fenced, and its open transaction aborted. TARN_OK or TARN_EKAFKA. */
+int tarn__txn_init(tarn_producer *p, int timeout_ms);
+/* Begin a transaction unless one is open. TARN_OK or TARN_EKAFKA. */
+int tarn__txn_begin(tarn_producer *p);
+/* Commit the open transaction with the batch's offsets (each noted offset
+ * + 1, sent with rd_kafka_send_offsets_to_transaction and the consumer's
+ * group metadata, so that the broker takes them only with the messages, and
+ * refuses them when the consumer's group generation is stale), then forget
+ * the offsets. When the transaction cannot commit but can be aborted (a
+ * rebalance took partitions, a message failed), it is aborted and c is
+ * rewound to the group's committed offsets, so the batch is read again:
+ * TARN_EDELIVERY. TARN_EKAFKA when the producer cannot go on (fenced by a
+ * newer producer with the same transactional.id, or another fatal error;
+ * the message says which). TARN_OK when committed. */
+int tarn__txn_commit(tarn_producer *p, tarn_consumer *c, struct tarn__offsets *o, int timeout_ms);
+/* Abort the open transaction, if any (at exit). */
+void tarn__txn_abort(tarn_producer *p, int timeout_ms);
+
 #endif

@@ -1,6 +1,8 @@
 /* The events splitter: consumer -> event name -> topic template ->
  * producer, batch by batch; a batch's offsets are committed only after
- * every message of it was acknowledged. Nothing here knows about SQLite. */
+ * every message of it was acknowledged, or, with a transactional producer,
+ * in the same Kafka transaction as its messages. Nothing here knows about
+ * SQLite. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,7 +191,7 @@ int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer, const tarn_
 	struct tarn__offsets offs;
 	struct splitter s;
 	tarn_split_counts k = { 0 };
-	int rc = TARN_OK, end = 0, tries;
+	int rc = TARN_OK, end = 0, tries, txn;
 
 	if (!o.to)
 		o.to = "events.{name}";
@@ -209,31 +211,55 @@ int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer, const tarn_
 	memset(&offs, 0, sizeof(offs));
 	s.producer = producer;
 	s.opts = &o;
-	while (!end) {
+	txn = tarn_producer_is_transactional(producer);
+	if (txn)
+		rc = tarn__txn_init(producer, o.flush_timeout_ms);
+	while (!rc && !end) {
 		size_t n;
 
 		s.routed = s.dead = 0;
-		rc = read_batch(consumer, &s, &offs, &k, &n, &end);
+		/* exactly-once: the batch's messages and its offsets in one
+		 * transaction; a read_committed reader sees both or neither */
+		if (txn)
+			rc = tarn__txn_begin(producer);
+		if (!rc)
+			rc = read_batch(consumer, &s, &offs, &k, &n, &end);
 		if (rc)
 			break;
 		if (!n)
 			continue;
-		/* every message of the batch acknowledged, or none committed */
-		rc = tarn_producer_flush(producer, o.flush_timeout_ms, NULL, NULL);
-		if (rc)
-			break;
+		if (txn) {
+			rc = tarn__txn_commit(producer, consumer, &offs, o.flush_timeout_ms);
+			if (rc == TARN_EDELIVERY) {
+				/* aborted (a rebalance took partitions, a message
+				 * failed) and rewound: the batch comes again */
+				k.aborted++;
+				rc = TARN_OK;
+				end = 0;
+				continue;
+			}
+			if (rc)
+				break;
+		} else {
+			/* every message of the batch acknowledged, or none committed */
+			rc = tarn_producer_flush(producer, o.flush_timeout_ms, NULL, NULL);
+			if (rc)
+				break;
+			/* a failed commit (rebalance, broker away) is retried with
+			 * the next batch; the messages are delivered already, so at
+			 * worst they are sent again */
+			tarn__offsets_commit(&offs, consumer, &k.offset_commit_errors);
+		}
 		k.routed += s.routed;
 		k.dead_lettered += s.dead;
-		/* a failed commit (rebalance, broker away) is retried with the
-		 * next batch; the messages are delivered already, so at worst
-		 * they are sent again */
-		tarn__offsets_commit(&offs, consumer, &k.offset_commit_errors);
 		k.batches++;
 		if (o.progress)
 			o.progress(o.progress_ctx, &k);
 	}
+	if (txn)
+		tarn__txn_abort(producer, o.flush_timeout_ms); /* an empty or failed one */
 	/* a few more tries for offsets whose commit failed during a rebalance */
-	for (tries = 0; rc == TARN_OK && offs.pending && tries < 5; tries++)
+	for (tries = 0; rc == TARN_OK && !txn && offs.pending && tries < 5; tries++)
 		tarn__offsets_commit(&offs, consumer, &k.offset_commit_errors);
 	tarn__offsets_free(&offs);
 	free(s.hdr);

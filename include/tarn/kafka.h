@@ -104,6 +104,15 @@ int tarn_broker_refuse_topic(tarn_broker *b, const char *name, int kafka_error);
  * connection close. */
 void tarn_broker_stop(tarn_broker *b);
 
+/* Told, for the command to show, when no broker answers any more and when
+ * one answers again: msg is one line (borrowed for the call), naming the
+ * bootstrap servers and the last error. Called on the thread that polls. */
+typedef void (*tarn_kafka_wait_cb)(void *ctx, const char *msg);
+
+/* How long a consumer or producer waits for a broker that went away before
+ * it gives up, by default: 300 s. */
+#define TARN_BROKER_TIMEOUT_MS 300000
+
 /* ---- consumer (a member of a consumer group) ---- */
 
 typedef struct tarn_consumer tarn_consumer;
@@ -119,11 +128,15 @@ typedef struct tarn_consumer_options {
 				    partition has been read to its end (kcat -e) */
 	const char *const *conf; /* n_conf "key=value" strings for rd_kafka_conf_set, may be NULL */
 	size_t n_conf;
+	int broker_timeout_ms;	    /* no broker for this long: tarn_consumer_poll
+				       fails (TARN_EKAFKA); <= 0: TARN_BROKER_TIMEOUT_MS */
+	tarn_kafka_wait_cb on_wait; /* may be NULL */
+	void *on_wait_ctx;
 } tarn_consumer_options;
 
 #define TARN_CONSUMER_OPTIONS_INIT                                                                 \
 	{                                                                                          \
-		NULL, NULL, "tarn", 0, NULL, 0                                                     \
+		NULL, NULL, "tarn", 0, NULL, 0, 0, NULL, NULL                                      \
 	}
 
 /* Open a consumer and subscribe to the topic (or the topics the regex
@@ -148,6 +161,11 @@ typedef struct tarn_consumer_options {
 int tarn_consumer_open(tarn_consumer **out, const tarn_consumer_options *opts);
 
 /* Wait up to timeout_ms milliseconds for the next message.
+ * While no broker answers (librdkafka reports all brokers down), the
+ * consumer keeps trying (librdkafka reconnects by itself), tells on_wait
+ * once, checks each second whether a broker answers a metadata request
+ * (then tells on_wait again), and after broker_timeout_ms fails with
+ * TARN_EKAFKA naming the bootstrap servers.
  *
  * ev: receives the raw part of the event (tarn_event_init is applied
  *   first): payload, key, headers (as a header block), topic, partition,
@@ -156,9 +174,10 @@ int tarn_consumer_open(tarn_consumer **out, const tarn_consumer_options *opts);
  * Returns TARN_OK with *ev filled; TARN_EINVAL with no message when the
  *   timeout passed (check tarn_consumer_at_end); TARN_ENOTFOUND when
  *   exit_at_end is set and every assigned partition is at its end; or
- *   TARN_EKAFKA for a fatal consumer error (message has the reason).
- *   Transient errors (broker down, rebalancing) are retried inside and are
- *   not returned. Not thread-safe for one consumer. */
+ *   TARN_EKAFKA for a fatal consumer error (message has the reason), or
+ *   when no broker answered for broker_timeout_ms. Transient errors
+ *   (broker down for less, rebalancing) are retried inside and are not
+ *   returned. Not thread-safe for one consumer. */
 int tarn_consumer_poll(tarn_consumer *c, int timeout_ms, tarn_event *ev);
 
 /* Record that every message up to and including `offset` of
@@ -191,11 +210,21 @@ typedef struct tarn_producer_options {
 				    otherwise: README.md, "The embedded broker") */
 	const char *const *conf; /* n_conf "key=value" strings, may be NULL */
 	size_t n_conf;
+	const char *transactional_id; /* NULL: none; else transactional.id, and the
+					 producer is transactional (Kafka's
+					 transactions, KIP-98; idempotent too):
+					 see tarn_split_run */
+	int broker_timeout_ms;	      /* a message not acknowledged this long fails
+					 (message.timeout.ms; librdkafka retries it
+					 meanwhile, across a broker restart);
+					 <= 0: 30,000 */
+	tarn_kafka_wait_cb on_wait;   /* may be NULL: told when no broker answers */
+	void *on_wait_ctx;
 } tarn_producer_options;
 
 #define TARN_PRODUCER_OPTIONS_INIT                                                                 \
 	{                                                                                          \
-		NULL, NULL, 1, 1, NULL, 0                                                          \
+		NULL, NULL, 1, 1, NULL, 0, NULL, 0, NULL, NULL                                     \
 	}
 
 /* Open a producer (for one topic, or for any with tarn_producer_send_to).
@@ -248,6 +277,9 @@ void tarn_producer_poll(tarn_producer *p);
  * Returns TARN_OK when every message sent was acknowledged; TARN_EDELIVERY
  * otherwise, with the count and the first error's text in the message. */
 int tarn_producer_flush(tarn_producer *p, int timeout_ms, uint64_t *acked, uint64_t *failed);
+
+/* 1 when p was opened with a transactional_id, else 0. */
+int tarn_producer_is_transactional(const tarn_producer *p);
 
 /* Free the producer; NULL is allowed. Does not wait: flush first. */
 void tarn_producer_close(tarn_producer *p);

@@ -10,16 +10,26 @@
  * name, goes to the dead-letter topic with four more headers (see
  * TARN_SPLIT_DLQ_HEADERS); nothing is dropped.
  *
- * Delivery: at-least-once to the outputs. Messages are sent in batches by
- * an idempotent producer; a batch's offsets are stored and committed to the
- * consumer group only after the broker acknowledged every message of the
- * batch. A crash between the acknowledgement and the commit re-sends that
- * batch (at most batch_events messages per partition) when the group
- * resumes. Kafka's exactly-once read-process-write (transactions) is not
- * used: the embedded broker (librdkafka 2.0's mock cluster) accepts the
- * transactional requests but discards TxnOffsetCommit's offsets, writes no
- * commit/abort markers and always answers Fetch with no aborted
- * transactions (README, "tarn split").
+ * Delivery, with a producer opened with a transactional_id: exactly-once
+ * to readers in read_committed isolation (Kafka's consume-transform-produce:
+ * KIP-98 transactions, KIP-447 fencing by the consumer group's metadata).
+ * Each batch is one transaction holding its messages and the group's new
+ * offsets (rd_kafka_send_offsets_to_transaction); a crash leaves the open
+ * transaction to be aborted (by the coordinator's timeout, or at once by the
+ * next producer with the same transactional id, which fences the old one),
+ * and the group resumes from the last committed batch. A batch whose
+ * transaction cannot commit (a rebalance took its partitions, a message
+ * failed) is aborted and read again. Needs a real Kafka broker: the
+ * embedded broker (librdkafka 2.0's mock cluster) accepts the requests but
+ * writes no commit or abort markers and answers Fetch with no aborted
+ * transactions, so readers would see aborted messages there.
+ *
+ * Otherwise at-least-once: messages are sent in batches by an idempotent
+ * producer; a batch's offsets are stored and committed to the consumer
+ * group only after the broker acknowledged every message of the batch. A
+ * crash between the acknowledgement and the commit re-sends that batch (at
+ * most batch_events messages per partition) when the group resumes
+ * (README, "tarn split").
  */
 #ifndef TARN_SPLIT_H
 #define TARN_SPLIT_H
@@ -52,6 +62,8 @@ typedef struct tarn_split_counts {
 	uint64_t routed;	       /* produced to a named topic and acknowledged */
 	uint64_t dead_lettered;	       /* produced to the dead-letter topic and acknowledged */
 	uint64_t batches;	       /* batches acknowledged and committed */
+	uint64_t aborted;	       /* transactions aborted and their batch read
+				  again (transactional producer only) */
 	uint64_t offset_commit_errors; /* offset commits that failed and were
 				  retried with the next batch (at worst those
 				  messages are sent again) */
@@ -97,12 +109,16 @@ int tarn_split_topic(const char *tmpl, const char *name, char *out, size_t out_l
  *
  * consumer: subscribed to the input topic (tarn_consumer_open).
  * producer: opened without a topic or with any (tarn_producer_send_to is
- *   used), idempotent.
+ *   used), idempotent; with a transactional_id for exactly-once (see
+ *   above; then the consumer must read in read_committed isolation, which
+ *   is librdkafka's default).
  * counts: receives running totals; may be NULL.
  * Returns TARN_OK; TARN_EINVAL (no dlq topic, or a template without
  * "{name}"); TARN_EDELIVERY when a message of a batch was not acknowledged
  * (the batch's offsets are not committed: a rerun sends it again);
- * TARN_EKAFKA for a fatal consumer or producer error. Not thread-safe for
+ * TARN_EKAFKA for a fatal consumer or producer error (transactional: also
+ * when fenced by a newer splitter with the same transactional id, or when
+ * the broker does not support transactions). Not thread-safe for
  * one consumer/producer pair. */
 int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer, const tarn_split_options *opts,
 		   tarn_split_counts *counts);

@@ -77,6 +77,13 @@ struct cli_conf {
 };
 int cli_conf_add(struct cli_conf *c, const char *cmd, const char *kv);
 
+/* --broker-timeout S: seconds (1..86400) into *ms; 0, or 2 after a usage
+ * message. */
+int cli_broker_timeout(const char *cmd, const char *arg, int *ms);
+/* A tarn_kafka_wait_cb that prints "tarn CMD: msg" on stderr; ctx is the
+ * command's name (a static string). */
+void cli_kafka_wait(void *ctx, const char *msg);
+
 /* SIGINT/SIGTERM set cli_stop; installed by cli_catch_signals. */
 extern volatile sig_atomic_t cli_stop;
 void cli_catch_signals(void);

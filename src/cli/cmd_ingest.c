@@ -13,6 +13,7 @@ static const char help[] =
 	"                   [--dlq TOPIC [-b BROKERS]]\n"
 	"                   [-X key=value]... [--progress|--no-progress] [--format text|json]\n"
 	"                   [--minute-days N] [--keep-days N] [--compact-after S]\n"
+	"                   [--broker-timeout S]\n"
 	"Stores events in the lake: deduplicated by event id across the lake, payloads\n"
 	"zstd-compressed, gold tables updated in the same batch; inputs that cannot be\n"
 	"stored go to the quarantine with a reason. From Kafka, offsets are committed\n"
@@ -38,7 +39,9 @@ static const char help[] =
 	"deletes shards older than the last N UTC dates as it goes (tarn prune;\n"
 	"remembered by the lake; 0 turns it off). --compact-after S rewrites the small\n"
 	"blocks of a shard it wrote once that shard has had no commit for S seconds\n"
-	"(default 600; 0: never; see tarn compact).\n";
+	"(default 600; 0: never; see tarn compact).\n"
+	"--broker-timeout S: while no Kafka broker answers, wait (saying so on stderr)\n"
+	"and retry for up to S seconds (default 300), then exit 1 naming the brokers.\n";
 
 static void progress(void *ctx, const tarn_ingest_counts *c)
 {
@@ -127,6 +130,7 @@ int cmd_ingest(int argc, char **argv)
 					      { "keep-days", required_argument, NULL, 'K' },
 					      { "compact-after", required_argument, NULL, 'C' },
 					      { "dlq", required_argument, NULL, 'D' },
+					      { "broker-timeout", required_argument, NULL, 'W' },
 					      { "help", no_argument, NULL, 'h' },
 					      { NULL, 0, NULL, 0 } };
 	tarn_consumer_options co = TARN_CONSUMER_OPTIONS_INIT;
@@ -142,7 +146,7 @@ int cmd_ingest(int argc, char **argv)
 	int opt, rc;
 	unsigned lake_flags = 0;
 	uint64_t minute_days = 0, keep_days = 0, compact_after = 600;
-	int set_minute_days = 0, set_keep_days = 0;
+	int set_minute_days = 0, set_keep_days = 0, broker_ms = 0;
 
 	while ((opt = getopt_long(argc, argv, "b:t:G:eX:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -176,6 +180,10 @@ int cmd_ingest(int argc, char **argv)
 			if (cli_text_or_json("ingest", optarg, &json))
 				return EXIT_USAGE;
 			break;
+		case 'W':
+			if (cli_broker_timeout("ingest", optarg, &broker_ms))
+				return EXIT_USAGE;
+			break;
 		case 'X':
 			if (cli_conf_add(&conf, "ingest", optarg))
 				return EXIT_USAGE;
@@ -200,6 +208,9 @@ int cmd_ingest(int argc, char **argv)
 		return cli_usage("ingest", "'%s' is not a legal topic name for --dlq", dlq);
 	co.conf = conf.kv;
 	co.n_conf = conf.n;
+	co.broker_timeout_ms = broker_ms;
+	co.on_wait = cli_kafka_wait;
+	co.on_wait_ctx = (void *)"ingest";
 	if (dlq) {
 		tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
 
@@ -207,6 +218,9 @@ int cmd_ingest(int argc, char **argv)
 		po.topic = dlq;
 		po.conf = conf.kv;
 		po.n_conf = conf.n;
+		po.broker_timeout_ms = broker_ms;
+		po.on_wait = cli_kafka_wait;
+		po.on_wait_ctx = (void *)"ingest";
 		rc = tarn_producer_open(&dlq_prod, &po);
 		if (rc)
 			return cli_fail("ingest", "dead-letter producer", rc);

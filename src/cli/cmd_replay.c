@@ -9,7 +9,8 @@
 
 static const char help[] =
 	"usage: tarn replay --lake DIR (-b BROKERS -t TOPIC | -o FILE|-) [--since T]\n"
-	"                   [--until T] [--name N]... [--rate N] [-X key=value]...\n"
+	"                   [--until T] [--name N]... [--rate N] [--broker-timeout S]\n"
+	"                   [-X key=value]...\n"
 	"Re-emits stored events in event-time order. To Kafka: the original key,\n"
 	"headers and timestamp, idempotent producer; exit 0 only when the broker\n"
 	"acknowledged every message. To a file: each payload, byte for byte, one per\n"
@@ -21,7 +22,9 @@ static const char help[] =
 	"acknowledged beyond the first unacknowledged one are sent again.\n"
 	"Progress (events, events/s, bytes) goes to stderr when it is a terminal;\n"
 	"--progress / --no-progress force it. --format json prints the summary as a\n"
-	"JSON object on stdout (not with -o -) instead of the line on stderr.\n";
+	"JSON object on stdout (not with -o -) instead of the line on stderr.\n"
+	"--broker-timeout S: while no Kafka broker answers, wait (saying so on stderr)\n"
+	"and retry for up to S seconds (default 300), then exit 1 naming the brokers.\n";
 
 /* In-flight window of a checkpointed replay: the positions of the last
  * RING sends are kept, and sending waits while more than WINDOW are
@@ -127,6 +130,7 @@ int cmd_replay(int argc, char **argv)
 					      { "progress", no_argument, NULL, 'p' },
 					      { "no-progress", no_argument, NULL, 'P' },
 					      { "format", required_argument, NULL, 'f' },
+					      { "broker-timeout", required_argument, NULL, 'W' },
 					      { "help", no_argument, NULL, 'h' },
 					      { NULL, 0, NULL, 0 } };
 	tarn_replay_options ro = TARN_REPLAY_OPTIONS_INIT;
@@ -138,7 +142,7 @@ int cmd_replay(int argc, char **argv)
 	const char *dir = NULL, *out = NULL;
 	uint64_t acked = 0, failed = 0;
 	tarn_lake *lake;
-	int opt, rc, frc = 0, progress_mode = -1, json = 0;
+	int opt, rc, frc = 0, progress_mode = -1, json = 0, broker_ms = 0;
 
 	memset(&r, 0, sizeof(r));
 
@@ -164,6 +168,10 @@ int cmd_replay(int argc, char **argv)
 		case 'r':
 			if (cli_double(optarg, 0.001, 1e9, &r.rate))
 				return cli_usage("replay", "--rate wants events per second > 0");
+			break;
+		case 'W':
+			if (cli_broker_timeout("replay", optarg, &broker_ms))
+				return EXIT_USAGE;
 			break;
 		case 'X':
 			if (cli_conf_add(&conf, "replay", optarg))
@@ -218,6 +226,10 @@ int cmd_replay(int argc, char **argv)
 	} else {
 		po.conf = conf.kv;
 		po.n_conf = conf.n;
+		/* a message waits this long for a broker that went away */
+		po.broker_timeout_ms = broker_ms ? broker_ms : TARN_BROKER_TIMEOUT_MS;
+		po.on_wait = cli_kafka_wait;
+		po.on_wait_ctx = (void *)"replay";
 		rc = tarn_producer_open(&r.p, &po);
 		if (rc) {
 			tarn_lake_close(lake);
@@ -231,7 +243,7 @@ int cmd_replay(int argc, char **argv)
 	tarn_lake_close(lake);
 	if (r.p) {
 		/* every queued message is waited for, even after a failure */
-		frc = tarn_producer_flush(r.p, 120000, &acked, &failed);
+		frc = tarn_producer_flush(r.p, po.broker_timeout_ms + 10000, &acked, &failed);
 		if (frc)
 			cli_fail("replay", po.topic, frc);
 		save_checkpoint(&r);

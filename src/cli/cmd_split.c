@@ -8,7 +8,8 @@
 
 static const char help[] =
 	"usage: tarn split -b BROKERS -t TOPIC [-G GROUP] [-e] [--to TEMPLATE] [--dlq TOPIC]\n"
-	"                  [--name-field P] [--format text|json] [-X key=value]...\n"
+	"                  [--transactional-id ID] [--name-field P] [--format text|json]\n"
+	"                  [--broker-timeout S] [-X key=value]...\n"
 	"Routes each message of TOPIC, unchanged (value, key, headers, timestamp), to\n"
 	"the topic TEMPLATE names with the message's event name in place of {name}\n"
 	"(default 'events.{name}'). The name is taken as ingest takes it: header\n"
@@ -18,17 +19,26 @@ static const char help[] =
 	"(default TOPIC.dlq) with headers tarn_reason, tarn_source_topic,\n"
 	"tarn_source_partition, tarn_source_offset. Consumer group GROUP (default\n"
 	"tarn-split): several splitters in one group share the partitions.\n"
-	"At-least-once: a batch's offsets are committed only after the broker\n"
-	"acknowledged every message of it (idempotent producer). -e stops at the\n"
+	"--transactional-id ID: exactly-once for read_committed readers, on a real\n"
+	"Kafka broker: each batch's messages and the group's offsets are one Kafka\n"
+	"transaction; a splitter killed mid-batch leaves it aborted, and a second\n"
+	"splitter with the same ID fences the first. The embedded broker (tarn broker)\n"
+	"cannot do this (it writes no transaction markers): there, and without the\n"
+	"flag, split is at-least-once: a batch's offsets are committed only after the\n"
+	"broker acknowledged every message of it (idempotent producer). -e stops at the\n"
 	"end of every assigned partition; otherwise split runs until SIGINT/SIGTERM.\n"
 	"-X settings go to both the consumer and the producer. --format json prints\n"
-	"the summary as one JSON object on stdout.\n";
+	"the summary as one JSON object on stdout.\n"
+	"--broker-timeout S: while no Kafka broker answers, wait (saying so on stderr)\n"
+	"and retry for up to S seconds (default 300), then exit 1 naming the brokers.\n";
 
 int cmd_split(int argc, char **argv)
 {
 	static const struct option opts[] = { { "to", required_argument, NULL, 'o' },
 					      { "dlq", required_argument, NULL, 'D' },
 					      { "name-field", required_argument, NULL, 'N' },
+					      { "transactional-id", required_argument, NULL, 'T' },
+					      { "broker-timeout", required_argument, NULL, 'W' },
 					      { "format", required_argument, NULL, 'f' },
 					      { "help", no_argument, NULL, 'h' },
 					      { NULL, 0, NULL, 0 } };
@@ -40,7 +50,7 @@ int cmd_split(int argc, char **argv)
 	char dlq[TARN_TOPIC_MAX + 8];
 	tarn_consumer *cons = NULL;
 	tarn_producer *prod = NULL;
-	int opt, rc, json = 0;
+	int opt, rc, json = 0, broker_ms = 0;
 
 	co.group = "tarn-split";
 	while ((opt = getopt_long(argc, argv, "b:t:G:eX:h", opts, NULL)) != -1) {
@@ -52,8 +62,18 @@ int cmd_split(int argc, char **argv)
 		case 'o': so.to = optarg; break;
 		case 'D': so.dlq = optarg; break;
 		case 'N': so.extract.name_field = optarg; break;
+		case 'T':
+			if (!*optarg)
+				return cli_usage("split",
+						 "--transactional-id wants a non-empty ID");
+			po.transactional_id = optarg;
+			break;
 		case 'f':
 			if (cli_text_or_json("split", optarg, &json))
+				return EXIT_USAGE;
+			break;
+		case 'W':
+			if (cli_broker_timeout("split", optarg, &broker_ms))
 				return EXIT_USAGE;
 			break;
 		case 'X':
@@ -80,6 +100,11 @@ int cmd_split(int argc, char **argv)
 	co.n_conf = po.n_conf = conf.n;
 	po.brokers = co.brokers;
 	po.topic = NULL;
+	co.broker_timeout_ms = broker_ms;
+	co.on_wait = po.on_wait = cli_kafka_wait;
+	co.on_wait_ctx = po.on_wait_ctx = (void *)"split";
+	po.broker_timeout_ms = broker_ms ? broker_ms : TARN_BROKER_TIMEOUT_MS;
+	so.flush_timeout_ms = po.broker_timeout_ms + 10000;
 	rc = tarn_producer_open(&prod, &po);
 	if (rc)
 		return cli_fail("split", "producer", rc);
@@ -97,10 +122,10 @@ int cmd_split(int argc, char **argv)
 	tarn_producer_close(prod);
 	if (json)
 		cli_json_print(json_pack(
-			"{s:I,s:I,s:I,s:s,s:I,s:I,s:b}", "read", (json_int_t)k.read, "routed",
+			"{s:I,s:I,s:I,s:s,s:I,s:I,s:I,s:b}", "read", (json_int_t)k.read, "routed",
 			(json_int_t)k.routed, "dead_lettered", (json_int_t)k.dead_lettered, "dlq",
-			so.dlq, "batches", (json_int_t)k.batches, "offset_commit_errors",
-			(json_int_t)k.offset_commit_errors, "ok", rc == 0));
+			so.dlq, "batches", (json_int_t)k.batches, "aborted", (json_int_t)k.aborted,
+			"offset_commit_errors", (json_int_t)k.offset_commit_errors, "ok", rc == 0));
 	fprintf(stderr, "tarn split: %llu read, %llu routed, %llu dead-lettered to %s%s\n",
 		(unsigned long long)k.read, (unsigned long long)k.routed,
 		(unsigned long long)k.dead_lettered, so.dlq,

@@ -224,3 +224,21 @@ int cli_send_generated(tarn_producer *p, const tarn_gen_event *ev, int keyed, in
 					stamp ? ev->time_us : -1);
 	return rc;
 }
+
+int cli_broker_timeout(const char *cmd, const char *arg, int *ms)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 1 || v > 86400)
+		return cli_usage(cmd, "--broker-timeout wants seconds, 1..86400, got '%s'", arg);
+	*ms = (int)v * 1000;
+	return 0;
+}
+
+void cli_kafka_wait(void *ctx, const char *msg)
+{
+	fprintf(stderr, "tarn %s: %s\n", (const char *)ctx, msg);
+}

@@ -1847,7 +1847,6 @@ t_split_regex_topics_offsets() {
 	stop_broker
 }
 
-# ONLY="t_a t_b" runs just those
 # the same GROUP BY that aggregate pages (--every hour, by page) stands for,
 # straight from the events view: "event_date,window_start,page,n,users" rows
 pages_by_query() {
@@ -1946,6 +1945,183 @@ t_aggregate_backfill_kill9() {
 	"$TARN" verify --lake "$L" >"$WORK/out" || fail "verify: $(cat "$WORK/out")"
 }
 
+# the event_id header of every message of the split's outputs that a
+# read_committed reader sees, one per line
+split_output_ids() {
+	local t
+	for t in events.click events.login events.logout events.purchase central.dlq; do
+		kcat -C -b "$BS" -t "$t" -e -q -X isolation.level=read_committed -f '%h\n'
+	done | grep -o 'event_id=[^,]*'
+}
+
+# tarn split --transactional-id on a real Kafka (tests/kafka/run.sh only):
+# kill -9 at random points while the input arrives, then a read_committed
+# reader sees every input message exactly once across the outputs, and the
+# group's offsets are at the input's end (another run reads nothing)
+t_split_exactly_once_kill9() {
+	local n=${SPLIT_EOS_EVENTS:-200000} kills=${SPLIT_EOS_KILLS:-30} i p pp total distinct ru
+	local X="-X session.timeout.ms=6000 -X group.instance.id=eos-a"
+	[ "${TARN_BROKER:-embedded}" = kafka ] || skip "needs a real Kafka (tests/kafka/run.sh)"
+	start_broker --partitions 4 --topic central --topic events.click --topic events.login \
+		--topic events.logout --topic events.purchase --topic central.dlq
+	# about 30 s of input, so that every kill lands while there is work
+	"$TARN" produce -b "$BS" -t central --count "$n" --seed 11 --rate $((n / 30)) \
+		>/dev/null 2>&1 &
+	pp=$!
+	for i in $(seq "$kills"); do
+		"$TARN" split -b "$BS" -t central -G eos --transactional-id eos-1 $X \
+			2>>"$WORK/eos.err" &
+		p=$!
+		sleep "$(awk -v r=$RANDOM 'BEGIN { printf "%.2f", 0.4 + r % 120 / 100 }')"
+		kill -9 $p 2>/dev/null
+		wait $p 2>/dev/null
+	done
+	wait $pp || fail "produce"
+	"$TARN" split -b "$BS" -t central -G eos --transactional-id eos-1 $X -e \
+		2>"$WORK/eos.last" || fail "the last split: $(cat "$WORK/eos.last")"
+	split_output_ids >"$WORK/eos.ids"
+	total=$(wc -l <"$WORK/eos.ids")
+	distinct=$(sort -u "$WORK/eos.ids" | wc -l)
+	ru=0
+	for t in events.click events.login events.logout events.purchase central.dlq; do
+		ru=$((ru + $(kcat -C -b "$BS" -t "$t" -e -q -X isolation.level=read_uncommitted \
+			-f 'x\n' | wc -l)))
+	done
+	echo "    $kills kills: $total read_committed, $distinct distinct, of $n;" \
+		"read_uncommitted sees $ru (aborted batches included)"
+	[ "$total" = "$n" ] && [ "$distinct" = "$n" ] || fail "not exactly once"
+	"$TARN" split -b "$BS" -t central -G eos --transactional-id eos-1 $X -e \
+		2>"$WORK/eos.again" || fail "split again: $(cat "$WORK/eos.again")"
+	grep -q "^tarn split: 0 read" "$WORK/eos.again" ||
+		fail "the group's offsets are not at the end: $(cat "$WORK/eos.again")"
+	stop_broker
+}
+
+# two splitters with one transactional id: the newer fences the older,
+# which exits non-zero naming it; nothing is doubled
+t_split_fenced() {
+	local a b pp i total distinct
+	[ "${TARN_BROKER:-embedded}" = kafka ] || skip "needs a real Kafka (tests/kafka/run.sh)"
+	start_broker --partitions 4 --topic central --topic events.click --topic events.login \
+		--topic events.logout --topic events.purchase --topic central.dlq
+	"$TARN" produce -b "$BS" -t central --count 20000 --seed 12 >/dev/null 2>&1 || fail "produce"
+	"$TARN" split -b "$BS" -t central -G fence --transactional-id same \
+		-X session.timeout.ms=6000 2>"$WORK/fa.err" &
+	a=$!
+	for i in $(seq 150); do
+		[ "$(split_output_ids | wc -l)" -gt 0 ] && break
+		sleep 0.2
+	done
+	"$TARN" produce -b "$BS" -t central --count 20000 --seed 13 --rate 5000 >/dev/null 2>&1 &
+	pp=$!
+	"$TARN" split -b "$BS" -t central -G fence --transactional-id same \
+		-X session.timeout.ms=6000 2>"$WORK/fb.err" &
+	b=$!
+	wait $a
+	[ $? != 0 ] || fail "the older splitter was not fenced: $(cat "$WORK/fa.err")"
+	grep -qi "fenc" "$WORK/fa.err" || fail "the older splitter does not say why: $(cat "$WORK/fa.err")"
+	wait $pp || fail "produce"
+	for i in $(seq 300); do
+		[ "$(split_output_ids | wc -l)" -ge 40000 ] && break
+		sleep 0.2
+	done
+	kill -TERM $b
+	wait $b || fail "the newer splitter: $(cat "$WORK/fb.err")"
+	split_output_ids >"$WORK/fence.ids"
+	total=$(wc -l <"$WORK/fence.ids")
+	distinct=$(sort -u "$WORK/fence.ids" | wc -l)
+	[ "$total" = 40000 ] && [ "$distinct" = 40000 ] ||
+		fail "fenced: $total read_committed, $distinct distinct, of 40000"
+	stop_broker
+}
+
+# the real broker killed (SIGKILL) a little after $1 seconds, started again
+# 8 s later, in the background; sets RESTART_PID
+crash_broker_later() {
+	(sleep "$1"; bash "$KAFKA_SH" crash "$WORK/kafka"; sleep 8
+	 bash "$KAFKA_SH" restart "$WORK/kafka") >"$WORK/restart.log" 2>&1 &
+	RESTART_PID=$!
+}
+
+# ingest, replay and split across a broker crash and restart
+# (tests/kafka/run.sh only): each waits with a message, resumes, loses and
+# doubles nothing; with no broker for --broker-timeout, ingest gives up,
+# exit 1, naming it
+t_broker_restart() {
+	local L=$WORK/brl n=20000 ip pp i got
+	[ "${TARN_BROKER:-embedded}" = kafka ] || skip "needs a real Kafka (tests/kafka/run.sh)"
+	start_broker --partitions 4 --topic ev --topic rep --topic central --topic events.click \
+		--topic events.login --topic events.logout --topic events.purchase --topic central.dlq
+	# ingest: events arrive at 5,000/s while the broker goes and comes back
+	"$TARN" produce -b "$BS" -t ev --count $n --seed 21 --rate 5000 \
+		-X message.timeout.ms=180000 >/dev/null 2>&1 &
+	pp=$!
+	"$TARN" ingest --lake "$L" -b "$BS" -t ev -G brl -X session.timeout.ms=6000 \
+		2>"$WORK/brl.err" &
+	ip=$!
+	crash_broker_later 2
+	wait $RESTART_PID || fail "restart: $(cat "$WORK/restart.log")"
+	wait $pp || fail "produce"
+	for i in $(seq 240); do
+		got=$(tq "$L" "SELECT count(*) FROM events" 2>/dev/null)
+		[ "$got" = $n ] && break
+		sleep 0.5
+	done
+	kill -TERM $ip
+	wait $ip || fail "ingest: $(cat "$WORK/brl.err")"
+	[ "$got" = $n ] || fail "ingest stored $got of $n"
+	grep -q "no Kafka broker answers ($BS" "$WORK/brl.err" &&
+		grep -q "a Kafka broker answers again" "$WORK/brl.err" ||
+		fail "ingest said nothing of the outage: $(cat "$WORK/brl.err")"
+	# replay at 5,000/s across the same: every event once (idempotent producer)
+	"$TARN" replay --lake "$L" -b "$BS" -t rep --rate 5000 2>"$WORK/brr.err" &
+	ip=$!
+	crash_broker_later 2
+	wait $RESTART_PID || fail "restart: $(cat "$WORK/restart.log")"
+	wait $ip || fail "replay: $(cat "$WORK/brr.err")"
+	kcat -C -b "$BS" -t rep -e -q -f '%h\n' | grep -o 'event_id=[^,]*' >"$WORK/brr.ids"
+	[ "$(wc -l <"$WORK/brr.ids")" = $n ] && [ "$(sort -u "$WORK/brr.ids" | wc -l)" = $n ] ||
+		fail "replay read back $(wc -l <"$WORK/brr.ids") messages," \
+			"$(sort -u "$WORK/brr.ids" | wc -l) distinct, of $n"
+	grep -q "no Kafka broker answers" "$WORK/brr.err" ||
+		fail "replay said nothing of the outage: $(cat "$WORK/brr.err")"
+	# split, exactly-once, across the same
+	"$TARN" produce -b "$BS" -t central --count $n --seed 22 --rate 5000 \
+		-X message.timeout.ms=180000 >/dev/null 2>&1 &
+	pp=$!
+	"$TARN" split -b "$BS" -t central -G brs --transactional-id brs -X session.timeout.ms=6000 \
+		2>"$WORK/brs.err" &
+	ip=$!
+	crash_broker_later 2
+	wait $RESTART_PID || fail "restart: $(cat "$WORK/restart.log")"
+	wait $pp || fail "produce to central"
+	for i in $(seq 240); do
+		got=$(split_output_ids | wc -l)
+		[ "$got" -ge "$(kcat -C -b "$BS" -t central -e -q -f 'x\n' | wc -l)" ] && break
+		kill -0 $ip 2>/dev/null || break
+		sleep 0.5
+	done
+	kill -TERM $ip 2>/dev/null
+	wait $ip || fail "split: $(cat "$WORK/brs.err")"
+	# the producer may have sent some twice across the crash: each message
+	# of the input, as many times as it is there, and nothing more
+	kcat -C -b "$BS" -t central -e -q -X isolation.level=read_committed -f '%h\n' |
+		grep -o 'event_id=[^,]*' | sort >"$WORK/brs.in"
+	split_output_ids | sort >"$WORK/brs.ids"
+	[ "$(sort -u "$WORK/brs.in" | wc -l)" = $n ] || fail "the input lost messages"
+	cmp -s "$WORK/brs.in" "$WORK/brs.ids" ||
+		fail "split: $(wc -l <"$WORK/brs.ids") read_committed of $(wc -l <"$WORK/brs.in")" \
+			"input messages: $(tail -3 "$WORK/brs.err")"
+	# no broker at all for longer than --broker-timeout: exit 1, naming it
+	bash "$KAFKA_SH" crash "$WORK/kafka"
+	timeout 60 "$TARN" ingest --lake "$L" -b "$BS" -t ev -G brl --broker-timeout 5 \
+		2>"$WORK/brg.err"
+	[ $? = 1 ] && grep -q "no Kafka broker answered for 5 s ($BS" "$WORK/brg.err" ||
+		fail "ingest without a broker: $(cat "$WORK/brg.err")"
+	"$TARN" verify --lake "$L" >/dev/null || fail "verify"
+}
+
+# ONLY="t_a t_b" runs just those
 ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_rebuild \
 	t_files_private t_query_read_only t_usage_errors t_stats_json t_replay_file_byte_exact \
 	t_kafka_kcat_roundtrip t_kafka_pretty_payload t_replay_unreachable t_kafka_debug_log \

@@ -5,6 +5,8 @@
 #
 #     tests/kafka/broker.sh start DIR     prints the bootstrap address
 #     tests/kafka/broker.sh stop DIR      stops it and removes DIR
+#     tests/kafka/broker.sh crash DIR     SIGKILLs it, keeping DIR
+#     tests/kafka/broker.sh restart DIR   starts a crashed one again (same port)
 #     tests/kafka/broker.sh fetch         only gets the jars
 #     tests/kafka/broker.sh topic DIR NAME [PARTITIONS]
 #     tests/kafka/broker.sh refuse DIR NAME   producers to NAME are refused
@@ -155,6 +157,40 @@ PROPS
 	die "the broker did not answer on 127.0.0.1:$port within 60 s"
 }
 
+# the broker's java dies at once (SIGKILL: a crash or a power cut of the
+# broker, not a shutdown); DIR keeps its data and settings for restart
+crash() {
+	local dir=$1 pid jpid i
+	[ -f "$dir/broker.pid" ] || die "$dir has no broker"
+	pid=$(cat "$dir/broker.pid")
+	jpid=$(pgrep -P "$pid" || true)
+	kill -KILL $jpid "$pid" 2>/dev/null || true
+	for i in $(seq 100); do
+		kill -0 $jpid "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	rm -f "$dir/broker.pid"
+}
+
+# start the broker of DIR again, on the same ports and data
+restart() {
+	local dir=$1 pid i port
+	dir=$(cd "$dir" && pwd)
+	[ ! -f "$dir/broker.pid" ] || die "$dir has a running broker"
+	port=$(sed -n 's/^advertised.listeners=PLAINTEXT:\/\/127.0.0.1:\([0-9]*\)$/\1/p' \
+		"$dir/server.properties")
+	timeout "$TIME_LIMIT" java -Xms256m -Xmx512m -XX:+UseSerialGC -cp "$CACHE/jars/*" \
+		kafka.Kafka "$dir/server.properties" >>"$dir/broker.log" 2>&1 &
+	pid=$!
+	echo "$pid" >"$dir/broker.pid"
+	for i in $(seq 120); do
+		kill -0 "$pid" 2>/dev/null || die "the broker exited: $(tail -20 "$dir/broker.log")"
+		kcat -L -b "127.0.0.1:$port" -m 2 >/dev/null 2>&1 && return 0
+		sleep 0.5
+	done
+	die "the restarted broker did not answer on 127.0.0.1:$port within 60 s"
+}
+
 stop() {
 	local dir=$1 pid i
 	[ -d "$dir" ] || return 0
@@ -185,6 +221,8 @@ tool() {
 case ${1:-} in
 start) start "${2:?start DIR}" ;;
 stop) stop "${2:?stop DIR}" ;;
+crash) crash "${2:?crash DIR}" ;;
+restart) restart "${2:?restart DIR}" ;;
 fetch) fetch ;;
 # a topic with N partitions (default TARN_KAFKA_PARTITIONS)
 topic)
