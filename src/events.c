@@ -320,8 +320,12 @@ static int seek_row(ev_cursor *c)
 		}
 		c->date = c->dates[c->next++];
 		c->span_ix = 0;
-		if (tarn__shard_open(&c->shard, c->dir, c->date, 1, 0) != TARN_OK)
-			return cursor_error(c, c->date, tarn_error_last());
+		switch (tarn__shard_open(&c->shard, c->dir, c->date, 1, 0)) {
+		case TARN_OK: break;
+		/* pruned since the list was read, or being created: no events */
+		case TARN_ENOTFOUND: c->shard = NULL; break;
+		default: return cursor_error(c, c->date, tarn_error_last());
+		}
 	}
 }
 

@@ -91,6 +91,10 @@ int tarn_replay_scan(tarn_lake *lake, const tarn_replay_options *opts, tarn_repl
 		if (strcmp(dates[i], lo) < 0 || strcmp(dates[i], hi) > 0)
 			continue;
 		rc = tarn__shard_open(&s, tarn_lake_dir(lake), dates[i], 1, 0);
+		if (rc == TARN_ENOTFOUND) {
+			rc = TARN_OK; /* pruned since the list was read, or being created */
+			continue;
+		}
 		if (rc)
 			break;
 		rc = tarn__shard_scan(s, f.opts->since_us, f.opts->until_us, 1, keep, &f, NULL);

@@ -300,6 +300,21 @@ int tarn__shard_open(tarn__shard **out, const char *lake_dir, const char *date, 
 			       is_new ? "PRAGMA auto_vacuum=INCREMENTAL" : NULL);
 	if (rc)
 		goto fail;
+	if (readonly) {
+		/* a writer creating this shard has not committed its schema yet
+		 * (or left an empty file at a crash): no events here for now */
+		sqlite3_stmt *st;
+		if (tarn__sql_prepare(s->db, "SELECT count(*) FROM sqlite_schema", &st, s->path) ==
+		    TARN_OK) {
+			int empty =
+				sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0;
+			sqlite3_finalize(st);
+			if (empty) {
+				rc = tarn__error_set(TARN_ENOTFOUND, "%s: no tables yet", s->path);
+				goto fail;
+			}
+		}
+	}
 	if (!readonly) {
 		/* an empty file left by a crash before its schema commit is new too */
 		sqlite3_stmt *st;
