@@ -218,8 +218,8 @@ static const char kind_name[N_KINDS] = { 'a', 'b', 'c', 'd' };
 
 /* The workloads; each run of the harness does one, in turn. */
 enum { WL_INGEST, WL_MAINT, WL_AGG, WL_PRUNE, WL_REPLAY, WL_KAFKA, N_WL };
-static const char *const wl_name[N_WL] = { "ingest",  "gold-rebuild+compact", "aggregate-backfill",
-					   "prune",   "replay-checkpoint",    "kafka-offsets" };
+static const char *const wl_name[N_WL] = { "ingest", "gold-rebuild+compact", "aggregate-backfill",
+					   "prune",  "replay-checkpoint",    "kafka-offsets" };
 
 /* What had been acknowledged at a crash point (the workload updates it,
  * under mu, the instant tarn reports each step done). */
@@ -1112,8 +1112,8 @@ struct figures {
 	uint64_t problems_before[8], problems_after[8]; /* per file kind */
 };
 
-static const char *const file_kinds[] = { "lake.db", "gold.db", "ids.db", "quarantine.db",
-					  "shards",  "other" };
+static const char *const file_kinds[] = { "lake.db",	   "gold.db", "ids.db",
+					  "quarantine.db", "shards",  "other" };
 #define N_FILE_KINDS 6
 
 static int file_kind(const char *file)
@@ -1195,11 +1195,12 @@ static int64_t aggregate_mismatch(const char *dir)
 		n = -2;
 	else if (n == 0)
 		n = -1;
-	else if (tarn_query_exec(q,
-				 "SELECT (SELECT count(*) FROM (SELECT * FROM pl_agg EXCEPT "
-				 AGG_RECOMPUTE ")) + (SELECT count(*) FROM (" AGG_RECOMPUTE
-				 " EXCEPT SELECT * FROM pl_agg))",
-				 on_int, &n, NULL) != TARN_OK)
+	else if (tarn_query_exec(
+			 q,
+			 "SELECT (SELECT count(*) FROM (SELECT * FROM pl_agg EXCEPT " AGG_RECOMPUTE
+			 ")) + (SELECT count(*) FROM (" AGG_RECOMPUTE
+			 " EXCEPT SELECT * FROM pl_agg))",
+			 on_int, &n, NULL) != TARN_OK)
 		n = -2;
 	if (n == -2 && verbose)
 		fprintf(stderr, "powerloss: %s: aggregate: %s\n", dir, tarn_error_last());
