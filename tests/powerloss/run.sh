@@ -9,8 +9,9 @@
 # --mutant runs on a build of tarn with synchronous=OFF and no folder
 # fsyncs (TARN_TEST_MUTANT_NO_SYNC): it must report losses.
 # BUILD picks the build tree (default build-san, under ASan/UBSan as make
-# test) and CFLAGS its flags (default the sanitizers'); the long run uses
-# an optimised build: BUILD=build CFLAGS=-O2 tests/powerloss/run.sh --states 100000
+# test); for another tree CFLAGS gives its flags (default -O2). The long
+# run uses an optimised build:
+#   BUILD=build-long CFLAGS=-O2 tests/powerloss/run.sh --states 100000
 # The states are written under $POWERLOSS_TMP (default /dev/shm when it
 # is writable, else /tmp) and removed at the end.
 set -u
@@ -34,7 +35,8 @@ if [ -n "$mutant" ]; then
 	flags="-O1 -g -DTARN_TEST_MUTANT_NO_SYNC" # no sanitizers: it only has to lose
 else
 	build=${BUILD:-build-san}
-	flags=${CFLAGS:-$SAN}
+	flags=$SAN
+	[ "$build" = build-san ] || flags=${CFLAGS:--O2}
 fi
 make --no-print-directory -s BUILD="$build" CFLAGS="$flags" "$build/powerloss/harness" >&2 ||
 	{ echo "powerloss: build failed" >&2; exit 2; }
