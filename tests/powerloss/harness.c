@@ -20,11 +20,20 @@
  *      was last fsynced may be missing (or back): here it is.
  * States b, c and d are written only where they differ from a.
  *
+ * Six workloads, one a run in turn (run_workload): ingest from files with
+ * late events, gold --rebuild + compact, an aggregate's backfill, prune,
+ * replay with a checkpoint, and ingest from the embedded broker with its
+ * offsets committed. Each moves `cur` (struct ack) the instant tarn
+ * reports a step done: a batch committed, an offset committed to the
+ * group, a checkpoint written, an aggregate created, a prune returned.
+ *
  * Each state is then opened by tarn (a writer: its repairs run), verified,
- * and its events counted by id; then the whole input is ingested again (a
- * source retrying everything) and it is counted and verified once more.
- * An acknowledged event must be stored exactly once, an unacknowledged one
- * at most once, and verify (gold equals its recomputation) must pass.
+ * and its events counted by id; then what the source would send again is
+ * ingested (everything; for Kafka, from the committed offset) and it is
+ * verified and counted once more. An acknowledged event must be stored
+ * exactly once, an unacknowledged one at most once, verify (gold and the
+ * declared aggregates equal their recomputation) must pass, and a replay
+ * resumed from the stored checkpoint must send nothing it acknowledged.
  *
  * The last line: "N crash states, N acknowledged events checked, N lost,
  * N doubled, N gold mismatches".
