@@ -75,8 +75,9 @@ typedef struct tarn__shard tarn__shard;
 void tarn__lake_walk_step(tarn_lake *lake, struct tarn__walk *w, tarn__shard *s);
 
 /* Delete date's shard file and its -wal, -shm and -journal (close every
- * handle on it first). TARN_OK (also when there was none), TARN_EIO
- * naming the file that could not go, TARN_ENOMEM. */
+ * handle on it first), then fsync shards/ so that the deletion survives a
+ * power cut. TARN_OK (also when there was none), TARN_EIO naming the file
+ * that could not go or the folder that could not be fsynced, TARN_ENOMEM. */
 int tarn__shard_unlink(const char *lake_dir, const char *date);
 
 /* Open the shard of `date` ("YYYY-MM-DD") under lake_dir/shards. A writer

@@ -372,20 +372,33 @@ int tarn__shard_unlink(const char *lake_dir, const char *date)
 	static const char *const tails[] = { "", "-wal", "-shm", "-journal" };
 	char name[48];
 	size_t i;
-	int rc = TARN_OK;
+	int rc = TARN_OK, gone = 0;
+	char *path;
 
 	for (i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
-		char *path;
 		snprintf(name, sizeof(name), "shards/%s.db%s", date, tails[i]);
 		path = tarn__path_join(lake_dir, name);
 		if (!path)
 			return tarn__error_set(TARN_ENOMEM, "delete shard %s", date);
-		if (unlink(path) == 0)
+		if (unlink(path) == 0) {
 			tarn__fs_note(TARN__FS_UNLINK, path);
-		else if (errno != ENOENT && !rc)
+			gone = 1;
+		} else if (errno != ENOENT && !rc) {
 			rc = tarn__error_set(TARN_EIO, "delete %s: %s", path, strerror(errno));
+		}
 		free(path);
 	}
+	if (!gone)
+		return rc;
+	/* the deletion must survive a power cut as a creation must: without
+	 * the folder's fsync a pruned shard came back (tests/powerloss, prune) */
+	snprintf(name, sizeof(name), "shards/%s.db", date);
+	path = tarn__path_join(lake_dir, name);
+	if (!path)
+		return rc ? rc : tarn__error_set(TARN_ENOMEM, "delete shard %s", date);
+	if (!rc)
+		rc = tarn__fs_sync_parent(path);
+	free(path);
 	return rc;
 }
 

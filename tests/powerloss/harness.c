@@ -20,11 +20,20 @@
  *      was last fsynced may be missing (or back): here it is.
  * States b, c and d are written only where they differ from a.
  *
+ * Six workloads, one a run in turn (run_workload): ingest from files with
+ * late events, gold --rebuild + compact, an aggregate's backfill, prune,
+ * replay with a checkpoint, and ingest from the embedded broker with its
+ * offsets committed. Each moves `cur` (struct ack) the instant tarn
+ * reports a step done: a batch committed, an offset committed to the
+ * group, a checkpoint written, an aggregate created, a prune returned.
+ *
  * Each state is then opened by tarn (a writer: its repairs run), verified,
- * and its events counted by id; then the whole input is ingested again (a
- * source retrying everything) and it is counted and verified once more.
- * An acknowledged event must be stored exactly once, an unacknowledged one
- * at most once, and verify (gold equals its recomputation) must pass.
+ * and its events counted by id; then what the source would send again is
+ * ingested (everything; for Kafka, from the committed offset) and it is
+ * verified and counted once more. An acknowledged event must be stored
+ * exactly once, an unacknowledged one at most once, verify (gold and the
+ * declared aggregates equal their recomputation) must pass, and a replay
+ * resumed from the stored checkpoint must send nothing it acknowledged.
  *
  * The last line: "N crash states, N acknowledged events checked, N lost,
  * N doubled, N gold mismatches".
@@ -216,18 +225,36 @@ static void make_durable(struct pfile *f)
 enum { ST_A, ST_B, ST_C, ST_D, N_KINDS };
 static const char kind_name[N_KINDS] = { 'a', 'b', 'c', 'd' };
 
+/* The workloads; each run of the harness does one, in turn. */
+enum { WL_INGEST, WL_MAINT, WL_AGG, WL_PRUNE, WL_REPLAY, WL_KAFKA, N_WL };
+static const char *const wl_name[N_WL] = { "ingest", "gold-rebuild+compact", "aggregate-backfill",
+					   "prune",  "replay-checkpoint",    "kafka-offsets" };
+
+/* What had been acknowledged at a crash point (the workload updates it,
+ * under mu, the instant tarn reports each step done). */
+struct ack {
+	int wl;
+	int acked;	    /* ids [0, acked) acknowledged: stored exactly once */
+	int sent;	    /* ids [0, sent) handed to tarn: stored at most once */
+	int prune;	    /* 1: prune of the first day under way, 2: it returned */
+	int agg;	    /* 1: aggregate create under way, 2: it returned */
+	int delivered;	    /* replay: events handed out so far */
+	int ckpt;	    /* replay: events the last checkpoint written covers */
+	int64_t kafka_next; /* Kafka: the committed offset (next to read), 0: none */
+};
+
 struct state {
 	char *dir;
 	int kind;
-	int acked;    /* batches the library reported committed */
-	int inflight; /* the batch being committed, or -1 */
+	struct ack a;
 };
 
 static int verbose;
 static struct state *states;
 static size_t n_states, cap_states;
 static char states_dir[512];
-static int acked_batches, inflight_batch = -1;
+static struct ack cur;
+static int points_on = 1;    /* 0: the workload's set-up, no crash points */
 static double crash_p = 0.5; /* a sync is a crash point with this chance */
 static uint64_t n_syncs;
 
@@ -372,8 +399,7 @@ static void write_state(int kind)
 	snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/lake");
 	s->dir = strdup(dir);
 	s->kind = kind;
-	s->acked = acked_batches;
-	s->inflight = inflight_batch;
+	s->a = cur;
 }
 
 /* Called with mu held. */
@@ -381,7 +407,7 @@ static void crash_point(int forced)
 {
 	int k;
 
-	if (!forced && (double)(rng() % 1000000) / 1e6 >= crash_p)
+	if (!points_on || (!forced && (double)(rng() % 1000000) / 1e6 >= crash_p))
 		return;
 	write_state(ST_A);
 	for (k = ST_B; k < N_KINDS; k++)
@@ -642,6 +668,21 @@ static void shim_register(void)
 	tarn__fs_hook = fs_hook;
 }
 
+/* Everything written so far is on disk, every name durable: the state a
+ * workload starts from when its set-up is not what it tests. */
+static void settle_all(void)
+{
+	size_t i;
+
+	pthread_mutex_lock(&mu);
+	for (i = 0; i < n_files; i++) {
+		make_durable(&files[i]);
+		if (files[i].is_dir)
+			files[i].dirsync_seq = ++seq;
+	}
+	pthread_mutex_unlock(&mu);
+}
+
 static void reset_model(void)
 {
 	size_t i;
@@ -656,91 +697,453 @@ static void reset_model(void)
 	n_files = cap_files = 0;
 }
 
-/* ---- the workload ---- */
+/* ---- the workloads ---- */
 
 /* The input line of event n: batch b holds n in [b*BATCH_EVENTS, ...);
  * its events fall on the batch's day, and every fifth one is late, on the
  * first day (a shard an earlier batch wrote). */
+static int day_of_id(int n)
+{
+	return n % 5 == 4 ? 20 : 20 + (n / BATCH_EVENTS) % 3;
+}
+
 static int event_line(int n, char *buf, size_t len)
 {
 	static const char *const types[] = { "login", "page_view", "purchase" };
-	int b = n / BATCH_EVENTS, day = 20 + b % 3;
 
-	if (n % 5 == 4)
-		day = 20;
 	return snprintf(buf, len,
 			"{\"event_id\":\"e%05d\",\"user_id\":\"u%d\",\"event_type\":\"%s\","
 			"\"page\":\"/p%d\",\"timestamp\":\"2026-11-%02dT%02d:%02d:00.000Z\","
 			"\"source\":\"web\"}\n",
-			n, n % 17, types[n % 3], n % 4, day, (n / 60) % 24, n % 60);
+			n, n % 17, types[n % 3], n % 4, day_of_id(n), (n / 60) % 24, n % 60);
 }
 
-/* Ingest batch b (and, re-sent, the first events of batch b - 1). */
-static int ingest_batch(tarn_lake *lake, int b)
+/* The inputs in the order a source sends them: batch b is its 40 events
+ * then, re-sent, the first 8 of batch b - 1. msgs[k] is the id of input k
+ * (of Kafka offset k). */
+#define N_MSGS (N_IDS + (N_BATCHES - 1) * 8)
+static int msgs[N_MSGS];
+static int batch_start[N_BATCHES + 1]; /* index in msgs of each batch */
+
+static void make_msgs(void)
 {
-	char *text = xmalloc((size_t)(BATCH_EVENTS + 8) * 256), line[256];
+	int b, i, k = 0;
+
+	for (b = 0; b < N_BATCHES; b++) {
+		batch_start[b] = k;
+		for (i = 0; i < BATCH_EVENTS; i++)
+			msgs[k++] = b * BATCH_EVENTS + i;
+		for (i = 0; b > 0 && i < 8; i++)
+			msgs[k++] = (b - 1) * BATCH_EVENTS + i;
+	}
+	batch_start[N_BATCHES] = k;
+}
+
+/* Ids [0, result) are those of inputs [0, n) (a batch's ids are new ones
+ * in order, then re-sends of older ones). */
+static int ids_covered(int64_t n)
+{
+	int64_t k;
+	int top = 0;
+
+	for (k = 0; k < n && k < N_MSGS; k++)
+		if (msgs[k] + 1 > top)
+			top = msgs[k] + 1;
+	return top;
+}
+
+/* Ingest inputs [from, to) as one stream (one commit). */
+static int ingest_msgs(tarn_lake *lake, int from, int to, const char *source)
+{
+	char *text = xmalloc((size_t)(to - from + 1) * 256), line[256];
 	size_t len = 0;
 	tarn_ingest_options o = TARN_INGEST_OPTIONS_INIT;
 	FILE *in;
-	int i, rc;
-	char source[32];
+	int k, rc;
 
-	for (i = 0; i < BATCH_EVENTS; i++) {
-		int n = event_line(b * BATCH_EVENTS + i, line, sizeof(line));
+	for (k = from; k < to; k++) {
+		int n = event_line(msgs[k], line, sizeof(line));
 		memcpy(text + len, line, (size_t)n);
 		len += (size_t)n;
 	}
-	for (i = 0; b > 0 && i < 8; i++) {
-		int n = event_line((b - 1) * BATCH_EVENTS + i, line, sizeof(line));
-		memcpy(text + len, line, (size_t)n);
-		len += (size_t)n;
-	}
-	in = fmemopen(text, len, "r");
+	in = fmemopen(text, len ? len : 1, "r");
 	if (!in) {
 		free(text);
 		return TARN_EIO;
 	}
-	snprintf(source, sizeof(source), "batch-%d", b);
-	rc = tarn_ingest_stream(lake, in, source, &o, NULL);
+	rc = len ? tarn_ingest_stream(lake, in, source, &o, NULL) : TARN_OK;
 	fclose(in);
 	free(text);
 	return rc;
 }
 
-static int run_workload(const char *lake_dir)
+static void set_ack(int acked, int sent, int force)
 {
-	tarn_lake *lake = NULL;
+	pthread_mutex_lock(&mu);
+	if (acked >= 0)
+		cur.acked = acked;
+	if (sent >= 0)
+		cur.sent = sent;
+	if (force)
+		crash_point(1); /* the instant after the acknowledgement */
+	pthread_mutex_unlock(&mu);
+}
+
+/* Batches [from, to) from files, each one stream; a writer opens the lake
+ * (and creates it) at batches 0 and 3. */
+static int ingest_batches(tarn_lake **lake, const char *lake_dir, int from, int to)
+{
+	char source[32];
 	int b, rc;
 
-	acked_batches = 0;
-	inflight_batch = -1;
-	for (b = 0; b < N_BATCHES; b++) {
-		/* a writer opens the lake (and creates it) for batches 0 and 3 */
+	for (b = from; b < to; b++) {
 		if (b == 0 || b == 3) {
-			tarn_lake_close(lake);
-			rc = tarn_lake_open(&lake, lake_dir, 0);
+			tarn_lake_close(*lake);
+			*lake = NULL;
+			rc = tarn_lake_open(lake, lake_dir, 0);
 			if (rc)
 				return rc;
 		}
-		pthread_mutex_lock(&mu);
-		inflight_batch = b;
-		pthread_mutex_unlock(&mu);
-		rc = ingest_batch(lake, b);
-		if (rc) {
-			tarn_lake_close(lake);
+		set_ack(-1, (b + 1) * BATCH_EVENTS, 0);
+		snprintf(source, sizeof(source), "batch-%d", b);
+		rc = ingest_msgs(*lake, batch_start[b], batch_start[b + 1], source);
+		if (rc)
 			return rc;
+		set_ack((b + 1) * BATCH_EVENTS, -1, 1);
+	}
+	return TARN_OK;
+}
+
+/* The declared aggregate of WL_AGG and its recomputation from raw. */
+static const tarn_aggregate_column agg_by[] = { { "u", "payload->>'$.user_id'" } };
+static const tarn_aggregate_column agg_measures[] = {
+	{ "n", "count(*)" }, { "pages", "count(DISTINCT payload->>'$.page')" }
+};
+#define AGG_RECOMPUTE                                                                              \
+	"SELECT event_date, payload->>'$.user_id', count(*),"                                      \
+	" count(DISTINCT payload->>'$.page') FROM events GROUP BY 1, 2"
+
+static int create_aggregate(tarn_lake *lake)
+{
+	tarn_aggregate_def d;
+
+	memset(&d, 0, sizeof(d));
+	d.name = "pl_agg";
+	d.every = TARN_WINDOW_DAY;
+	d.by = agg_by;
+	d.n_by = 1;
+	d.measure = agg_measures;
+	d.n_measures = 2;
+	return tarn_aggregate_create(lake, &d);
+}
+
+/* ---- replay with a checkpoint ---- */
+
+#define CKPT_EVERY 20
+#define CKPT_NAME  "pl"
+
+struct replay_sink {
+	const char *dir;
+	int ids[N_IDS + 1];
+	tarn_replay_position last;
+	int base; /* events in replay order before the checkpoint it resumed at */
+	int n, stop_at, failed;
+};
+
+static int id_number(const tarn_event *ev)
+{
+	char id[16];
+
+	if (ev->id_is_uuid || ev->id_len < 2 || ev->id_len > 10)
+		return -1;
+	memcpy(id, ev->id, ev->id_len);
+	id[ev->id_len] = 0;
+	return (int)strtol(id + 1, NULL, 10);
+}
+
+/* As tarn replay --checkpoint does with a file: hand the event out, and
+ * every CKPT_EVERY events store the checkpoint at the last one. */
+static int replay_emit(void *ctx, const tarn_event *ev)
+{
+	struct replay_sink *r = ctx;
+
+	if (r->n == r->stop_at)
+		return 1; /* the replay is interrupted here */
+	if (r->n < N_IDS)
+		r->ids[r->n] = id_number(ev);
+	r->n++;
+	tarn_replay_position_of(ev, &r->last);
+	pthread_mutex_lock(&mu);
+	if (r->base + r->n > cur.delivered)
+		cur.delivered = r->base + r->n;
+	pthread_mutex_unlock(&mu);
+	if (r->n % CKPT_EVERY == 0) {
+		if (tarn_replay_checkpoint_set(r->dir, CKPT_NAME, &r->last) != TARN_OK) {
+			r->failed = 1;
+			return 1;
 		}
 		pthread_mutex_lock(&mu);
-		acked_batches = b + 1;
-		inflight_batch = -1;
-		crash_point(1); /* just after the acknowledgement */
+		cur.ckpt = r->base + r->n;
+		crash_point(1);
 		pthread_mutex_unlock(&mu);
 	}
-	rc = tarn_gold_rebuild(lake);
+	return 0;
+}
+
+/* One replay from the stored checkpoint (if any), as tarn replay does. */
+static int replay_once(const char *dir, int stop_at)
+{
+	struct replay_sink *r = calloc(1, sizeof(*r));
+	tarn_replay_options o = TARN_REPLAY_OPTIONS_INIT;
+	tarn_replay_position after;
+	tarn_lake *lake;
+	int rc;
+
+	if (!r)
+		return TARN_ENOMEM;
+	r->dir = dir;
+	r->stop_at = stop_at;
+	pthread_mutex_lock(&mu);
+	r->base = cur.ckpt; /* the workload never crashes: the stored checkpoint */
+	pthread_mutex_unlock(&mu);
+	rc = tarn_replay_checkpoint_get(dir, CKPT_NAME, &after);
+	if (rc == TARN_OK)
+		o.after = &after;
+	else if (rc != TARN_ENOTFOUND) {
+		free(r);
+		return rc;
+	}
+	rc = tarn_lake_open(&lake, dir, TARN_LAKE_READONLY);
 	if (!rc) {
-		tarn_compact_result cr;
-		tarn_lake_set_compact_after(lake, 0);
-		rc = tarn_lake_compact(lake, NULL, &cr);
+		rc = tarn_replay_scan(lake, &o, replay_emit, r, NULL);
+		tarn_lake_close(lake);
+	}
+	if (rc == 1 && !r->failed)
+		rc = TARN_OK;
+	/* the end: the checkpoint at the last event handed out */
+	if (!rc && r->n % CKPT_EVERY && r->n < stop_at) {
+		rc = tarn_replay_checkpoint_set(dir, CKPT_NAME, &r->last);
+		if (!rc) {
+			pthread_mutex_lock(&mu);
+			cur.ckpt = r->base + r->n;
+			crash_point(1);
+			pthread_mutex_unlock(&mu);
+		}
+	}
+	free(r);
+	return rc;
+}
+
+/* ---- Kafka: the embedded broker, offsets committed by ingest ---- */
+
+static tarn_broker *broker;
+static int64_t stored_next; /* what tarn_consumer_store was last given, + 1 */
+
+/* The link wraps these (-Wl,--wrap, the Makefile): the acknowledgement of
+ * a Kafka ingest is the offset commit the group coordinator accepted. */
+int __real_tarn_consumer_store(tarn_consumer *c, const char *topic, int32_t partition,
+			       int64_t offset);
+int __real_tarn_consumer_commit(tarn_consumer *c);
+int __wrap_tarn_consumer_store(tarn_consumer *c, const char *topic, int32_t partition,
+			       int64_t offset);
+int __wrap_tarn_consumer_commit(tarn_consumer *c);
+
+int __wrap_tarn_consumer_store(tarn_consumer *c, const char *topic, int32_t partition,
+			       int64_t offset)
+{
+	int rc = __real_tarn_consumer_store(c, topic, partition, offset);
+
+	if (rc == TARN_OK)
+		stored_next = offset + 1; /* one partition */
+	return rc;
+}
+
+int __wrap_tarn_consumer_commit(tarn_consumer *c)
+{
+	int rc = __real_tarn_consumer_commit(c);
+
+	if (rc != TARN_OK)
+		return rc;
+	pthread_mutex_lock(&mu);
+	if (stored_next > cur.kafka_next) {
+		cur.kafka_next = stored_next;
+		if (ids_covered(stored_next) > cur.acked)
+			cur.acked = ids_covered(stored_next);
+		crash_point(1);
+	}
+	pthread_mutex_unlock(&mu);
+	return rc;
+}
+
+/* Ingest reported a batch committed to the lake: its inputs are acknowledged. */
+static void on_kafka_progress(void *ctx, const tarn_ingest_counts *c)
+{
+	(void)ctx;
+	pthread_mutex_lock(&mu);
+	if (ids_covered((int64_t)c->read) > cur.acked)
+		cur.acked = ids_covered((int64_t)c->read);
+	crash_point(1);
+	pthread_mutex_unlock(&mu);
+}
+
+static int kafka_produce(const char *topic)
+{
+	tarn_producer_options po = TARN_PRODUCER_OPTIONS_INIT;
+	tarn_producer *p;
+	char line[256];
+	uint64_t acked, failed;
+	int k, rc;
+
+	if (!broker) {
+		rc = tarn_broker_start(&broker, 1, 1);
+		if (rc)
+			return rc;
+	}
+	rc = tarn_broker_topic(broker, topic, 1);
+	po.brokers = tarn_broker_bootstrap(broker);
+	po.topic = topic;
+	if (!rc)
+		rc = tarn_producer_open(&p, &po);
+	if (rc)
+		return rc;
+	for (k = 0; k < N_MSGS && !rc; k++) {
+		int n = event_line(msgs[k], line, sizeof(line));
+		rc = tarn_producer_send(p, line, (size_t)n - 1, NULL, 0, NULL, 0, -1);
+	}
+	if (!rc)
+		rc = tarn_producer_flush(p, 30000, &acked, &failed);
+	tarn_producer_close(p);
+	return rc;
+}
+
+/* The consumer of the next Kafka run, subscribed ahead of it: the mock
+ * cluster holds a new group's first join for 3 s (librdkafka 2.0), which
+ * then passes while the other workloads run. */
+static tarn_consumer *next_consumer;
+static int n_topics;
+
+static int kafka_prepare(void)
+{
+	tarn_consumer_options co = TARN_CONSUMER_OPTIONS_INIT;
+	char topic[32];
+	int rc;
+
+	if (next_consumer)
+		return TARN_OK;
+	snprintf(topic, sizeof(topic), "pl-%d", n_topics++);
+	rc = kafka_produce(topic);
+	if (rc)
+		return rc;
+	co.brokers = tarn_broker_bootstrap(broker);
+	co.topic = topic;
+	co.group = topic;
+	co.exit_at_end = 1;
+	return tarn_consumer_open(&next_consumer, &co);
+}
+
+static int kafka_ingest(tarn_lake *lake)
+{
+	tarn_ingest_options o = TARN_INGEST_OPTIONS_INIT;
+	tarn_consumer *c;
+	int rc;
+
+	o.batch_events = BATCH_EVENTS + 8;
+	o.progress = on_kafka_progress;
+	stored_next = 0;
+	c = next_consumer;
+	next_consumer = NULL;
+	rc = tarn_ingest_kafka(lake, c, &o, NULL);
+	tarn_consumer_close(c);
+	return rc;
+}
+
+static int run_workload(int wl, const char *lake_dir)
+{
+	tarn_lake *lake = NULL;
+	int rc = TARN_OK;
+
+	memset(&cur, 0, sizeof(cur));
+	cur.wl = wl;
+	points_on = wl == WL_INGEST || wl == WL_KAFKA;
+	switch (wl) {
+	case WL_INGEST:
+		/* late events (a fifth of each batch) go into the first day's shard */
+		rc = ingest_batches(&lake, lake_dir, 0, N_BATCHES);
+		break;
+	case WL_MAINT:
+		rc = ingest_batches(&lake, lake_dir, 0, N_BATCHES);
+		points_on = 1;
+		if (!rc)
+			rc = tarn_gold_rebuild(lake);
+		if (!rc) {
+			tarn_compact_result cr;
+			set_ack(-1, -1, 1); /* the rebuild returned */
+			tarn_lake_set_compact_after(lake, 0);
+			rc = tarn_lake_compact(lake, NULL, &cr);
+		}
+		if (!rc)
+			set_ack(-1, -1, 1); /* the compaction returned */
+		break;
+	case WL_AGG:
+		/* the backfill over a lake with history, then commits that keep it */
+		rc = ingest_batches(&lake, lake_dir, 0, 3);
+		points_on = 1;
+		pthread_mutex_lock(&mu);
+		cur.agg = 1;
+		pthread_mutex_unlock(&mu);
+		if (!rc)
+			rc = create_aggregate(lake);
+		if (!rc) {
+			pthread_mutex_lock(&mu);
+			cur.agg = 2;
+			crash_point(1);
+			pthread_mutex_unlock(&mu);
+			rc = ingest_batches(&lake, lake_dir, 3, N_BATCHES);
+		}
+		break;
+	case WL_PRUNE:
+		rc = ingest_batches(&lake, lake_dir, 0, N_BATCHES);
+		points_on = 1;
+		if (!rc) {
+			tarn_prune_options po = TARN_PRUNE_OPTIONS_INIT;
+			tarn_prune_result pr;
+			pthread_mutex_lock(&mu);
+			cur.prune = 1;
+			pthread_mutex_unlock(&mu);
+			po.before = "2026-11-21";
+			rc = tarn_lake_prune(lake, &po, &pr);
+		}
+		if (!rc) {
+			pthread_mutex_lock(&mu);
+			cur.prune = 2;
+			crash_point(1);
+			pthread_mutex_unlock(&mu);
+			/* a source sends everything again: the first day is expired */
+			rc = ingest_msgs(lake, 0, N_MSGS, "again");
+		}
+		break;
+	case WL_REPLAY:
+		rc = ingest_batches(&lake, lake_dir, 0, N_BATCHES);
+		tarn_lake_close(lake);
+		lake = NULL;
+		/* the lake had long been on disk: what is tested is the
+		 * checkpoint (and the mutant then loses checkpoints, not the lake) */
+		settle_all();
+		points_on = 1;
+		/* interrupted after 130 events, then resumed from the checkpoint */
+		if (!rc)
+			rc = replay_once(lake_dir, 130);
+		if (!rc)
+			rc = replay_once(lake_dir, N_IDS + 1);
+		break;
+	case WL_KAFKA:
+		rc = kafka_prepare();
+		set_ack(-1, N_IDS, 0);
+		if (!rc)
+			rc = tarn_lake_open(&lake, lake_dir, 0);
+		if (!rc)
+			rc = kafka_ingest(lake);
+		break;
 	}
 	tarn_lake_close(lake);
 	return rc;
@@ -750,12 +1153,15 @@ static int run_workload(const char *lake_dir)
 
 struct figures {
 	uint64_t states, acked, lost, doubled, gold, other, unopenable, repaired_by_writer;
+	uint64_t before_checked; /* states verified read-only first */
+	uint64_t lost_committed; /* Kafka: lost, and below the committed offset */
 	uint64_t by_kind[N_KINDS];
 	uint64_t problems_before[8], problems_after[8]; /* per file kind */
 };
 
 static const char *const file_kinds[] = { "lake.db",	   "gold.db", "ids.db",
 					  "quarantine.db", "shards",  "other" };
+#define N_FILE_KINDS 6
 
 static int file_kind(const char *file)
 {
@@ -799,6 +1205,14 @@ static int on_count(void *ctx, int n, const char *const *names, const tarn_value
 	return 0;
 }
 
+static int on_int(void *ctx, int n, const char *const *names, const tarn_value *v)
+{
+	(void)names;
+	if (n >= 1 && v[0].type == TARN_VALUE_INT)
+		*(int64_t *)ctx = v[0].i;
+	return 0;
+}
+
 static int count_ids(const char *dir, int *counts)
 {
 	tarn_query *q;
@@ -814,35 +1228,166 @@ static int count_ids(const char *dir, int *counts)
 	return rc;
 }
 
+/* The declared aggregate: -1 when it does not exist, else the rows in
+ * which its table and the recomputation from raw differ. */
+static int64_t aggregate_mismatch(const char *dir)
+{
+	tarn_query *q;
+	int64_t n = -1;
+
+	if (tarn_query_open(&q, dir) != TARN_OK)
+		return -2;
+	if (tarn_query_exec(q, "SELECT count(*) FROM aggregates WHERE name = 'pl_agg'", on_int, &n,
+			    NULL) != TARN_OK)
+		n = -2;
+	else if (n == 0)
+		n = -1;
+	else if (tarn_query_exec(
+			 q,
+			 "SELECT (SELECT count(*) FROM (SELECT * FROM pl_agg EXCEPT " AGG_RECOMPUTE
+			 ")) + (SELECT count(*) FROM (" AGG_RECOMPUTE
+			 " EXCEPT SELECT * FROM pl_agg))",
+			 on_int, &n, NULL) != TARN_OK)
+		n = -2;
+	if (n == -2 && verbose)
+		fprintf(stderr, "powerloss: %s: aggregate: %s\n", dir, tarn_error_last());
+	tarn_query_close(q);
+	return n;
+}
+
+/* Counts the aggregate's failures: acknowledged and missing, or not equal
+ * to the recomputation from raw. */
+static uint64_t check_aggregate(const struct state *s)
+{
+	int64_t m = aggregate_mismatch(s->dir);
+
+	if (m == -1)
+		return s->a.agg == 2;
+	if (m < 0 || (m > 0 && verbose))
+		fprintf(stderr, "powerloss: %s: aggregate: %" PRId64 " rows differ\n", s->dir, m);
+	return m < 0 ? 1 : (uint64_t)m;
+}
+
+/* Verify a lake; problems counted per file kind into per_kind, their
+ * number into *n. TARN_OK also when it found problems. */
+static int verify_lake(tarn_lake *lake, const char *dir, uint64_t *per_kind, uint64_t *n)
+{
+	struct problems p = { per_kind, verbose, dir };
+	int rc = tarn_lake_verify(lake, on_problem, &p, n);
+
+	return rc == TARN_ECORRUPT ? TARN_OK : rc;
+}
+
 static int verify_dir(const char *dir, unsigned flags, uint64_t *per_kind, uint64_t *n)
 {
 	tarn_lake *lake;
-	struct problems p = { per_kind, verbose, dir };
 	int rc = tarn_lake_open(&lake, dir, flags);
 
 	*n = 0;
 	if (rc)
 		return rc;
-	rc = tarn_lake_verify(lake, on_problem, &p, n);
+	rc = verify_lake(lake, dir, per_kind, n);
 	tarn_lake_close(lake);
-	return rc == TARN_ECORRUPT ? TARN_OK : rc;
+	return rc;
 }
 
-static void check_state(const struct state *s, struct figures *fig)
+/* All events in replay order, and those a replay resumed from the stored
+ * checkpoint hands out. */
+static int collect(void *ctx, const tarn_event *ev)
 {
-	int counts[N_IDS], i, b, rc;
-	uint64_t before[8] = { 0 }, n = 0, n_before = 0;
-	int acked_ids = s->acked * BATCH_EVENTS;
-	tarn_lake *lake;
+	struct replay_sink *r = ctx;
+	if (r->n < N_IDS)
+		r->ids[r->n] = id_number(ev);
+	r->n++;
+	return 0;
+}
+
+/* A replay resumed from the checkpoint must hand out exactly what comes
+ * after some point c with ckpt <= c <= delivered: below ckpt would send
+ * again what the checkpoint acknowledged, beyond delivered would skip
+ * events never sent. */
+static void check_replay(const struct state *s, struct figures *fig)
+{
+	struct replay_sink *all = calloc(1, sizeof(*all)), *res = calloc(1, sizeof(*res));
+	tarn_replay_options o = TARN_REPLAY_OPTIONS_INIT;
+	tarn_replay_position after;
+	tarn_lake *lake = NULL;
+	int rc, c, i;
+
+	fig->acked += (uint64_t)s->a.ckpt;
+	rc = all && res ? tarn_replay_checkpoint_get(s->dir, CKPT_NAME, &after) : TARN_ENOMEM;
+	if (rc == TARN_OK)
+		o.after = &after;
+	else if (rc == TARN_ENOTFOUND)
+		rc = TARN_OK;
+	if (!rc)
+		rc = tarn_lake_open(&lake, s->dir, TARN_LAKE_READONLY);
+	if (!rc)
+		rc = tarn_replay_scan(lake, NULL, collect, all, NULL);
+	if (!rc)
+		rc = tarn_replay_scan(lake, &o, collect, res, NULL);
+	tarn_lake_close(lake);
+	if (rc || all->n != N_IDS) {
+		fig->other++;
+		if (verbose)
+			fprintf(stderr, "powerloss: %s: replay: %d events: %s\n", s->dir,
+				all ? all->n : 0, rc ? tarn_error_last() : "");
+		goto out;
+	}
+	c = all->n - res->n;
+	for (i = 0; i < res->n; i++)
+		if (res->ids[i] != all->ids[c + i]) {
+			fig->other++;
+			goto out;
+		}
+	if (c < s->a.ckpt) {
+		fig->doubled += (uint64_t)(s->a.ckpt - c);
+		if (verbose)
+			fprintf(stderr, "powerloss: %s: resumed at %d, checkpoint acked %d\n",
+				s->dir, c, s->a.ckpt);
+	}
+	if (c > s->a.delivered)
+		fig->lost += (uint64_t)(c - s->a.delivered);
+out:
+	free(all);
+	free(res);
+}
+
+/* The first day's events may be gone once a prune began, and must be
+ * gone once it returned. */
+static int may_be_pruned(const struct state *s, int id)
+{
+	return s->a.prune && day_of_id(id) == 20;
+}
+
+static void check_state(const struct state *s, struct figures *fig, int before_too)
+{
+	int counts[N_IDS], i, rc, from;
+	uint64_t before[8] = { 0 }, after[8] = { 0 }, n = 0, n_before = 0;
+	int acked_ids = s->a.acked;
+	tarn_lake *lake = NULL;
 
 	fig->states++;
 	fig->by_kind[s->kind]++;
 	fig->acked += (uint64_t)acked_ids;
+	if (s->a.wl == WL_REPLAY)
+		check_replay(s, fig);
 	/* what the files say before any writer touched them */
-	if (verify_dir(s->dir, TARN_LAKE_READONLY, before, &n_before) != TARN_OK)
-		n_before = 1;
-	/* a writer opens it (its repairs run) and verify runs */
-	if (verify_dir(s->dir, 0, fig->problems_after, &n) != TARN_OK) {
+	if (before_too) {
+		fig->before_checked++;
+		if (verify_dir(s->dir, TARN_LAKE_READONLY, before, &n_before) != TARN_OK)
+			n_before = 1;
+		for (i = 0; i < 8; i++)
+			fig->problems_before[i] += before[i];
+	}
+	/* a writer opens it (its repairs run: what tarn ingest does first)
+	 * and verify runs */
+	n = 0;
+	rc = tarn_lake_open(&lake, s->dir, 0);
+	if (!rc)
+		rc = verify_lake(lake, s->dir, fig->problems_after, &n);
+	if (rc) {
+		tarn_lake_close(lake);
 		fig->unopenable++;
 		fig->lost += (uint64_t)acked_ids;
 		if (verbose)
@@ -852,50 +1397,56 @@ static void check_state(const struct state *s, struct figures *fig)
 	}
 	if (n_before && !n)
 		fig->repaired_by_writer++;
-	for (i = 0; i < 8; i++)
-		fig->problems_before[i] += before[i];
 	if (count_ids(s->dir, counts) != TARN_OK) {
+		tarn_lake_close(lake);
 		fig->other++;
 		return;
 	}
 	for (i = 0; i < N_IDS; i++) {
-		if (i < acked_ids && counts[i] == 0) {
+		if (i < acked_ids && counts[i] == 0 && !may_be_pruned(s, i)) {
 			fig->lost++;
+			if (i < ids_covered(s->a.kafka_next))
+				fig->lost_committed++; /* never delivered again */
 			if (verbose)
 				fprintf(stderr, "powerloss: %s: e%05d lost (acked %d)\n", s->dir, i,
-					s->acked);
+					s->a.acked);
 		}
 		if (counts[i] > 1)
 			fig->doubled++;
-		if (i >= acked_ids && i >= (s->inflight + 1) * BATCH_EVENTS && counts[i])
+		if (i >= s->a.sent && counts[i])
 			fig->other++; /* stored, never sent */
-	}
-	/* the source sends everything again; each id must end stored once */
-	if (tarn_lake_open(&lake, s->dir, 0) != TARN_OK) {
-		fig->other++;
-		return;
-	}
-	for (b = 0; b < N_BATCHES; b++) {
-		rc = ingest_batch(lake, b);
-		if (rc) {
-			fig->other++;
+		if (s->a.prune == 2 && day_of_id(i) == 20 && counts[i]) {
+			fig->other++; /* pruned, and back */
 			if (verbose)
-				fprintf(stderr, "powerloss: %s: re-ingest: %s\n", s->dir,
-					tarn_error_last());
-			break;
+				fprintf(stderr, "powerloss: %s: e%05d pruned and back\n", s->dir,
+					i);
 		}
 	}
-	tarn_lake_close(lake);
-	uint64_t after[8] = { 0 };
-	if (verify_dir(s->dir, 0, after, &n) != TARN_OK)
+	if (s->a.wl == WL_AGG)
+		fig->gold += check_aggregate(s);
+	/* the source sends again what was not acknowledged: a Kafka consumer
+	 * from the committed offset, any other source everything */
+	from = s->a.wl == WL_KAFKA ? (int)s->a.kafka_next : 0;
+	rc = ingest_msgs(lake, from, N_MSGS, "again");
+	if (rc) {
 		fig->other++;
+		if (verbose)
+			fprintf(stderr, "powerloss: %s: re-ingest: %s\n", s->dir,
+				tarn_error_last());
+	}
+	n = 0;
+	if (verify_lake(lake, s->dir, after, &n) != TARN_OK)
+		fig->other++;
+	tarn_lake_close(lake);
 	fig->gold += after[1];
 	fig->other += n - after[1];
+	if (s->a.wl == WL_AGG)
+		fig->gold += check_aggregate(s);
 	if (count_ids(s->dir, counts) == TARN_OK) {
 		for (i = 0; i < N_IDS; i++)
 			if (counts[i] > 1)
 				fig->doubled++;
-			else if (counts[i] == 0)
+			else if (counts[i] == 0 && !may_be_pruned(s, i))
 				fig->other++;
 	}
 }
@@ -933,13 +1484,43 @@ static long arg_long(const char *s, long lo, long hi)
 	return v;
 }
 
+static void add_figures(struct figures *to, const struct figures *f)
+{
+	int i;
+
+	to->states += f->states;
+	to->acked += f->acked;
+	to->lost += f->lost;
+	to->doubled += f->doubled;
+	to->gold += f->gold;
+	to->other += f->other;
+	to->unopenable += f->unopenable;
+	to->repaired_by_writer += f->repaired_by_writer;
+	to->before_checked += f->before_checked;
+	to->lost_committed += f->lost_committed;
+	for (i = 0; i < N_KINDS; i++)
+		to->by_kind[i] += f->by_kind[i];
+	for (i = 0; i < 8; i++) {
+		to->problems_before[i] += f->problems_before[i];
+		to->problems_after[i] += f->problems_after[i];
+	}
+}
+
+static void print_figures(const struct figures *f)
+{
+	printf("%" PRIu64 " crash states, %" PRIu64 " acknowledged events checked, %" PRIu64
+	       " lost, %" PRIu64 " doubled, %" PRIu64 " gold mismatches\n",
+	       f->states, f->acked, f->lost, f->doubled, f->gold);
+}
+
 int main(int argc, char **argv)
 {
-	long want = 1000, seed = 1;
+	long want = 1000, seed = 1, per_run = 40, before_every = 4;
 	const char *work = NULL;
-	struct figures fig;
+	struct figures fig[N_WL], total;
 	char tmpl[] = "/tmp/tarn-powerloss-XXXXXX";
-	int i, run;
+	int i, run, only = -1;
+	uint64_t checked = 0;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--states") && i + 1 < argc)
@@ -950,11 +1531,18 @@ int main(int argc, char **argv)
 			work = argv[++i];
 		else if (!strcmp(argv[i], "--crash-p") && i + 1 < argc)
 			crash_p = (double)arg_long(argv[++i], 0, 100) / 100.0;
+		else if (!strcmp(argv[i], "--per-run") && i + 1 < argc)
+			per_run = arg_long(argv[++i], 1, 1000000);
+		else if (!strcmp(argv[i], "--before-every") && i + 1 < argc)
+			before_every = arg_long(argv[++i], 0, 1000000);
+		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+			only = (int)arg_long(argv[++i], 0, N_WL - 1);
 		else if (!strcmp(argv[i], "-v"))
 			verbose++;
 		else {
 			fprintf(stderr, "usage: harness [--states N] [--seed S] [--work DIR]"
-					" [--crash-p PERCENT] [-v]\n");
+					" [--crash-p PERCENT] [--per-run N] [--before-every N]"
+					" [--only WORKLOAD] [-v]\n");
 			return 2;
 		}
 	}
@@ -966,11 +1554,12 @@ int main(int argc, char **argv)
 		}
 	}
 	shim_register();
-	memset(&fig, 0, sizeof(fig));
-	for (run = 0; (long)fig.states < want; run++) {
+	make_msgs();
+	memset(fig, 0, sizeof(fig));
+	for (run = 0; (long)checked < want; run++) {
 		char lake_dir[600];
-		size_t k;
-		int rc;
+		size_t k, n_check;
+		int rc, wl = only >= 0 ? only : run % N_WL;
 
 		rng_state = (uint64_t)seed * 0x9E3779B97F4A7C15ull + (uint64_t)run + 1;
 		snprintf(root, sizeof(root), "%s/run%d", work, run);
@@ -983,17 +1572,29 @@ int main(int argc, char **argv)
 		pthread_mutex_lock(&mu);
 		on_dir_sync(root); /* the folder the user gave is there */
 		pthread_mutex_unlock(&mu);
-		rc = run_workload(lake_dir);
+		rc = TARN_OK;
+		if (only < 0 && wl == 0)
+			rc = kafka_prepare(); /* joins its group while runs 0..4 go */
+		if (!rc)
+			rc = run_workload(wl, lake_dir);
 		pthread_mutex_lock(&mu);
 		root[0] = 0;
 		reset_model();
 		pthread_mutex_unlock(&mu);
 		if (rc) {
-			fprintf(stderr, "powerloss: workload failed: %s\n", tarn_error_last());
+			fprintf(stderr, "powerloss: workload %s failed: %s\n", wl_name[wl],
+				tarn_error_last());
 			return 2;
 		}
-		for (k = 0; k < n_states && (long)fig.states < want; k++)
-			check_state(&states[k], &fig);
+		/* at most per_run states of a run, spread evenly over it, so that
+		 * every workload gets its share */
+		n_check = n_states < (size_t)per_run ? n_states : (size_t)per_run;
+		for (k = 0; k < n_check && (long)checked < want; k++) {
+			size_t at = k * n_states / n_check;
+			check_state(&states[at], &fig[wl],
+				    before_every && checked % (uint64_t)before_every == 0);
+			checked++;
+		}
 		for (k = 0; k < n_states; k++)
 			free(states[k].dir);
 		n_states = 0;
@@ -1002,22 +1603,34 @@ int main(int argc, char **argv)
 		remove_tree(lake_dir);
 	}
 	free(states);
+	tarn_consumer_close(next_consumer);
+	tarn_broker_stop(broker);
+	memset(&total, 0, sizeof(total));
+	for (i = 0; i < N_WL; i++) {
+		if (!fig[i].states)
+			continue;
+		add_figures(&total, &fig[i]);
+		printf("%-21s other failures %" PRIu64 "; ", wl_name[i], fig[i].other);
+		print_figures(&fig[i]);
+		if (i == WL_KAFKA)
+			printf("%-21s lost below the committed offset: %" PRIu64 "\n", "",
+			       fig[i].lost_committed);
+	}
 	printf("states by kind: %" PRIu64 " a (unsynced writes dropped), %" PRIu64
 	       " b (a subset, reordered), %" PRIu64 " c (last write torn), %" PRIu64
 	       " d (names not yet fsynced missing)\n",
-	       fig.by_kind[ST_A], fig.by_kind[ST_B], fig.by_kind[ST_C], fig.by_kind[ST_D]);
-	printf("verify problems before a writer opened the state (read-only):");
-	for (i = 0; i < 6; i++)
-		printf(" %s %" PRIu64, file_kinds[i], fig.problems_before[i]);
+	       total.by_kind[ST_A], total.by_kind[ST_B], total.by_kind[ST_C], total.by_kind[ST_D]);
+	printf("verify problems before a writer opened the state (read-only, %" PRIu64 " states):",
+	       total.before_checked);
+	for (i = 0; i < N_FILE_KINDS; i++)
+		printf(" %s %" PRIu64, file_kinds[i], total.problems_before[i]);
 	printf("\nverify problems after a writer opened it:");
-	for (i = 0; i < 6; i++)
-		printf(" %s %" PRIu64, file_kinds[i], fig.problems_after[i]);
+	for (i = 0; i < N_FILE_KINDS; i++)
+		printf(" %s %" PRIu64, file_kinds[i], total.problems_after[i]);
 	printf("\nstates repaired by the writer's open: %" PRIu64 "; unopenable: %" PRIu64
 	       "; other failures: %" PRIu64 "\n",
-	       fig.repaired_by_writer, fig.unopenable, fig.other);
-	printf("%" PRIu64 " crash states, %" PRIu64 " acknowledged events checked, %" PRIu64
-	       " lost, %" PRIu64 " doubled, %" PRIu64 " gold mismatches\n",
-	       fig.states, fig.acked, fig.lost, fig.doubled, fig.gold);
+	       total.repaired_by_writer, total.unopenable, total.other);
+	print_figures(&total);
 	rmdir(work);
 	return 0;
 }

@@ -16,6 +16,7 @@
 
 #define FIXTURE_NAME "lake"
 #include "lake_fixture.h"
+#include "sqlutil.h" /* tarn__fs_hook */
 
 static tarn_ingest_counts ingest_text(tarn_lake *lake, const char *text)
 {
@@ -731,6 +732,46 @@ static void lake__pending_counts_each_input_once(void **state)
 	assert_int_equal(sql_int("quarantine.db", "SELECT count(*) FROM quarantine"), 2);
 }
 
+/* What tarn reported to tarn__fs_hook, in order: "U path" (unlink) and
+ * "S path" (folder fsynced), one a line. */
+static char fs_log[8192];
+
+static void log_fs(int op, const char *path)
+{
+	size_t n = strlen(fs_log);
+
+	if (op == TARN__FS_UNLINK || op == TARN__FS_SYNC_DIR)
+		snprintf(fs_log + n, sizeof(fs_log) - n, "%c %s\n",
+			 op == TARN__FS_UNLINK ? 'U' : 'S', path);
+}
+
+/* prune fsyncs shards/ after deleting a shard: without it a power cut
+ * brought a pruned day back (tests/powerloss, prune workload). */
+static void lake__prune_fsyncs_the_shards_folder(void **state)
+{
+	tarn_prune_options po = TARN_PRUNE_OPTIONS_INIT;
+	tarn_lake *lake = open_lake();
+	char unlinked[400], synced[400];
+	const char *u, *sy;
+
+	(void)state;
+	add_json(lake, "{\"event_id\":\"a\",\"timestamp\":\"2026-11-20T00:00:00Z\"}");
+	add_json(lake, "{\"event_id\":\"b\",\"timestamp\":\"2026-11-21T00:00:00Z\"}");
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	fs_log[0] = 0;
+	tarn__fs_hook = log_fs;
+	po.before = "2026-11-21";
+	assert_int_equal(tarn_lake_prune(lake, &po, NULL), TARN_OK);
+	tarn__fs_hook = NULL;
+	tarn_lake_close(lake);
+	snprintf(unlinked, sizeof(unlinked), "U %s/shards/2026-11-20.db\n", lake_dir);
+	snprintf(synced, sizeof(synced), "S %s/shards\n", lake_dir);
+	u = strstr(fs_log, unlinked);
+	sy = u ? strstr(u, synced) : NULL;
+	if (!u || !sy)
+		fail_msg("no fsync of shards/ after the unlink; reported:\n%s", fs_log);
+}
+
 /* tarn_lake_verify finds nothing wrong; else the problems are the message. */
 static void assert_verify_clean(tarn_lake *lake)
 {
@@ -839,6 +880,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(lake__gold_across_batches_and_rollback, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(lake__gold_user_cache_rollback_and_trim, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(lake__prune_fsyncs_the_shards_folder, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(lake__pending_counts_each_input_once, setup,
 						teardown),
