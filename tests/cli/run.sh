@@ -1637,12 +1637,12 @@ t_aggregate_exact_sums() {
 # events, re-deliveries, kill -9 in ingest and in create: every declared
 # table equals an independent model (Python decimal) after every step, and
 # verify passes (tests/cli/aggregate_property.py says what it draws).
-# TARN_PROP_SEED=N repeats a failed round; TARN_PROP_BUDGET=S (default 60)
+# TARN_PROP_SEED=N repeats a failed round; TARN_PROP_BUDGET=S (default 40)
 # bounds it: rounds run until S seconds are spent.
 t_aggregate_property() {
 	mkdir -p "$WORK/prop"
-	timeout $((${TARN_PROP_BUDGET:-60} * 4 + 120)) python3 "$ROOT/tests/cli/aggregate_property.py" \
-		"$TARN" "$WORK/prop" "${TARN_PROP_BUDGET:-60}" >"$WORK/prop.out" 2>&1 || {
+	timeout $((${TARN_PROP_BUDGET:-40} * 4 + 120)) python3 "$ROOT/tests/cli/aggregate_property.py" \
+		"$TARN" "$WORK/prop" "${TARN_PROP_BUDGET:-40}" >"$WORK/prop.out" 2>&1 || {
 		tail -20 "$WORK/prop.out"
 		fail "property test (the seed is above)"
 	}
