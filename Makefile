@@ -65,7 +65,7 @@ unit-bins: $(UNIT_BIN)
 # fetches it from Maven Central with mvn, once); the last line is
 # "kafka: N passed, N failed, N skipped". make test needs no JVM.
 test-kafka: deps-kafka
-	$(MAKE) binaries
+	$(MAKE) binaries unit-bins
 	TARN=bin/tarn bash tests/kafka/run.sh
 
 # libFuzzer over the parsing of untrusted input (clang; not in CI).

@@ -202,6 +202,7 @@ struct broker_wait {
 	int64_t timeout_us; /* give up after this long without a broker */
 	int64_t down_since; /* microseconds; 0: a broker answers */
 	int64_t last_check; /* last metadata request while down */
+	int suspect;	    /* a connection was lost: check at the next poll */
 	char why[256];	    /* the error that said so */
 	tarn_kafka_wait_cb cb;
 	void *ctx;
@@ -221,7 +222,16 @@ static void wait_error(struct broker_wait *w, int err, const char *reason)
 {
 	char msg[700];
 
-	if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || w->down_since)
+	if (w->down_since)
+		return;
+	if (err == RD_KAFKA_RESP_ERR__TRANSPORT) {
+		/* one connection lost: the next check asks whether any broker
+		 * answers (librdkafka does not always say all are down) */
+		w->suspect = 1;
+		snprintf(w->why, sizeof(w->why), "%s", reason);
+		return;
+	}
+	if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
 		return;
 	w->down_since = tarn_time_now_us();
 	w->last_check = w->down_since;
@@ -254,6 +264,16 @@ static int wait_check(struct broker_wait *w, rd_kafka_t *rk)
 	const struct rd_kafka_metadata *md = NULL;
 	int64_t now;
 
+	if (!w->down_since && w->suspect) {
+		w->suspect = 0;
+		if (rd_kafka_metadata(rk, 0, NULL, &md, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			rd_kafka_metadata_destroy(md);
+			return TARN_OK;
+		}
+		char why[sizeof(w->why)];
+		memcpy(why, w->why, sizeof(why));
+		wait_error(w, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, why);
+	}
 	if (!w->down_since)
 		return TARN_OK;
 	now = tarn_time_now_us();
