@@ -99,9 +99,17 @@ for x in s:
 print(" ".join(str(x.getsockname()[1]) for x in s))'
 }
 
-# a Kafka cluster id: 16 random bytes, URL-safe base64 without padding
+# a Kafka cluster id: 16 random bytes, URL-safe base64 without padding,
+# not starting with '-' (the storage tool would read it as an option: 1 start
+# in 64 failed so, as Kafka's own Uuid.randomUuid avoids)
 cluster_id() {
-	python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))'
+	python3 -c '
+import base64, os
+while True:
+    s = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if not s.startswith("-"):
+        print(s)
+        break'
 }
 
 start() {
