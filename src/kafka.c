@@ -2,6 +2,7 @@
  * consumer-group member, and a producer with delivery reports. Nothing
  * here knows about SQLite; events travel as tarn_event raw parts. */
 #include <pthread.h>
+#include <regex.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,6 +301,8 @@ struct tarn_consumer {
 	int exit_at_end;
 	int assigned_once;
 	struct tarn__tp_map eof; /* per (topic, partition): 1 once read to the end */
+	int64_t others_next;	 /* exit_at_end: next look at the others' partitions (us) */
+	int64_t others_since;	 /* since when others hold unread messages; 0: none */
 	char last_error[512];
 	struct broker_wait wait;
 };
@@ -445,19 +448,160 @@ static int mark_eof(tarn_consumer *c, const rd_kafka_message_t *m, int at_end)
 	return TARN_OK;
 }
 
-/* Every assigned partition has reported its end (kcat -e). */
+/* A topic name the subscription names: equal to an entry, or matched by
+ * an entry starting with '^' (POSIX extended regex; librdkafka's own
+ * dialect agrees on the patterns users write). Kafka's internal topics
+ * ("__consumer_offsets") count only when named. */
+static int subscribed(const rd_kafka_topic_partition_list_t *sub, const char *topic)
+{
+	int i, hit = 0;
+
+	for (i = 0; !hit && i < sub->cnt; i++) {
+		regex_t re;
+
+		if (sub->elems[i].topic[0] != '^') {
+			hit = strcmp(sub->elems[i].topic, topic) == 0;
+			continue;
+		}
+		if (strncmp(topic, "__", 2) == 0 ||
+		    regcomp(&re, sub->elems[i].topic, REG_EXTENDED | REG_NOSUB) != 0)
+			continue;
+		hit = regexec(&re, topic, 0, NULL, 0) == 0;
+		regfree(&re);
+	}
+	return hit;
+}
+
+static int assigned_has(const rd_kafka_topic_partition_list_t *a, const char *topic, int32_t part)
+{
+	int i;
+
+	for (i = 0; i < a->cnt; i++)
+		if (a->elems[i].partition == part && strcmp(a->elems[i].topic, topic) == 0)
+			return 1;
+	return 0;
+}
+
+/* The subscribed partitions this member does not hold, and how many of
+ * them the group has not committed up to their end (committed offset, or
+ * the log start when none, below the high watermark): messages another
+ * member holds and has not made durable. -1 when the broker did not say. */
+static int others_unread(tarn_consumer *c, const rd_kafka_topic_partition_list_t *mine, char *which,
+			 size_t size)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_partition_list_t *sub = NULL, *others;
+	int i, j, any_regex = 0, unread = 0;
+	size_t len = 0;
+
+	if (rd_kafka_subscription(c->rk, &sub) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return -1;
+	for (i = 0; i < sub->cnt; i++)
+		any_regex |= sub->elems[i].topic[0] == '^';
+	if (rd_kafka_metadata(c->rk, any_regex, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rd_kafka_topic_partition_list_destroy(sub);
+		return -1;
+	}
+	others = rd_kafka_topic_partition_list_new(8);
+	for (i = 0; i < md->topic_cnt; i++) {
+		const struct rd_kafka_metadata_topic *t = &md->topics[i];
+
+		if (t->err || !subscribed(sub, t->topic))
+			continue;
+		for (j = 0; j < t->partition_cnt; j++)
+			if (!assigned_has(mine, t->topic, t->partitions[j].id))
+				rd_kafka_topic_partition_list_add(others, t->topic,
+								  t->partitions[j].id);
+	}
+	rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_partition_list_destroy(sub);
+	if (others->cnt > 0 &&
+	    rd_kafka_committed(c->rk, others, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		unread = -1;
+	which[0] = '\0';
+	for (i = 0; unread >= 0 && i < others->cnt; i++) {
+		rd_kafka_topic_partition_t *p = &others->elems[i];
+		int64_t lo = 0, hi = 0;
+
+		if (rd_kafka_query_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi,
+						     5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			unread = -1;
+			break;
+		}
+		if ((p->offset >= 0 ? p->offset : lo) >= hi)
+			continue;
+		unread++;
+		if (len + 1 < size)
+			len += (size_t)snprintf(
+				which + len, size - len, "%s%s [%d] (%lld left)",
+				unread > 1 ? ", " : "", p->topic, (int)p->partition,
+				(long long)(hi - (p->offset >= 0 ? p->offset : lo)));
+	}
+	rd_kafka_topic_partition_list_destroy(others);
+	return unread;
+}
+
+/* How long -e waits for partitions that other members hold: twice the
+ * group's session.timeout.ms (a member that died holds its partitions
+ * until then, and a rebalance follows), plus 5 s. */
+static int64_t others_wait_us(tarn_consumer *c)
+{
+	char v[32];
+	size_t n = sizeof(v);
+	long ms = 45000; /* librdkafka's default */
+
+	if (rd_kafka_conf_get(rd_kafka_conf(c->rk), "session.timeout.ms", v, &n) ==
+	    RD_KAFKA_CONF_OK)
+		ms = atol(v);
+	return ((int64_t)ms * 2 + 5000) * 1000;
+}
+
+/* -e: every assigned partition has reported its end (kcat -e), and the
+ * subscribed partitions other members hold are committed to their end.
+ * When a member dies, the group keeps its partitions until its session
+ * times out; a member that stopped at its own end then would leave their
+ * unread messages to a later run, with exit 0. So the rest of the group
+ * is checked (every 500 ms): while another member holds unread messages,
+ * this one waits for them to be committed or handed over by a rebalance,
+ * for up to others_wait_us, then stops and says which it left
+ * (through on_wait). */
 static int all_at_end(tarn_consumer *c)
 {
 	rd_kafka_topic_partition_list_t *a = NULL;
-	int i, done;
+	char which[400], msg[700];
+	int i, done, unread;
+	int64_t now;
 
 	if (!c->assigned_once || rd_kafka_assignment(c->rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		return 0;
 	done = a->cnt > 0;
 	for (i = 0; done && i < a->cnt; i++)
 		done = tarn__tp_get(&c->eof, a->elems[i].topic, a->elems[i].partition) == 1;
+	now = tarn_time_now_us();
+	if (!done || now < c->others_next) {
+		rd_kafka_topic_partition_list_destroy(a);
+		return 0;
+	}
+	c->others_next = now + 500000;
+	unread = others_unread(c, a, which, sizeof(which));
 	rd_kafka_topic_partition_list_destroy(a);
-	return done;
+	if (unread == 0)
+		return 1;
+	if (!c->others_since) {
+		c->others_since = now;
+		return 0;
+	}
+	if (now - c->others_since < others_wait_us(c))
+		return 0;
+	snprintf(msg, sizeof(msg),
+		 unread > 0 ? "stopping at the end of this member's partitions; other members "
+			      "of the group hold unread messages: %s"
+			    : "stopping at the end of this member's partitions; the broker did "
+			      "not say whether other members hold unread messages%s",
+		 which);
+	if (c->wait.cb)
+		c->wait.cb(c->wait.ctx, msg);
+	return 1;
 }
 
 static int fill_event(tarn_consumer *c, rd_kafka_message_t *m, tarn_event *ev)

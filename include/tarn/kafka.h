@@ -125,7 +125,9 @@ typedef struct tarn_consumer_options {
 				    "^events\\..*" */
 	const char *group;	 /* group.id; default "tarn" */
 	int exit_at_end;	 /* 1: poll returns TARN_ENOTFOUND once every assigned
-				    partition has been read to its end (kcat -e) */
+				    partition has been read to its end (kcat -e) and
+				    the group has committed the other members'
+				    partitions to their end (see tarn_consumer_poll) */
 	const char *const *conf; /* n_conf "key=value" strings for rd_kafka_conf_set, may be NULL */
 	size_t n_conf;
 	int broker_timeout_ms;	    /* no broker for this long: tarn_consumer_poll
@@ -161,6 +163,15 @@ typedef struct tarn_consumer_options {
 int tarn_consumer_open(tarn_consumer **out, const tarn_consumer_options *opts);
 
 /* Wait up to timeout_ms milliseconds for the next message.
+ * exit_at_end: when every assigned partition is at its end, the consumer
+ * also looks (every 500 ms: metadata, OffsetFetch and ListOffsets
+ * requests) at the subscribed partitions other members hold. While the
+ * group's committed offset of one is below its high watermark (a member
+ * that died keeps its partitions until session.timeout.ms passes), poll
+ * keeps waiting for a rebalance to hand it over or for its owner to
+ * commit, for up to twice session.timeout.ms plus 5 s; then it stops
+ * anyway and tells on_wait which partitions it left and how many
+ * messages each still has.
  * While no broker answers (librdkafka reports all brokers down), the
  * consumer keeps trying (librdkafka reconnects by itself), tells on_wait
  * once, checks each second whether a broker answers a metadata request

@@ -103,4 +103,18 @@ dup=$((stored - distinct))
 vrc=$?
 echo "crash: runs $runs kills $kills rebuild-kills $rebuild_kills events $EVENTS messages $sent stored $stored lost $lost duplicated $dup verify $([ $vrc = 0 ] && echo clean || echo FAILED)"
 [ "$vrc" = 0 ] || { cat "$WORK/verify.out"; exit 1; }
-[ "$lost" = 0 ] && [ "$dup" = 0 ] && [ "$stored" = "$EVENTS" ]
+[ "$lost" = 0 ] && [ "$dup" = 0 ] && [ "$stored" = "$EVENTS" ] && exit 0
+# where the lost events were: their partitions and offsets as kcat reads the
+# topic (first copy of each id), and the ingest runs' last messages
+if [ "$lost" != 0 ] && command -v kcat >/dev/null; then
+	kcat -C -b "$BS" -t in -e -q -f '%p %o %s\n' 2>/dev/null |
+		sed -n 's/^\([0-9]*\) \([0-9]*\) .*"event_id":"\([^"]*\)".*/\3 \1 \2/p' |
+		sort -k1,1 -u >"$WORK/topic.ids"
+	"$TARN" query --lake "$L" --format csv 'SELECT DISTINCT event_id FROM events' |
+		tail -n +2 | tr -d '\r' | sort >"$WORK/lake.ids"
+	join -v1 "$WORK/topic.ids" "$WORK/lake.ids" | sort -k2,2n -k3,3n |
+		awk '$2 != p || $3 != o + 1 { if (NR > 1) print "  lost: partition " p " offsets " s "-" o; p = $2; s = $3 }
+		     { o = $3 } END { if (NR) print "  lost: partition " p " offsets " s "-" o }' | head -20
+	grep -v '^%' "$WORK/ingest.err" | tail -5 | sed 's/^/  ingest: /'
+fi
+exit 1
