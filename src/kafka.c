@@ -686,8 +686,22 @@ int tarn_consumer_poll(tarn_consumer *c, int timeout_ms, tarn_event *ev)
 		int fatal = m->err == RD_KAFKA_RESP_ERR__FATAL ||
 			    m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
 			    m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
+		int missing = m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+			      m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+		char topic[256];
+
 		snprintf(msg, sizeof(msg), "%s", rd_kafka_message_errstr(m));
+		snprintf(topic, sizeof(topic), "%s", m->rkt ? rd_kafka_topic_name(m->rkt) : "");
 		rd_kafka_message_destroy(m);
+		/* a named topic that the broker does not have: waiting would
+		 * wait for ever, silently (a consumer does not create topics:
+		 * allow.auto.create.topics=false) */
+		if (missing)
+			return tarn__error_set(TARN_EKAFKA,
+					       "topic %s does not exist on %s (%s); create it, or"
+					       " produce to it first",
+					       topic[0] ? topic : "(subscribed)", c->wait.brokers,
+					       msg);
 		if (fatal)
 			return tarn__error_set(TARN_EKAFKA, "consumer: %s", msg);
 		snprintf(c->last_error, sizeof(c->last_error), "%s", msg);

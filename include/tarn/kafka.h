@@ -185,8 +185,10 @@ int tarn_consumer_open(tarn_consumer **out, const tarn_consumer_options *opts);
  * Returns TARN_OK with *ev filled; TARN_EINVAL with no message when the
  *   timeout passed (check tarn_consumer_at_end); TARN_ENOTFOUND when
  *   exit_at_end is set and every assigned partition is at its end; or
- *   TARN_EKAFKA for a fatal consumer error (message has the reason), or
- *   when no broker answered for broker_timeout_ms. Transient errors
+ *   TARN_EKAFKA for a fatal consumer error (message has the reason: a
+ *   named topic the broker does not have, UNKNOWN_TOPIC_OR_PART; topic or
+ *   group not authorised), or when no broker answered for
+ *   broker_timeout_ms. Transient errors
  *   (broker down for less, rebalancing) are retried inside and are not
  *   returned. Not thread-safe for one consumer. */
 int tarn_consumer_poll(tarn_consumer *c, int timeout_ms, tarn_event *ev);

@@ -2089,6 +2089,23 @@ crash_broker_later() {
 	RESTART_PID=$!
 }
 
+# a topic the broker does not have: ingest and split stop at once with
+# exit 1 naming it, rather than wait for ever in silence (a consumer does
+# not create topics). Real Kafka only: the embedded broker creates a topic
+# a consumer asks for.
+t_missing_topic() {
+	local L=$WORK/mt cmd
+	[ "${TARN_BROKER:-embedded}" = kafka ] || skip "the embedded broker creates every topic asked for"
+	start_broker --topic there
+	for cmd in "ingest --lake $L" split; do
+		# shellcheck disable=SC2086 # cmd is the command and its lake
+		timeout 60 "$TARN" $cmd -b "$BS" -t nosuch -e 2>"$WORK/mt.err"
+		[ $? = 1 ] && grep -q "topic nosuch does not exist on $BS" "$WORK/mt.err" ||
+			fail "$cmd of a missing topic: $(cat "$WORK/mt.err")"
+	done
+	stop_broker
+}
+
 # ingest, replay and split across a broker crash and restart
 # (tests/kafka/run.sh only): each waits with a message, resumes, loses and
 # doubles nothing; with no broker for --broker-timeout, ingest gives up,

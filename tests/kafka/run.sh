@@ -18,6 +18,6 @@ CASES="t_kafka_kcat_roundtrip t_kafka_pretty_payload t_ingest_runs_until_sigterm
 	t_ingest_regex_topics_offsets t_ingest_regex_topics_cooperative \
 	t_ingest_members_join_and_leave t_ingest_members_join_and_leave_cooperative \
 	t_ingest_e_waits_for_the_group t_split_regex_topics_offsets t_kafka_unit_revoke \
-	t_split_exactly_once_kill9 t_split_fenced t_broker_restart t_kafka_crash_kill9_loop"
+	t_split_exactly_once_kill9 t_split_fenced t_missing_topic t_broker_restart t_kafka_crash_kill9_loop"
 export TARN_BROKER=kafka
 ONLY=${ONLY:-$CASES} exec bash "$ROOT/tests/cli/run.sh"
