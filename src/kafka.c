@@ -301,6 +301,8 @@ struct tarn_consumer {
 	int exit_at_end;
 	int assigned_once;
 	struct tarn__tp_map eof; /* per (topic, partition): 1 once read to the end */
+	int holds_all;		 /* exit_at_end, eager: the last assignment was every
+				    subscribed partition (metadata at the assignment) */
 	int64_t others_next;	 /* exit_at_end: next look at the others' partitions (us) */
 	int64_t others_since;	 /* since when others hold unread messages; 0: none */
 	char last_error[512];
@@ -325,6 +327,9 @@ static void rebalance_error(tarn_consumer *c, const char *what, rd_kafka_error_t
 	rd_kafka_error_destroy(e);
 }
 
+static rd_kafka_topic_partition_list_t *
+others_of(tarn_consumer *c, const rd_kafka_topic_partition_list_t *mine, int timeout_ms);
+
 /* A rebalance, with the group's protocol: eager assignors (range,
  * roundrobin) hand out and take back the whole assignment, cooperative
  * ones (cooperative-sticky) only the partitions that move
@@ -348,6 +353,16 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			if (eof)
 				*eof = 0; /* out of memory: counts as not at the end */
 		}
+		c->holds_all = 0;
+		if (c->exit_at_end && !coop) {
+			/* whether -e needs to look at other members at the end:
+			 * asked now, before the fetchers start (a request waits
+			 * behind a Fetch long poll on the same connection) */
+			rd_kafka_topic_partition_list_t *o = others_of(c, parts, 2000);
+			c->holds_all = o && o->cnt == 0;
+			if (o)
+				rd_kafka_topic_partition_list_destroy(o);
+		}
 		if (coop)
 			rebalance_error(c, "assign", rd_kafka_incremental_assign(rk, parts));
 		else
@@ -361,6 +376,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			snprintf(c->last_error, sizeof(c->last_error), "commit on revoke: %s",
 				 rd_kafka_err2str(cerr));
 	}
+	c->holds_all = 0;
 	if (coop && err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
 		rebalance_error(c, "unassign", rd_kafka_incremental_unassign(rk, parts));
 	else
@@ -397,6 +413,18 @@ int tarn_consumer_open(tarn_consumer **out, const tarn_consumer_options *opts)
 		rc = conf_set(conf, "auto.offset.reset", "earliest");
 	if (!rc)
 		rc = conf_set(conf, "enable.partition.eof", opts->exit_at_end ? "true" : "false");
+	/* librdkafka 2.0.2 stops fetching a partition once its queue holds
+	 * queued.min.messages (100,000) and looks again only 1 s later
+	 * (fetch.queue.backoff.ms, configurable from 2.2): reading a backlog,
+	 * tarn drained 100,000 in ~0.3 s and then idled, at ~115,000 msg/s. A
+	 * higher count leaves queued.max.messages.kbytes as the bound, set to
+	 * half librdkafka's 64 MB: a queued MB costs ~3 MB of RSS (the fetch
+	 * buffers and an op per message), and edge boxes are small. -X may
+	 * set either. */
+	if (!rc)
+		rc = conf_set(conf, "queued.min.messages", "1000000");
+	if (!rc)
+		rc = conf_set(conf, "queued.max.messages.kbytes", "32768");
 	if (!rc)
 		rc = conf_apply(conf, opts->conf, opts->n_conf);
 	if (!rc) {
@@ -482,25 +510,24 @@ static int assigned_has(const rd_kafka_topic_partition_list_t *a, const char *to
 	return 0;
 }
 
-/* The subscribed partitions this member does not hold, and how many of
- * them the group has not committed up to their end (committed offset, or
- * the log start when none, below the high watermark): messages another
- * member holds and has not made durable. -1 when the broker did not say. */
-static int others_unread(tarn_consumer *c, const rd_kafka_topic_partition_list_t *mine, char *which,
-			 size_t size)
+/* The subscribed partitions (from a metadata request: all topics for a
+ * regex subscription, else the known ones) that `mine` does not hold; NULL
+ * when the broker did not answer in timeout_ms. */
+static rd_kafka_topic_partition_list_t *
+others_of(tarn_consumer *c, const rd_kafka_topic_partition_list_t *mine, int timeout_ms)
 {
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_topic_partition_list_t *sub = NULL, *others;
-	int i, j, any_regex = 0, unread = 0;
-	size_t len = 0;
+	int i, j, any_regex = 0;
 
 	if (rd_kafka_subscription(c->rk, &sub) != RD_KAFKA_RESP_ERR_NO_ERROR)
-		return -1;
+		return NULL;
 	for (i = 0; i < sub->cnt; i++)
 		any_regex |= sub->elems[i].topic[0] == '^';
-	if (rd_kafka_metadata(c->rk, any_regex, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+	if (rd_kafka_metadata(c->rk, any_regex, NULL, &md, timeout_ms) !=
+	    RD_KAFKA_RESP_ERR_NO_ERROR) {
 		rd_kafka_topic_partition_list_destroy(sub);
-		return -1;
+		return NULL;
 	}
 	others = rd_kafka_topic_partition_list_new(8);
 	for (i = 0; i < md->topic_cnt; i++) {
@@ -515,6 +542,22 @@ static int others_unread(tarn_consumer *c, const rd_kafka_topic_partition_list_t
 	}
 	rd_kafka_metadata_destroy(md);
 	rd_kafka_topic_partition_list_destroy(sub);
+	return others;
+}
+
+/* How many of the subscribed partitions this member does not hold the
+ * group has not committed up to their end (committed offset, or the log
+ * start when none, below the high watermark): messages another member
+ * holds and has not made durable. -1 when the broker did not say. */
+static int others_unread(tarn_consumer *c, const rd_kafka_topic_partition_list_t *mine, char *which,
+			 size_t size)
+{
+	rd_kafka_topic_partition_list_t *others = others_of(c, mine, 5000);
+	int i, unread = 0;
+	size_t len = 0;
+
+	if (!others)
+		return -1;
 	if (others->cnt > 0 &&
 	    rd_kafka_committed(c->rk, others, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		unread = -1;
@@ -578,6 +621,10 @@ static int all_at_end(tarn_consumer *c)
 	for (i = 0; done && i < a->cnt; i++)
 		done = tarn__tp_get(&c->eof, a->elems[i].topic, a->elems[i].partition) == 1;
 	now = tarn_time_now_us();
+	if (done && c->holds_all) {
+		rd_kafka_topic_partition_list_destroy(a);
+		return 1; /* no other member holds a subscribed partition */
+	}
 	if (!done || now < c->others_next) {
 		rd_kafka_topic_partition_list_destroy(a);
 		return 0;
