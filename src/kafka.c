@@ -413,18 +413,17 @@ int tarn_consumer_open(tarn_consumer **out, const tarn_consumer_options *opts)
 		rc = conf_set(conf, "auto.offset.reset", "earliest");
 	if (!rc)
 		rc = conf_set(conf, "enable.partition.eof", opts->exit_at_end ? "true" : "false");
-	/* librdkafka 2.0.2 stops fetching a partition once its queue holds
-	 * queued.min.messages (100,000) and looks again only 1 s later
-	 * (fetch.queue.backoff.ms, configurable from 2.2): reading a backlog,
-	 * tarn drained 100,000 in ~0.3 s and then idled, at ~115,000 msg/s. A
-	 * higher count leaves queued.max.messages.kbytes as the bound, set to
-	 * half librdkafka's 64 MB: a queued MB costs ~3 MB of RSS (the fetch
-	 * buffers and an op per message), and edge boxes are small. -X may
-	 * set either. */
+	/* librdkafka 2.0.2 stops fetching once the consumer's queue holds
+	 * queued.min.messages (100,000) or queued.max.messages.kbytes (64 MB),
+	 * and looks again only 1 s later (fetch.queue.backoff.ms, settable
+	 * from 2.2 on): reading a backlog, tarn drained 100,000 in ~0.3 s and
+	 * then idled, at ~115,000 msg/s. With a higher count, only the 64 MB
+	 * bound stops the fetcher, about once per second of backlog. The
+	 * queue costs RSS (~3 MB per queued MB: fetch buffers and an op per
+	 * message); -X queued.max.messages.kbytes=16384 bounds it on a small
+	 * box, at the price of more 1 s pauses. */
 	if (!rc)
 		rc = conf_set(conf, "queued.min.messages", "1000000");
-	if (!rc)
-		rc = conf_set(conf, "queued.max.messages.kbytes", "32768");
 	if (!rc)
 		rc = conf_apply(conf, opts->conf, opts->n_conf);
 	if (!rc) {
