@@ -357,7 +357,7 @@ static void ids__runs_keep_forty_bits_and_every_location(void **state)
  * a re-delivery right after a commit needs no block read; they are not
  * written to a run a second time by the next flush, and older ones are
  * answered by the runs. */
-#define KEPT_TEST 40000
+#define KEPT_TEST 100000 /* past RECENT_KEPT (65,536) */
 static void ids__recent_ids_kept_after_a_flush(void **state)
 {
 	const struct tarn__idcand *c;
