@@ -1174,6 +1174,19 @@ int tarn_producer_flush(tarn_producer *p, int timeout_ms, uint64_t *acked, uint6
 			       p->failed ? p->first_error : "timed out waiting for delivery");
 }
 
+int tarn__producer_wait_acked(tarn_producer *p, uint64_t upto, int timeout_ms)
+{
+	int64_t until = tarn_time_now_us() + (int64_t)timeout_ms * 1000;
+
+	rd_kafka_poll(p->rk, 0);
+	while (p->prefix < upto && !p->failed && tarn_time_now_us() < until)
+		rd_kafka_poll(p->rk, 10);
+	if (p->prefix >= upto && !p->failed)
+		return TARN_OK;
+	/* a failure, or time out: what flush would say, without waiting on */
+	return tarn_producer_flush(p, 0, NULL, NULL);
+}
+
 void tarn_producer_close(tarn_producer *p)
 {
 	if (!p)

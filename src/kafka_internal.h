@@ -68,6 +68,12 @@ void tarn__offsets_commit(struct tarn__offsets *o, tarn_consumer *c, uint64_t *e
 /* Free the table of o; o may be used again. */
 void tarn__offsets_free(struct tarn__offsets *o);
 
+/* Serve p's delivery reports until the first `upto` messages sent (in
+ * send order, tarn_producer_sent) are all acknowledged. TARN_OK; or
+ * TARN_EDELIVERY, as tarn_producer_flush says it, when a message failed
+ * or timeout_ms passed first. */
+int tarn__producer_wait_acked(tarn_producer *p, uint64_t upto, int timeout_ms);
+
 /* ---- transactions (Kafka's consume-transform-produce: KIP-98, KIP-447) ---- */
 
 /* Register p's transactional.id with its transaction coordinator

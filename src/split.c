@@ -141,9 +141,10 @@ static int route(struct splitter *s, tarn_event *ev)
 }
 
 /* Read one batch and send it. *end: the input is at its end or stop was
- * asked for. */
+ * asked for. idle_out: return an empty batch when no message comes within
+ * a poll (50 ms), so that the batch in flight gets committed. */
 static int read_batch(tarn_consumer *c, struct splitter *s, struct tarn__offsets *o,
-		      tarn_split_counts *k, size_t *n, int *end)
+		      tarn_split_counts *k, size_t *n, int *end, int idle_out)
 {
 	const tarn_split_options *opts = s->opts;
 	int64_t t0 = 0;
@@ -162,6 +163,8 @@ static int read_batch(tarn_consumer *c, struct splitter *s, struct tarn__offsets
 		rc = tarn_consumer_poll(c, 50, &ev);
 		if (rc == TARN_EINVAL) {
 			tarn_producer_poll(s->producer);
+			if (!*n && idle_out)
+				break;
 			continue; /* nothing for now, or a transient error */
 		}
 		if (rc == TARN_ENOTFOUND) {
@@ -184,11 +187,47 @@ static int read_batch(tarn_consumer *c, struct splitter *s, struct tarn__offsets
 	return TARN_OK;
 }
 
+/* At-least-once, two batches deep: a batch is read and sent while the
+ * previous one's acknowledgements come in (waiting for each batch before
+ * reading the next left the producer's queue empty half the time: 0.26x
+ * kcat's rate on a real broker). A batch's offsets are committed only once
+ * every message of it is acknowledged. */
+struct pipeline {
+	struct tarn__offsets prev; /* the batch sent before, not committed yet */
+	uint64_t prev_end;	   /* messages sent up to its end */
+	tarn_split_counts prev_k;  /* the counts once it is acknowledged */
+	tarn_split_counts done;	   /* the counts of every batch acknowledged */
+	int in_flight;
+};
+
+/* The previous batch acknowledged (within timeout_ms), then its offsets
+ * committed; a failed commit (rebalance, broker away) is retried with the
+ * next, and at worst its messages are sent again. */
+static int settle_prev(struct pipeline *pl, tarn_producer *producer, tarn_consumer *consumer,
+		       const tarn_split_options *o, tarn_split_counts *k)
+{
+	int rc;
+
+	if (!pl->in_flight)
+		return TARN_OK;
+	rc = tarn__producer_wait_acked(producer, pl->prev_end, o->flush_timeout_ms);
+	if (rc)
+		return rc;
+	tarn__offsets_commit(&pl->prev, consumer, &k->offset_commit_errors);
+	pl->in_flight = 0;
+	pl->done = pl->prev_k;
+	pl->done.offset_commit_errors = k->offset_commit_errors;
+	if (o->progress)
+		o->progress(o->progress_ctx, &pl->done);
+	return TARN_OK;
+}
+
 int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer, const tarn_split_options *opts,
 		   tarn_split_counts *counts)
 {
 	tarn_split_options o = opts ? *opts : (tarn_split_options)TARN_SPLIT_OPTIONS_INIT;
 	struct tarn__offsets offs;
+	struct pipeline pl;
 	struct splitter s;
 	tarn_split_counts k = { 0 };
 	int rc = TARN_OK, end = 0, tries, txn;
@@ -207,8 +246,10 @@ int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer, const tarn_
 		o.flush_timeout_ms = 60000;
 	if (counts)
 		k = *counts;
+	pl.done = k;
 	memset(&s, 0, sizeof(s));
 	memset(&offs, 0, sizeof(offs));
+	memset(&pl, 0, sizeof(pl));
 	s.producer = producer;
 	s.opts = &o;
 	txn = tarn_producer_is_transactional(producer);
@@ -223,11 +264,15 @@ int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer, const tarn_
 		if (txn)
 			rc = tarn__txn_begin(producer);
 		if (!rc)
-			rc = read_batch(consumer, &s, &offs, &k, &n, &end);
+			rc = read_batch(consumer, &s, &offs, &k, &n, &end, pl.in_flight);
 		if (rc)
 			break;
-		if (!n)
+		if (!n) {
+			/* nothing more for now: the batch in flight is committed */
+			if (!txn)
+				rc = settle_prev(&pl, producer, consumer, &o, &k);
 			continue;
+		}
 		if (txn) {
 			rc = tarn__txn_commit(producer, consumer, &offs, o.flush_timeout_ms);
 			if (rc == TARN_EDELIVERY) {
@@ -241,28 +286,46 @@ int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer, const tarn_
 			if (rc)
 				break;
 		} else {
-			/* every message of the batch acknowledged, or none committed */
-			rc = tarn_producer_flush(producer, o.flush_timeout_ms, NULL, NULL);
+			struct tarn__offsets t;
+
+			rc = settle_prev(&pl, producer, consumer, &o, &k);
 			if (rc)
 				break;
-			/* a failed commit (rebalance, broker away) is retried with
-			 * the next batch; the messages are delivered already, so at
-			 * worst they are sent again */
-			tarn__offsets_commit(&offs, consumer, &k.offset_commit_errors);
+			t = pl.prev;
+			pl.prev = offs;
+			offs = t; /* its offsets were forgotten by the commit */
+			pl.prev_end = tarn_producer_sent(producer);
+			pl.in_flight = 1;
 		}
 		k.routed += s.routed;
 		k.dead_lettered += s.dead;
 		k.batches++;
-		if (o.progress)
-			o.progress(o.progress_ctx, &k);
+		if (txn) {
+			pl.done = k;
+			if (o.progress)
+				o.progress(o.progress_ctx, &k);
+		} else {
+			pl.prev_k = k;
+		}
 	}
+	if (!txn && !rc)
+		rc = settle_prev(&pl, producer, consumer, &o, &k); /* the last batch */
 	if (txn)
 		tarn__txn_abort(producer, o.flush_timeout_ms); /* an empty or failed one */
 	/* a few more tries for offsets whose commit failed during a rebalance */
-	for (tries = 0; rc == TARN_OK && !txn && offs.pending && tries < 5; tries++)
-		tarn__offsets_commit(&offs, consumer, &k.offset_commit_errors);
+	for (tries = 0; rc == TARN_OK && !txn && (pl.prev.pending || offs.pending) && tries < 5;
+	     tries++)
+		tarn__offsets_commit(pl.prev.pending ? &pl.prev : &offs, consumer,
+				     &k.offset_commit_errors);
 	tarn__offsets_free(&offs);
+	tarn__offsets_free(&pl.prev);
 	free(s.hdr);
+	if (rc) {
+		/* what was sent and not acknowledged does not count as routed */
+		k.routed = pl.done.routed;
+		k.dead_lettered = pl.done.dead_lettered;
+		k.batches = pl.done.batches;
+	}
 	if (counts)
 		*counts = k;
 	return rc;
