@@ -57,10 +57,11 @@ typedef void (*tarn_ingest_progress_cb)(void *ctx, const tarn_ingest_counts *c);
 typedef struct tarn_ingest_options {
 	tarn_extract_options extract;
 	size_t batch_events;		  /* commit after this many inputs; 0: the default,
-					     100000 for a stream (as a bulk load into
-					     SQLite), 20000 for Kafka (where batch_ms
-					     usually ends a batch first) */
-	int batch_ms;			  /* Kafka: commit at least this often, ms; default 100 */
+					     100000 (as a bulk load into SQLite; from
+					     Kafka, batch_ms usually ends a batch first) */
+	int batch_ms;			  /* Kafka: commit at least this often, ms; default
+					     100; up to 10x that while a backlog is read
+					     (the next input is already waiting) */
 	tarn_ingest_progress_cb progress; /* may be NULL */
 	void *progress_ctx;
 	volatile sig_atomic_t *stop; /* when it becomes non-zero, commit and return; may be NULL */
