@@ -246,10 +246,10 @@ int tarn_split_run(tarn_consumer *consumer, tarn_producer *producer, const tarn_
 		o.flush_timeout_ms = 60000;
 	if (counts)
 		k = *counts;
-	pl.done = k;
 	memset(&s, 0, sizeof(s));
 	memset(&offs, 0, sizeof(offs));
 	memset(&pl, 0, sizeof(pl));
+	pl.done = k;
 	s.producer = producer;
 	s.opts = &o;
 	txn = tarn_producer_is_transactional(producer);
