@@ -170,7 +170,9 @@ struct pipe {
 	struct chunk *chunks[N_CHUNKS];
 	int ready[N_CHUNKS]; /* filled, waiting to be stored */
 	int abort;	     /* the storing side stopped */
-	int backlog;	     /* the last chunk filled up without waiting for input */
+	int backlog;	     /* the source is read faster than it gets input: the
+				last chunk filled up without a poll that found
+				nothing (a consumer behind its topic's end) */
 	struct source *src;
 };
 
@@ -277,14 +279,15 @@ static int kafka_next(struct source *src, tarn_event *ev)
 	return rc;
 }
 
-static int is_aborted(struct pipe *p)
+/* A flag of the pipe (abort, backlog), read under its lock. */
+static int pipe_flag(struct pipe *p, const int *flag)
 {
-	int a;
+	int v;
 
 	pthread_mutex_lock(&p->mu);
-	a = p->abort;
+	v = *flag;
 	pthread_mutex_unlock(&p->mu);
-	return a;
+	return v;
 }
 
 /* Copy n bytes into the chunk; the offset, or SIZE_MAX for NULL. */
@@ -326,7 +329,7 @@ static void reader_fill(struct pipe *p, struct chunk *ch)
 			ch->waited = 1;
 			/* the storing side may have stopped while we wait for
 			 * input; reader_loop checks again between chunks */
-			if (is_aborted(p)) {
+			if (pipe_flag(p, &p->abort)) {
 				ch->last = 1;
 				break;
 			}
@@ -515,18 +518,6 @@ static void pipe_free(struct pipe *p)
 	}
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
-}
-
-/* The source is read faster than it gets input: the last chunk filled up
- * without a poll that found nothing (a consumer behind its topic's end). */
-static int in_backlog(struct pipe *p)
-{
-	int b;
-
-	pthread_mutex_lock(&p->mu);
-	b = p->backlog;
-	pthread_mutex_unlock(&p->mu);
-	return b;
 }
 
 /* Wait up to wait_us for chunk k; 1 when it is ready. */
@@ -737,7 +728,7 @@ static int run_pipeline(tarn_lake *lake, struct source *src, tarn_ingest_counts 
 		if (consumer && st.in_batch) {
 			/* while a backlog is read, a batch grows to
 			 * BACKLOG_BATCHES x batch_ms */
-			if (in_backlog(&p))
+			if (pipe_flag(&p, &p.backlog))
 				limit_us = BACKLOG_BATCHES * batch_us;
 			wait_us = st.batch_start + limit_us - tarn_time_now_us();
 		}
