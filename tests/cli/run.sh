@@ -1735,6 +1735,18 @@ t_ingest_regex_topics_cooperative() {
 	regex_topics coop cooperative-sticky
 }
 
+# wait_stored LAKE TRIES: wait (0.5 s a try) until LAKE's blocks hold an
+# event; 1 when they never did
+wait_stored() {
+	local i
+	for i in $(seq "$2"); do
+		[ -d "$1/shards" ] && [ "$(shard_sum "$1" 'SELECT sum(n_events) FROM blocks' \
+			2>/dev/null)" -gt 0 ] 2>/dev/null && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
 # Members join and leave while tarn ingests: lake A's ingest runs
 # throughout; lake B's joins the same group, then is killed (-9); a kcat
 # member that never commits joins and leaves. Input arrives meanwhile.
@@ -1758,11 +1770,7 @@ members_join_leave() {
 		--no-progress 2>"$WORK/b.err" &
 	b=$!
 	echo "$b" >>"$WORK/serve.pids"
-	for i in $(seq 40); do
-		[ -d "$B/shards" ] && [ "$(shard_sum "$B" 'SELECT sum(n_events) FROM blocks' \
-			2>/dev/null)" -gt 0 ] 2>/dev/null && break
-		sleep 0.5
-	done
+	wait_stored "$B" 40
 	# kcat as a member that reads and never commits (kcat -G stores and
 	# commits what it printed unless enable.auto.offset.store=false)
 	kcat -C -b "$BS" -G "$g" "${QUICK[@]}" ${strat[@]+"${strat[@]}"} -X enable.auto.commit=false \
@@ -1846,11 +1854,7 @@ t_ingest_e_waits_for_the_group() {
 	i=$!
 	echo "$i" >>"$WORK/serve.pids"
 	# ingest holds some partitions once it has stored something
-	for n in $(seq 60); do
-		[ -d "$L/shards" ] && [ "$(shard_sum "$L" 'SELECT sum(n_events) FROM blocks' \
-			2>/dev/null)" -gt 0 ] 2>/dev/null && break
-		sleep 0.5
-	done
+	wait_stored "$L" 60
 	n=$(shard_sum "$L" 'SELECT sum(n_events) FROM blocks')
 	[ "$n" -gt 0 ] && [ "$n" -lt 2000 ] || fail "ingest stored $n before kcat left: no partition was kcat's"
 	sleep 2
