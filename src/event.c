@@ -16,6 +16,7 @@
 #include "tarn/headers.h"
 #include "tarn/time.h"
 #include "error_internal.h"
+#include "event_scan.h"
 
 void tarn_event_init(tarn_event *ev)
 {
@@ -123,32 +124,18 @@ enum want_slot {
 	W_COUNT
 };
 
-#define PATH_PARTS 32  /* a path with more parts never matches */
-#define PART_MAX   255 /* nor one with a longer part */
-#define VALUE_CAP  256 /* bytes of a value kept; every use allows <= 255 */
-
-enum vtype { V_NONE, V_NULL, V_STRING, V_INTEGER, V_OTHER };
-
-struct want {
-	const char *part[PATH_PARTS];
-	size_t len[PATH_PARTS];
-	int n; /* parts; 0: not wanted */
-};
-
-struct value {
-	enum vtype type;
-	size_t len;	     /* the whole value's length, may be > VALUE_CAP */
-	const char *s;	     /* the value (strings decoded; integers as text):
-			      * in the payload when it is there as it is,
-			      * else buf */
-	char buf[VALUE_CAP]; /* else its first bytes, copied */
-};
+#define SLOTS	  TARN__JPATHS_MAX
+#define PART_MAX  255		   /* a path with a longer part never matches */
+#define VALUE_CAP TARN__JVALUE_CAP /* bytes of a value kept; every use allows <= 255 */
 
 struct scan {
-	const struct want *w[W_COUNT];
-	struct want custom[W_COUNT]; /* paths given in the options */
-	struct value v[W_COUNT];
+	const tarn__jpath *w[SLOTS];
+	tarn__jpath custom[W_COUNT]; /* paths given in the options */
+	tarn__jvalue *v;	     /* n_slots values, the caller's */
+	int n_slots;
+	int first_wins;		       /* SQLite's lookup: the first of a repeated key */
 	uint32_t live[JSON_DEPTH + 1]; /* per open container: slots whose path leads on */
+	uint32_t seen[JSON_DEPTH + 1]; /* first_wins: slots a key of that object matched */
 	int depth;		       /* open containers */
 	uint32_t pending;	       /* slots the last key matched */
 	int values;		       /* values seen at the top level */
@@ -157,7 +144,7 @@ struct scan {
 	yajl_callbacks cb;	     /* this parse's: see want_strings */
 };
 
-static void want_path(struct want *w, const char *path)
+static void want_path(tarn__jpath *w, const char *path)
 {
 	const char *p = path;
 
@@ -168,7 +155,7 @@ static void want_path(struct want *w, const char *path)
 		const char *dot = strchr(p, '.');
 		size_t n = dot ? (size_t)(dot - p) : strlen(p);
 
-		if (w->n == PATH_PARTS || n > PART_MAX) {
+		if (w->n == TARN__JPATH_PARTS || n > PART_MAX) {
 			w->n = 0;
 			return;
 		}
@@ -181,7 +168,7 @@ static void want_path(struct want *w, const char *path)
 }
 
 /* The default paths, compiled once. */
-static struct want default_want[W_COUNT];
+static tarn__jpath default_want[W_COUNT];
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 
 static void compile_defaults(void)
@@ -200,7 +187,7 @@ static void compile_defaults(void)
 /* Slot i wants field when given, else its default (none when no_default). */
 static void want(struct scan *sc, int i, const char *field, int no_default)
 {
-	static const struct want none = { { NULL }, { 0 }, 0 };
+	static const tarn__jpath none = { { NULL }, { 0 }, 0 };
 
 	if (field) {
 		want_path(&sc->custom[i], field);
@@ -210,10 +197,11 @@ static void want(struct scan *sc, int i, const char *field, int no_default)
 	}
 }
 
-static void scan_init(struct scan *sc, const tarn_extract_options *o)
+static void scan_init(struct scan *sc, const tarn_extract_options *o, tarn__jvalue *v)
 {
 	int i;
 
+	sc->v = v;
 	pthread_once(&default_once, compile_defaults);
 	sc->depth = 0;
 	sc->pending = 0;
@@ -227,14 +215,16 @@ static void scan_init(struct scan *sc, const tarn_extract_options *o)
 	want(sc, W_TYPE, o->type_field, 0);
 	want(sc, W_PAGE, o->page_field, 0);
 	want(sc, W_SOURCE, o->source_field, 0);
+	sc->n_slots = W_COUNT;
+	sc->first_wins = 0;
 	for (i = 0; i < W_COUNT; i++)
-		sc->v[i].type = V_NONE;
+		sc->v[i].type = TARN__J_NONE;
 }
 
 static void want_strings(struct scan *sc);
 
 /* Keep a value for the slots whose whole path the last key completed. */
-static void keep(struct scan *sc, enum vtype type, const void *p, size_t len)
+static void keep(struct scan *sc, tarn__jtype type, const void *p, size_t len)
 {
 	uint32_t m = sc->pending;
 	int i;
@@ -243,14 +233,16 @@ static void keep(struct scan *sc, enum vtype type, const void *p, size_t len)
 	if (sc->depth == 0)
 		sc->values++;
 	for (i = 0; m; i++, m >>= 1) {
-		struct value *v = &sc->v[i];
+		tarn__jvalue *v = &sc->v[i];
 		if (!(m & 1) || sc->w[i]->n != sc->depth)
 			continue;
 		v->type = type;
 		v->len = len;
 		/* yajl passes a string without escapes (and a number) as a
 		 * pointer into the payload, which outlives the scan */
-		if ((const char *)p >= sc->text && (const char *)p + len <= sc->text_end) {
+		v->in_payload =
+			(const char *)p >= sc->text && (const char *)p + len <= sc->text_end;
+		if (v->in_payload) {
 			v->s = p;
 		} else {
 			memcpy(v->buf, p, len < VALUE_CAP ? len : VALUE_CAP);
@@ -262,14 +254,13 @@ static void keep(struct scan *sc, enum vtype type, const void *p, size_t len)
 
 static int on_null(void *ctx)
 {
-	keep(ctx, V_NULL, "", 0);
+	keep(ctx, TARN__J_NULL, "", 0);
 	return 1;
 }
 
 static int on_bool(void *ctx, int b)
 {
-	(void)b;
-	keep(ctx, V_OTHER, "", 0);
+	keep(ctx, b ? TARN__J_TRUE : TARN__J_FALSE, "", 0);
 	return 1;
 }
 
@@ -277,15 +268,15 @@ static int on_bool(void *ctx, int b)
 static int on_number(void *ctx, const char *s, size_t len)
 {
 	keep(ctx,
-	     memchr(s, '.', len) || memchr(s, 'e', len) || memchr(s, 'E', len) ? V_OTHER
-									       : V_INTEGER,
+	     memchr(s, '.', len) || memchr(s, 'e', len) || memchr(s, 'E', len) ? TARN__J_REAL
+									       : TARN__J_INTEGER,
 	     s, len);
 	return 1;
 }
 
 static int on_string(void *ctx, const unsigned char *s, size_t len)
 {
-	keep(ctx, V_STRING, s, len);
+	keep(ctx, TARN__J_STRING, s, len);
 	return 1;
 }
 
@@ -295,12 +286,19 @@ static int on_key(void *ctx, const unsigned char *k, size_t len)
 	uint32_t m = sc->live[sc->depth - 1], hit = 0;
 	int lvl = sc->depth - 1, i;
 
+	/* SQLite compares a key's text as written: one with escapes (yajl
+	 * hands it decoded, outside the payload) matches no path there */
+	if (sc->first_wins && ((const char *)k < sc->text || (const char *)k + len > sc->text_end))
+		m = 0;
+	if (sc->first_wins)
+		m &= ~sc->seen[lvl];
 	for (i = 0; m; i++, m >>= 1) {
 		if (!(m & 1) || sc->w[i]->len[lvl] != len || memcmp(sc->w[i]->part[lvl], k, len))
 			continue;
 		hit |= 1u << i;
-		sc->v[i].type = V_NONE; /* a repeated key replaces the earlier value */
+		sc->v[i].type = TARN__J_NONE; /* a repeated key replaces the earlier value */
 	}
+	sc->seen[lvl] |= hit;
 	sc->pending = hit;
 	want_strings(sc);
 	return 1;
@@ -313,7 +311,7 @@ static int open_container(struct scan *sc, int is_map)
 
 	if (sc->depth == 0 && sc->values == 0)
 		sc->top_object = is_map;
-	keep(sc, V_OTHER, "", 0);
+	keep(sc, TARN__J_CONTAINER, "", 0);
 	if (sc->depth == JSON_DEPTH) {
 		sc->too_deep = 1;
 		return 0;
@@ -323,9 +321,10 @@ static int open_container(struct scan *sc, int is_map)
 			longer |= 1u << i;
 	/* the top-level object: every wanted path starts here */
 	if (sc->depth == 0 && is_map)
-		for (i = 0; i < W_COUNT; i++)
+		for (i = 0; i < sc->n_slots; i++)
 			if (sc->w[i]->n)
 				longer |= 1u << i;
+	sc->seen[sc->depth] = 0;
 	sc->live[sc->depth++] = longer;
 	want_strings(sc);
 	return 1;
@@ -474,6 +473,34 @@ static int parse(const tarn_event *ev, struct scan *sc, const char **err)
 	return 0;
 }
 
+void tarn__jpath_compile(tarn__jpath *p, const char *dotted)
+{
+	want_path(p, dotted);
+}
+
+int tarn__json_lookup(const void *payload, size_t len, const tarn__jpath *const *paths, int n,
+		      tarn__jvalue *out)
+{
+	tarn_event ev = { .payload = payload, .payload_len = len };
+	const char *err;
+	struct scan sc;
+	int i;
+
+	if (n > SLOTS)
+		n = SLOTS;
+	sc.v = out;
+	sc.n_slots = n;
+	sc.first_wins = 1;
+	sc.depth = 0;
+	sc.pending = 0;
+	sc.values = sc.top_object = sc.too_deep = 0;
+	for (i = 0; i < n; i++) {
+		sc.w[i] = paths[i];
+		out[i].type = TARN__J_NONE;
+	}
+	return parse(&ev, &sc, &err);
+}
+
 /* The value of a hex digit, or -1 (any case). */
 static const signed char hex_digit[256] = {
 	['0'] = 1,  ['1'] = 2,	['2'] = 3,  ['3'] = 4,	['4'] = 5,  ['5'] = 6,
@@ -529,7 +556,7 @@ static int set_id(tarn_event *ev, const char *s, size_t len)
 /* An integer's decimal text, into buf (VALUE_CAP + 1 bytes): canonical
  * ("-0" is "0") within the 64-bit range, as written outside it, so that
  * two different large integers never become one id. */
-static size_t integer_text(const struct value *v, char *buf)
+static size_t integer_text(const tarn__jvalue *v, char *buf)
 {
 	size_t n = v->len < VALUE_CAP ? v->len : VALUE_CAP;
 	char *end;
@@ -550,7 +577,7 @@ static size_t integer_text(const struct value *v, char *buf)
 }
 
 /* Copy a dimension: strings, and integers as decimal text. */
-static void set_dim(const struct value *v, char *dst, int *has)
+static void set_dim(const tarn__jvalue *v, char *dst, int *has)
 {
 	const char *s = NULL;
 	char num[VALUE_CAP + 1];
@@ -558,10 +585,10 @@ static void set_dim(const struct value *v, char *dst, int *has)
 
 	*has = 0;
 	dst[0] = '\0';
-	if (v->type == V_STRING) {
+	if (v->type == TARN__J_STRING) {
 		s = v->s;
 		len = v->len;
-	} else if (v->type == V_INTEGER) {
+	} else if (v->type == TARN__J_INTEGER) {
 		len = integer_text(v, num);
 		s = num;
 	}
@@ -582,11 +609,11 @@ static void fill_dimensions(tarn_event *ev, const struct scan *sc)
 
 /* The value of a slot, or of its default alternative when the slot's path
  * is absent; NULL when neither exists. */
-static const struct value *first_of(const struct scan *sc, int slot, int alt)
+static const tarn__jvalue *first_of(const struct scan *sc, int slot, int alt)
 {
-	if (sc->v[slot].type != V_NONE)
+	if (sc->v[slot].type != TARN__J_NONE)
 		return &sc->v[slot];
-	if (alt >= 0 && sc->v[alt].type != V_NONE)
+	if (alt >= 0 && sc->v[alt].type != TARN__J_NONE)
 		return &sc->v[alt];
 	return NULL;
 }
@@ -595,10 +622,11 @@ int tarn_event_dimensions(tarn_event *ev, const tarn_extract_options *opts)
 {
 	tarn_extract_options defaults = TARN_EXTRACT_OPTIONS_INIT;
 	const char *err;
+	tarn__jvalue v[W_COUNT];
 	struct scan sc;
 
 	ev->has_user_id = ev->has_event_type = ev->has_page = ev->has_source = 0;
-	scan_init(&sc, opts ? opts : &defaults);
+	scan_init(&sc, opts ? opts : &defaults, v);
 	if (parse(ev, &sc, &err))
 		return TARN_OK;
 	if (sc.top_object)
@@ -608,7 +636,7 @@ int tarn_event_dimensions(tarn_event *ev, const tarn_extract_options *opts)
 
 static int take_id(tarn_event *ev, const struct scan *sc, tarn_reject *why, char *detail, size_t dl)
 {
-	const struct value *v;
+	const tarn__jvalue *v;
 	tarn_header h;
 
 	if (tarn_headers_get(ev->headers, ev->headers_len, "event_id", &h) == TARN_OK) {
@@ -622,7 +650,7 @@ static int take_id(tarn_event *ev, const struct scan *sc, tarn_reject *why, char
 	if (!v)
 		return reject(why, TARN_REJECT_NO_ID, detail, dl,
 			      "no event id (header event_id or payload field)%s", NULL, 0);
-	if (v->type == V_INTEGER) {
+	if (v->type == TARN__J_INTEGER) {
 		char num[VALUE_CAP + 1];
 		size_t n = integer_text(v, num);
 		if (n > TARN_ID_MAX || set_id(ev, num, n))
@@ -631,7 +659,7 @@ static int take_id(tarn_event *ev, const struct scan *sc, tarn_reject *why, char
 				      n < VALUE_CAP ? n : VALUE_CAP);
 		return TARN_OK;
 	}
-	if (v->type != V_STRING)
+	if (v->type != TARN__J_STRING)
 		return reject(why, TARN_REJECT_BAD_ID, detail, dl,
 			      "event id is not a string or integer%s", NULL, 0);
 	if (v->len > TARN_ID_MAX || set_id(ev, v->s, v->len))
@@ -643,7 +671,7 @@ static int take_id(tarn_event *ev, const struct scan *sc, tarn_reject *why, char
 static int take_time(tarn_event *ev, const struct scan *sc, tarn_reject *why, char *detail,
 		     size_t dl)
 {
-	const struct value *v;
+	const tarn__jvalue *v;
 	tarn_header h;
 
 	if (tarn_headers_get(ev->headers, ev->headers_len, "published_at", &h) == TARN_OK) {
@@ -654,14 +682,14 @@ static int take_time(tarn_event *ev, const struct scan *sc, tarn_reject *why, ch
 		return TARN_OK;
 	}
 	v = first_of(sc, W_TIME, W_TIME2);
-	if (v && v->type == V_STRING) {
+	if (v && v->type == TARN__J_STRING) {
 		if (v->len > VALUE_CAP || tarn_time_parse(v->s, v->len, &ev->time_us))
 			return reject(why, TARN_REJECT_BAD_TIME, detail, dl,
 				      "time '%s' is not RFC 3339 or epoch ms in range", v->s,
 				      v->len);
 		return TARN_OK;
 	}
-	if (v && v->type == V_INTEGER) {
+	if (v && v->type == TARN__J_INTEGER) {
 		char num[VALUE_CAP + 1];
 		long long ms;
 
@@ -700,7 +728,7 @@ static int set_name(tarn_event *ev, const char *s, size_t len)
 static int take_name(tarn_event *ev, const struct scan *sc, tarn_reject *why, char *detail,
 		     size_t dl)
 {
-	const struct value *v;
+	const tarn__jvalue *v;
 	tarn_header h;
 
 	if (tarn_headers_get(ev->headers, ev->headers_len, "event_name", &h) == TARN_OK) {
@@ -711,9 +739,9 @@ static int take_name(tarn_event *ev, const struct scan *sc, tarn_reject *why, ch
 		return TARN_OK;
 	}
 	v = sc ? first_of(sc, W_NAME, W_NAME2) : NULL;
-	if (!v || v->type == V_NULL)
+	if (!v || v->type == TARN__J_NULL)
 		return TARN_OK;
-	if (v->type != V_STRING || v->len > TARN_NAME_MAX || set_name(ev, v->s, v->len))
+	if (v->type != TARN__J_STRING || v->len > TARN_NAME_MAX || set_name(ev, v->s, v->len))
 		return reject(why, TARN_REJECT_BAD_NAME, detail, dl,
 			      "event name is not a string of at most 255 bytes without NUL%s", NULL,
 			      0);
@@ -741,6 +769,7 @@ int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts, tarn_re
 	tarn_extract_options defaults = TARN_EXTRACT_OPTIONS_INIT;
 	size_t max = opts && opts->max_payload_bytes ? opts->max_payload_bytes
 						     : TARN_PAYLOAD_MAX_DEFAULT;
+	tarn__jvalue v[W_COUNT];
 	struct scan sc;
 	int rc;
 
@@ -760,7 +789,7 @@ int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts, tarn_re
 		return reject(why, TARN_REJECT_OVERSIZED, detail, detail_len,
 			      "payload of %s bytes is over the limit", msg, strlen(msg));
 	}
-	scan_init(&sc, opts);
+	scan_init(&sc, opts, v);
 	rc = scan_payload(ev, &sc, why, detail, detail_len);
 	if (!rc)
 		rc = take_id(ev, &sc, why, detail, detail_len);
@@ -777,6 +806,7 @@ int tarn_event_name(tarn_event *ev, const tarn_extract_options *opts, tarn_rejec
 		    char *detail, size_t detail_len)
 {
 	tarn_extract_options defaults = TARN_EXTRACT_OPTIONS_INIT;
+	tarn__jvalue v[W_COUNT];
 	struct scan sc;
 	tarn_header h;
 	int rc;
@@ -791,7 +821,7 @@ int tarn_event_name(tarn_event *ev, const tarn_extract_options *opts, tarn_rejec
 	/* the header alone decides: no JSON parse on the splitter's fast path */
 	if (tarn_headers_get(ev->headers, ev->headers_len, "event_name", &h) == TARN_OK)
 		return take_name(ev, NULL, why, detail, detail_len);
-	scan_init(&sc, opts);
+	scan_init(&sc, opts, v);
 	rc = scan_payload(ev, &sc, why, detail, detail_len);
 	return rc ? rc : take_name(ev, &sc, why, detail, detail_len);
 }
