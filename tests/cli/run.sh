@@ -1601,6 +1601,68 @@ assert len(a["measures"]) == 6 and a["rows"] > 0, a' || fail "list --format json
 }
 
 # 0.1 + 0.2 + 0.3 is exactly 0.6 in either order; integer overflow is an error
+# The native path (aggregate.c, sqlexpr.c) against SQLite itself: every
+# declaration below is in the native subset, and each table must equal the
+# GROUP BY the user would write over the events view, on payloads where
+# the convenient reading is wrong: repeated keys (SQLite takes the first),
+# escapes in values and keys, integers at and past 64 bits, REALs that
+# need SQLite's own conversion, booleans, null, objects and arrays.
+t_aggregate_native_equals_sql() {
+	local L=$WORK/agn i=0 by where n
+	local long
+	long=$(printf 'x\\u00e9%.0s' $(seq 1 60))
+	{
+		for p in '"a":1,"a":2' '"a":{"c":1},"a":{"b":2}' '"s":"x\u00e9\ud83d\ude00"' \
+			'"n":9223372036854775807' '"n":9223372036854775808' \
+			'"n":-9223372036854775808' '"n":-9223372036854775809' '"n":-0' \
+			'"r":0.1' '"r":1e5' '"r":-0.0' '"r":1.5E-3' '"r":123456789.123456789' \
+			'"r":2.675' '"r":100000.0' '"b":true' '"b":false' '"b":null' \
+			'"o":{"x":[1,2]}' '"o":[1,2,3]' '"\u0061":5' '"s":"5"' '"s":"abc"' '"s":""' \
+			"\"s\":\"$long\"" '"n":5,"s":"5","r":5.0' '"a":{"b":{"c":"deep"}}' \
+			'"s":"a\"b"' '"n":12,"r":0.30000000000000004'; do
+			i=$((i + 1))
+			printf '{"event_id":"n%d","timestamp":"2026-11-2%dT0%d:0%d:00Z",%s,"event_type":"%s"}\n' \
+				$i $((i % 3)) $((i % 7)) $((i % 10)) "$p" "$([ $((i % 2)) = 0 ] && echo x || echo y)"
+		done
+	} >"$WORK/agn.jsonl"
+	"$TARN" ingest --lake "$L" "$WORK/agn.jsonl" 2>/dev/null || fail "ingest"
+	n=0
+	while IFS='|' read -r by where; do
+		n=$((n + 1))
+		"$TARN" aggregate create --lake "$L" nat$n --every hour --where "$where" --by v="$by" \
+			--measure c='count(*)' --measure lo="min($by)" --measure hi="max($by)" \
+			--measure d="count(DISTINCT $by)" >/dev/null 2>"$WORK/err" ||
+			fail "create nat$n ($by | $where): $(cat "$WORK/err")"
+		local got want
+		got=$(tq "$L" "SELECT event_date, window_start, quote(v), c, quote(lo), quote(hi), d
+			FROM nat$n ORDER BY 1, 2, 3")
+		want=$(tq "$L" "SELECT event_date, strftime('%Y-%m-%dT%H:00:00Z', event_time / 1000000,
+			'unixepoch') AS w, quote($by) AS v, count(*), quote(min($by)), quote(max($by)),
+			count(DISTINCT $by) FROM events WHERE $where GROUP BY 1, 2, $by ORDER BY 1, 2, 3")
+		[ -n "$want" ] || fail "nat$n: the check selects no row ($by | $where)"
+		[ "$got" = "$want" ] || fail "nat$n ($by | $where) differs:
+$got
+--- SQLite:
+$want"
+	done <<'LIST'
+payload->>'$.a'|payload->>'$.a' IS NULL OR payload->>'$.a' IS NOT NULL
+payload->>'$.a.b'|payload->>'$.a' IS NOT NULL OR payload->>'$.a.b' IS NULL
+payload->>'$.s'|payload->>'$.s' <> 'abc'
+payload->>'$.n'|payload->>'$.n' > -1 OR payload->>'$.n' <= -1
+payload->>'$.r'|payload->>'$.r' >= 0.1 OR payload->>'$.r' < 0.1
+payload->>'$.b'|payload->>'$.b' IS NULL OR payload->>'$.b' = 1
+payload->>'$.o'|NOT (payload->>'$.o' IS NULL)
+payload->>'$.o.x'|event_time > 0
+payload->>'$.s'|payload->>'$.s' = '5' OR payload->>'$.n' = 5 OR payload->>'$.r' = 5
+payload->>'$.a.b.c'|event_name = 'x' OR event_name = 'y'
+event_name|payload->>'$.n' = 9223372036854775807 OR payload->>'$.r' = 100000
+payload->>'$.r'|payload->>'$.r' == 0.30000000000000004 OR payload->>'$.r' != 2.675
+payload->>'$.n'|event_time > 0 AND NOT payload->>'$.n' < -9223372036854775807
+LIST
+	echo "    $n declarations on the native path equal SQLite's GROUP BY over $i events"
+	"$TARN" verify --lake "$L" >"$WORK/out" || fail "verify: $(cat "$WORK/out")"
+}
+
 t_aggregate_exact_sums() {
 	local L1=$WORK/dec1 L2=$WORK/dec2 L3=$WORK/ovf v
 	printf '{"event_id":"a","timestamp":"2026-11-20T10:00:00Z","v":%s}\n' 0.1 0.2 0.3 |
@@ -1975,7 +2037,7 @@ t_aggregate_backfill_kill9() {
 			--measure n='count(*)' --measure users="count(DISTINCT payload->>'\$.user_id')" \
 			2>/dev/null &
 		p=$!
-		sleep "0.$((RANDOM % 4 + 1))"
+		sleep "0.0$((RANDOM % 8 + 1))"
 		kill -9 $p 2>/dev/null
 		wait $p 2>/dev/null
 		state=$(sqlite3 "$L/gold.db" "SELECT state FROM aggregates WHERE name = 'k$i'")
@@ -2212,7 +2274,7 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_serve_dashboard t_serve_damaged_lake t_serve_aggregates t_progress_and_json t_progress_on_tty t_json_summaries \
 	t_minute_tables t_prune_retention t_compaction t_broker_stops_on_signal \
 	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused t_rebuild_past_a_damaged_shard \
-	t_ingest_remembers_field_mapping t_aggregate_declared t_aggregate_exact_sums \
+	t_ingest_remembers_field_mapping t_aggregate_declared t_aggregate_native_equals_sql t_aggregate_exact_sums \
 	t_aggregate_create_while_ingesting t_aggregate_backfill_kill9 \
 	t_aggregate_property t_aggregate_real_data \
 	t_ingest_regex_topics_offsets t_ingest_regex_topics_cooperative \
