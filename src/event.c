@@ -134,6 +134,7 @@ struct scan {
 	tarn__jvalue *v;	     /* n_slots values, the caller's */
 	int n_slots;
 	int first_wins;		       /* SQLite's lookup: the first of a repeated key */
+	int left, done;		       /* first_wins: slots without a value; all found */
 	uint32_t live[JSON_DEPTH + 1]; /* per open container: slots whose path leads on */
 	uint32_t seen[JSON_DEPTH + 1]; /* first_wins: slots a key of that object matched */
 	int depth;		       /* open containers */
@@ -216,7 +217,7 @@ static void scan_init(struct scan *sc, const tarn_extract_options *o, tarn__jval
 	want(sc, W_PAGE, o->page_field, 0);
 	want(sc, W_SOURCE, o->source_field, 0);
 	sc->n_slots = W_COUNT;
-	sc->first_wins = 0;
+	sc->first_wins = sc->done = 0;
 	for (i = 0; i < W_COUNT; i++)
 		sc->v[i].type = TARN__J_NONE;
 }
@@ -224,7 +225,7 @@ static void scan_init(struct scan *sc, const tarn_extract_options *o, tarn__jval
 static void want_strings(struct scan *sc);
 
 /* Keep a value for the slots whose whole path the last key completed. */
-static void keep(struct scan *sc, tarn__jtype type, const void *p, size_t len)
+static int keep(struct scan *sc, tarn__jtype type, const void *p, size_t len)
 {
 	uint32_t m = sc->pending;
 	int i;
@@ -248,36 +249,38 @@ static void keep(struct scan *sc, tarn__jtype type, const void *p, size_t len)
 			memcpy(v->buf, p, len < VALUE_CAP ? len : VALUE_CAP);
 			v->s = v->buf;
 		}
+		/* the first key of a path is the one SQLite reads: once every
+		 * slot has its value, the rest of the text cannot change one */
+		if (sc->first_wins && --sc->left == 0)
+			sc->done = 1;
 	}
 	want_strings(sc);
+	return !sc->done;
 }
 
 static int on_null(void *ctx)
 {
-	keep(ctx, TARN__J_NULL, "", 0);
-	return 1;
+	return keep(ctx, TARN__J_NULL, "", 0);
 }
 
 static int on_bool(void *ctx, int b)
 {
-	keep(ctx, b ? TARN__J_TRUE : TARN__J_FALSE, "", 0);
-	return 1;
+	return keep(ctx, b ? TARN__J_TRUE : TARN__J_FALSE, "", 0);
 }
 
 /* RFC 8259 number text; an integer is one without fraction or exponent. */
 static int on_number(void *ctx, const char *s, size_t len)
 {
-	keep(ctx,
-	     memchr(s, '.', len) || memchr(s, 'e', len) || memchr(s, 'E', len) ? TARN__J_REAL
-									       : TARN__J_INTEGER,
-	     s, len);
-	return 1;
+	return keep(ctx,
+		    memchr(s, '.', len) || memchr(s, 'e', len) || memchr(s, 'E', len)
+			    ? TARN__J_REAL
+			    : TARN__J_INTEGER,
+		    s, len);
 }
 
 static int on_string(void *ctx, const unsigned char *s, size_t len)
 {
-	keep(ctx, TARN__J_STRING, s, len);
-	return 1;
+	return keep(ctx, TARN__J_STRING, s, len);
 }
 
 static int on_key(void *ctx, const unsigned char *k, size_t len)
@@ -311,7 +314,8 @@ static int open_container(struct scan *sc, int is_map)
 
 	if (sc->depth == 0 && sc->values == 0)
 		sc->top_object = is_map;
-	keep(sc, TARN__J_CONTAINER, "", 0);
+	if (!keep(sc, TARN__J_CONTAINER, "", 0))
+		return 0;
 	if (sc->depth == JSON_DEPTH) {
 		sc->too_deep = 1;
 		return 0;
@@ -454,6 +458,8 @@ static int parse(const tarn_event *ev, struct scan *sc, const char **err)
 	st = yajl_parse(h, p, ev->payload_len);
 	if (st == yajl_status_ok)
 		st = yajl_complete_parse(h);
+	if (st == yajl_status_client_canceled && sc->done)
+		st = yajl_status_ok;
 	if (st != yajl_status_ok) {
 		if (sc->too_deep) {
 			*err = "nesting too deep";
@@ -491,6 +497,8 @@ int tarn__json_lookup(const void *payload, size_t len, const tarn__jpath *const 
 	sc.v = out;
 	sc.n_slots = n;
 	sc.first_wins = 1;
+	sc.left = n;
+	sc.done = n == 0;
 	sc.depth = 0;
 	sc.pending = 0;
 	sc.values = sc.top_object = sc.too_deep = 0;

@@ -52,8 +52,11 @@ void tarn__jpath_compile(tarn__jpath *p, const char *dotted);
  * into out[0..n-1], with the lookup rules of SQLite's JSON functions
  * (json1 in SQLite 3.40, https://sqlite.org/json1.html): where an object
  * has one key twice, the first one is taken, and a key written with
- * escapes matches no path. Returns 0, or -1 when payload is not one JSON
- * text (RFC 8259) or nests deeper than 512. Thread-safe. */
+ * escapes matches no path. The parse stops once every path has its value:
+ * the text after that point is not checked, so payload should be one
+ * that extraction accepted (a stored event's). Returns 0, or -1 when the
+ * part read is not JSON (RFC 8259) or nests deeper than 512.
+ * Thread-safe. */
 int tarn__json_lookup(const void *payload, size_t len, const tarn__jpath *const *paths, int n,
 		      tarn__jvalue *out);
 

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "tarn/tarn.h"
+#include "event_scan.h"
 
 static int64_t t(const char *s)
 {
@@ -382,6 +383,48 @@ static char *nested(int depth)
 	return p;
 }
 
+/* tarn__json_lookup reads paths as SQLite's ->> does: the first of a
+ * repeated key (even when its object lacks the rest of the path), no
+ * match through a key written with escapes, the value's type and text as
+ * written; it stops once every path has its value. */
+static void event__lookup_as_sqlite_reads(void **state)
+{
+	static const char *const dotted[] = { "a", "b.c", "s", "e", "n", "r", "t", "o", "x" };
+	const char *json = "{\"a\":1,\"a\":2,\"b\":{\"d\":1},\"b\":{\"c\":3},"
+			   "\"s\":\"x\\u00e9\",\"\\u0065\":5,\"n\":-12,\"r\":1.50,\"t\":true,"
+			   "\"o\":{\"k\":[1]}}";
+	tarn__jpath p[9];
+	const tarn__jpath *pp[9];
+	tarn__jvalue v[9];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 9; i++) {
+		tarn__jpath_compile(&p[i], dotted[i]);
+		pp[i] = &p[i];
+	}
+	assert_int_equal(tarn__json_lookup(json, strlen(json), pp, 9, v), 0);
+	assert_int_equal(v[0].type, TARN__J_INTEGER); /* the first "a" */
+	assert_int_equal(v[0].len, 1);
+	assert_memory_equal(v[0].s, "1", 1);
+	assert_int_equal(v[1].type, TARN__J_NONE); /* the first "b" has no "c" */
+	assert_int_equal(v[2].type, TARN__J_STRING);
+	assert_int_equal(v[2].in_payload, 0);	   /* decoded: not the payload's bytes */
+	assert_int_equal(v[3].type, TARN__J_NONE); /* "\u0065" is not "e" for SQLite */
+	assert_int_equal(v[4].type, TARN__J_INTEGER);
+	assert_int_equal(v[5].type, TARN__J_REAL);
+	assert_int_equal(v[5].len, 4);
+	assert_memory_equal(v[5].s, "1.50", 4);
+	assert_int_equal(v[6].type, TARN__J_TRUE);
+	assert_int_equal(v[7].type, TARN__J_CONTAINER);
+	assert_int_equal(v[8].type, TARN__J_NONE);
+	/* every path found before a broken tail: the tail is not read */
+	assert_int_equal(tarn__json_lookup("{\"a\":1,\"b\":{\"c\":2},]", 20, pp, 2, v), 0);
+	assert_int_equal(v[1].type, TARN__J_INTEGER);
+	/* a path still missing when the text breaks: an error */
+	assert_int_equal(tarn__json_lookup("{\"a\":1,]", 8, pp, 3, v), -1);
+}
+
 static void event__parser_edges(void **state)
 {
 	char *deep;
@@ -461,6 +504,7 @@ int main(void)
 		cmocka_unit_test(event__headers_win_and_paths),
 		cmocka_unit_test(event__parser_edges),
 		cmocka_unit_test(event__escapes_on_and_off_the_paths),
+		cmocka_unit_test(event__lookup_as_sqlite_reads),
 	};
 
 	return cmocka_run_group_tests_name("event", tests, NULL, NULL);
