@@ -1793,7 +1793,8 @@ static int agg_read_batch(tarn__aggset *a, struct agg *g)
  * path read a JSON number as written (0.1 is exactly 0.1), where the SQL
  * path reads SQLite's double and takes its shortest text. */
 
-#define CHUNK_BYTES 65536
+#define CHUNK_BYTES   65536
+#define DISTINCT_ROWS 64 /* distinct values inserted by one statement */
 
 struct chunk {
 	struct chunk *next;
@@ -2034,10 +2035,11 @@ static int native_prepare(sqlite3 *db, struct agg *g)
 		if (g->m[i].kind != K_DISTINCT)
 			continue;
 		if (!g->put_distinct) {
-			sb_add(&b,
-			       "INSERT OR IGNORE INTO \"%s__distinct\"(sid, m, v) VALUES(?1, ?2, "
-			       "?3)",
+			size_t k;
+			sb_add(&b, "INSERT OR IGNORE INTO \"%s__distinct\"(sid, m, v) VALUES",
 			       g->name);
+			for (k = 0; k < DISTINCT_ROWS; k++)
+				sb_add(&b, "%s(?1, ?2, ?%zu)", k ? ", " : "", k + 3);
 			rc = prepare(db, &b, &g->put_distinct, g->name);
 		}
 		if (!rc) {
@@ -2580,11 +2582,49 @@ static int put_group(tarn__aggset *a, struct agg *g, struct group *gr)
 
 /* Apply g's batch groups of date: upsert each, add the new distinct
  * values, then refresh the visible rows as the SQL path does. */
+static int dent_order(const void *x, const void *y)
+{
+	const struct dent *a = *(const struct dent *const *)x, *b = *(const struct dent *const *)y;
+
+	if (a->g->sid != b->g->sid)
+		return a->g->sid < b->g->sid ? -1 : 1;
+	if (a->m != b->m)
+		return a->m < b->m ? -1 : 1;
+	return tarn__xval_cmp(&a->v, &b->v);
+}
+
+/* g's open distinct values of date in the order of NAME__distinct's key
+ * (sid, m, v), so that each insert lands beside the last one instead of
+ * on a random page of the B-tree. *out is the caller's. */
+static int dents_sorted(struct agg *g, const char *date, struct dent ***out, size_t *n)
+{
+	struct dent *d, **v;
+	size_t k = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (d = g->dlist; d; d = d->all)
+		k += !d->done && !d->g->done && memcmp(d->g->date, date, 10) == 0;
+	if (!k)
+		return TARN_OK;
+	v = malloc(k * sizeof(*v));
+	if (!v)
+		return tarn__error_set(TARN_ENOMEM, "aggregates");
+	k = 0;
+	for (d = g->dlist; d; d = d->all)
+		if (!d->done && !d->g->done && memcmp(d->g->date, date, 10) == 0)
+			v[k++] = d;
+	qsort(v, k, sizeof(*v), dent_order);
+	*out = v;
+	*n = k;
+	return TARN_OK;
+}
+
 static int native_apply(tarn__aggset *a, struct agg *g, const char *date)
 {
 	struct group *gr;
-	struct dent *d;
-	size_t i;
+	struct dent *d, **sorted = NULL;
+	size_t i, k, run, n = 0;
 	int rc = TARN_OK;
 
 	for (gr = g->glist; !rc && gr; gr = gr->all) {
@@ -2595,13 +2635,24 @@ static int native_apply(tarn__aggset *a, struct agg *g, const char *date)
 			if (g->m[i].kind == K_DISTINCT)
 				gr->part[i].n = 0;
 	}
-	for (d = g->dlist; !rc && d; d = d->all) {
-		if (d->done || d->g->done || memcmp(d->g->date, date, 10) != 0)
-			continue;
-		d->done = 1;
+	if (!rc)
+		rc = dents_sorted(g, date, &sorted, &n);
+	for (k = 0; !rc && k < n; k += run) {
+		d = sorted[k];
+		/* one statement a run of one group and measure, up to
+		 * DISTINCT_ROWS values; the last one repeats to fill it (the
+		 * repeats are ignored), so its changes are the group's */
+		for (run = 1; run < DISTINCT_ROWS && k + run < n && sorted[k + run]->g == d->g &&
+			      sorted[k + run]->m == d->m;
+		     run++)
+			;
 		sqlite3_bind_int64(g->put_distinct, 1, d->g->sid);
 		sqlite3_bind_int64(g->put_distinct, 2, (sqlite3_int64)d->m);
-		bind_val(g->put_distinct, 3, &d->v);
+		for (i = 0; i < DISTINCT_ROWS; i++) {
+			struct dent *e = sorted[k + (i < run ? i : run - 1)];
+			e->done = 1;
+			bind_val(g->put_distinct, (int)i + 3, &e->v);
+		}
 		rc = sqlite3_step(g->put_distinct);
 		sqlite3_reset(g->put_distinct);
 		if (rc != SQLITE_DONE) {
@@ -2611,6 +2662,7 @@ static int native_apply(tarn__aggset *a, struct agg *g, const char *date)
 			d->g->part[d->m].n += sqlite3_changes(a->db);
 		}
 	}
+	free(sorted);
 	for (gr = g->glist; !rc && gr; gr = gr->all) {
 		if (gr->done || memcmp(gr->date, date, 10) != 0)
 			continue;
