@@ -3495,6 +3495,49 @@ struct list_ctx {
 	void *ctx;
 };
 
+static int any_slot(void *ctx, const char *path, size_t len)
+{
+	(void)ctx;
+	(void)path;
+	(void)len;
+	return 0;
+}
+
+/* Is expr (NULL: none) in the native subset (a predicate where pred)? */
+static int native_text(sqlite3 *db, const char *expr, int pred)
+{
+	tarn__sqlexpr *x = NULL;
+	int ok;
+
+	if (!expr)
+		return 1;
+	ok = tarn__sqlexpr_compile(db, expr, any_slot, NULL, &x) == TARN_OK && x &&
+	     (!pred || tarn__sqlexpr_is_predicate(x));
+	tarn__sqlexpr_free(x);
+	return ok;
+}
+
+/* "native" when every expression of d is in the native subset, else
+ * "sql" (a set with more than TARN__JPATHS_MAX paths in all also puts
+ * the declarations after them on the SQL path). */
+static const char *path_of(sqlite3 *db, const tarn_aggregate_def *d)
+{
+	size_t i;
+	int ok = native_text(db, d->where, 1);
+
+	for (i = 0; ok && i < d->n_by; i++)
+		ok = d->by[i].expr && native_text(db, d->by[i].expr, 0);
+	for (i = 0; ok && i < d->n_measures; i++) {
+		struct measure m = { 0 };
+		m.text = (char *)d->measure[i].expr;
+		ok = m.text && parse_agg(&m, "--measure") == TARN_OK && native_text(db, m.arg, 0) &&
+		     native_text(db, m.filter, 1);
+		free(m.arg);
+		free(m.filter);
+	}
+	return ok ? "native" : "sql";
+}
+
 static int list_one(void *ctx, struct loaded *l)
 {
 	struct list_ctx *c = ctx;
@@ -3518,6 +3561,7 @@ static int list_one(void *ctx, struct loaded *l)
 		return rc;
 	info.def = l->def;
 	info.state = l->state;
+	info.path = path_of(c->db, &l->def);
 	return c->cb(c->ctx, &info);
 }
 

@@ -163,6 +163,13 @@ typedef struct tarn_aggregate_info {
 	 * creation time (whole seconds). 0 if the catalog row vanished
 	 * meanwhile. */
 	int64_t updated_us;
+	/* how a writer evaluates its expressions: "native" (every one is a
+	 * column, payload->>'$.a.b', a literal, a comparison, IS [NOT] NULL,
+	 * AND, OR or NOT: read in C, one JSON parse per event for all such
+	 * declarations) or "sql" (SQLite evaluates them over a batch table).
+	 * Both give the same rows (README, "How a declaration is
+	 * maintained"). Static string. */
+	const char *path;
 } tarn_aggregate_info;
 
 /* Called once per declared aggregate, in name order; non-zero stops. */

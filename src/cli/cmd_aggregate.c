@@ -74,10 +74,10 @@ static json_t *pairs_json(const tarn_aggregate_column *c, size_t n)
 json_t *cli_aggregate_json(const tarn_aggregate_info *info)
 {
 	const tarn_aggregate_def *d = &info->def;
-	json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:I,s:s}", "name", d->name, "window",
+	json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:I,s:s,s:s}", "name", d->name, "window",
 			      tarn_window_name(d->every), "by", pairs_json(d->by, d->n_by),
 			      "measures", pairs_json(d->measure, d->n_measures), "rows",
-			      (json_int_t)info->rows, "state", info->state);
+			      (json_int_t)info->rows, "state", info->state, "path", info->path);
 
 	json_object_set_new(o, "where", d->where ? json_string(d->where) : json_null());
 	return o;
@@ -98,8 +98,8 @@ static int list_row(void *ctx, const tarn_aggregate_info *info)
 		json_array_append_new(c->arr, cli_aggregate_json(info));
 		return 0;
 	}
-	printf("%s  every %s  %llu rows  %s\n", d->name, tarn_window_name(d->every),
-	       (unsigned long long)info->rows, info->state);
+	printf("%s  every %s  %llu rows  %s  (%s path)\n", d->name, tarn_window_name(d->every),
+	       (unsigned long long)info->rows, info->state, info->path);
 	if (d->where)
 		printf("  --where %s\n", d->where);
 	for (i = 0; i < d->n_by; i++)

@@ -1659,6 +1659,14 @@ event_name|payload->>'$.n' = 9223372036854775807 OR payload->>'$.r' = 100000
 payload->>'$.r'|payload->>'$.r' == 0.30000000000000004 OR payload->>'$.r' != 2.675
 payload->>'$.n'|event_time > 0 AND NOT payload->>'$.n' < -9223372036854775807
 LIST
+	"$TARN" aggregate create --lake "$L" viasql --every day --by v="lower(payload->>'\$.s')" \
+		--measure c='count(*)' >/dev/null 2>&1 || fail "create viasql"
+	"$TARN" aggregate list --lake "$L" --format json | python3 -c '
+import json, sys
+p = {a["name"]: a["path"] for a in json.load(sys.stdin)}
+off = [n for n, v in p.items() if n.startswith("nat") and v != "native"]
+assert not off, ("not native", off)
+assert p["viasql"] == "sql", p' || fail "aggregate list: path"
 	echo "    $n declarations on the native path equal SQLite's GROUP BY over $i events"
 	"$TARN" verify --lake "$L" >"$WORK/out" || fail "verify: $(cat "$WORK/out")"
 }
