@@ -107,6 +107,7 @@ struct tarn__aggset {
 	int n_jp;
 	char *fb[TARN__JPATHS_MAX]; /* this event's values that SQLite read */
 	struct chunk *arena;	    /* the batch's groups and values */
+	size_t arena_bytes;	    /* held by arena */
 	unsigned char *kb;	    /* a key being built */
 	size_t kcap;
 	size_t open_groups; /* groups not yet flushed */
@@ -1793,6 +1794,11 @@ static int agg_read_batch(tarn__aggset *a, struct agg *g)
  * path read a JSON number as written (0.1 is exactly 0.1), where the SQL
  * path reads SQLite's double and takes its shortest text. */
 
+/* A set's native batch is applied early (in the caller's open
+ * transaction) once its arena holds NATIVE_BATCH_BYTES, so that a
+ * backfill or rebuild of a day of any size stays within a few tens of MB. */
+#define NATIVE_BATCH_BYTES (16u << 20)
+
 #define CHUNK_BYTES   65536
 #define DISTINCT_ROWS 64 /* distinct values inserted by one statement */
 
@@ -1803,13 +1809,14 @@ struct chunk {
 };
 
 /* n bytes, 16-aligned, that live until arena_reset; NULL: no memory. */
-static void *arena_get(struct chunk **c, size_t n)
+static void *arena_get(tarn__aggset *a, size_t n)
 {
 	size_t need = (n + 15) & ~(size_t)15;
-	struct chunk *k = *c;
+	struct chunk **c = &a->arena, *k = *c;
 
 	if (!k || k->cap - k->used < need) {
 		size_t cap = need > CHUNK_BYTES ? need : CHUNK_BYTES;
+		a->arena_bytes += cap;
 		k = malloc(sizeof(*k) + cap);
 		if (!k)
 			return NULL;
@@ -1822,8 +1829,11 @@ static void *arena_get(struct chunk **c, size_t n)
 	return k->mem + k->used - need;
 }
 
-static void arena_reset(struct chunk **c)
+static void arena_reset(tarn__aggset *a)
 {
+	struct chunk **c = &a->arena;
+
+	a->arena_bytes = 0;
 	while (*c) {
 		struct chunk *k = *c;
 		*c = k->next;
@@ -1914,7 +1924,7 @@ static int keep_val(tarn__aggset *a, const tarn__xval *v, tarn__xval *out)
 {
 	*out = *v;
 	if ((v->type == SQLITE_TEXT || v->type == SQLITE_BLOB || v->s) && v->n) {
-		char *t = arena_get(&a->arena, v->n);
+		char *t = arena_get(a, v->n);
 		if (!t)
 			return tarn__error_set(TARN_ENOMEM, "aggregates");
 		memcpy(t, v->s, v->n);
@@ -2278,12 +2288,12 @@ static int group_get(tarn__aggset *a, struct agg *g, const char *date, size_t kl
 		*out = gr;
 		return TARN_OK;
 	}
-	gr = arena_get(&a->arena, sizeof(*gr));
-	key = arena_get(&a->arena, klen);
+	gr = arena_get(a, sizeof(*gr));
+	key = arena_get(a, klen);
 	if (gr) {
 		memset(gr, 0, sizeof(*gr));
-		gr->by = arena_get(&a->arena, (g->n_by ? g->n_by : 1) * sizeof(*gr->by));
-		gr->part = arena_get(&a->arena, g->n_m * sizeof(*gr->part));
+		gr->by = arena_get(a, (g->n_by ? g->n_by : 1) * sizeof(*gr->by));
+		gr->part = arena_get(a, g->n_m * sizeof(*gr->part));
 	}
 	if (!gr || !key || !gr->by || !gr->part)
 		return tarn__error_set(TARN_ENOMEM, "aggregates");
@@ -2391,8 +2401,8 @@ static int part_distinct(tarn__aggset *a, struct agg *g, struct group *gr, size_
 		d->done = 0;
 		return TARN_OK;
 	}
-	d = arena_get(&a->arena, sizeof(*d));
-	key = arena_get(&a->arena, klen);
+	d = arena_get(a, sizeof(*d));
+	key = arena_get(a, klen);
 	if (!d || !key)
 		return tarn__error_set(TARN_ENOMEM, "aggregates");
 	memset(d, 0, sizeof(*d));
@@ -2717,7 +2727,7 @@ static void native_forget(tarn__aggset *a, const char *date)
 		htab_clear(&g->groups);
 		htab_clear(&g->dset);
 	}
-	arena_reset(&a->arena);
+	arena_reset(a);
 }
 
 int tarn__aggregate_open(tarn__aggset **out, sqlite3 *db)
@@ -2843,6 +2853,28 @@ const char *tarn__aggregate_name(const tarn__aggset *a, size_t i)
 	return a->a[i]->name;
 }
 
+/* Apply every open day of the native batch now (an early flush merges
+ * into the state exactly as the day's last one does). */
+static int flush_early(tarn__aggset *a)
+{
+	char date[11];
+	size_t i;
+	int rc = TARN_OK;
+
+	while (!rc && a->open_groups) {
+		struct group *gr = NULL;
+		for (i = 0; !gr && i < a->n; i++)
+			for (gr = a->a[i]->native ? a->a[i]->glist : NULL; gr && gr->done;
+			     gr = gr->all)
+				;
+		if (!gr)
+			break;
+		memcpy(date, gr->date, sizeof(date));
+		rc = tarn__aggregate_flush(a, date);
+	}
+	return rc;
+}
+
 int tarn__aggregate_add(tarn__aggset *a, const char *date, const tarn_event *ev)
 {
 	sqlite3_stmt *st;
@@ -2854,6 +2886,8 @@ int tarn__aggregate_add(tarn__aggset *a, const char *date, const tarn_event *ev)
 	a->buffered = 1;
 	if (a->n_native) {
 		rc = native_add(a, date, ev);
+		if (!rc && a->arena_bytes > NATIVE_BATCH_BYTES && !sqlite3_get_autocommit(a->db))
+			rc = flush_early(a);
 		if (rc)
 			return rc;
 	}
