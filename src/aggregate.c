@@ -82,8 +82,7 @@ struct agg {
 	sqlite3_stmt *put_group, *put_distinct;
 	struct htab groups, dset;
 	struct group *glist; /* every group of the batch, newest first */
-	struct dent *dlist;
-	char wtext[24]; /* the last window_start computed, of wstart (µs) */
+	char wtext[24];	     /* the last window_start computed, of wstart (µs) */
 	int64_t wstart;
 };
 
@@ -1907,12 +1906,13 @@ struct group {
 	const unsigned char *gkey; /* the state's key (key_text) */
 	size_t gkey_len;
 	struct part *part;
+	struct dent **dl; /* per measure: its distinct values in the batch */
 	sqlite3_int64 sid;
 };
 
 struct dent {
-	struct hent h; /* key: group, measure, value */
-	struct dent *all;
+	struct hent h;	   /* key: group, measure, value */
+	struct dent *next; /* of the group's list for the measure */
 	struct group *g;
 	size_t m;
 	tarn__xval v;
@@ -2294,8 +2294,9 @@ static int group_get(tarn__aggset *a, struct agg *g, const char *date, size_t kl
 		memset(gr, 0, sizeof(*gr));
 		gr->by = arena_get(a, (g->n_by ? g->n_by : 1) * sizeof(*gr->by));
 		gr->part = arena_get(a, g->n_m * sizeof(*gr->part));
+		gr->dl = arena_get(a, g->n_m * sizeof(*gr->dl));
 	}
-	if (!gr || !key || !gr->by || !gr->part)
+	if (!gr || !key || !gr->by || !gr->part || !gr->dl)
 		return tarn__error_set(TARN_ENOMEM, "aggregates");
 	memcpy(key, a->kb, klen);
 	gr->h.h = h;
@@ -2310,6 +2311,7 @@ static int group_get(tarn__aggset *a, struct agg *g, const char *date, size_t kl
 		key_text(&kt, &by[i]);
 	}
 	memset(gr->part, 0, g->n_m * sizeof(*gr->part));
+	memset(gr->dl, 0, g->n_m * sizeof(*gr->dl));
 	for (i = 0; i < g->n_m; i++)
 		gr->part[i].is_int = 1;
 	if (!rc && kt.oom)
@@ -2417,8 +2419,8 @@ static int part_distinct(tarn__aggset *a, struct agg *g, struct group *gr, size_
 		rc = htab_put(&g->dset, &d->h);
 	if (rc)
 		return rc;
-	d->all = g->dlist;
-	g->dlist = d;
+	d->next = gr->dl[m];
+	gr->dl[m] = d;
 	return TARN_OK;
 }
 
@@ -2592,101 +2594,156 @@ static int put_group(tarn__aggset *a, struct agg *g, struct group *gr)
 
 /* Apply g's batch groups of date: upsert each, add the new distinct
  * values, then refresh the visible rows as the SQL path does. */
-static int dent_order(const void *x, const void *y)
-{
-	const struct dent *a = *(const struct dent *const *)x, *b = *(const struct dent *const *)y;
+/* A distinct value to insert, with what orders it among its group's
+ * values of one measure: its class (SQLite's: NULL, number, text, BLOB)
+ * and eight bytes of it after the prefix all the text values share (so
+ * that "user_00017" and "user_00018" differ there). */
+struct dkey {
+	int cls;
+	uint64_t pre;
+	struct dent *d;
+};
 
-	if (a->g->sid != b->g->sid)
-		return a->g->sid < b->g->sid ? -1 : 1;
-	if (a->m != b->m)
-		return a->m < b->m ? -1 : 1;
-	return tarn__xval_cmp(&a->v, &b->v);
+static int dkey_order(const void *x, const void *y)
+{
+	const struct dkey *a = x, *b = y;
+
+	if (a->cls != b->cls)
+		return a->cls < b->cls ? -1 : 1;
+	if (a->pre != b->pre)
+		return a->pre < b->pre ? -1 : 1;
+	return tarn__xval_cmp(&a->d->v, &b->d->v);
 }
 
-/* g's open distinct values of date in the order of NAME__distinct's key
- * (sid, m, v), so that each insert lands beside the last one instead of
- * on a random page of the B-tree. *out is the caller's. */
-static int dents_sorted(struct agg *g, const char *date, struct dent ***out, size_t *n)
+static int is_text(const tarn__xval *v)
 {
-	struct dent *d, **v;
-	size_t k = 0;
+	return v->type == SQLITE_TEXT || v->type == SQLITE_BLOB;
+}
 
-	*out = NULL;
-	*n = 0;
-	for (d = g->dlist; d; d = d->all)
-		k += !d->done && !d->g->done && memcmp(d->g->date, date, 10) == 0;
-	if (!k)
-		return TARN_OK;
-	v = malloc(k * sizeof(*v));
-	if (!v)
-		return tarn__error_set(TARN_ENOMEM, "aggregates");
-	k = 0;
-	for (d = g->dlist; d; d = d->all)
-		if (!d->done && !d->g->done && memcmp(d->g->date, date, 10) == 0)
-			v[k++] = d;
-	qsort(v, k, sizeof(*v), dent_order);
-	*out = v;
+/* The open values of list in the order of NAME__distinct's key, so that
+ * each insert lands beside the last one instead of on a random page of
+ * the B-tree; into *buf (grown as needed, the caller's), *n of them. */
+static int dents_sorted(struct dent *list, struct dkey **buf, size_t *cap, size_t *n)
+{
+	const tarn__xval *first = NULL;
+	struct dent *d;
+	size_t k = 0, skip = SIZE_MAX, i, j;
+
+	for (d = list; d; d = d->next) {
+		if (d->done)
+			continue;
+		k++;
+		if (!is_text(&d->v))
+			continue;
+		if (!first)
+			first = &d->v;
+		for (j = 0; j < skip && j < d->v.n && j < first->n && d->v.s[j] == first->s[j]; j++)
+			;
+		skip = j;
+	}
 	*n = k;
+	if (k > *cap) {
+		struct dkey *b = realloc(*buf, k * sizeof(*b));
+		if (!b)
+			return tarn__error_set(TARN_ENOMEM, "aggregates");
+		*buf = b;
+		*cap = k;
+	}
+	k = 0;
+	for (d = list; d; d = d->next) {
+		struct dkey *e = &(*buf)[k];
+		if (d->done)
+			continue;
+		*e = (struct dkey){ 0, 0, d };
+		if (d->v.type == SQLITE_INTEGER || d->v.type == SQLITE_FLOAT)
+			e->cls = 1;
+		if (is_text(&d->v)) {
+			e->cls = d->v.type == SQLITE_TEXT ? 2 : 3;
+			for (i = 0; i < 8; i++)
+				e->pre = e->pre << 8 |
+					 (skip + i < d->v.n ? (unsigned char)d->v.s[skip + i] : 0);
+		}
+		k++;
+	}
+	qsort(*buf, k, sizeof(**buf), dkey_order);
 	return TARN_OK;
 }
 
-static int native_apply(tarn__aggset *a, struct agg *g, const char *date)
+static int sid_order(const void *x, const void *y)
 {
-	struct group *gr;
-	struct dent *d, **sorted = NULL;
-	size_t i, k, run, n = 0;
-	int rc = TARN_OK;
+	const struct group *a = *(struct group *const *)x, *b = *(struct group *const *)y;
 
-	for (gr = g->glist; !rc && gr; gr = gr->all) {
-		if (gr->done || memcmp(gr->date, date, 10) != 0)
-			continue;
-		rc = put_group(a, g, gr);
-		for (i = 0; i < g->n_m; i++)
-			if (g->m[i].kind == K_DISTINCT)
-				gr->part[i].n = 0;
-	}
-	if (!rc)
-		rc = dents_sorted(g, date, &sorted, &n);
-	for (k = 0; !rc && k < n; k += run) {
-		d = sorted[k];
-		/* one statement a run of one group and measure, up to
-		 * DISTINCT_ROWS values; the last one repeats to fill it (the
-		 * repeats are ignored), so its changes are the group's */
-		for (run = 1; run < DISTINCT_ROWS && k + run < n && sorted[k + run]->g == d->g &&
-			      sorted[k + run]->m == d->m;
-		     run++)
-			;
-		sqlite3_bind_int64(g->put_distinct, 1, d->g->sid);
-		sqlite3_bind_int64(g->put_distinct, 2, (sqlite3_int64)d->m);
+	return a->sid < b->sid ? -1 : a->sid > b->sid;
+}
+
+/* Insert gr's new values of distinct measure m, DISTINCT_ROWS a statement
+ * (the last one repeated to fill it: the repeats are ignored), and count
+ * those the table did not have in gr->part[m].n. */
+static int put_distinct(tarn__aggset *a, struct agg *g, struct group *gr, size_t m,
+			struct dkey **buf, size_t *cap)
+{
+	size_t n, k, i;
+	int rc = dents_sorted(gr->dl[m], buf, cap, &n);
+
+	gr->part[m].n = 0;
+	for (k = 0; !rc && k < n; k += DISTINCT_ROWS) {
+		size_t run = n - k < DISTINCT_ROWS ? n - k : DISTINCT_ROWS;
+		sqlite3_bind_int64(g->put_distinct, 1, gr->sid);
+		sqlite3_bind_int64(g->put_distinct, 2, (sqlite3_int64)m);
 		for (i = 0; i < DISTINCT_ROWS; i++) {
-			struct dent *e = sorted[k + (i < run ? i : run - 1)];
+			struct dent *e = (*buf)[k + (i < run ? i : run - 1)].d;
 			e->done = 1;
 			bind_val(g->put_distinct, (int)i + 3, &e->v);
 		}
 		rc = sqlite3_step(g->put_distinct);
 		sqlite3_reset(g->put_distinct);
-		if (rc != SQLITE_DONE) {
-			rc = tarn__error_sqlite(a->db, "gold.db: aggregate %s", g->name);
-		} else {
-			rc = TARN_OK;
-			d->g->part[d->m].n += sqlite3_changes(a->db);
-		}
+		if (rc != SQLITE_DONE)
+			return tarn__error_sqlite(a->db, "gold.db: aggregate %s", g->name);
+		rc = TARN_OK;
+		gr->part[m].n += sqlite3_changes(a->db);
 	}
-	free(sorted);
+	if (!rc && gr->part[m].n) {
+		sqlite3_bind_int64(g->m[m].bump, 1, gr->sid);
+		sqlite3_bind_int64(g->m[m].bump, 2, gr->part[m].n);
+		rc = step_date(a->db, g->m[m].bump, NULL, g->name);
+	}
+	return rc;
+}
+
+/* Apply g's batch groups of date: upsert each, add its new distinct
+ * values (groups in row order), then refresh the visible rows as the SQL
+ * path does. */
+static int native_apply(tarn__aggset *a, struct agg *g, const char *date)
+{
+	struct group *gr, **gs = NULL;
+	struct dkey *buf = NULL;
+	size_t i, k, n = 0, cap = 0;
+	int rc = TARN_OK;
+
+	for (gr = g->glist; gr; gr = gr->all)
+		n += !gr->done && memcmp(gr->date, date, 10) == 0;
+	gs = n ? malloc(n * sizeof(*gs)) : NULL;
+	if (n && !gs)
+		return tarn__error_set(TARN_ENOMEM, "aggregates");
+	n = 0;
 	for (gr = g->glist; !rc && gr; gr = gr->all) {
 		if (gr->done || memcmp(gr->date, date, 10) != 0)
 			continue;
-		for (i = 0; !rc && i < g->n_m; i++) {
-			sqlite3_stmt *st = g->m[i].bump;
-			if (!st || gr->part[i].n == 0)
-				continue;
-			sqlite3_bind_int64(st, 1, gr->sid);
-			sqlite3_bind_int64(st, 2, gr->part[i].n);
-			rc = step_date(a->db, st, NULL, g->name);
-		}
-		gr->done = 1;
+		rc = put_group(a, g, gr);
+		gs[n++] = gr;
+	}
+	if (!rc && g->put_distinct)
+		qsort(gs, n, sizeof(*gs), sid_order);
+	for (k = 0; !rc && g->put_distinct && k < n; k++)
+		for (i = 0; !rc && i < g->n_m; i++)
+			if (g->m[i].kind == K_DISTINCT)
+				rc = put_distinct(a, g, gs[k], i, &buf, &cap);
+	for (k = 0; !rc && k < n; k++) {
+		gs[k]->done = 1;
 		a->open_groups--;
 	}
+	free(buf);
+	free(gs);
 	if (!rc)
 		rc = step_date(a->db, g->refresh, NULL, g->name);
 	if (!rc)
@@ -2723,7 +2780,6 @@ static void native_forget(tarn__aggset *a, const char *date)
 				if (gr->part[k].mp)
 					mpz_clear(gr->part[k].m);
 		g->glist = NULL;
-		g->dlist = NULL;
 		htab_clear(&g->groups);
 		htab_clear(&g->dset);
 	}
