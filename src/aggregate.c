@@ -2111,7 +2111,8 @@ static int sqlite_extract(tarn__aggset *a, const tarn_event *ev, int k, tarn__xv
 				sqlite3_reset(st);
 				return tarn__error_set(TARN_ENOMEM, "aggregates");
 			}
-			memcpy(a->fb[k], out->s, out->n);
+			if (out->n)
+				memcpy(a->fb[k], out->s, out->n);
 			out->s = a->fb[k];
 		}
 	}
@@ -2226,7 +2227,8 @@ static int key_put(tarn__aggset *a, size_t *len, const tarn__xval *v)
 	case SQLITE_BLOB:
 		*p = v->type == SQLITE_TEXT ? 't' : 'b';
 		memcpy(p + 1, &v->n, 8);
-		memcpy(p + 9, v->s, v->n);
+		if (v->n)
+			memcpy(p + 9, v->s, v->n);
 		*len += 9 + v->n;
 		break;
 	default:
@@ -2642,6 +2644,8 @@ static int dents_sorted(struct dent *list, struct dkey **buf, size_t *cap, size_
 		skip = j;
 	}
 	*n = k;
+	if (!k)
+		return TARN_OK;
 	if (k > *cap) {
 		struct dkey *b = realloc(*buf, k * sizeof(*b));
 		if (!b)
@@ -2732,7 +2736,7 @@ static int native_apply(tarn__aggset *a, struct agg *g, const char *date)
 		rc = put_group(a, g, gr);
 		gs[n++] = gr;
 	}
-	if (!rc && g->put_distinct)
+	if (!rc && g->put_distinct && n)
 		qsort(gs, n, sizeof(*gs), sid_order);
 	for (k = 0; !rc && g->put_distinct && k < n; k++)
 		for (i = 0; !rc && i < g->n_m; i++)
