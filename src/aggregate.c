@@ -1016,6 +1016,22 @@ static void decavg(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	mpz_clears(m, q, r, t, NULL);
 }
 
+static int is_text(const tarn__xval *v)
+{
+	return v->type == SQLITE_TEXT || v->type == SQLITE_BLOB;
+}
+
+/* Whether v is a REAL that GROUP BY and DISTINCT take as the INTEGER *x
+ * (integral and in the 64-bit range). */
+static int real_is_int(const tarn__xval *v, int64_t *x)
+{
+	if (v->type != SQLITE_FLOAT || v->r != floor(v->r) || v->r < -9223372036854775808.0 ||
+	    v->r >= 9223372036854775808.0)
+		return 0;
+	*x = (int64_t)v->r;
+	return 1;
+}
+
 /* Append v to a group key: equal keys exactly when GROUP BY puts the
  * values in one group (an integral REAL is the INTEGER). The stored
  * state's gkey column holds these keys: never change the format. */
@@ -1030,11 +1046,8 @@ static void key_text(struct sbuf *b, const tarn__xval *v)
 		sb_add(b, "i%lld;", (long long)x);
 		break;
 	case SQLITE_FLOAT:
-		if (v->r == floor(v->r) && v->r >= -9223372036854775808.0 &&
-		    v->r < 9223372036854775808.0) {
-			x = (int64_t)v->r;
+		if (real_is_int(v, &x))
 			goto integer;
-		}
 		sb_add(b, "r%a;", v->r);
 		break;
 	case SQLITE_TEXT:
@@ -1913,8 +1926,6 @@ struct group {
 struct dent {
 	struct hent h;	   /* key: group, measure, value */
 	struct dent *next; /* of the group's list for the measure */
-	struct group *g;
-	size_t m;
 	tarn__xval v;
 	int done;
 };
@@ -1923,7 +1934,7 @@ struct dent {
 static int keep_val(tarn__aggset *a, const tarn__xval *v, tarn__xval *out)
 {
 	*out = *v;
-	if ((v->type == SQLITE_TEXT || v->type == SQLITE_BLOB || v->s) && v->n) {
+	if ((is_text(v) || v->s) && v->n) {
 		char *t = arena_get(a, v->n);
 		if (!t)
 			return tarn__error_set(TARN_ENOMEM, "aggregates");
@@ -2179,8 +2190,7 @@ static int native_paths(tarn__aggset *a, const tarn_event *ev, tarn__xval *pv)
 	return rc;
 }
 
-/* Append v to the key being built at a->kb[*len]: equal bytes exactly when
- * key_text's are equal (an integral REAL is the INTEGER). */
+/* Room for need bytes in a->kb. */
 static int key_grow(tarn__aggset *a, size_t need)
 {
 	unsigned char *p;
@@ -2196,22 +2206,20 @@ static int key_grow(tarn__aggset *a, size_t need)
 	return TARN_OK;
 }
 
+/* Append v to the key being built at a->kb[*len]: equal bytes exactly when
+ * key_text's are equal (an integral REAL is the INTEGER). */
 static int key_put(tarn__aggset *a, size_t *len, const tarn__xval *v)
 {
 	unsigned char *p;
 	int64_t x;
 
-	if (key_grow(a,
-		     *len + 1 + 8 + (v->type == SQLITE_TEXT || v->type == SQLITE_BLOB ? v->n : 0)))
+	if (key_grow(a, *len + 1 + 8 + (is_text(v) ? v->n : 0)))
 		return TARN_ENOMEM;
 	p = a->kb + *len;
 	switch (v->type) {
 	case SQLITE_FLOAT:
-		if (v->r == floor(v->r) && v->r >= -9223372036854775808.0 &&
-		    v->r < 9223372036854775808.0) {
-			x = (int64_t)v->r;
+		if (real_is_int(v, &x))
 			goto integer;
-		}
 		*p = 'r';
 		memcpy(p + 1, &v->r, 8);
 		*len += 9;
@@ -2414,8 +2422,6 @@ static int part_distinct(tarn__aggset *a, struct agg *g, struct group *gr, size_
 	d->h.h = h;
 	d->h.key = key;
 	d->h.klen = klen;
-	d->g = gr;
-	d->m = m;
 	rc = keep_val(a, v, &d->v);
 	if (!rc)
 		rc = htab_put(&g->dset, &d->h);
@@ -2594,8 +2600,6 @@ static int put_group(tarn__aggset *a, struct agg *g, struct group *gr)
 	return rc;
 }
 
-/* Apply g's batch groups of date: upsert each, add the new distinct
- * values, then refresh the visible rows as the SQL path does. */
 /* A distinct value to insert, with what orders it among its group's
  * values of one measure: its class (SQLite's: NULL, number, text, BLOB)
  * and eight bytes of it after the prefix all the text values share (so
@@ -2615,11 +2619,6 @@ static int dkey_order(const void *x, const void *y)
 	if (a->pre != b->pre)
 		return a->pre < b->pre ? -1 : 1;
 	return tarn__xval_cmp(&a->d->v, &b->d->v);
-}
-
-static int is_text(const tarn__xval *v)
-{
-	return v->type == SQLITE_TEXT || v->type == SQLITE_BLOB;
 }
 
 /* The open values of list in the order of NAME__distinct's key, so that
@@ -3587,49 +3586,25 @@ struct list_ctx {
 	sqlite3 *db;
 	tarn_aggregate_cb cb;
 	void *ctx;
+	tarn__aggset *scratch; /* path_of's */
 };
 
-static int any_slot(void *ctx, const char *path, size_t len)
+/* "native" when d is on the native path in a set whose earlier
+ * declarations are those s holds, else "sql": the same decision as the
+ * lake's set makes (native_compile), its path budget included. s: a
+ * scratch set of list's; a ready declaration keeps its paths in s, as it
+ * does in the lake's set. */
+static const char *path_of(tarn__aggset *s, const tarn_aggregate_def *d, int ready)
 {
-	(void)ctx;
-	(void)path;
-	(void)len;
-	return 0;
-}
+	struct agg *g = NULL;
+	int n_jp = s->n_jp, native = 0;
 
-/* Is expr (NULL: none) in the native subset (a predicate where pred)? */
-static int native_text(sqlite3 *db, const char *expr, int pred)
-{
-	tarn__sqlexpr *x = NULL;
-	int ok;
-
-	if (!expr)
-		return 1;
-	ok = tarn__sqlexpr_compile(db, expr, any_slot, NULL, &x) == TARN_OK && x &&
-	     (!pred || tarn__sqlexpr_is_predicate(x));
-	tarn__sqlexpr_free(x);
-	return ok;
-}
-
-/* "native" when every expression of d is in the native subset, else
- * "sql" (a set with more than TARN__JPATHS_MAX paths in all also puts
- * the declarations after them on the SQL path). */
-static const char *path_of(sqlite3 *db, const tarn_aggregate_def *d)
-{
-	size_t i;
-	int ok = native_text(db, d->where, 1);
-
-	for (i = 0; ok && i < d->n_by; i++)
-		ok = d->by[i].expr && native_text(db, d->by[i].expr, 0);
-	for (i = 0; ok && i < d->n_measures; i++) {
-		struct measure m = { 0 };
-		m.text = (char *)d->measure[i].expr;
-		ok = m.text && parse_agg(&m, "--measure") == TARN_OK && native_text(db, m.arg, 0) &&
-		     native_text(db, m.filter, 1);
-		free(m.arg);
-		free(m.filter);
-	}
-	return ok ? "native" : "sql";
+	if (agg_compile(d, &g) == TARN_OK && native_compile(s, g) == TARN_OK)
+		native = g->native;
+	if (!ready)
+		paths_truncate(s, n_jp);
+	agg_free(g);
+	return native ? "native" : "sql";
 }
 
 static int list_one(void *ctx, struct loaded *l)
@@ -3655,13 +3630,21 @@ static int list_one(void *ctx, struct loaded *l)
 		return rc;
 	info.def = l->def;
 	info.state = l->state;
-	info.path = path_of(c->db, &l->def);
+	info.path = path_of(c->scratch, &l->def, strcmp(l->state, "ready") == 0);
 	return c->cb(c->ctx, &info);
 }
 
 int tarn_aggregate_list(tarn_lake *lake, tarn_aggregate_cb cb, void *ctx)
 {
-	struct list_ctx c = { tarn__lake_gold_db(lake), cb, ctx };
+	struct list_ctx c = { tarn__lake_gold_db(lake), cb, ctx, NULL };
+	int rc;
 
-	return catalog_each(c.db, "main", NULL, NULL, list_one, &c);
+	c.scratch = calloc(1, sizeof(*c.scratch));
+	if (!c.scratch)
+		return tarn__error_set(TARN_ENOMEM, "aggregates");
+	c.scratch->db = c.db;
+	rc = catalog_each(c.db, "main", NULL, NULL, list_one, &c);
+	paths_truncate(c.scratch, 0);
+	free(c.scratch);
+	return rc;
 }
