@@ -79,7 +79,10 @@ struct agg {
 	/* the native path (see "the native path"): every expression compiled */
 	int native;
 	tarn__sqlexpr *x_where, *x_by[MAX_COLS];
-	sqlite3_stmt *put_group, *put_distinct;
+	/* a group of the batch: its state row's id (find), then the merge
+	 * into it or, when none, the insert of a new one (no upsert: its
+	 * RETURNING made each a trigger program with a statement journal) */
+	sqlite3_stmt *find_group, *merge_group, *put_group, *put_distinct;
 	struct htab groups, dset;
 	struct group *glist; /* every group of the batch, newest first */
 	char wtext[24];	     /* the last window_start computed, of wstart (µs) */
@@ -534,6 +537,8 @@ static void agg_free(struct agg *g)
 	native_free(g);
 	for (i = 0; i < g->n_m; i++)
 		sqlite3_finalize(g->m[i].bump);
+	sqlite3_finalize(g->find_group);
+	sqlite3_finalize(g->merge_group);
 	sqlite3_finalize(g->put_group);
 	sqlite3_finalize(g->put_distinct);
 	htab_clear(&g->groups);
@@ -1271,34 +1276,51 @@ static void upsert_sql(struct sbuf *b, const struct agg *g)
 	conflict_sql(b, g);
 }
 
-/* How a group's new partial state (excluded) joins the stored one. */
-static void conflict_sql(struct sbuf *b, const struct agg *g)
+/* The assignments that join a group's new partial state to the stored
+ * one: the new values are excluded.a<i> and excluded.n<i> (the SQL path's
+ * upsert), or, when params, the native path's parameters ?<4 + n_by + 2i>
+ * and ?<5 + n_by + 2i> (its insert's numbering). */
+static void merge_sql(struct sbuf *b, const struct agg *g, int params)
 {
 	size_t i;
 
-	sb_add(b, " ON CONFLICT(event_date, gkey) DO UPDATE SET touched = 1");
 	for (i = 0; i < g->n_m; i++) {
+		char xa[32], xn[32];
+		if (params) {
+			snprintf(xa, sizeof(xa), "?%zu", 4 + g->n_by + 2 * i);
+			snprintf(xn, sizeof(xn), "?%zu", 5 + g->n_by + 2 * i);
+		} else {
+			snprintf(xa, sizeof(xa), "excluded.a%zu", i);
+			snprintf(xn, sizeof(xn), "excluded.n%zu", i);
+		}
 		switch (g->m[i].kind) {
 		case K_COUNT_STAR:
-		case K_COUNT: sb_add(b, ", n%zu = n%zu + excluded.n%zu", i, i, i); break;
+		case K_COUNT: sb_add(b, ", n%zu = n%zu + %s", i, i, xn); break;
 		case K_SUM:
 		case K_AVG:
-			sb_add(b, ", a%zu = tarn_decadd(a%zu, excluded.a%zu)", i, i, i);
-			sb_add(b, ", n%zu = n%zu + excluded.n%zu", i, i, i);
+			sb_add(b, ", a%zu = tarn_decadd(a%zu, %s)", i, i, xa);
+			sb_add(b, ", n%zu = n%zu + %s", i, i, xn);
 			break;
 		case K_MIN:
 		case K_MAX:
 			/* SQLite's scalar min()/max() are NULL when an argument
 			 * is; the aggregates skip NULLs */
 			sb_add(b,
-			       ", a%zu = CASE WHEN a%zu IS NULL THEN excluded.a%zu"
-			       " WHEN excluded.a%zu IS NULL THEN a%zu ELSE %s(a%zu, excluded.a%zu) "
-			       "END",
-			       i, i, i, i, i, g->m[i].kind == K_MIN ? "min" : "max", i, i);
+			       ", a%zu = CASE WHEN a%zu IS NULL THEN %s"
+			       " WHEN %s IS NULL THEN a%zu ELSE %s(a%zu, %s) END",
+			       i, i, xa, xa, i, g->m[i].kind == K_MIN ? "min" : "max", i, xa);
 			break;
 		case K_DISTINCT: break;
 		}
 	}
+}
+
+/* How the SQL path's upsert joins a group's new partial state (excluded)
+ * to the stored one, marking the row for its refresh. */
+static void conflict_sql(struct sbuf *b, const struct agg *g)
+{
+	sb_add(b, " ON CONFLICT(event_date, gkey) DO UPDATE SET touched = 1");
+	merge_sql(b, g, 0);
 }
 
 static void distinct_sql(struct sbuf *b, const struct agg *g, size_t i)
@@ -1333,7 +1355,9 @@ static void recount_sql(struct sbuf *b, const struct agg *g)
 	sb_add(b, " WHERE touched");
 }
 
-static void refresh_sql(struct sbuf *b, const struct agg *g)
+/* The visible rows of g from its state rows that match where ("touched",
+ * or "id = ?1"). */
+static void refresh_sql(struct sbuf *b, const struct agg *g, const char *where)
 {
 	size_t i;
 
@@ -1353,7 +1377,7 @@ static void refresh_sql(struct sbuf *b, const struct agg *g)
 		default: sb_add(b, ", n%zu", i); break;
 		}
 	}
-	sb_add(b, " FROM \"%s__state\" WHERE touched", g->name);
+	sb_add(b, " FROM \"%s__state\" WHERE %s", g->name, where);
 }
 
 static int prepare(sqlite3 *db, struct sbuf *b, sqlite3_stmt **st, const char *name)
@@ -1410,7 +1434,7 @@ static int agg_prepare(sqlite3 *db, struct agg *g, int create_tables)
 		rc = prepare(db, &b, &g->recount, g->name);
 	}
 	if (!rc) {
-		refresh_sql(&b, g);
+		refresh_sql(&b, g, g->native ? "id = ?1" : "touched");
 		rc = prepare(db, &b, &g->refresh, g->name);
 	}
 	if (!rc) {
@@ -1477,13 +1501,12 @@ static int stamp_prepare(tarn__aggset *a)
 		&a->stamp, "gold.db: aggregate_updates");
 }
 
-/* Called right after agg_apply: its last statement (untouch) changed one
- * row per group that the batch changed. */
-static int stamp_if_changed(tarn__aggset *a, const struct agg *g)
+/* Record that g changed now (changed: whether it did). */
+static int stamp_if_changed(tarn__aggset *a, const struct agg *g, int changed)
 {
 	int rc;
 
-	if (!a->stamp || sqlite3_changes(a->db) == 0)
+	if (!a->stamp || !changed)
 		return TARN_OK;
 	sqlite3_bind_text(a->stamp, 1, g->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(a->stamp, 2, tarn_time_now_us());
@@ -1799,12 +1822,12 @@ static int agg_read_batch(tarn__aggset *a, struct agg *g)
  * event into an in-memory group of the batch (count, exact decimal sum,
  * min/max, the new distinct values), and at the day's flush each group is
  * upserted into the same state table with the same merge as the SQL path
- * (conflict_sql), after which the same refresh writes the visible rows.
- * Both paths leave the same state for the same events: a value SQLite
- * would have to produce itself (a REAL's double, a string with escapes, an
- * object) is asked of SQLite. One difference is meant: sum and avg over a
- * path read a JSON number as written (0.1 is exactly 0.1), where the SQL
- * path reads SQLite's double and takes its shortest text. */
+ * (conflict_sql), after which the same refresh writes its visible row (by
+ * the row's id: no touched mark, no scan for marked rows). Both paths leave the same state for the
+ * same events: a value SQLite would have to produce itself (a REAL's double, a string with escapes,
+ * an object) is asked of SQLite. One difference is meant: sum and avg over a path read a JSON
+ * number as written (0.1 is exactly 0.1), where the SQL path reads SQLite's double and takes its
+ * shortest text. */
 
 /* A set's native batch is applied early (in the caller's open
  * transaction) once its arena holds NATIVE_BATCH_BYTES, so that a
@@ -2045,13 +2068,22 @@ static int native_prepare(sqlite3 *db, struct agg *g)
 		sb_add(&b, ", b%zu", i);
 	for (i = 0; i < g->n_m; i++)
 		sb_add(&b, ", a%zu, n%zu", i, i);
-	sb_add(&b, ") VALUES(?1, ?2, 1, ?3");
+	sb_add(&b, ") VALUES(?1, ?2, 0, ?3");
 	for (i = 0; i < g->n_by + 2 * g->n_m; i++)
 		sb_add(&b, ", ?%zu", i + 4);
 	sb_add(&b, ")");
-	conflict_sql(&b, g);
-	sb_add(&b, " RETURNING id");
 	rc = prepare(db, &b, &g->put_group, g->name);
+	if (!rc) {
+		sb_add(&b, "SELECT id FROM \"%s__state\" WHERE event_date = ?1 AND gkey = ?2",
+		       g->name);
+		rc = prepare(db, &b, &g->find_group, g->name);
+	}
+	if (!rc) {
+		sb_add(&b, "UPDATE \"%s__state\" SET touched = 0", g->name);
+		merge_sql(&b, g, 1);
+		sb_add(&b, " WHERE id = ?1");
+		rc = prepare(db, &b, &g->merge_group, g->name);
+	}
 	for (i = 0; !rc && i < g->n_m; i++) {
 		if (g->m[i].kind != K_DISTINCT)
 			continue;
@@ -2542,18 +2574,17 @@ static void bind_val(sqlite3_stmt *st, int col, const tarn__xval *v)
 }
 
 /* Upsert one group's partial state; its row id into gr->sid. */
-static int put_group(tarn__aggset *a, struct agg *g, struct group *gr)
+/* Bind gr's window, by values and partial state to st (the insert's
+ * numbering: ?3 the window, then the by values, then a<i>, n<i>). */
+static int bind_group(struct agg *g, struct group *gr, sqlite3_stmt *st)
 {
-	sqlite3_stmt *st = g->put_group;
 	size_t i;
-	int col = 4, rc = TARN_OK;
+	int col = 4;
 
-	sqlite3_bind_text(st, 1, gr->date, 10, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, gr->gkey, (int)gr->gkey_len, SQLITE_STATIC);
 	bind_val(st, 3, &gr->w);
 	for (i = 0; i < g->n_by; i++)
 		bind_val(st, col++, &gr->by[i]);
-	for (i = 0; !rc && i < g->n_m; i++) {
+	for (i = 0; i < g->n_m; i++) {
 		struct part *p = &gr->part[i];
 		char *t = NULL;
 		switch (g->m[i].kind) {
@@ -2562,7 +2593,7 @@ static int put_group(tarn__aggset *a, struct agg *g, struct group *gr)
 			if (p->has) {
 				t = dec_text(p->is_int, p->m, p->e);
 				if (!t)
-					rc = tarn__error_set(TARN_ENOMEM, "aggregates");
+					return tarn__error_set(TARN_ENOMEM, "aggregates");
 			}
 			if (t)
 				sqlite3_bind_text(st, col, t, -1, free);
@@ -2589,11 +2620,38 @@ static int put_group(tarn__aggset *a, struct agg *g, struct group *gr)
 		}
 		col += 2;
 	}
-	if (!rc) {
-		rc = sqlite3_step(st);
+	return TARN_OK;
+}
+
+/* Merge gr into its state row, or insert the row; gr->sid its id. */
+static int put_group(tarn__aggset *a, struct agg *g, struct group *gr)
+{
+	sqlite3_stmt *st = g->find_group;
+	int rc, found;
+
+	sqlite3_bind_text(st, 1, gr->date, 10, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, gr->gkey, (int)gr->gkey_len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	found = rc == SQLITE_ROW;
+	if (found)
 		gr->sid = sqlite3_column_int64(st, 0);
-		rc = rc == SQLITE_ROW ? TARN_OK
-				      : tarn__error_sqlite(a->db, "gold.db: aggregate %s", g->name);
+	sqlite3_reset(st);
+	if (!found && rc != SQLITE_DONE)
+		return tarn__error_sqlite(a->db, "gold.db: aggregate %s", g->name);
+	st = found ? g->merge_group : g->put_group;
+	if (found) {
+		sqlite3_bind_int64(st, 1, gr->sid);
+	} else {
+		sqlite3_bind_text(st, 1, gr->date, 10, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 2, gr->gkey, (int)gr->gkey_len, SQLITE_STATIC);
+	}
+	rc = bind_group(g, gr, st);
+	if (!rc) {
+		rc = sqlite3_step(st) == SQLITE_DONE
+			     ? TARN_OK
+			     : tarn__error_sqlite(a->db, "gold.db: aggregate %s", g->name);
+		if (!rc && !found)
+			gr->sid = sqlite3_last_insert_rowid(a->db);
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -2714,9 +2772,9 @@ static int put_distinct(tarn__aggset *a, struct agg *g, struct group *gr, size_t
 }
 
 /* Apply g's batch groups of date: upsert each, add its new distinct
- * values (groups in row order), then refresh the visible rows as the SQL
- * path does. */
-static int native_apply(tarn__aggset *a, struct agg *g, const char *date)
+ * values (groups in row order), then refresh each group's visible row by
+ * its id. *changed: whether any group was. */
+static int native_apply(tarn__aggset *a, struct agg *g, const char *date, int *changed)
 {
 	struct group *gr, **gs = NULL;
 	struct dkey *buf = NULL;
@@ -2725,6 +2783,7 @@ static int native_apply(tarn__aggset *a, struct agg *g, const char *date)
 
 	for (gr = g->glist; gr; gr = gr->all)
 		n += !gr->done && memcmp(gr->date, date, 10) == 0;
+	*changed = n > 0;
 	gs = n ? malloc(n * sizeof(*gs)) : NULL;
 	if (n && !gs)
 		return tarn__error_set(TARN_ENOMEM, "aggregates");
@@ -2735,22 +2794,23 @@ static int native_apply(tarn__aggset *a, struct agg *g, const char *date)
 		rc = put_group(a, g, gr);
 		gs[n++] = gr;
 	}
-	if (!rc && g->put_distinct && n)
+	if (!rc && n)
 		qsort(gs, n, sizeof(*gs), sid_order);
-	for (k = 0; !rc && g->put_distinct && k < n; k++)
-		for (i = 0; !rc && i < g->n_m; i++)
+	for (k = 0; !rc && k < n; k++) {
+		for (i = 0; !rc && g->put_distinct && i < g->n_m; i++)
 			if (g->m[i].kind == K_DISTINCT)
 				rc = put_distinct(a, g, gs[k], i, &buf, &cap);
+		if (!rc) {
+			sqlite3_bind_int64(g->refresh, 1, gs[k]->sid);
+			rc = step_date(a->db, g->refresh, NULL, g->name);
+		}
+	}
 	for (k = 0; !rc && k < n; k++) {
 		gs[k]->done = 1;
 		a->open_groups--;
 	}
 	free(buf);
 	free(gs);
-	if (!rc)
-		rc = step_date(a->db, g->refresh, NULL, g->name);
-	if (!rc)
-		rc = step_date(a->db, g->untouch, NULL, g->name);
 	return rc;
 }
 
@@ -3005,12 +3065,17 @@ int tarn__aggregate_flush(tarn__aggset *a, const char *date)
 	if (!a || !a->buffered)
 		return TARN_OK;
 	for (i = 0; !rc && i < a->n; i++) {
-		if (a->a[i]->native)
-			rc = native_apply(a, a->a[i], date);
-		else
+		int changed = 0;
+		if (a->a[i]->native) {
+			rc = native_apply(a, a->a[i], date, &changed);
+		} else {
 			rc = agg_apply(a->db, a->a[i], date);
+			/* its last statement (untouch) changed one row per
+			 * group that the batch changed */
+			changed = sqlite3_changes(a->db) > 0;
+		}
 		if (!rc)
-			rc = stamp_if_changed(a, a->a[i]);
+			rc = stamp_if_changed(a, a->a[i], changed);
 	}
 	if (!rc && a->n_native < a->n)
 		rc = step_date(a->db, a->drop_day, date, "batch");
