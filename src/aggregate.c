@@ -107,6 +107,8 @@ struct tarn__aggset {
 	char *jdot[TARN__JPATHS_MAX];	  /* each as "a.b.c" (jp's text) */
 	char *jsql[TARN__JPATHS_MAX];	  /* and as "$.a.b.c" */
 	int n_jp;
+	uint64_t paths_id;	    /* names this list of paths (tarn__aggpaths) */
+	const tarn__aggpre *hint;   /* the next event's values, read ahead */
 	char *fb[TARN__JPATHS_MAX]; /* this event's values that SQLite read */
 	struct chunk *arena;	    /* the batch's groups and values */
 	size_t arena_bytes;	    /* held by arena */
@@ -1967,6 +1969,15 @@ static int keep_val(tarn__aggset *a, const tarn__xval *v, tarn__xval *out)
 	return TARN_OK;
 }
 
+/* A number no list of paths had: every change of a set's paths takes one,
+ * so that values read ahead for another list are never taken. */
+static uint64_t next_paths_id(void)
+{
+	static uint64_t last;
+
+	return __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
+}
+
 /* The slot of a payload path ("$.a.b", len bytes) in the set: ctx is the
  * set. -1: no room (the expression stays on the SQL path). */
 static int path_slot(void *ctx, const char *path, size_t len)
@@ -1988,11 +1999,14 @@ static int path_slot(void *ctx, const char *path, size_t len)
 	}
 	tarn__jpath_compile(&a->jp[k], a->jdot[k]);
 	a->n_jp++;
+	a->paths_id = next_paths_id();
 	return k;
 }
 
 static void paths_truncate(tarn__aggset *a, int n)
 {
+	if (a->n_jp > n)
+		a->paths_id = next_paths_id();
 	while (a->n_jp > n) {
 		a->n_jp--;
 		free(a->jsql[a->n_jp]);
@@ -2171,12 +2185,25 @@ static int native_paths(tarn__aggset *a, const tarn_event *ev, tarn__xval *pv)
 	tarn__jvalue jv[TARN__JPATHS_MAX];
 	int k, rc = TARN_OK, parsed;
 
+	const tarn__aggpre *pre = a->hint && a->hint->id == a->paths_id ? a->hint : NULL;
+
 	for (k = 0; k < a->n_jp; k++) {
 		pp[k] = &a->jp[k];
 		free(a->fb[k]);
 		a->fb[k] = NULL;
 	}
-	parsed = tarn__json_lookup(ev->payload, ev->payload_len, pp, a->n_jp, jv) == 0;
+	if (pre) {
+		parsed = pre->parsed;
+		for (k = 0; parsed && k < a->n_jp; k++) {
+			jv[k].type = pre->type[k] == TARN__AGGPRE_ASK ? TARN__J_CONTAINER
+								      : (tarn__jtype)pre->type[k];
+			jv[k].s = (const char *)ev->payload + pre->off[k];
+			jv[k].len = pre->len[k];
+			jv[k].in_payload = 1;
+		}
+	} else {
+		parsed = tarn__json_lookup(ev->payload, ev->payload_len, pp, a->n_jp, jv) == 0;
+	}
 	for (k = 0; !rc && k < a->n_jp; k++) {
 		tarn__xval *x = &pv[k];
 		const tarn__jvalue *j = &jv[k];
@@ -2220,6 +2247,74 @@ static int native_paths(tarn__aggset *a, const tarn_event *ev, tarn__xval *pv)
 		}
 	}
 	return rc;
+}
+
+void tarn__aggpaths_free(tarn__aggpaths *p)
+{
+	int k;
+
+	for (k = 0; k < p->n; k++)
+		free(p->dotted[k]);
+	memset(p, 0, sizeof(*p));
+}
+
+int tarn__aggpaths_copy(const tarn__aggset *a, tarn__aggpaths *p)
+{
+	int k;
+
+	if (!a || !a->n_jp) {
+		tarn__aggpaths_free(p);
+		return TARN_OK;
+	}
+	if (p->id == a->paths_id)
+		return TARN_OK;
+	tarn__aggpaths_free(p);
+	for (k = 0; k < a->n_jp; k++) {
+		p->dotted[k] = strdup(a->jdot[k]);
+		if (!p->dotted[k]) {
+			tarn__aggpaths_free(p);
+			return tarn__error_set(TARN_ENOMEM, "aggregates");
+		}
+		p->n = k + 1;
+		tarn__jpath_compile(&p->jp[k], p->dotted[k]);
+	}
+	p->id = a->paths_id;
+	return TARN_OK;
+}
+
+void tarn__aggpaths_read(const tarn__aggpaths *p, const void *payload, size_t len,
+			 tarn__aggpre *out)
+{
+	const tarn__jpath *pp[TARN__JPATHS_MAX];
+	tarn__jvalue jv[TARN__JPATHS_MAX];
+	int k;
+
+	out->id = 0;
+	if (!p->n || len > UINT32_MAX)
+		return;
+	for (k = 0; k < p->n; k++)
+		pp[k] = &p->jp[k];
+	out->parsed = tarn__json_lookup(payload, len, pp, p->n, jv) == 0;
+	for (k = 0; out->parsed && k < p->n; k++) {
+		const tarn__jvalue *j = &jv[k];
+		int has_text = j->type == TARN__J_STRING || j->type == TARN__J_INTEGER ||
+			       j->type == TARN__J_REAL;
+		out->type[k] = (unsigned char)j->type;
+		out->off[k] = out->len[k] = 0;
+		if (has_text && !j->in_payload)
+			out->type[k] = TARN__AGGPRE_ASK; /* SQLite's to read, later */
+		else if (has_text) {
+			out->off[k] = (uint32_t)(j->s - (const char *)payload);
+			out->len[k] = (uint32_t)j->len;
+		}
+	}
+	out->id = p->id;
+}
+
+void tarn__aggregate_hint(tarn__aggset *a, const tarn__aggpre *pre)
+{
+	if (a)
+		a->hint = pre;
 }
 
 /* Room for need bytes in a->kb. */

@@ -10,13 +10,54 @@
 #define TARN_AGGREGATE_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <sqlite3.h>
 
 #include "tarn/aggregate.h"
 #include "tarn/event.h"
+#include "event_scan.h"
 
 typedef struct tarn__aggset tarn__aggset;
+
+/* The payload paths that a set's native declarations read, copied so that
+ * another thread can read them ahead (ingest's reader thread): the set
+ * then skips its own parse of the payload. id names the list: a set's
+ * changes give it a new one, so values read for another list are never
+ * taken. */
+typedef struct tarn__aggpaths {
+	uint64_t id; /* 0: no paths */
+	int n;
+	char *dotted[TARN__JPATHS_MAX]; /* "a.b.c", owned */
+	tarn__jpath jp[TARN__JPATHS_MAX];
+} tarn__aggpaths;
+
+#define TARN__AGGPRE_ASK 0xff /* the value is not in the payload as is */
+
+/* One payload's values at a tarn__aggpaths list, as tarn__json_lookup
+ * gives them: each a tarn__jtype (or TARN__AGGPRE_ASK: a string with
+ * escapes, left for SQLite to read) and, for a string or a number, its
+ * bytes [off, off + len) of the payload. */
+typedef struct tarn__aggpre {
+	uint64_t id; /* the list's; 0: nothing read */
+	int parsed;  /* 0: the payload is not JSON where it was read */
+	unsigned char type[TARN__JPATHS_MAX];
+	uint32_t off[TARN__JPATHS_MAX], len[TARN__JPATHS_MAX];
+} tarn__aggpre;
+
+/* Make *p a copy of a's list of paths (a NULL or a set without native
+ * paths: an empty one); nothing to do when p already has it. *p starts
+ * zeroed and is freed with tarn__aggpaths_free. TARN_OK, TARN_ENOMEM. */
+int tarn__aggpaths_copy(const tarn__aggset *a, tarn__aggpaths *p);
+void tarn__aggpaths_free(tarn__aggpaths *p);
+/* Read payload's (len bytes, an event that extraction accepted) values at
+ * p's paths into *out, in one parse. Thread-safe for distinct out. */
+void tarn__aggpaths_read(const tarn__aggpaths *p, const void *payload, size_t len,
+			 tarn__aggpre *out);
+/* The values of the next event given to tarn__aggregate_add, read ahead
+ * (borrowed until then; NULL: none). Taken only when pre's id is the set's
+ * list's; a caller sets it before each add and clears it after. */
+void tarn__aggregate_hint(tarn__aggset *a, const tarn__aggpre *pre);
 
 /* Schema of the catalog table `aggregates` (part of gold.db's schema). */
 extern const char tarn__aggregate_schema[];

@@ -540,6 +540,11 @@ static int minute_of(int64_t time_us)
 	return (int)(us / 60000000);
 }
 
+tarn__aggset *tarn__gold_aggset(tarn__gold *g)
+{
+	return g ? g->aggs : NULL;
+}
+
 int tarn__gold_add(tarn__gold *g, const char *date, const tarn_event *ev)
 {
 	struct entry *type = NULL, *src = NULL;

@@ -15,7 +15,7 @@
 #include "tarn/time.h"
 #include "error_internal.h"
 #include "block.h"	    /* tarn__buf */
-#include "aggregate.h"	    /* tarn__aggregate_take_requests */
+#include "aggregate.h"	    /* tarn__aggregate_take_requests, tarn__aggpaths */
 #include "lake_internal.h"  /* tarn__lake_prefetch */
 #include "kafka_internal.h" /* tarn__offsets */
 
@@ -135,8 +135,13 @@ struct chunk {
 	tarn_reject why[CHUNK_EVENTS];
 	char detail[CHUNK_EVENTS][160];
 	struct tarn__buf data; /* payloads, keys, headers and topics, copied */
-	int last;	       /* end of input, stop, or a source error (src_rc) */
-	int waited;	       /* the source had no input for a moment (SRC_IDLE) */
+	/* the declared aggregates' payload paths, and each event's values
+	 * there, read here so that the storing thread does not parse the
+	 * payload again (set by the storing thread while it holds the chunk) */
+	tarn__aggpaths paths;
+	tarn__aggpre pre[CHUNK_EVENTS];
+	int last;   /* end of input, stop, or a source error (src_rc) */
+	int waited; /* the source had no input for a moment (SRC_IDLE) */
 	int src_rc;
 	char src_msg[512]; /* its message: errors are per thread (tarn_error_last) */
 };
@@ -346,6 +351,10 @@ static void reader_fill(struct pipe *p, struct chunk *ch)
 		}
 		ch->x_rc[ch->n] = tarn_event_extract(ev, &opts->extract, &ch->why[ch->n],
 						     ch->detail[ch->n], sizeof(ch->detail[0]));
+		ch->pre[ch->n].id = 0;
+		if (ch->x_rc[ch->n] == TARN_OK)
+			tarn__aggpaths_read(&ch->paths, ev->payload, ev->payload_len,
+					    &ch->pre[ch->n]);
 		if (keep(ch, ev->payload, ev->payload_len, &ch->pay_off[ch->n]) ||
 		    keep(ch, ev->key, ev->key_len, &ch->key_off[ch->n]) ||
 		    keep(ch, ev->headers, ev->headers_len, &ch->hdr_off[ch->n]) ||
@@ -512,8 +521,10 @@ static void pipe_free(struct pipe *p)
 	int k;
 
 	for (k = 0; k < N_CHUNKS; k++) {
-		if (p->chunks[k])
+		if (p->chunks[k]) {
 			free(p->chunks[k]->data.p);
+			tarn__aggpaths_free(&p->chunks[k]->paths);
+		}
 		free(p->chunks[k]);
 	}
 	pthread_mutex_destroy(&p->mu);
@@ -661,8 +672,10 @@ static int store_chunk(struct storer *st, struct chunk *ch)
 
 		if (st->in_batch == 0)
 			st->batch_start = tarn_time_now_us();
+		tarn__lake_aggregate_hint(st->lake, &ch->pre[i]);
 		rc = store_one(st->lake, &ch->ev[i], ch->x_rc[i], ch->why[i], ch->detail[i], &st->c,
 			       &q);
+		tarn__lake_aggregate_hint(st->lake, NULL);
 		if (!rc && st->opts->dlq && q != TARN_REJECT_NONE)
 			rc = dlq_send(st, &ch->ev[i], tarn_reject_name(q));
 		if (!rc && st->consumer)
@@ -700,7 +713,7 @@ static int run_pipeline(tarn_lake *lake, struct source *src, tarn_ingest_counts 
 	p.src = src;
 	for (k = 0; k < N_CHUNKS; k++) {
 		p.chunks[k] = calloc(1, sizeof(*p.chunks[k]));
-		if (!p.chunks[k]) {
+		if (!p.chunks[k] || tarn__lake_aggpaths(lake, &p.chunks[k]->paths)) {
 			pipe_free(&p);
 			return tarn__error_set(TARN_ENOMEM, "ingest buffers");
 		}
@@ -750,6 +763,10 @@ static int run_pipeline(tarn_lake *lake, struct source *src, tarn_ingest_counts 
 		rc = store_chunk(&st, ch);
 		if (!rc && ch->src_rc)
 			rc = tarn__error_set(ch->src_rc, "%s", ch->src_msg);
+		/* the paths of the set as it is now (a create may have
+		 * changed it between batches) for the chunk's next events */
+		if (!rc)
+			rc = tarn__lake_aggpaths(lake, &ch->paths);
 		pthread_mutex_lock(&p.mu);
 		p.ready[k] = 0;
 		pthread_cond_broadcast(&p.cv);

@@ -555,6 +555,16 @@ void tarn__lake_expect(tarn_lake *lake, uint64_t n)
 		(void)tarn__idindex_expect(lake->ids, n);
 }
 
+int tarn__lake_aggpaths(tarn_lake *lake, struct tarn__aggpaths *p)
+{
+	return tarn__aggpaths_copy(tarn__gold_aggset(lake->gold), p);
+}
+
+void tarn__lake_aggregate_hint(tarn_lake *lake, const struct tarn__aggpre *pre)
+{
+	tarn__aggregate_hint(tarn__gold_aggset(lake->gold), pre);
+}
+
 int tarn_lake_add(tarn_lake *lake, const tarn_event *ev, tarn_add_result *result)
 {
 	tarn_add_result res = TARN_ADD_STORED;

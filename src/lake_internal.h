@@ -170,10 +170,25 @@ int tarn__shard_list(const char *lake_dir, char (**dates)[11], size_t *n,
 
 typedef struct tarn__gold tarn__gold;
 
+struct tarn__aggset;
+struct tarn__aggpaths;
+struct tarn__aggpre;
+
+/* For a thread that reads events ahead of tarn_lake_add (ingest's reader):
+ * make *p a copy of the payload paths the lake's declared aggregates read
+ * (aggregate.h, tarn__aggpaths_copy), then give each event's values, read
+ * with tarn__aggpaths_read, to the lake just before its tarn_lake_add,
+ * and NULL just after (tarn__aggregate_hint). Call both on the lake's
+ * thread. TARN_OK, TARN_ENOMEM. */
+int tarn__lake_aggpaths(tarn_lake *lake, struct tarn__aggpaths *p);
+void tarn__lake_aggregate_hint(tarn_lake *lake, const struct tarn__aggpre *pre);
+
 /* Open gold tables on an existing connection (creating the schema when
  * create is set). The connection stays owned by the caller. */
 int tarn__gold_attach(tarn__gold **out, sqlite3 *db, int create);
 void tarn__gold_detach(tarn__gold *g);
+/* g's set of declared aggregates; NULL when g is or none are loaded. */
+struct tarn__aggset *tarn__gold_aggset(tarn__gold *g);
 /* Count one stored event of day `date` into the batch's deltas; they are
  * written to the gold tables by tarn__gold_watermark_set for that day. */
 int tarn__gold_add(tarn__gold *g, const char *date, const tarn_event *ev);
