@@ -2668,7 +2668,6 @@ static void bind_val(sqlite3_stmt *st, int col, const tarn__xval *v)
 	}
 }
 
-/* Upsert one group's partial state; its row id into gr->sid. */
 /* Bind gr's window, by values and partial state to st (the insert's
  * numbering: ?3 the window, then the by values, then a<i>, n<i>). */
 static int bind_group(struct agg *g, struct group *gr, sqlite3_stmt *st)
