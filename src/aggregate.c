@@ -2282,20 +2282,14 @@ int tarn__aggpaths_copy(const tarn__aggset *a, tarn__aggpaths *p)
 	return TARN_OK;
 }
 
-void tarn__aggpaths_read(const tarn__aggpaths *p, const void *payload, size_t len,
-			 tarn__aggpre *out)
+/* *out from the values jv that a parse of payload read at p's paths. */
+static void pre_fill(const tarn__aggpaths *p, const void *payload, const tarn__jvalue *jv,
+		     tarn__aggpre *out)
 {
-	const tarn__jpath *pp[TARN__JPATHS_MAX];
-	tarn__jvalue jv[TARN__JPATHS_MAX];
 	int k;
 
-	out->id = 0;
-	if (!p->n || len > UINT32_MAX)
-		return;
-	for (k = 0; k < p->n; k++)
-		pp[k] = &p->jp[k];
-	out->parsed = tarn__json_lookup(payload, len, pp, p->n, jv) == 0;
-	for (k = 0; out->parsed && k < p->n; k++) {
+	out->parsed = 1;
+	for (k = 0; k < p->n; k++) {
 		const tarn__jvalue *j = &jv[k];
 		int has_text = j->type == TARN__J_STRING || j->type == TARN__J_INTEGER ||
 			       j->type == TARN__J_REAL;
@@ -2309,6 +2303,25 @@ void tarn__aggpaths_read(const tarn__aggpaths *p, const void *payload, size_t le
 		}
 	}
 	out->id = p->id;
+}
+
+int tarn__aggpaths_extract(const tarn__aggpaths *p, tarn_event *ev,
+			   const tarn_extract_options *opts, tarn_reject *why, char *detail,
+			   size_t detail_len, tarn__aggpre *out)
+{
+	const tarn__jpath *pp[TARN__JPATHS_MAX];
+	tarn__jvalue jv[TARN__JPATHS_MAX];
+	int k, rc;
+
+	out->id = 0;
+	if (!p->n || ev->payload_len > UINT32_MAX)
+		return tarn_event_extract(ev, opts, why, detail, detail_len);
+	for (k = 0; k < p->n; k++)
+		pp[k] = &p->jp[k];
+	rc = tarn__event_extract_paths(ev, opts, pp, p->n, jv, why, detail, detail_len);
+	if (rc == TARN_OK)
+		pre_fill(p, ev->payload, jv, out);
+	return rc;
 }
 
 void tarn__aggregate_hint(tarn__aggset *a, const tarn__aggpre *pre)

@@ -50,10 +50,13 @@ typedef struct tarn__aggpre {
  * zeroed and is freed with tarn__aggpaths_free. TARN_OK, TARN_ENOMEM. */
 int tarn__aggpaths_copy(const tarn__aggset *a, tarn__aggpaths *p);
 void tarn__aggpaths_free(tarn__aggpaths *p);
-/* Read payload's (len bytes, an event that extraction accepted) values at
- * p's paths into *out, in one parse. Thread-safe for distinct out. */
-void tarn__aggpaths_read(const tarn__aggpaths *p, const void *payload, size_t len,
-			 tarn__aggpre *out);
+/* tarn_event_extract (tarn/event.h: the same arguments, results and
+ * errors), and in the same parse ev's payload values at p's paths into
+ * *out (its id 0 when it did not read them). Thread-safe for distinct
+ * ev and out. */
+int tarn__aggpaths_extract(const tarn__aggpaths *p, tarn_event *ev,
+			   const tarn_extract_options *opts, tarn_reject *why, char *detail,
+			   size_t detail_len, tarn__aggpre *out);
 /* The values of the next event given to tarn__aggregate_add, read ahead
  * (borrowed until then; NULL: none). Taken only when pre's id is the set's
  * list's; a caller sets it before each add and clears it after. */

@@ -124,21 +124,24 @@ enum want_slot {
 	W_COUNT
 };
 
-#define SLOTS	  TARN__JPATHS_MAX
+#define SLOTS	  64		   /* W_COUNT and TARN__JPATHS_MAX paths: bits of a uint64_t */
 #define PART_MAX  255		   /* a path with a longer part never matches */
 #define VALUE_CAP TARN__JVALUE_CAP /* bytes of a value kept; every use allows <= 255 */
 
 struct scan {
 	const tarn__jpath *w[SLOTS];
 	tarn__jpath custom[W_COUNT]; /* paths given in the options */
-	tarn__jvalue *v;	     /* n_slots values, the caller's */
-	int n_slots;
-	int first_wins;		       /* SQLite's lookup: the first of a repeated key */
+	tarn__jvalue *v;	     /* the values of slots 0..base-1, the caller's */
+	tarn__jvalue *v2;	     /* and of slots base..n_slots-1 */
+	int base, n_slots;
+	uint64_t fw;		       /* slots read as SQLite does: the first of a
+					  repeated key, none under an escaped key */
+	int first_wins;		       /* every slot is: stop once all are found */
 	int left, done;		       /* first_wins: slots without a value; all found */
-	uint32_t live[JSON_DEPTH + 1]; /* per open container: slots whose path leads on */
-	uint32_t seen[JSON_DEPTH + 1]; /* first_wins: slots a key of that object matched */
+	uint64_t live[JSON_DEPTH + 1]; /* per open container: slots whose path leads on */
+	uint64_t seen[JSON_DEPTH + 1]; /* fw slots a key of that object matched */
 	int depth;		       /* open containers */
-	uint32_t pending;	       /* slots the last key matched */
+	uint64_t pending;	       /* slots the last key matched */
 	int values;		       /* values seen at the top level */
 	int top_object, too_deep;
 	const char *text, *text_end; /* the payload being parsed */
@@ -216,10 +219,17 @@ static void scan_init(struct scan *sc, const tarn_extract_options *o, tarn__jval
 	want(sc, W_TYPE, o->type_field, 0);
 	want(sc, W_PAGE, o->page_field, 0);
 	want(sc, W_SOURCE, o->source_field, 0);
-	sc->n_slots = W_COUNT;
+	sc->v2 = NULL;
+	sc->base = sc->n_slots = W_COUNT;
+	sc->fw = 0;
 	sc->first_wins = sc->done = 0;
 	for (i = 0; i < W_COUNT; i++)
 		sc->v[i].type = TARN__J_NONE;
+}
+
+static tarn__jvalue *slot_value(struct scan *sc, int i)
+{
+	return i < sc->base ? &sc->v[i] : &sc->v2[i - sc->base];
 }
 
 static void want_strings(struct scan *sc);
@@ -227,16 +237,19 @@ static void want_strings(struct scan *sc);
 /* Keep a value for the slots whose whole path the last key completed. */
 static int keep(struct scan *sc, tarn__jtype type, const void *p, size_t len)
 {
-	uint32_t m = sc->pending;
+	uint64_t m = sc->pending;
 	int i;
 
 	sc->pending = 0;
 	if (sc->depth == 0)
 		sc->values++;
 	for (i = 0; m; i++, m >>= 1) {
-		tarn__jvalue *v = &sc->v[i];
-		if (!(m & 1) || sc->w[i]->n != sc->depth)
+		tarn__jvalue *v;
+		if (!(m & 1))
 			continue;
+		if (sc->w[i]->n != sc->depth)
+			continue;
+		v = slot_value(sc, i);
 		v->type = type;
 		v->len = len;
 		/* yajl passes a string without escapes (and a number) as a
@@ -286,22 +299,25 @@ static int on_string(void *ctx, const unsigned char *s, size_t len)
 static int on_key(void *ctx, const unsigned char *k, size_t len)
 {
 	struct scan *sc = ctx;
-	uint32_t m = sc->live[sc->depth - 1], hit = 0;
+	uint64_t m = sc->live[sc->depth - 1], hit = 0;
 	int lvl = sc->depth - 1, i;
 
 	/* SQLite compares a key's text as written: one with escapes (yajl
 	 * hands it decoded, outside the payload) matches no path there */
-	if (sc->first_wins && ((const char *)k < sc->text || (const char *)k + len > sc->text_end))
-		m = 0;
-	if (sc->first_wins)
+	if (sc->fw) {
+		if ((const char *)k < sc->text || (const char *)k + len > sc->text_end)
+			m &= ~sc->fw;
 		m &= ~sc->seen[lvl];
+	}
 	for (i = 0; m; i++, m >>= 1) {
 		if (!(m & 1) || sc->w[i]->len[lvl] != len || memcmp(sc->w[i]->part[lvl], k, len))
 			continue;
-		hit |= 1u << i;
-		sc->v[i].type = TARN__J_NONE; /* a repeated key replaces the earlier value */
+		hit |= (uint64_t)1 << i;
+		/* a repeated key replaces the earlier value (not for fw
+		 * slots: seen keeps them from matching twice) */
+		slot_value(sc, i)->type = TARN__J_NONE;
 	}
-	sc->seen[lvl] |= hit;
+	sc->seen[lvl] |= hit & sc->fw;
 	sc->pending = hit;
 	want_strings(sc);
 	return 1;
@@ -309,7 +325,7 @@ static int on_key(void *ctx, const unsigned char *k, size_t len)
 
 static int open_container(struct scan *sc, int is_map)
 {
-	uint32_t m = sc->pending, longer = 0;
+	uint64_t m = sc->pending, longer = 0;
 	int i;
 
 	if (sc->depth == 0 && sc->values == 0)
@@ -322,12 +338,12 @@ static int open_container(struct scan *sc, int is_map)
 	}
 	for (i = 0; is_map && m; i++, m >>= 1)
 		if ((m & 1) && sc->w[i]->n > sc->depth)
-			longer |= 1u << i;
+			longer |= (uint64_t)1 << i;
 	/* the top-level object: every wanted path starts here */
 	if (sc->depth == 0 && is_map)
 		for (i = 0; i < sc->n_slots; i++)
 			if (sc->w[i]->n)
-				longer |= 1u << i;
+				longer |= (uint64_t)1 << i;
 	sc->seen[sc->depth] = 0;
 	sc->live[sc->depth++] = longer;
 	want_strings(sc);
@@ -492,10 +508,12 @@ int tarn__json_lookup(const void *payload, size_t len, const tarn__jpath *const 
 	struct scan sc;
 	int i;
 
-	if (n > SLOTS)
-		n = SLOTS;
+	if (n > TARN__JPATHS_MAX)
+		n = TARN__JPATHS_MAX;
 	sc.v = out;
-	sc.n_slots = n;
+	sc.v2 = NULL;
+	sc.base = sc.n_slots = n;
+	sc.fw = ((uint64_t)1 << n) - 1;
 	sc.first_wins = 1;
 	sc.left = n;
 	sc.done = n == 0;
@@ -771,8 +789,11 @@ static int scan_payload(tarn_event *ev, struct scan *sc, tarn_reject *why, char 
 	return TARN_OK;
 }
 
-int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts, tarn_reject *why,
-		       char *detail, size_t detail_len)
+/* tarn_event_extract, and in the same parse paths[0..n-1]'s values into
+ * out (n <= TARN__JPATHS_MAX, read as tarn__json_lookup does). */
+static int extract(tarn_event *ev, const tarn_extract_options *opts,
+		   const tarn__jpath *const *paths, int n, tarn__jvalue *out, tarn_reject *why,
+		   char *detail, size_t detail_len)
 {
 	tarn_extract_options defaults = TARN_EXTRACT_OPTIONS_INIT;
 	size_t max = opts && opts->max_payload_bytes ? opts->max_payload_bytes
@@ -798,6 +819,18 @@ int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts, tarn_re
 			      "payload of %s bytes is over the limit", msg, strlen(msg));
 	}
 	scan_init(&sc, opts, v);
+	if (n > 0) {
+		int k;
+		if (n > TARN__JPATHS_MAX)
+			n = TARN__JPATHS_MAX;
+		for (k = 0; k < n; k++) {
+			sc.w[W_COUNT + k] = paths[k];
+			out[k].type = TARN__J_NONE;
+		}
+		sc.v2 = out;
+		sc.n_slots = W_COUNT + n;
+		sc.fw = (((uint64_t)1 << n) - 1) << W_COUNT;
+	}
 	rc = scan_payload(ev, &sc, why, detail, detail_len);
 	if (!rc)
 		rc = take_id(ev, &sc, why, detail, detail_len);
@@ -808,6 +841,19 @@ int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts, tarn_re
 	if (!rc)
 		fill_dimensions(ev, &sc);
 	return rc;
+}
+
+int tarn_event_extract(tarn_event *ev, const tarn_extract_options *opts, tarn_reject *why,
+		       char *detail, size_t detail_len)
+{
+	return extract(ev, opts, NULL, 0, NULL, why, detail, detail_len);
+}
+
+int tarn__event_extract_paths(tarn_event *ev, const tarn_extract_options *opts,
+			      const tarn__jpath *const *paths, int n, tarn__jvalue *out,
+			      tarn_reject *why, char *detail, size_t detail_len)
+{
+	return extract(ev, opts, paths, n, out, why, detail, detail_len);
 }
 
 int tarn_event_name(tarn_event *ev, const tarn_extract_options *opts, tarn_reject *why,

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "tarn/event.h"
+
 #define TARN__JPATH_PARTS 32  /* a path with more parts never matches */
 #define TARN__JPATHS_MAX  32  /* paths read in one parse */
 #define TARN__JVALUE_CAP  256 /* bytes of a value kept when it is not in the payload */
@@ -59,5 +61,13 @@ void tarn__jpath_compile(tarn__jpath *p, const char *dotted);
  * Thread-safe. */
 int tarn__json_lookup(const void *payload, size_t len, const tarn__jpath *const *paths, int n,
 		      tarn__jvalue *out);
+
+/* tarn_event_extract (tarn/event.h), and in the same parse the values of
+ * n (<= TARN__JPATHS_MAX) paths, read as tarn__json_lookup reads them,
+ * into out[0..n-1] (filled when it returns TARN_OK; their bytes point
+ * into ev->payload or into out). Returns what tarn_event_extract does. */
+int tarn__event_extract_paths(tarn_event *ev, const tarn_extract_options *opts,
+			      const tarn__jpath *const *paths, int n, tarn__jvalue *out,
+			      tarn_reject *why, char *detail, size_t detail_len);
 
 #endif

@@ -349,12 +349,10 @@ static void reader_fill(struct pipe *p, struct chunk *ch)
 			ch->last = 1;
 			break;
 		}
-		ch->x_rc[ch->n] = tarn_event_extract(ev, &opts->extract, &ch->why[ch->n],
-						     ch->detail[ch->n], sizeof(ch->detail[0]));
-		ch->pre[ch->n].id = 0;
-		if (ch->x_rc[ch->n] == TARN_OK)
-			tarn__aggpaths_read(&ch->paths, ev->payload, ev->payload_len,
-					    &ch->pre[ch->n]);
+		/* extraction, and the aggregates' paths in the same parse */
+		ch->x_rc[ch->n] = tarn__aggpaths_extract(&ch->paths, ev, &opts->extract,
+							 &ch->why[ch->n], ch->detail[ch->n],
+							 sizeof(ch->detail[0]), &ch->pre[ch->n]);
 		if (keep(ch, ev->payload, ev->payload_len, &ch->pay_off[ch->n]) ||
 		    keep(ch, ev->key, ev->key_len, &ch->key_off[ch->n]) ||
 		    keep(ch, ev->headers, ev->headers_len, &ch->hdr_off[ch->n]) ||

@@ -425,6 +425,61 @@ static void event__lookup_as_sqlite_reads(void **state)
 	assert_int_equal(tarn__json_lookup("{\"a\":1,]", 8, pp, 3, v), -1);
 }
 
+/* Extraction and the aggregates' paths in one parse: each keeps its own
+ * rule. Extraction takes the last of a repeated key and reads escaped
+ * keys; the paths read as tarn__json_lookup (SQLite) does: the first key,
+ * never an escaped one, the same values as a lookup of their own. */
+static void event__extract_with_paths(void **state)
+{
+	static const char *const dotted[] = { "a", "b.c", "s", "e", "event_id", "user_id" };
+	const char *json = "{\"event_id\":\"first\",\"a\":1,\"a\":2,\"b\":{\"d\":1},"
+			   "\"b\":{\"c\":3},\"s\":\"x\\u00e9\",\"\\u0065\":5,\"e\":6,"
+			   "\"\\u0075ser_id\":\"u1\",\"timestamp\":\"2026-11-20T10:00:00Z\","
+			   "\"event_id\":\"last\"}";
+	tarn__jpath p[6];
+	const tarn__jpath *pp[6];
+	tarn__jvalue v[6], w[6];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 6; i++) {
+		tarn__jpath_compile(&p[i], dotted[i]);
+		pp[i] = &p[i];
+	}
+	tarn_event_init(&ev);
+	ev.payload = json;
+	ev.payload_len = strlen(json);
+	assert_int_equal(
+		tarn__event_extract_paths(&ev, NULL, pp, 6, v, &why, detail, sizeof(detail)),
+		TARN_OK);
+	/* extraction's own rules */
+	assert_int_equal(ev.id_len, 4);
+	assert_memory_equal(ev.id, "last", 4);
+	assert_int_equal(ev.has_user_id, 1); /* its paths read escaped keys */
+	assert_string_equal(ev.user_id, "u1");
+	/* the paths': as the lookup reads them */
+	assert_int_equal(tarn__json_lookup(json, strlen(json), pp, 6, w), 0);
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(v[i].type, w[i].type);
+		assert_int_equal(v[i].len, w[i].len);
+		assert_int_equal(v[i].in_payload, w[i].in_payload);
+		assert_memory_equal(v[i].s, w[i].s, v[i].len);
+	}
+	assert_memory_equal(v[0].s, "1", 1);	   /* the first "a" */
+	assert_int_equal(v[1].type, TARN__J_NONE); /* the first "b" has no "c" */
+	assert_int_equal(v[3].type, TARN__J_INTEGER);
+	assert_memory_equal(v[3].s, "6", 1); /* "\u0065" is not "e" */
+	assert_memory_equal(v[4].s, "first", 5);
+	assert_int_equal(v[5].type, TARN__J_NONE);
+	/* a rejected input: extraction's error, as without paths */
+	ev.payload = "[1]";
+	ev.payload_len = 3;
+	assert_int_equal(
+		tarn__event_extract_paths(&ev, NULL, pp, 6, v, &why, detail, sizeof(detail)),
+		TARN_EINVAL);
+	assert_int_equal(why, TARN_REJECT_NOT_OBJECT);
+}
+
 static void event__parser_edges(void **state)
 {
 	char *deep;
@@ -505,6 +560,7 @@ int main(void)
 		cmocka_unit_test(event__parser_edges),
 		cmocka_unit_test(event__escapes_on_and_off_the_paths),
 		cmocka_unit_test(event__lookup_as_sqlite_reads),
+		cmocka_unit_test(event__extract_with_paths),
 	};
 
 	return cmocka_run_group_tests_name("event", tests, NULL, NULL);
