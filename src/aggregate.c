@@ -1924,6 +1924,15 @@ static void htab_clear(struct htab *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* Empty t but keep its buckets: the next batch is likely as large, and
+ * growing again would rehash its entries at every step. */
+static void htab_empty(struct htab *t)
+{
+	if (t->b)
+		memset(t->b, 0, t->nb * sizeof(*t->b));
+	t->n = 0;
+}
+
 /* One measure's part of a group in the batch. */
 struct part {
 	int64_t n;  /* rows counted, values summed, or new distinct values */
@@ -2950,8 +2959,8 @@ static void native_forget(tarn__aggset *a, const char *date)
 				if (gr->part[k].mp)
 					mpz_clear(gr->part[k].m);
 		g->glist = NULL;
-		htab_clear(&g->groups);
-		htab_clear(&g->dset);
+		htab_empty(&g->groups);
+		htab_empty(&g->dset);
 	}
 	arena_reset(a);
 }
