@@ -678,7 +678,10 @@ static int store_chunk(struct storer *st, struct chunk *ch)
 			rc = dlq_send(st, &ch->ev[i], tarn_reject_name(q));
 		if (!rc && st->consumer)
 			rc = tarn__offsets_note(&st->offs, &ch->ev[i]);
-		if (!rc && ++st->in_batch >= st->opts->batch_events)
+		/* a batch ends at batch_events inputs, or earlier once its
+		 * events fill every open shard (events spread over many days) */
+		if (!rc &&
+		    (++st->in_batch >= st->opts->batch_events || tarn__lake_shards_full(st->lake)))
 			rc = store_commit(st);
 	}
 	return rc;

@@ -264,6 +264,18 @@ static void close_shard_at(tarn_lake *lake, size_t i)
 	lake->n_shards--;
 }
 
+int tarn__lake_shards_full(const tarn_lake *lake)
+{
+	size_t i;
+
+	if (lake->n_shards < MAX_OPEN_SHARDS)
+		return 0;
+	for (i = 0; i < lake->n_shards; i++)
+		if (!tarn__shard_dirty(lake->shards[i]))
+			return 0;
+	return 1;
+}
+
 /* Close a shard of the open list (it is not in a batch). */
 void tarn__lake_forget_shard(tarn_lake *lake, const char *date)
 {

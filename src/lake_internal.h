@@ -48,6 +48,12 @@ void tarn__lake_prefetch(const tarn_lake *lake, const tarn_event *ev);
  * filter) leaves a filter sized as before. */
 void tarn__lake_expect(tarn_lake *lake, uint64_t n);
 
+/* Whether the batch should be committed now to bound the open shards:
+ * MAX_OPEN_SHARDS (lake.c) shards are open and every one holds events of
+ * the batch (a shard in a batch is never closed). Without it, a batch of
+ * events spread over years kept one shard a day open: 1,827 days, 645 MB. */
+int tarn__lake_shards_full(const tarn_lake *lake);
+
 /* The lake's gold.db connection (borrowed). */
 sqlite3 *tarn__lake_gold_db(tarn_lake *lake);
 /* A writer's lake with its batch committed: TARN_OK, TARN_EINVAL

@@ -1487,6 +1487,35 @@ t_rebuild_past_a_damaged_shard() {
 	grep -q "shards/2026-11-02.db" "$WORK/out" || fail "verify: $(cat "$WORK/out")"
 }
 
+# Events spread over many days: a batch holds a shard open per day, so
+# ingest commits once every open shard holds the batch's events (64) rather
+# than keep one open per day (a file over 1,827 days held 645 MB). Every
+# event is stored once, and gold equals its recomputation.
+t_ingest_many_days() {
+	local L=$WORK/days
+	python3 -c '
+import datetime
+t0 = datetime.datetime(2020, 1, 1)
+for i in range(600):
+    d = t0 + datetime.timedelta(hours=12 * i)
+    print("{\"event_id\":\"d%d\",\"timestamp\":\"%s\",\"event_type\":\"obs\",\"user_id\":\"u%d\"}" % (i, d.strftime("%Y-%m-%dT%H:%M:%SZ"), i % 7))
+' >"$WORK/days.jsonl"
+	"$TARN" ingest --lake "$L" --format json "$WORK/days.jsonl" >"$WORK/out" 2>&1 || fail "ingest: $(cat "$WORK/out")"
+	local batches
+	batches=$(python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["stored"] == 600, c
+# 300 days, 64 shards a batch at most: at least 5 commits
+assert c["batches"] >= 5, c
+print(c["batches"])' "$WORK/out") || fail "counts: $(cat "$WORK/out")"
+	[ "$(ls "$L/shards" | grep -c '\.db$')" = 300 ] || fail "shards: $(ls "$L/shards" | head)"
+	[ "$(tq "$L" "SELECT count(*), count(DISTINCT event_id) FROM events")" = "600,600" ] ||
+		fail "events"
+	"$TARN" verify --lake "$L" >"$WORK/out" 2>&1 || fail "verify: $(cat "$WORK/out")"
+	echo "    600 events over 300 days, one file: $batches commits"
+}
+
 t_ingest_remembers_field_mapping() {
 	local L=$WORK/fm1 N=$WORK/nested.jsonl rc=0 gold i
 	for i in 1 2 3; do
@@ -2312,7 +2341,7 @@ ALL="t_file_ingest_dedup t_malformed_quarantined t_gold_equals_sql t_verify_and_
 	t_serve_dashboard t_serve_damaged_lake t_serve_aggregates t_progress_and_json t_progress_on_tty t_json_summaries \
 	t_minute_tables t_prune_retention t_compaction t_broker_stops_on_signal \
 	t_split_kill9_two_members t_ingest_dlq t_split_dlq_refused t_rebuild_past_a_damaged_shard \
-	t_ingest_remembers_field_mapping t_aggregate_declared t_aggregate_native_equals_sql t_aggregate_exact_sums \
+	t_ingest_many_days t_ingest_remembers_field_mapping t_aggregate_declared t_aggregate_native_equals_sql t_aggregate_exact_sums \
 	t_aggregate_create_while_ingesting t_aggregate_backfill_kill9 \
 	t_aggregate_property t_aggregate_real_data \
 	t_ingest_regex_topics_offsets t_ingest_regex_topics_cooperative \
