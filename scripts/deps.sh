@@ -8,7 +8,10 @@
 # test   build + what make test needs (cmocka, independent clients, a
 #        browser, clang-format, curl)
 # bench  build + what make bench needs (json-c for the parser comparison,
-#        zstd and wrk for the baselines, kcat for the splitter's rate)
+#        zstd and wrk for the baselines, kcat for the splitter's rate,
+#        time for each side's peak RSS; bench/duckdb.sh fetches DuckDB,
+#        the peer, from npm where node and npm are installed, and says it
+#        skipped where they are not)
 # kafka  test + a headless JRE and Maven, to fetch and run Apache Kafka
 # test and kafka also put the test-only Python package vega_datasets
 # (PyPI) in a venv, build/pyenv: its offline copy of NOAA's Seattle data
@@ -20,7 +23,7 @@ set -euo pipefail
 build=(gcc make pkg-config libsqlite3-dev librdkafka-dev libzstd-dev uuid-dev
        libjansson-dev libyajl-dev libmicrohttpd-dev libgmp-dev)
 test=(libcmocka-dev kcat sqlite3 python3 python3-venv chromium clang-format curl)
-bench=(libjson-c-dev zstd wrk kcat)
+bench=(libjson-c-dev zstd wrk kcat time)
 kafka=(default-jre-headless maven)
 
 pkgs=("${build[@]}")

@@ -461,6 +461,8 @@ static void event__extract_with_paths(void **state)
 	assert_int_equal(tarn__json_lookup(json, strlen(json), pp, 6, w), 0);
 	for (i = 0; i < 6; i++) {
 		assert_int_equal(v[i].type, w[i].type);
+		if (v[i].type == TARN__J_NONE)
+			continue; /* no value: its other fields are not set */
 		assert_int_equal(v[i].len, w[i].len);
 		assert_int_equal(v[i].in_payload, w[i].in_payload);
 		assert_memory_equal(v[i].s, w[i].s, v[i].len);
