@@ -98,6 +98,8 @@ bench: deps-bench
 	$(BUILD)/json_choice $(BENCH_DIR)/input.jsonl
 	bash bench/serve_load.sh bin/tarn $(BENCH_DIR)/serve
 	bash bench/split_rate.sh bin/tarn $(BENCH_DIR)/split
+	bash bench/duckdb.sh bin/tarn $(BENCH_DIR)/duckdb $(BENCH_DIR)/input.jsonl
+	bash bench/duckdb.sh bin/tarn $(BENCH_DIR)/duckdb noaa-seattle
 
 # Kafka-facing rates on a real Apache Kafka (tests/kafka/broker.sh), each
 # beside kcat in the same run, as ratios (README.md, "Against a real Apache
