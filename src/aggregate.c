@@ -1439,7 +1439,7 @@ static int agg_prepare(sqlite3 *db, struct agg *g, int create_tables)
 		refresh_sql(&b, g, g->native ? "id = ?1" : "touched");
 		rc = prepare(db, &b, &g->refresh, g->name);
 	}
-	if (!rc) {
+	if (!rc && !g->native) { /* the native path marks no row */
 		sb_add(&b, "UPDATE \"%s__state\" SET touched = 0 WHERE touched", g->name);
 		rc = prepare(db, &b, &g->untouch, g->name);
 	}
@@ -1823,13 +1823,15 @@ static int agg_read_batch(tarn__aggset *a, struct agg *g)
  * parse with SQLite's lookup rules (event_scan.h), each aggregate folds the
  * event into an in-memory group of the batch (count, exact decimal sum,
  * min/max, the new distinct values), and at the day's flush each group is
- * upserted into the same state table with the same merge as the SQL path
- * (conflict_sql), after which the same refresh writes its visible row (by
- * the row's id: no touched mark, no scan for marked rows). Both paths leave the same state for the
- * same events: a value SQLite would have to produce itself (a REAL's double, a string with escapes,
- * an object) is asked of SQLite. One difference is meant: sum and avg over a path read a JSON
- * number as written (0.1 is exactly 0.1), where the SQL path reads SQLite's double and takes its
- * shortest text. */
+ * merged into the same state table with the same merge as the SQL path
+ * (merge_sql; its row found by key, then updated, or else inserted), after
+ * which the same refresh writes its visible row (by the row's id: no
+ * touched mark, no scan for marked rows). Both paths leave the same state
+ * for the same events: a value SQLite would have to produce itself (a
+ * REAL's double, a string with escapes, an object) is asked of SQLite. One
+ * difference is meant: sum and avg over a path read a JSON number as
+ * written (0.1 is exactly 0.1), where the SQL path reads SQLite's double
+ * and takes its shortest text. */
 
 /* A set's native batch is applied early (in the caller's open
  * transaction) once its arena holds NATIVE_BATCH_BYTES, so that a
@@ -2190,11 +2192,10 @@ static int sqlite_extract(tarn__aggset *a, const tarn_event *ev, int k, tarn__xv
  * gives them. */
 static int native_paths(tarn__aggset *a, const tarn_event *ev, tarn__xval *pv)
 {
+	const tarn__aggpre *pre = a->hint && a->hint->id == a->paths_id ? a->hint : NULL;
 	const tarn__jpath *pp[TARN__JPATHS_MAX];
 	tarn__jvalue jv[TARN__JPATHS_MAX];
 	int k, rc = TARN_OK, parsed;
-
-	const tarn__aggpre *pre = a->hint && a->hint->id == a->paths_id ? a->hint : NULL;
 
 	for (k = 0; k < a->n_jp; k++) {
 		pp[k] = &a->jp[k];
@@ -2202,8 +2203,10 @@ static int native_paths(tarn__aggset *a, const tarn_event *ev, tarn__xval *pv)
 		a->fb[k] = NULL;
 	}
 	if (pre) {
-		parsed = pre->parsed;
-		for (k = 0; parsed && k < a->n_jp; k++) {
+		/* read by an extraction that accepted the payload: JSON */
+		parsed = 1;
+		for (k = 0; k < a->n_jp; k++) {
+			/* a value to ask SQLite for takes the container's way */
 			jv[k].type = pre->type[k] == TARN__AGGPRE_ASK ? TARN__J_CONTAINER
 								      : (tarn__jtype)pre->type[k];
 			jv[k].s = (const char *)ev->payload + pre->off[k];
@@ -2297,7 +2300,6 @@ static void pre_fill(const tarn__aggpaths *p, const void *payload, const tarn__j
 {
 	int k;
 
-	out->parsed = 1;
 	for (k = 0; k < p->n; k++) {
 		const tarn__jvalue *j = &jv[k];
 		int has_text = j->type == TARN__J_STRING || j->type == TARN__J_INTEGER ||

@@ -39,8 +39,8 @@ typedef struct tarn__aggpaths {
  * escapes, left for SQLite to read) and, for a string or a number, its
  * bytes [off, off + len) of the payload. */
 typedef struct tarn__aggpre {
-	uint64_t id; /* the list's; 0: nothing read */
-	int parsed;  /* 0: the payload is not JSON where it was read */
+	uint64_t id; /* the list's; 0: nothing read (else extraction accepted
+			the payload: it is JSON) */
 	unsigned char type[TARN__JPATHS_MAX];
 	uint32_t off[TARN__JPATHS_MAX], len[TARN__JPATHS_MAX];
 } tarn__aggpre;

@@ -264,16 +264,21 @@ static void close_shard_at(tarn_lake *lake, size_t i)
 	lake->n_shards--;
 }
 
-int tarn__lake_shards_full(const tarn_lake *lake)
+/* The index of the first open shard that holds none of the batch's
+ * events (one that may be closed), or n_shards when every one does. */
+static size_t first_clean_shard(const tarn_lake *lake)
 {
 	size_t i;
 
-	if (lake->n_shards < MAX_OPEN_SHARDS)
-		return 0;
 	for (i = 0; i < lake->n_shards; i++)
 		if (!tarn__shard_dirty(lake->shards[i]))
-			return 0;
-	return 1;
+			break;
+	return i;
+}
+
+int tarn__lake_shards_full(const tarn_lake *lake)
+{
+	return lake->n_shards >= MAX_OPEN_SHARDS && first_clean_shard(lake) == lake->n_shards;
 }
 
 /* Close a shard of the open list (it is not in a batch). */
@@ -304,9 +309,7 @@ int tarn__lake_open_shard(tarn_lake *lake, const char *date, tarn__shard **out)
 		}
 	}
 	if (lake->n_shards >= MAX_OPEN_SHARDS) {
-		for (i = 0; i < lake->n_shards; i++)
-			if (!tarn__shard_dirty(lake->shards[i]))
-				break;
+		i = first_clean_shard(lake);
 		if (i < lake->n_shards)
 			close_shard_at(lake, i);
 	}
