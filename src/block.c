@@ -11,10 +11,13 @@
 
 #include "block.h"
 #include "error_internal.h"
+#include "shape.h"
 #include "varint.h"
 
 #define BLOCK_FORMAT	   1 /* payloads in one zstd frame */
 #define BLOCK_FORMAT_SPLIT 2 /* payloads in several frames, each of whole events */
+/* as 2, each frame's content shaped (src/shape.h): written since 2026-12-08 */
+#define BLOCK_FORMAT_SHAPED TARN__BLOCK_FORMAT_NOW
 /* A payload frame ends after the event that brings it to this many bytes
  * (when events are left): reading one event, as a re-delivery's check
  * does, then decodes at most one such frame, not the block's megabyte.
@@ -106,35 +109,6 @@ static void put_varint(struct tarn__buf *b, uint64_t v)
 {
 	/* callers reserve TARN__VARINT_MAX bytes a value */
 	b->len += tarn__varint_put(b->p + b->len, v);
-}
-
-struct reader {
-	const unsigned char *p, *end;
-	int bad;
-};
-
-/* 0 and r->bad set on a truncated or overlong varint */
-static uint64_t get_varint(struct reader *r)
-{
-	uint64_t v;
-
-	if (tarn__varint_get(&r->p, r->end, &v) != TARN_OK) {
-		r->bad = 1;
-		return 0;
-	}
-	return v;
-}
-
-static const unsigned char *get_bytes(struct reader *r, size_t n)
-{
-	const unsigned char *p = r->p;
-
-	if ((size_t)(r->end - r->p) < n) {
-		r->bad = 1;
-		return NULL;
-	}
-	r->p += n;
-	return p;
 }
 
 /* ---- filling a block ---- */
@@ -383,12 +357,17 @@ static int compress_payloads(ZSTD_CCtx *cctx, tarn__block *b)
 	if (rc)
 		return rc;
 	for (k = 0; k < frames; k++) {
-		size_t start = from < b->n ? b->recs[from].pay_off : b->pay.len;
-		size_t end = cut[k] < b->n ? b->recs[cut[k]].pay_off : b->pay.len;
-
+		b->sorted.len = 0;
+		rc = tarn__shape_encode(b->pay.p, b->recs + from, cut[k] - from, &b->sorted);
+		if (rc)
+			return rc;
+		if (b->zpay.cap - b->zpay.len < ZSTD_compressBound(b->sorted.len)) {
+			rc = tarn__buf_reserve(&b->zpay, ZSTD_compressBound(b->sorted.len));
+			if (rc)
+				return rc;
+		}
 		z = ZSTD_compress2(cctx, b->zpay.p + b->zpay.len, b->zpay.cap - b->zpay.len,
-				   b->pay.p ? b->pay.p + start : (const unsigned char *)"",
-				   end - start);
+				   b->sorted.p, b->sorted.len);
 		if (ZSTD_isError(z))
 			return tarn__error_set(TARN_EZSTD, "compress block: %s",
 					       ZSTD_getErrorName(z));
@@ -471,7 +450,8 @@ int tarn__block_encode(tarn__block *b, ZSTD_CCtx *cctx)
 	rc = tarn__buf_reserve(e, 64 + b->arena.len * 2 + (size_t)n * 12 * TARN__VARINT_MAX);
 	if (rc)
 		return rc;
-	e->p[e->len++] = payload_frames(b, NULL) > 1 ? BLOCK_FORMAT_SPLIT : BLOCK_FORMAT;
+	e->p[e->len++] = BLOCK_FORMAT_SHAPED;
+	b->format = BLOCK_FORMAT_SHAPED;
 	put_varint(e, n);
 	put_dict(e, b, b->names, b->n_names);
 	put_dict(e, b, b->topics, b->n_topics);
@@ -597,10 +577,10 @@ static int decompress_into(ZSTD_DCtx *dctx, struct tarn__buf *out, const void *z
 	return TARN_OK;
 }
 
-static int read_dict(struct reader *r, const unsigned char *base, struct tarn__str **dict,
+static int read_dict(struct tarn__reader *r, const unsigned char *base, struct tarn__str **dict,
 		     uint32_t *n, uint32_t *cap, uint32_t limit)
 {
-	uint64_t count = get_varint(r), i;
+	uint64_t count = tarn__reader_varint(r), i;
 
 	if (r->bad || count > limit)
 		return -1;
@@ -612,8 +592,9 @@ static int read_dict(struct reader *r, const unsigned char *base, struct tarn__s
 		*cap = (uint32_t)count;
 	}
 	for (i = 0; i < count; i++) {
-		uint64_t len = get_varint(r);
-		const unsigned char *s = len < UINT32_MAX ? get_bytes(r, (size_t)len + 1) : NULL;
+		uint64_t len = tarn__reader_varint(r);
+		const unsigned char *s =
+			len < UINT32_MAX ? tarn__reader_bytes(r, (size_t)len + 1) : NULL;
 
 		/* each string is stored with its NUL and holds no other */
 		if (r->bad || !s || s[len] != '\0' || memchr(s, '\0', (size_t)len))
@@ -634,7 +615,7 @@ static int read_dict(struct reader *r, const unsigned char *base, struct tarn__s
 int tarn__block_decode(tarn__block *b, ZSTD_DCtx *dctx, const void *zmeta, size_t zmeta_len,
 		       const char *where)
 {
-	struct reader r;
+	struct tarn__reader r;
 	const char *why = NULL;
 	uint64_t n, i;
 	int64_t prev;
@@ -647,10 +628,11 @@ int tarn__block_decode(tarn__block *b, ZSTD_DCtx *dctx, const void *zmeta, size_
 	r.p = b->arena.p;
 	r.end = b->arena.p + b->arena.len;
 	r.bad = 0;
-	if (r.p == r.end || (*r.p != BLOCK_FORMAT && *r.p != BLOCK_FORMAT_SPLIT))
+	if (r.p == r.end ||
+	    (*r.p != BLOCK_FORMAT && *r.p != BLOCK_FORMAT_SPLIT && *r.p != BLOCK_FORMAT_SHAPED))
 		BAD("unknown block format");
-	r.p++;
-	n = get_varint(&r);
+	b->format = *r.p++;
+	n = tarn__reader_varint(&r);
 	if (r.bad || n == 0 || n > TARN__BLOCK_EVENTS)
 		BAD("bad event count");
 	if (n > b->cap) {
@@ -670,82 +652,82 @@ int tarn__block_decode(tarn__block *b, ZSTD_DCtx *dctx, const void *zmeta, size_
 	if (rc)
 		BAD("bad dictionary");
 	for (prev = 0, i = 0; i < n; i++) {
-		prev += tarn__varint_unzigzag(get_varint(&r));
+		prev += tarn__varint_unzigzag(tarn__reader_varint(&r));
 		b->recs[i].time_us = prev;
 	}
 	for (i = 0; i < n; i++) {
-		const unsigned char *k = get_bytes(&r, 1);
+		const unsigned char *k = tarn__reader_bytes(&r, 1);
 		if (!k)
 			break;
 		b->recs[i].is_uuid = *k == 0;
 		b->recs[i].id_len = *k == 0 ? 16 : *k;
 	}
 	for (i = 0; i < n && !r.bad; i++) {
-		const unsigned char *id = get_bytes(&r, b->recs[i].id_len);
+		const unsigned char *id = tarn__reader_bytes(&r, b->recs[i].id_len);
 		b->recs[i].id_off = id ? (uint32_t)(id - b->arena.p) : 0;
 	}
 	for (i = 0; i < n; i++) {
-		uint64_t v = get_varint(&r);
+		uint64_t v = tarn__reader_varint(&r);
 		if (v > b->n_names)
 			BAD("bad name index");
 		b->recs[i].name_ix = (uint32_t)v;
 	}
 	for (i = 0; i < n; i++) {
-		uint64_t v = get_varint(&r);
+		uint64_t v = tarn__reader_varint(&r);
 		if (v > UINT32_MAX / 2)
 			BAD("bad payload size");
 		b->recs[i].pay_len = (uint32_t)v;
 	}
 	for (i = 0; i < n; i++) {
-		uint64_t v = get_varint(&r);
+		uint64_t v = tarn__reader_varint(&r);
 		if (v && (v - 1 + TARN__UUID_TEXT > b->recs[i].pay_len || !b->recs[i].is_uuid))
 			BAD("bad id position");
 		b->recs[i].elide = (uint32_t)v;
 	}
 	for (i = 0; i < n; i++) {
-		uint64_t v = get_varint(&r);
+		uint64_t v = tarn__reader_varint(&r);
 		if (v > UINT32_MAX / 2)
 			BAD("bad key size");
 		b->recs[i].key_len = v ? (uint32_t)(v - 1) : UINT32_MAX;
 	}
 	for (i = 0; i < n && !r.bad; i++) {
 		if (b->recs[i].key_len != UINT32_MAX) {
-			const unsigned char *k = get_bytes(&r, b->recs[i].key_len);
+			const unsigned char *k = tarn__reader_bytes(&r, b->recs[i].key_len);
 			b->recs[i].key_off = k ? (uint32_t)(k - b->arena.p) : 0;
 		}
 	}
 	for (i = 0; i < n; i++) {
-		uint64_t v = get_varint(&r);
+		uint64_t v = tarn__reader_varint(&r);
 		if (v > UINT32_MAX / 2)
 			BAD("bad header size");
 		b->recs[i].hdr_len = (uint32_t)v;
 	}
 	for (i = 0; i < n && !r.bad; i++) {
-		const unsigned char *h = get_bytes(&r, b->recs[i].hdr_len);
+		const unsigned char *h = tarn__reader_bytes(&r, b->recs[i].hdr_len);
 		b->recs[i].hdr_off = h ? (uint32_t)(h - b->arena.p) : 0;
 	}
 	for (i = 0; i < n; i++) {
-		uint64_t v = get_varint(&r);
+		uint64_t v = tarn__reader_varint(&r);
 		if (v > b->n_topics)
 			BAD("bad topic index");
 		b->recs[i].topic_ix = (uint32_t)v;
 	}
 	for (i = 0; i < n; i++) {
-		uint64_t v = get_varint(&r);
+		uint64_t v = tarn__reader_varint(&r);
 		if (v > (uint64_t)INT32_MAX + 1)
 			BAD("bad partition");
 		b->recs[i].partition = (int32_t)((int64_t)v - 1);
 	}
 	for (prev = 0, i = 0; i < n; i++) {
-		prev += tarn__varint_unzigzag(get_varint(&r));
+		prev += tarn__varint_unzigzag(tarn__reader_varint(&r));
 		b->recs[i].offset = prev;
 	}
 	for (i = 0; i < n; i++) {
-		uint64_t v = get_varint(&r);
+		uint64_t v = tarn__reader_varint(&r);
 		b->recs[i].kafka_ts_us = v ? b->recs[i].time_us + tarn__varint_unzigzag(v - 1) : -1;
 	}
 	for (prev = 0, i = 0; i < n; i++) {
-		prev += tarn__varint_unzigzag(get_varint(&r));
+		prev += tarn__varint_unzigzag(tarn__reader_varint(&r));
 		b->recs[i].ingest_us = prev;
 	}
 	if (r.bad)
@@ -780,6 +762,74 @@ static uint64_t place_payloads(tarn__block *b)
 	return off;
 }
 
+/* A shaped block's payload frames (format 3): each frame decoded and
+ * rebuilt into b->pay at its events' offsets; only the frame that holds
+ * event `only` when that is below b->n. b->pay gets room for the events
+ * through the last frame decoded; the bytes of frames not decoded are left
+ * unset. */
+static int decode_shaped(tarn__block *b, ZSTD_DCtx *dctx, const void *zpay, size_t zpay_len,
+			 uint32_t only, const char *where)
+{
+	uint32_t cut[TARN__BLOCK_EVENTS + 1], from = 0;
+	const unsigned char *p = zpay;
+	struct tarn__buf content = { NULL, 0, 0 };
+	size_t frames, k, left = zpay_len;
+	uint64_t total = place_payloads(b), upto = 0;
+	const char *why = "payload frames do not match the events";
+	int rc = TARN_OK;
+
+	frames = payload_frames(b, cut);
+	b->pay.len = 0;
+	if (only < b->n) /* room through the end of the frame that holds it */
+		for (k = 0; k < frames; k++)
+			if (only < cut[k]) {
+				upto = cut[k] < b->n ? b->recs[cut[k]].pay_off : total;
+				break;
+			}
+	if (only >= b->n)
+		upto = total;
+	rc = tarn__buf_reserve(&b->pay, upto ? (size_t)upto : 1);
+	for (k = 0; !rc && k < frames; k++) {
+		unsigned long long size = left ? ZSTD_getFrameContentSize(p, left) : 0;
+		size_t fz = left ? ZSTD_findFrameCompressedSize(p, left) : 0;
+		size_t got;
+
+		if (!left || size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+		    ZSTD_isError(fz) || fz > left || size > MAX_FRAME_BYTES) {
+			rc = TARN_ECORRUPT;
+			break;
+		}
+		if (only >= b->n || (only >= from && only < cut[k])) {
+			content.len = 0;
+			rc = tarn__buf_reserve(&content, size ? (size_t)size : 1);
+			if (rc)
+				break;
+			got = ZSTD_decompressDCtx(dctx, content.p, (size_t)size, p, fz);
+			if (ZSTD_isError(got) || got != size) {
+				why = ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong length";
+				rc = TARN_ECORRUPT;
+				break;
+			}
+			rc = tarn__shape_decode(content.p, got, b->recs + from, cut[k] - from,
+						b->pay.p, &why);
+			if (rc)
+				break;
+		}
+		p += fz;
+		left -= fz;
+		from = cut[k];
+	}
+	if (!rc && left)
+		rc = TARN_ECORRUPT;
+	free(content.p);
+	if (rc == TARN_ECORRUPT)
+		return tarn__error_set(TARN_ECORRUPT, "%s: payload frame: %s", where, why);
+	if (rc)
+		return rc;
+	b->pay.len = (size_t)upto;
+	return TARN_OK;
+}
+
 int tarn__block_decode_payloads(tarn__block *b, ZSTD_DCtx *dctx, const void *zpay, size_t zpay_len,
 				const char *where)
 {
@@ -787,6 +837,12 @@ int tarn__block_decode_payloads(tarn__block *b, ZSTD_DCtx *dctx, const void *zpa
 	int rc;
 
 	b->has_payloads = 0;
+	if (b->format == BLOCK_FORMAT_SHAPED) {
+		rc = decode_shaped(b, dctx, zpay, zpay_len, UINT32_MAX, where);
+		if (!rc)
+			b->has_payloads = 1;
+		return rc;
+	}
 	rc = decompress_into(dctx, &b->pay, zpay, zpay_len, where, "payload");
 	if (rc)
 		return rc;
@@ -810,6 +866,12 @@ int tarn__block_decode_payload_prefix(tarn__block *b, ZSTD_DCtx *dctx, const voi
 	int rc;
 
 	b->has_payloads = 0;
+	if (b->format == BLOCK_FORMAT_SHAPED) {
+		if (i >= b->n)
+			return tarn__error_set(TARN_ECORRUPT, "%s: no event %u in the block", where,
+					       i);
+		return decode_shaped(b, dctx, zpay, zpay_len, i, where);
+	}
 	off = place_payloads(b);
 	/* the frames before the one that holds event i are stepped over (a
 	 * frame holds whole events): b->pay has event i's bytes at their

@@ -18,6 +18,9 @@
 #define TARN__BLOCK_EVENTS 4096		 /* events per block */
 #define TARN__BLOCK_BYTES  (1024 * 1024) /* payload bytes per block (before elision) */
 #define TARN__ZSTD_LEVEL   3
+/* The block format tarn writes: 3, payload frames shaped (src/shape.h).
+ * Readers also take 1 and 2 (docs/FORMAT.md, "Blocks"). */
+#define TARN__BLOCK_FORMAT_NOW 3
 
 /* One event of a block. Offsets point into the block's arena (id, key,
  * headers, dictionary strings) and payload buffer. */
@@ -58,6 +61,7 @@ typedef struct tarn__block {
 	struct tarn__str *names, *topics;
 	uint32_t n_names, n_topics, names_cap, topics_cap;
 	int has_payloads; /* 0 when only the field frame was decoded */
+	int format;	  /* the block format byte (docs/FORMAT.md, "Blocks") */
 	int64_t min_time, max_time;
 	uint64_t raw_bytes; /* sum of original payload sizes */
 	/* scratch for encoding */

@@ -61,8 +61,6 @@ static int compact_shard(tarn_lake *lake, tarn__shard *s, tarn_compact_result *r
 	int32_t day;
 	int rc;
 
-	if (tarn__shard_idle_small(s) < 2)
-		return TARN_OK;
 	tarn_time_parse_date(tarn__shard_date(s), &day0);
 	day = tarn__lake_day_of(day0);
 	/* the index's runs first, so that its covered mark is the shard's end

@@ -157,6 +157,10 @@ size_t tarn__shard_spans(const tarn__shard *s, const struct tarn__span **out);
 int tarn__shard_block(tarn__shard *s, int64_t block_id, int want_payloads, const tarn__block **out);
 /* Decode block_id into a block the caller owns (tarn__block_init first). */
 int tarn__shard_read_block(tarn__shard *s, int64_t block_id, int want_payloads, tarn__block *b);
+/* The payloads of b, a block of s read without them (tarn__shard_read_block
+ * with want_payloads 0): its field frame is not decoded again. Returns as
+ * tarn__shard_read_block does. */
+int tarn__shard_read_payloads(tarn__shard *s, tarn__block *b);
 
 /* Iterate a shard's events with event_time in [since_us, until_us), in
  * (event_time, event_id) order when time_order is set, else block by block

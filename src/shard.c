@@ -560,6 +560,13 @@ int tarn__shard_read_block(tarn__shard *s, int64_t block_id, int want_payloads, 
 	return rc ? rc : read_block(s, block_id, 1, want_payloads, b);
 }
 
+int tarn__shard_read_payloads(tarn__shard *s, tarn__block *b)
+{
+	int rc = settle(s);
+
+	return rc ? rc : read_block(s, b->id, 0, 1, b);
+}
+
 /* tarn__shard_block without settling the in-flight block first: for a
  * block_id written before it. */
 static int cached_block(tarn__shard *s, int64_t block_id, int want_payloads,
@@ -1024,28 +1031,42 @@ int tarn__shard_compact(tarn__shard *s, struct tarn__compact_result *r)
 	tarn__block old;
 	int rc;
 
+	size_t n_small = 0, n_older = 0;
+
 	memset(r, 0, sizeof(*r));
 	if (s->readonly || s->in_txn)
 		return tarn__error_set(TARN_EINVAL, "%s: cannot compact %s", s->path,
 				       s->readonly ? "read-only" : "in a batch");
-	for (k = 0; k < s->n_spans; k++)
-		if (s->spans[k].n_events < TARN__COMPACT_SMALL)
-			n_ids++;
 	r->old_max_block = s->n_spans ? s->spans[s->n_spans - 1].block_id : 0;
-	if (n_ids < 2)
-		return TARN_OK;
-	ids = malloc(n_ids * sizeof(*ids));
-	olds = malloc(n_ids * sizeof(*olds));
+	ids = malloc((s->n_spans ? s->n_spans : 1) * sizeof(*ids));
+	olds = malloc((s->n_spans ? s->n_spans : 1) * sizeof(*olds));
 	if (!ids || !olds) {
 		free(ids);
 		free(olds);
 		return tarn__error_set(TARN_ENOMEM, "%s: compact", s->path);
 	}
-	n_ids = 0;
-	for (k = 0; k < s->n_spans; k++)
-		if (s->spans[k].n_events < TARN__COMPACT_SMALL)
-			ids[n_ids++] = s->spans[k].block_id;
+	/* the small blocks, and the blocks of an older format (read by their
+	 * field frame): those written before shaped payload frames */
 	tarn__block_init(&old);
+	rc = TARN_OK;
+	for (k = 0; !rc && k < s->n_spans; k++) {
+		int small = s->spans[k].n_events < TARN__COMPACT_SMALL;
+
+		if (!small) {
+			rc = tarn__shard_read_block(s, s->spans[k].block_id, 0, &old);
+			if (rc || old.format >= TARN__BLOCK_FORMAT_NOW)
+				continue;
+		}
+		ids[n_ids++] = s->spans[k].block_id;
+		n_small += small;
+		n_older += !small;
+	}
+	if (rc || (n_small < 2 && !n_older)) {
+		tarn__block_free(&old);
+		free(ids);
+		free(olds);
+		return rc;
+	}
 	rc = begin(s);
 	for (k = 0; !rc && k < n_ids; k++) {
 		uint32_t i;

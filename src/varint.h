@@ -75,4 +75,37 @@ static inline int64_t tarn__varint_unzigzag(uint64_t v)
 	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
+/* A bounded reader over [p, end): the reads below never pass end, and set
+ * bad (and return 0 or NULL) when the input is short or a varint is bad,
+ * so that a decoder may read a run of fields and check bad once. */
+struct tarn__reader {
+	const unsigned char *p, *end;
+	int bad;
+};
+
+/* The next varint, or 0 with r->bad set. */
+static inline uint64_t tarn__reader_varint(struct tarn__reader *r)
+{
+	uint64_t v;
+
+	if (tarn__varint_get(&r->p, r->end, &v) != TARN_OK) {
+		r->bad = 1;
+		return 0;
+	}
+	return v;
+}
+
+/* The next n bytes (borrowed from the input), or NULL with r->bad set. */
+static inline const unsigned char *tarn__reader_bytes(struct tarn__reader *r, uint64_t n)
+{
+	const unsigned char *p = r->p;
+
+	if ((uint64_t)(r->end - r->p) < n) {
+		r->bad = 1;
+		return NULL;
+	}
+	r->p += n;
+	return p;
+}
+
 #endif

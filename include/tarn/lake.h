@@ -155,8 +155,8 @@ int tarn_lake_prune(tarn_lake *lake, const tarn_prune_options *o, tarn_prune_res
 
 /* What tarn_lake_compact did. */
 typedef struct tarn_compact_result {
-	uint64_t shards;       /* shards that had small blocks to rewrite */
-	uint64_t old_blocks;   /* small blocks rewritten */
+	uint64_t shards;       /* shards that had blocks to rewrite */
+	uint64_t old_blocks;   /* small or older-format blocks rewritten */
 	uint64_t new_blocks;   /* full blocks written */
 	uint64_t events;       /* events moved (each once) */
 	uint64_t bytes_before; /* those shards' files (with -wal) before, bytes */
@@ -170,7 +170,10 @@ typedef struct tarn_compact_result {
  * a crash leaves it as before or as after, never between; readers keep
  * their snapshot (WAL). Events, their order, commit_seq and gold are
  * unchanged; the old block ids stay valid for the id index (block_alias,
- * docs/FORMAT.md). Freed pages go back to the file system.
+ * docs/FORMAT.md). Freed pages go back to the file system. Blocks of an
+ * older block format (1 or 2, docs/FORMAT.md "Blocks"), whatever their
+ * size, are rewritten in the current one the same way; finding them reads
+ * each block's field frame.
  * Returns TARN_OK; TARN_EINVAL (read-only, a batch not committed, bad
  * date); TARN_ENOTFOUND (no shard of date); TARN_ESQLITE/TARN_ENOSPC;
  * TARN_ECORRUPT (a block that does not decode: nothing is changed). */

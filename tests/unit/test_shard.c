@@ -13,8 +13,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
+#include <zstd.h>
 
 #include "tarn/tarn.h"
+#include "block.h"
+#include "old_block.h"
 
 #define DAY0 1795132800000000LL /* 2026-11-20T00:00:00Z */
 
@@ -252,6 +256,133 @@ static void shard__compaction_is_atomic_and_keeps_ids(void **state)
 	assert_int_equal(shard_blocks(), 1);
 }
 
+/* The first byte of each block's field frame in the day's shard. */
+static void block_formats(int *formats, int max, int *n)
+{
+	char path[512];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	snprintf(path, sizeof(path), "%s/shards/2026-11-20.db", lake_dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT events FROM block_data ORDER BY block_id",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	*n = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		unsigned char first[1];
+		ZSTD_DCtx *d = ZSTD_createDCtx();
+		ZSTD_outBuffer out = { first, 1, 0 };
+		ZSTD_inBuffer in = { sqlite3_column_blob(st, 0),
+				     (size_t)sqlite3_column_bytes(st, 0), 0 };
+
+		while (out.pos < 1 && !ZSTD_isError(ZSTD_decompressStream(d, &out, &in)) &&
+		       in.pos < in.size)
+			;
+		ZSTD_freeDCtx(d);
+		assert_int_equal(out.pos, 1);
+		assert_true(*n < max);
+		formats[(*n)++] = first[0];
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* A shard whose blocks were written before shaped payload frames (format
+ * 1) reads back, deduplicates and verifies as before; tarn compact
+ * rewrites its blocks, full ones too, in the current format, with every
+ * event unchanged and its id still found. */
+static void shard__older_blocks_read_and_compacted(void **state)
+{
+	enum { N = 5000 };
+	tarn_lake *lake = open_lake();
+	tarn_compact_result cr;
+	tarn_lake_stats st;
+	char path[512];
+	sqlite3 *db;
+	sqlite3_stmt *get, *put;
+	ZSTD_DCtx *d = ZSTD_createDCtx();
+	tarn__block b;
+	int k, formats[16], n;
+
+	(void)state;
+	for (k = 0; k < N; k++)
+		assert_int_equal(add(lake, DAY0 + 1000LL * k, k, 0), TARN_ADD_STORED);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	tarn_lake_close(lake);
+	block_formats(formats, 16, &n);
+	assert_int_equal(n, 2); /* 4096 + 904 */
+	assert_int_equal(formats[0], 3);
+	/* rewrite both blocks as the older tarn wrote them */
+	snprintf(path, sizeof(path), "%s/shards/2026-11-20.db", lake_dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT block_id, events, payloads FROM block_data"
+					    " ORDER BY block_id",
+					    -1, &get, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "UPDATE block_data SET events=?2, payloads=?3"
+					    " WHERE block_id=?1",
+					    -1, &put, NULL),
+			 SQLITE_OK);
+	tarn__block_init(&b);
+	while (sqlite3_step(get) == SQLITE_ROW) {
+		const void *zm = sqlite3_column_blob(get, 1);
+		size_t zm_len = (size_t)sqlite3_column_bytes(get, 1);
+		unsigned char *meta, *opay;
+		size_t meta_len, opay_len;
+
+		assert_int_equal(tarn__block_decode(&b, d, zm, zm_len, "t"), TARN_OK);
+		assert_int_equal(tarn__block_decode_payloads(&b, d, sqlite3_column_blob(get, 2),
+							     (size_t)sqlite3_column_bytes(get, 2),
+							     "t"),
+				 TARN_OK);
+		old_block_of(zm, zm_len, &b.pay, &meta, &meta_len, &opay, &opay_len);
+		sqlite3_bind_int64(put, 1, sqlite3_column_int64(get, 0));
+		sqlite3_bind_blob(put, 2, meta, (int)meta_len, SQLITE_TRANSIENT);
+		sqlite3_bind_blob(put, 3, opay, (int)opay_len, SQLITE_TRANSIENT);
+		assert_int_equal(sqlite3_step(put), SQLITE_DONE);
+		sqlite3_reset(put);
+		free(meta);
+		free(opay);
+	}
+	sqlite3_finalize(get);
+	sqlite3_finalize(put);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	tarn__block_free(&b);
+	ZSTD_freeDCtx(d);
+	block_formats(formats, 16, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(formats[0], 1);
+	assert_int_equal(formats[1], 1);
+
+	lake = open_lake();
+	check_verify(lake);
+	for (k = 0; k < N; k += 101)
+		assert_int_equal(add(lake, DAY0 + 1000LL * k, k, 0), TARN_ADD_DUPLICATE);
+	assert_int_equal(add(lake, DAY0 + 1000LL * 7, 7, 1), TARN_ADD_CONFLICT);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	assert_int_equal(tarn_lake_compact(lake, NULL, &cr), TARN_OK);
+	assert_int_equal(cr.old_blocks, 2);
+	tarn_lake_close(lake);
+	block_formats(formats, 16, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(formats[0], 3);
+	assert_int_equal(formats[1], 3);
+	lake = open_lake();
+	check_verify(lake);
+	for (k = 0; k < N; k += 97)
+		assert_int_equal(add(lake, DAY0 + 1000LL * k + 1, k, 0), TARN_ADD_DUPLICATE);
+	assert_int_equal(tarn_lake_commit(lake), TARN_OK);
+	assert_int_equal(tarn_lake_stats_get(lake, NULL, NULL, &st), TARN_OK);
+	assert_int_equal(st.total.events, N);
+	/* nothing older is left: a second run rewrites nothing */
+	assert_int_equal(tarn_lake_compact(lake, NULL, &cr), TARN_OK);
+	assert_int_equal(cr.old_blocks, 0);
+	tarn_lake_close(lake);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +393,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(shard__overlapping_blocks_replay_in_time_order,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(shard__compaction_is_atomic_and_keeps_ids, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(shard__older_blocks_read_and_compacted, setup,
 						teardown),
 	};
 
