@@ -2129,26 +2129,6 @@ static int native_prepare(sqlite3 *db, struct agg *g)
 	return rc;
 }
 
-/* An integer of JSON as SQLite's ->> reads it (json1's jsonReturn in
- * 3.40): 0, or -1 when it does not fit 64 bits (SQLite then reads a
- * REAL). */
-static int json_int(const char *s, size_t n, int64_t *out)
-{
-	const char *end = s + n;
-	uint64_t u = 0;
-	int neg = s < end && *s == '-';
-
-	for (s += neg; s < end; s++) {
-		unsigned d = (unsigned)(*s - '0');
-		if (u > (uint64_t)INT64_MAX / 10 ||
-		    (u == (uint64_t)INT64_MAX / 10 && d > 7u + (unsigned)neg))
-			return -1;
-		u = u * 10 + d;
-	}
-	*out = neg ? (int64_t)(0 - u) : (int64_t)u;
-	return 0;
-}
-
 /* SQLite's double for a number's text (its own conversion, exactly). */
 static int sqlite_real(tarn__aggset *a, const char *s, size_t n, double *out)
 {
@@ -2234,7 +2214,7 @@ static int native_paths(tarn__aggset *a, const tarn_event *ev, tarn__xval *pv)
 			x->i = j->type == TARN__J_TRUE;
 			break;
 		case TARN__J_INTEGER:
-			if (json_int(j->s, j->len, &x->i) == 0) {
+			if (tarn__json_int(j->s, j->len, &x->i) == 0) {
 				x->type = SQLITE_INTEGER;
 				break;
 			}

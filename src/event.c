@@ -495,6 +495,23 @@ static int parse(const tarn_event *ev, struct scan *sc, const char **err)
 	return 0;
 }
 
+int tarn__json_int(const char *s, size_t n, int64_t *out)
+{
+	const char *end = s + n;
+	uint64_t u = 0;
+	int neg = s < end && *s == '-';
+
+	for (s += neg; s < end; s++) {
+		unsigned d = (unsigned)(*s - '0');
+		if (u > (uint64_t)INT64_MAX / 10 ||
+		    (u == (uint64_t)INT64_MAX / 10 && d > 7u + (unsigned)neg))
+			return -1;
+		u = u * 10 + d;
+	}
+	*out = neg ? (int64_t)(0 - u) : (int64_t)u;
+	return 0;
+}
+
 void tarn__jpath_compile(tarn__jpath *p, const char *dotted)
 {
 	want_path(p, dotted);

@@ -6,6 +6,7 @@
 #define TARN_EVENT_SCAN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tarn/event.h"
 
@@ -61,6 +62,11 @@ void tarn__jpath_compile(tarn__jpath *p, const char *dotted);
  * Thread-safe. */
 int tarn__json_lookup(const void *payload, size_t len, const tarn__jpath *const *paths, int n,
 		      tarn__jvalue *out);
+
+/* A JSON integer's text (a TARN__J_INTEGER value's bytes, n of them) as
+ * SQLite's ->> reads it (json1's jsonReturn in 3.40): *out and 0, or -1
+ * when it does not fit 64 bits (SQLite then reads a REAL). Thread-safe. */
+int tarn__json_int(const char *s, size_t n, int64_t *out);
 
 /* tarn_event_extract (tarn/event.h), and in the same parse the values of
  * n (<= TARN__JPATHS_MAX) paths, read as tarn__json_lookup reads them,

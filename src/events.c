@@ -24,6 +24,7 @@ SQLITE_EXTENSION_INIT3
 
 #include "tarn/time.h"
 #include "error_internal.h"
+#include "event_scan.h"
 #include "events.h"
 #include "lake_internal.h"
 
@@ -42,16 +43,32 @@ enum {
 
 #define MAX_DATE_TERMS 16
 
+/* payload->>'$.path' answered by tarn (ev_arrow), one per connection,
+ * shared by its modules and its ->> function: the last payload a cursor
+ * gave SQLite, and the last path compiled. */
+struct ev_fast {
+	int refs;		/* the function and each module holding it */
+	const void *cursor;	/* whose payload p is, NULL: none */
+	const unsigned char *p; /* borrowed from that cursor, valid while set */
+	size_t len;
+	char path[256]; /* the dotted path, "a.b" of '$.a.b' */
+	tarn__jpath jp; /* compiled from path */
+	sqlite3 *db;	/* SQLite's own ->> for what tarn does not answer */
+	sqlite3_stmt *arrow;
+};
+
 typedef struct {
 	sqlite3_vtab base;
 	const char *dir; /* the lake; NULL: given per scan as tarn_events(dir) */
 	char *own_dir;	 /* dir when it came from CREATE VIRTUAL TABLE ... USING tarn(dir) */
+	struct ev_fast *fast;
 } ev_vtab;
 
 /* How a module finds its lake (the module's client data). */
 struct ev_kind {
 	const char *dir; /* fixed lake (tarn query's `events`), or NULL */
 	int from_args;	 /* CREATE VIRTUAL TABLE t USING tarn('dir') */
+	struct ev_fast *fast;
 };
 
 typedef struct {
@@ -130,6 +147,7 @@ static int ev_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
 	memset(vt, 0, sizeof(*vt));
 	vt->own_dir = own_dir;
 	vt->dir = own_dir ? own_dir : kind->dir;
+	vt->fast = kind->fast;
 	*out = &vt->base;
 	return SQLITE_OK;
 }
@@ -139,6 +157,144 @@ static int ev_disconnect(sqlite3_vtab *vt)
 	sqlite3_free(((ev_vtab *)vt)->own_dir);
 	sqlite3_free(vt);
 	return SQLITE_OK;
+}
+
+static void fast_release(void *p)
+{
+	struct ev_fast *f = p;
+
+	if (f && --f->refs == 0) {
+		sqlite3_finalize(f->arrow);
+		sqlite3_close(f->db);
+		sqlite3_free(f);
+	}
+}
+
+/* The cursor's payload bytes are about to change or go: forget them. */
+static void fast_forget(sqlite3_vtab_cursor *cur)
+{
+	struct ev_fast *f = ((ev_vtab *)cur->pVtab)->fast;
+
+	if (f && f->cursor == cur)
+		f->cursor = NULL;
+}
+
+/* payload->>path by SQLite itself, on a connection of its own. */
+static void arrow_by_sqlite(struct ev_fast *f, sqlite3_context *ctx, sqlite3_value **argv)
+{
+	if (!f->arrow) {
+		if (!f->db &&
+		    sqlite3_open_v2(":memory:", &f->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+			sqlite3_close(f->db);
+			f->db = NULL;
+			sqlite3_result_error_nomem(ctx);
+			return;
+		}
+		if (sqlite3_prepare_v2(f->db, "SELECT ?1 ->> ?2", -1, &f->arrow, NULL) !=
+		    SQLITE_OK) {
+			sqlite3_result_error(ctx, sqlite3_errmsg(f->db), -1);
+			return;
+		}
+	}
+	sqlite3_bind_value(f->arrow, 1, argv[0]);
+	sqlite3_bind_value(f->arrow, 2, argv[1]);
+	if (sqlite3_step(f->arrow) == SQLITE_ROW)
+		sqlite3_result_value(ctx, sqlite3_column_value(f->arrow, 0));
+	else
+		sqlite3_result_error(ctx, sqlite3_errmsg(f->db), -1);
+	sqlite3_reset(f->arrow);
+	sqlite3_clear_bindings(f->arrow);
+}
+
+/* '$.a.b' with keys of [A-Za-z0-9_] into f->path as "a.b" (compiled into
+ * f->jp); 0 when the path is another kind (SQLite answers those). */
+static int simple_path(struct ev_fast *f, const unsigned char *t, int n)
+{
+	int i, part = 0, parts = 1;
+
+	if (n < 3 || n >= (int)sizeof(f->path) + 2 || t[0] != '$' || t[1] != '.')
+		return 0;
+	if ((size_t)(n - 2) == strlen(f->path) && !memcmp(f->path, t + 2, (size_t)(n - 2)))
+		return 1; /* compiled already */
+	for (i = 2; i < n; i++) {
+		unsigned char ch = t[i];
+
+		if (ch == '.') {
+			if (!part || ++parts > TARN__JPATH_PARTS)
+				return 0; /* an empty key, or more parts than the lookup takes */
+			part = 0;
+		} else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			   (ch >= '0' && ch <= '9') || ch == '_') {
+			part++;
+		} else {
+			return 0;
+		}
+	}
+	if (!part)
+		return 0;
+	memcpy(f->path, t + 2, (size_t)(n - 2));
+	f->path[n - 2] = '\0';
+	tarn__jpath_compile(&f->jp, f->path);
+	return 1;
+}
+
+/* payload->>'$.a.b' (SQLite's JSON operator, https://sqlite.org/json1.html),
+ * registered on the connection in place of SQLite's own (an application's
+ * function wins over a built-in of the same name and arity: "Application-
+ * Defined SQL Functions"), so that it serves inside aggregates too, where
+ * a virtual table's xFindFunction is not asked. Where the left side is
+ * the payload an events cursor just gave (a stored event's: JSON, as
+ * extraction accepted it) and the path is simple, tarn reads the value
+ * itself with SQLite's lookup rules (tarn__json_lookup): strings without
+ * escapes, integers, true, false and null. Everything else (another
+ * value, another path, escapes, numbers with a fraction or past 64 bits,
+ * objects and arrays) goes to SQLite's own ->>, so that the result is
+ * always SQLite's. */
+static void ev_arrow(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct ev_fast *f = sqlite3_user_data(ctx);
+	const unsigned char *pay, *path;
+	const tarn__jpath *jp[1];
+	tarn__jvalue v;
+	int n;
+
+	if (argc != 2)
+		return;
+	if (!f->cursor || sqlite3_value_type(argv[0]) != SQLITE_TEXT ||
+	    sqlite3_value_type(argv[1]) != SQLITE_TEXT)
+		goto by_sqlite;
+	path = sqlite3_value_text(argv[1]);
+	if (!path || !simple_path(f, path, sqlite3_value_bytes(argv[1])))
+		goto by_sqlite;
+	pay = sqlite3_value_text(argv[0]);
+	n = sqlite3_value_bytes(argv[0]);
+	if (!pay || (size_t)n != f->len || memcmp(pay, f->p, f->len) != 0)
+		goto by_sqlite;
+	jp[0] = &f->jp;
+	if (tarn__json_lookup(pay, (size_t)n, jp, 1, &v) != 0)
+		goto by_sqlite;
+	switch (v.type) {
+	case TARN__J_NONE:
+	case TARN__J_NULL: sqlite3_result_null(ctx); return;
+	case TARN__J_TRUE: sqlite3_result_int(ctx, 1); return;
+	case TARN__J_FALSE: sqlite3_result_int(ctx, 0); return;
+	case TARN__J_INTEGER: {
+		int64_t i;
+
+		if (tarn__json_int(v.s, v.len, &i) != 0)
+			break;
+		sqlite3_result_int64(ctx, (sqlite3_int64)i);
+		return;
+	}
+	case TARN__J_STRING:
+		if (!v.in_payload)
+			break; /* escapes: SQLite's to undo */
+		sqlite3_result_text(ctx, v.s, (int)v.len, SQLITE_TRANSIENT);
+		return;
+	default: break;
+	}
+by_sqlite:
+	arrow_by_sqlite(f, ctx, argv);
 }
 
 static char op_code(unsigned char op)
@@ -183,6 +339,10 @@ static int ev_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info)
 		info->aConstraintUsage[i].argvIndex = ++n;
 	}
 	plan[2 * n] = '\0';
+	/* the rows come in event_date order (the shards in date order, each
+	 * shard one date): ORDER BY or GROUP BY event_date needs no sort */
+	if (info->nOrderBy == 1 && info->aOrderBy[0].iColumn == COL_DATE && !info->aOrderBy[0].desc)
+		info->orderByConsumed = 1;
 	info->idxStr = sqlite3_mprintf("%s", plan);
 	info->needToFreeIdxStr = 1;
 	info->estimatedCost = n ? 1e6 / (double)(10 * n) : 1e7;
@@ -208,6 +368,7 @@ static int ev_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
 
 static void close_shard(ev_cursor *c)
 {
+	fast_forget(&c->base);
 	tarn__shard_close(c->shard);
 	c->shard = NULL;
 	c->blk.n = 0;
@@ -303,6 +464,7 @@ static int seek_row(ev_cursor *c)
 
 				if (sp->max_time < c->lo_us || sp->min_time >= c->hi_us)
 					continue;
+				fast_forget(&c->base);
 				if (tarn__shard_read_block(c->shard, sp->block_id, 0, &c->blk))
 					return cursor_error(c, c->date, tarn_error_last());
 				c->pos = tarn__block_lower_bound(&c->blk, c->lo_us);
@@ -467,13 +629,21 @@ static int ev_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
 		break;
 	case COL_PAYLOAD:
 		/* decompressed only when asked for, once per block */
-		if (!c->blk.has_payloads &&
-		    tarn__shard_read_block(c->shard, c->blk.id, 1, &c->blk) != TARN_OK)
+		fast_forget(cur);
+		if (!c->blk.has_payloads && tarn__shard_read_payloads(c->shard, &c->blk) != TARN_OK)
 			return cursor_error(c, c->date, tarn_error_last());
 		r = &c->blk.recs[c->pos];
 		if (tarn__block_payload(&c->blk, c->pos, &c->scratch, &p, &len) != TARN_OK)
 			return SQLITE_NOMEM;
 		sqlite3_result_text(ctx, (const char *)p, (int)len, SQLITE_TRANSIENT);
+		if (((ev_vtab *)cur->pVtab)->fast) {
+			/* ev_arrow may read it as a stored payload */
+			struct ev_fast *f = ((ev_vtab *)cur->pVtab)->fast;
+
+			f->cursor = cur;
+			f->p = p;
+			f->len = len;
+		}
 		break;
 	case COL_KEY:
 		if (r->key_len != UINT32_MAX)
@@ -530,27 +700,51 @@ static const sqlite3_module created_module = EV_MODULE(ev_connect);
 
 static void free_kind(void *kind)
 {
+	fast_release(((struct ev_kind *)kind)->fast);
 	sqlite3_free(kind);
 }
 
-int tarn__events_register(sqlite3 *db, const char *name, const char *dir)
+int tarn__events_fast(sqlite3 *db, struct ev_fast **out)
+{
+	struct ev_fast *f = sqlite3_malloc(sizeof(*f));
+	int rc;
+
+	*out = NULL;
+	if (!f)
+		return SQLITE_NOMEM;
+	memset(f, 0, sizeof(*f));
+	f->refs = 1; /* the function's; each module takes one more */
+	rc = sqlite3_create_function_v2(db, "->>", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, f,
+					ev_arrow, NULL, NULL, fast_release);
+	if (rc != SQLITE_OK) {
+		sqlite3_free(f);
+		return rc;
+	}
+	*out = f;
+	return SQLITE_OK;
+}
+
+static int register_module(sqlite3 *db, const char *name, const sqlite3_module *m, const char *dir,
+			   int from_args, struct ev_fast *fast)
 {
 	struct ev_kind *kind = sqlite3_malloc(sizeof(*kind));
 
 	if (!kind)
 		return SQLITE_NOMEM;
 	kind->dir = dir;
-	kind->from_args = 0;
-	return sqlite3_create_module_v2(db, name, &eponymous_module, kind, free_kind);
+	kind->from_args = from_args;
+	kind->fast = fast;
+	if (fast)
+		fast->refs++; /* released by free_kind, also when registering fails */
+	return sqlite3_create_module_v2(db, name, m, kind, free_kind);
 }
 
-int tarn__events_register_created(sqlite3 *db, const char *name)
+int tarn__events_register(sqlite3 *db, const char *name, const char *dir, struct ev_fast *fast)
 {
-	struct ev_kind *kind = sqlite3_malloc(sizeof(*kind));
+	return register_module(db, name, &eponymous_module, dir, 0, fast);
+}
 
-	if (!kind)
-		return SQLITE_NOMEM;
-	kind->dir = NULL;
-	kind->from_args = 1;
-	return sqlite3_create_module_v2(db, name, &created_module, kind, free_kind);
+int tarn__events_register_created(sqlite3 *db, const char *name, struct ev_fast *fast)
+{
+	return register_module(db, name, &created_module, NULL, 1, fast);
 }

@@ -80,6 +80,7 @@ int tarn_query_open(tarn_query **out, const char *dir)
 {
 	tarn_query *q;
 	char *path;
+	struct ev_fast *fast = NULL;
 	int rc;
 
 	*out = NULL;
@@ -111,7 +112,8 @@ int tarn_query_open(tarn_query **out, const char *dir)
 	sqlite3_db_config(q->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	sqlite3_db_config(q->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
 	if (sqlite3_exec(q->db, "PRAGMA query_only=1", NULL, NULL, NULL) != SQLITE_OK ||
-	    tarn__events_register(q->db, "events", q->dir) != SQLITE_OK) {
+	    tarn__events_fast(q->db, &fast) != SQLITE_OK ||
+	    tarn__events_register(q->db, "events", q->dir, fast) != SQLITE_OK) {
 		rc = tarn__error_sqlite(q->db, "%s: set up query", dir);
 		tarn_query_close(q);
 		return rc;

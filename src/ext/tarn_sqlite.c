@@ -24,10 +24,14 @@ int sqlite3_tarnsqlite_init(sqlite3 *db, char **err, const sqlite3_api_routines 
 {
 	int rc;
 
+	struct ev_fast *fast = NULL;
+
 	SQLITE_EXTENSION_INIT2(api);
-	rc = tarn__events_register(db, "tarn_events", NULL);
+	rc = tarn__events_fast(db, &fast);
 	if (rc == SQLITE_OK)
-		rc = tarn__events_register_created(db, "tarn");
+		rc = tarn__events_register(db, "tarn_events", NULL, fast);
+	if (rc == SQLITE_OK)
+		rc = tarn__events_register_created(db, "tarn", fast);
 	if (rc != SQLITE_OK)
 		*err = sqlite3_mprintf("tarn: cannot register tarn_events: %s", sqlite3_errstr(rc));
 	return rc;
