@@ -9,6 +9,7 @@
  * the shard files are read with tarn's own connections.
  * (SQLite: "The Virtual Table Mechanism", "Table-valued functions",
  * "Run-Time Loadable Extensions".) */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,15 @@ typedef struct {
 	tarn__shard *shard;
 	size_t span_ix;
 	tarn__block blk; /* the block being read; blk.n == 0 when none */
+	/* the shard's next wanted block, read and decoded on a thread of its
+	 * own while SQLite works through blk: the scan uses both cores */
+	int want_payloads; /* the statement reads payload (colUsed): decode them too */
+	tarn__block ahead;
+	int64_t ahead_id; /* its block id, -1: none */
+	int ahead_running;
+	pthread_t ahead_th;
+	int ahead_rc;
+	char ahead_err[256];
 	uint32_t pos;
 	struct tarn__buf scratch;
 	int eof;
@@ -345,6 +355,8 @@ static int ev_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info)
 		info->orderByConsumed = 1;
 	info->idxStr = sqlite3_mprintf("%s", plan);
 	info->needToFreeIdxStr = 1;
+	/* whether payloads are read: the block read ahead decodes them too */
+	info->idxNum = (info->colUsed & ((sqlite3_uint64)1 << COL_PAYLOAD)) ? 1 : 0;
 	info->estimatedCost = n ? 1e6 / (double)(10 * n) : 1e7;
 	info->estimatedRows = n ? 10000 : 1000000;
 	if (!has_lake)
@@ -361,14 +373,62 @@ static int ev_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
 		return SQLITE_NOMEM;
 	memset(c, 0, sizeof(*c));
 	tarn__block_init(&c->blk);
+	tarn__block_init(&c->ahead);
+	c->ahead_id = -1;
 	c->eof = 1;
 	*out = &c->base;
 	return SQLITE_OK;
 }
 
+/* Wait for the block being read ahead, if one is. */
+static void ahead_wait(ev_cursor *c)
+{
+	if (c->ahead_running) {
+		pthread_join(c->ahead_th, NULL);
+		c->ahead_running = 0;
+	}
+}
+
+static void *ahead_run(void *arg)
+{
+	ev_cursor *c = arg;
+
+	c->ahead_rc = tarn__shard_read_block(c->shard, c->ahead_id, c->want_payloads, &c->ahead);
+	if (c->ahead_rc) /* the message is this thread's */
+		snprintf(c->ahead_err, sizeof(c->ahead_err), "%s", tarn_error_last());
+	return NULL;
+}
+
+/* Start reading the next wanted block of the shard (from span span_ix on)
+ * on a thread of its own. The shard handle is that thread's until
+ * ahead_wait; a thread that cannot start leaves the block to be read
+ * here, when its turn comes. */
+static void ahead_start(ev_cursor *c)
+{
+	const struct tarn__span *spans;
+	size_t n, k;
+
+	c->ahead_id = -1;
+	if (!c->shard)
+		return;
+	n = tarn__shard_spans(c->shard, &spans);
+	for (k = c->span_ix; k < n; k++)
+		if (spans[k].max_time >= c->lo_us && spans[k].min_time < c->hi_us)
+			break;
+	if (k == n)
+		return;
+	c->ahead_id = spans[k].block_id;
+	if (pthread_create(&c->ahead_th, NULL, ahead_run, c) == 0)
+		c->ahead_running = 1;
+	else
+		c->ahead_id = -1;
+}
+
 static void close_shard(ev_cursor *c)
 {
 	fast_forget(&c->base);
+	ahead_wait(c);
+	c->ahead_id = -1;
 	tarn__shard_close(c->shard);
 	c->shard = NULL;
 	c->blk.n = 0;
@@ -382,6 +442,7 @@ static int ev_close(sqlite3_vtab_cursor *cur)
 	free(c->dates);
 	sqlite3_free(c->arg_dir);
 	tarn__block_free(&c->blk);
+	tarn__block_free(&c->ahead);
 	free(c->scratch.p);
 	sqlite3_free(c);
 	return SQLITE_OK;
@@ -465,9 +526,20 @@ static int seek_row(ev_cursor *c)
 				if (sp->max_time < c->lo_us || sp->min_time >= c->hi_us)
 					continue;
 				fast_forget(&c->base);
-				if (tarn__shard_read_block(c->shard, sp->block_id, 0, &c->blk))
+				ahead_wait(c);
+				if (c->ahead_id == sp->block_id) {
+					tarn__block t = c->blk;
+
+					if (c->ahead_rc)
+						return cursor_error(c, c->date, c->ahead_err);
+					c->blk = c->ahead;
+					c->ahead = t;
+				} else if (tarn__shard_read_block(c->shard, sp->block_id, 0,
+								  &c->blk)) {
 					return cursor_error(c, c->date, tarn_error_last());
+				}
 				c->pos = tarn__block_lower_bound(&c->blk, c->lo_us);
+				ahead_start(c);
 				break;
 			}
 			if (c->blk.n)
@@ -538,8 +610,8 @@ static int ev_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str,
 	ev_cursor *c = (ev_cursor *)cur;
 	int i, rc;
 
-	(void)idx_num;
 	close_shard(c);
+	c->want_payloads = idx_num & 1;
 	free(c->dates);
 	c->dates = NULL;
 	c->n_dates = c->next = 0;
@@ -630,8 +702,11 @@ static int ev_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
 	case COL_PAYLOAD:
 		/* decompressed only when asked for, once per block */
 		fast_forget(cur);
-		if (!c->blk.has_payloads && tarn__shard_read_payloads(c->shard, &c->blk) != TARN_OK)
-			return cursor_error(c, c->date, tarn_error_last());
+		if (!c->blk.has_payloads) {
+			ahead_wait(c); /* the shard handle is this thread's again */
+			if (tarn__shard_read_payloads(c->shard, &c->blk) != TARN_OK)
+				return cursor_error(c, c->date, tarn_error_last());
+		}
 		r = &c->blk.recs[c->pos];
 		if (tarn__block_payload(&c->blk, c->pos, &c->scratch, &p, &len) != TARN_OK)
 			return SQLITE_NOMEM;
