@@ -393,7 +393,10 @@ static void *ahead_run(void *arg)
 {
 	ev_cursor *c = arg;
 
-	c->ahead_rc = tarn__shard_read_block(c->shard, c->ahead_id, c->want_payloads, &c->ahead);
+	/* a lookup by event_id shows one row or none: its payload is read
+	 * when asked for, not every block's ahead of it */
+	c->ahead_rc = tarn__shard_read_block(c->shard, c->ahead_id, c->want_payloads && !c->has_id,
+					     &c->ahead);
 	if (c->ahead_rc) /* the message is this thread's */
 		snprintf(c->ahead_err, sizeof(c->ahead_err), "%s", tarn_error_last());
 	return NULL;
